@@ -1,0 +1,143 @@
+"""Staff manage the catalogue here: products with their variants and images, the category
+tree, brands, departments, suppliers and attributes; bulk import and export of products."""
+
+from django.contrib import admin
+from django.utils.html import format_html
+from django.utils.translation import gettext_lazy as _
+from import_export.admin import ImportExportModelAdmin
+from treebeard.admin import TreeAdmin
+from treebeard.forms import movenodeform_factory
+
+from catalog import models, services
+from catalog.resources import ProductResource, VariantResource
+from shop.core.pagecache import page_cache_clear
+
+
+@admin.register(models.Department)
+class DepartmentAdmin(admin.ModelAdmin):
+    list_display = ("code", "name", "contact_email", "is_active")
+    list_filter = ("is_active",)
+    search_fields = ("code", "name")
+
+
+@admin.register(models.Supplier)
+class SupplierAdmin(admin.ModelAdmin):
+    list_display = ("name", "contact_name", "phone", "email")
+    search_fields = ("name", "contact_name", "phone")
+
+
+@admin.register(models.Brand)
+class BrandAdmin(admin.ModelAdmin):
+    list_display = ("name", "name_en", "manufacturer", "country")
+    search_fields = ("name", "name_en", "manufacturer")
+    prepopulated_fields = {"slug": ("name_en",)}
+
+
+@admin.register(models.Category)
+class CategoryAdmin(TreeAdmin):
+    form = movenodeform_factory(models.Category, exclude=("path", "depth", "numchild"))
+    list_display = ("name", "name_en", "slug", "is_active")
+    search_fields = ("name", "name_en", "slug")
+    prepopulated_fields = {"slug": ("name_en",)}
+
+
+class AttributeValueInline(admin.TabularInline):
+    model = models.AttributeValue
+    extra = 1
+
+
+@admin.register(models.Attribute)
+class AttributeAdmin(admin.ModelAdmin):
+    list_display = ("code", "name", "name_en", "is_filter", "position")
+    list_editable = ("is_filter", "position")
+    inlines = [AttributeValueInline]
+
+
+class VariantInline(admin.TabularInline):
+    model = models.ProductVariant
+    extra = 0
+    fields = ("sku", "options", "price", "compare_at_price", "weight_grams", "low_stock_threshold", "is_active")
+    autocomplete_fields = ("options",)
+
+
+class ImageInline(admin.TabularInline):
+    model = models.ProductImage
+    extra = 0
+    fields = ("preview", "image", "variant", "alt", "position")
+    readonly_fields = ("preview",)
+
+    @admin.display(description=_("Preview"))
+    def preview(self, obj: models.ProductImage) -> str:
+        url = obj.thumbnail_url if obj and obj.pk else ""
+        return format_html('<img src="{}" width="80" height="80" alt="">', url) if url else "—"
+
+
+@admin.register(models.AttributeValue)
+class AttributeValueAdmin(admin.ModelAdmin):
+    list_display = ("attribute", "value", "value_en", "position")
+    list_filter = ("attribute",)
+    search_fields = ("value", "value_en", "attribute__name")
+    list_select_related = ("attribute",)
+
+
+class ProductAdmin(ImportExportModelAdmin):
+    resource_classes = [ProductResource, VariantResource]
+    list_display = (
+        "name",
+        "brand",
+        "category",
+        "department",
+        "price",
+        "in_stock",
+        "sales_count",
+        "view_count",
+        "is_active",
+    )
+    list_filter = ("is_active", "in_stock", "department", "brand", "category")
+    list_select_related = ("brand", "category", "department")
+    search_fields = ("name", "name_en", "slug", "variants__sku")
+    autocomplete_fields = ("brand", "supplier", "attribute_values")
+    prepopulated_fields = {"slug": ("name_en",)}
+    readonly_fields = ("price", "compare_at_price", "in_stock", "view_count", "sales_count", "created_at")
+    inlines = [VariantInline, ImageInline]
+    list_per_page = 50
+    show_full_result_count = False  # COUNT(*) over 100,000 rows on every change list is waste
+    actions = ("make_active", "make_inactive")
+    fieldsets = (
+        (None, {"fields": ("name", "name_en", "slug", "category", "brand", "department", "supplier", "is_active")}),
+        (_("Description"), {"fields": ("summary", "description", "specifications", "attribute_values")}),
+        (_("Figures"), {"fields": readonly_fields}),
+    )
+
+    def save_related(self, request, form, formsets, change) -> None:
+        super().save_related(request, form, formsets, change)
+        services.product_after_save(product_id=form.instance.pk)
+
+    @admin.action(description=_("Show selected products in the shop"), permissions=["change"])
+    def make_active(self, request, queryset) -> None:
+        n = queryset.update(is_active=True)
+        page_cache_clear()
+        self.message_user(request, _("%(n)d products are now shown.") % {"n": n})
+
+    @admin.action(description=_("Hide selected products from the shop"), permissions=["change"])
+    def make_inactive(self, request, queryset) -> None:
+        n = queryset.update(is_active=False)
+        page_cache_clear()
+        self.message_user(request, _("%(n)d products are now hidden.") % {"n": n})
+
+
+admin.site.register(models.Product, ProductAdmin)
+
+
+@admin.register(models.ProductVariant)
+class VariantAdmin(admin.ModelAdmin):
+    list_display = ("sku", "product", "price", "compare_at_price", "weight_grams", "is_active")
+    list_filter = ("is_active",)
+    list_select_related = ("product",)
+    search_fields = ("sku", "product__name", "product__name_en")
+    autocomplete_fields = ("product", "options")
+    show_full_result_count = False
+
+    def save_model(self, request, obj, form, change) -> None:
+        super().save_model(request, obj, form, change)
+        services.product_refresh_prices(product_ids=[obj.product_id])

@@ -1,0 +1,318 @@
+"""The catalogue: what is sold, how it is organised, and by whom it is made and owned.
+
+Products carry a few denormalised columns (price, in_stock, card_image, counters and the
+search vector) so that a listing page is one query on one table; services keep them right.
+"""
+
+from django.conf import settings
+from django.contrib.postgres.search import SearchVectorField
+from django.db import models
+from django.db.models import Q
+from django.urls import reverse
+from django.utils import timezone, translation
+from django.utils.translation import gettext_lazy as _
+from treebeard.mp_tree import MP_Node
+
+from catalog.validators import validate_product_image
+
+
+class Bilingual(models.Model):
+    """A name in Chinese (the shop's language) and optionally in English."""
+
+    name = models.CharField(_("name"), max_length=200)
+    name_en = models.CharField(_("English name"), max_length=200, blank=True)
+
+    class Meta:
+        abstract = True
+
+    @property
+    def display_name(self) -> str:
+        if self.name_en and (translation.get_language() or "").startswith("en"):
+            return self.name_en
+        return self.name
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Department(models.Model):
+    """A counter that owns products and is settled with every month."""
+
+    code = models.SlugField(_("code"), max_length=30, unique=True)
+    name = models.CharField(_("name"), max_length=100)
+    contact_email = models.EmailField(_("contact email"), blank=True)
+    is_active = models.BooleanField(_("active"), default=True)
+
+    class Meta:
+        verbose_name = _("department")
+        verbose_name_plural = _("departments")
+        ordering = ["code"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Supplier(models.Model):
+    name = models.CharField(_("name"), max_length=200, unique=True)
+    contact_name = models.CharField(_("contact"), max_length=100, blank=True)
+    phone = models.CharField(_("phone"), max_length=30, blank=True)
+    email = models.EmailField(_("email"), blank=True)
+    address = models.CharField(_("address"), max_length=300, blank=True)
+
+    class Meta:
+        verbose_name = _("supplier")
+        verbose_name_plural = _("suppliers")
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Brand(Bilingual):
+    slug = models.SlugField(_("slug"), max_length=100, unique=True)
+    manufacturer = models.CharField(_("manufacturer"), max_length=200, blank=True)
+    country = models.CharField(_("country of origin"), max_length=60, blank=True)
+
+    class Meta:
+        verbose_name = _("brand")
+        verbose_name_plural = _("brands")
+        ordering = ["name"]
+
+
+class Category(MP_Node, Bilingual):
+    """A node of the category tree (materialised path: ancestors in one query)."""
+
+    slug = models.SlugField(_("slug"), max_length=120, unique=True)
+    description = models.TextField(_("description"), blank=True)
+    is_active = models.BooleanField(_("active"), default=True)
+
+    node_order_by = ["name"]
+
+    class Meta:
+        verbose_name = _("category")
+        verbose_name_plural = _("categories")
+
+    def get_absolute_url(self) -> str:
+        return reverse("catalog:category", kwargs={"slug": self.slug})
+
+
+class Attribute(Bilingual):
+    """A kind of option or property: colour, size, material. Filterable ones become facets."""
+
+    code = models.SlugField(_("code"), max_length=40, unique=True)
+    is_filter = models.BooleanField(_("usable as a filter"), default=True)
+    position = models.PositiveSmallIntegerField(_("position"), default=0)
+
+    class Meta:
+        verbose_name = _("attribute")
+        verbose_name_plural = _("attributes")
+        ordering = ["position", "code"]
+
+
+class AttributeValue(models.Model):
+    attribute = models.ForeignKey(
+        Attribute, on_delete=models.CASCADE, related_name="values", verbose_name=_("attribute")
+    )
+    value = models.CharField(_("value"), max_length=100)
+    value_en = models.CharField(_("English value"), max_length=100, blank=True)
+    position = models.PositiveSmallIntegerField(_("position"), default=0)
+
+    class Meta:
+        verbose_name = _("attribute value")
+        verbose_name_plural = _("attribute values")
+        ordering = ["attribute__position", "position", "value"]
+        constraints = [
+            models.UniqueConstraint(fields=["attribute", "value"], name="attribute_value_unique")
+        ]
+
+    @property
+    def display_value(self) -> str:
+        if self.value_en and (translation.get_language() or "").startswith("en"):
+            return self.value_en
+        return self.value
+
+    def __str__(self) -> str:
+        return f"{self.attribute.name}: {self.value}"
+
+
+class Product(Bilingual):
+    category = models.ForeignKey(
+        Category, on_delete=models.PROTECT, related_name="products", verbose_name=_("category")
+    )
+    brand = models.ForeignKey(
+        Brand, on_delete=models.PROTECT, related_name="products", verbose_name=_("brand")
+    )
+    department = models.ForeignKey(
+        Department, on_delete=models.PROTECT, related_name="products", verbose_name=_("department")
+    )
+    supplier = models.ForeignKey(
+        Supplier,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="products",
+        verbose_name=_("supplier"),
+    )
+    slug = models.SlugField(_("slug"), max_length=220, unique=True)
+    summary = models.CharField(_("summary"), max_length=300, blank=True)
+    description = models.TextField(_("description"), blank=True)
+    specifications = models.JSONField(
+        _("specifications"),
+        default=list,
+        blank=True,
+        help_text=_('A list of [label, value] pairs, e.g. [["产地", "浙江"], ["洗涤", "机洗"]].'),
+    )
+    attribute_values = models.ManyToManyField(
+        AttributeValue, blank=True, related_name="products", verbose_name=_("attributes")
+    )
+    is_active = models.BooleanField(_("active"), default=True)
+    created_at = models.DateTimeField(_("created"), default=timezone.now, editable=False)
+    updated_at = models.DateTimeField(_("updated"), auto_now=True)
+
+    # Denormalised for one-table listings; kept by catalog.services and fulfillment.
+    price = models.DecimalField(_("from price"), max_digits=12, decimal_places=2, default=0, editable=False)
+    compare_at_price = models.DecimalField(
+        _("compare-at price"), max_digits=12, decimal_places=2, null=True, blank=True, editable=False
+    )
+    in_stock = models.BooleanField(_("in stock"), default=False, editable=False)
+    card_image = models.CharField(max_length=255, blank=True, editable=False)
+    view_count = models.PositiveIntegerField(_("views"), default=0, editable=False)
+    sales_count = models.PositiveIntegerField(_("sold"), default=0, editable=False)
+    search_vector = SearchVectorField(null=True, editable=False)
+
+    class Meta:
+        verbose_name = _("product")
+        verbose_name_plural = _("products")
+        indexes = [
+            models.Index(
+                fields=["category", "-sales_count"], name="product_cat_popular", condition=Q(is_active=True)
+            ),
+            models.Index(fields=["category", "price"], name="product_cat_price", condition=Q(is_active=True)),
+            models.Index(
+                fields=["category", "-created_at"], name="product_cat_new", condition=Q(is_active=True)
+            ),
+            models.Index(fields=["-sales_count"], name="product_popular", condition=Q(is_active=True)),
+            models.Index(fields=["-view_count"], name="product_viewed", condition=Q(is_active=True)),
+            models.Index(fields=["-created_at"], name="product_newest", condition=Q(is_active=True)),
+        ]
+        constraints = [
+            models.CheckConstraint(condition=Q(price__gte=0), name="product_price_not_negative"),
+        ]
+
+    def get_absolute_url(self) -> str:
+        return reverse("catalog:product", kwargs={"slug": self.slug})
+
+    @property
+    def card_image_url(self) -> str:
+        return f"{settings.MEDIA_URL}{self.card_image}" if self.card_image else ""
+
+    @property
+    def on_sale(self) -> bool:
+        return bool(self.compare_at_price and self.compare_at_price > self.price)
+
+
+class ProductVariant(models.Model):
+    """What is actually bought: one SKU with its options, price and weight."""
+
+    product = models.ForeignKey(
+        Product, on_delete=models.CASCADE, related_name="variants", verbose_name=_("product")
+    )
+    sku = models.CharField(_("SKU"), max_length=64, unique=True)
+    options = models.ManyToManyField(
+        AttributeValue, blank=True, related_name="variants", verbose_name=_("options")
+    )
+    price = models.DecimalField(_("price"), max_digits=12, decimal_places=2)
+    compare_at_price = models.DecimalField(
+        _("compare-at price"),
+        max_digits=12,
+        decimal_places=2,
+        null=True,
+        blank=True,
+        help_text=_("The former or list price, shown struck through when higher than the price."),
+    )
+    weight_grams = models.PositiveIntegerField(_("weight (g)"), default=0)
+    low_stock_threshold = models.PositiveIntegerField(
+        _("low stock at"), default=settings.CATALOG_LOW_STOCK_DEFAULT
+    )
+    is_active = models.BooleanField(_("active"), default=True)
+    position = models.PositiveSmallIntegerField(_("position"), default=0)
+
+    class Meta:
+        verbose_name = _("variant")
+        verbose_name_plural = _("variants")
+        ordering = ["position", "pk"]
+        constraints = [
+            models.CheckConstraint(condition=Q(price__gte=0), name="variant_price_not_negative"),
+            models.CheckConstraint(
+                condition=Q(compare_at_price__isnull=True) | Q(compare_at_price__gte=0),
+                name="variant_compare_at_not_negative",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.sku
+
+
+class StockStatus(models.TextChoices):
+    IN_STOCK = "in_stock", _("In stock")
+    LOW = "low", _("Only a few left")
+    OUT = "out", _("Out of stock")
+
+
+def stock_status(available: int, low_threshold: int) -> StockStatus:
+    if available <= 0:
+        return StockStatus.OUT
+    if available <= low_threshold:
+        return StockStatus.LOW
+    return StockStatus.IN_STOCK
+
+
+def product_image_path(instance: "ProductImage", filename: str) -> str:
+    return f"products/{instance.product_id or 'new'}/{filename}"
+
+
+class ProductImage(models.Model):
+    product = models.ForeignKey(
+        Product, on_delete=models.CASCADE, related_name="images", verbose_name=_("product")
+    )
+    variant = models.ForeignKey(
+        ProductVariant,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="images",
+        verbose_name=_("variant"),
+        help_text=_("Shown when this variant is chosen (e.g. the red one)."),
+    )
+    image = models.ImageField(
+        _("image"), upload_to=product_image_path, validators=[validate_product_image], max_length=255
+    )
+    alt = models.CharField(_("alternative text"), max_length=200, blank=True)
+    position = models.PositiveSmallIntegerField(_("position"), default=0)
+    # {"thumbnail": "path", "listing": "path", "zoom": "path"}, built by a Celery task.
+    renditions = models.JSONField(default=dict, blank=True, editable=False)
+
+    class Meta:
+        verbose_name = _("image")
+        verbose_name_plural = _("images")
+        ordering = ["position", "pk"]
+
+    def __str__(self) -> str:
+        return self.image.name
+
+    def rendition_url(self, size: str) -> str:
+        name = self.renditions.get(size)
+        return f"{settings.MEDIA_URL}{name}" if name else ""
+
+    @property
+    def thumbnail_url(self) -> str:
+        return self.rendition_url("thumbnail")
+
+    @property
+    def listing_url(self) -> str:
+        return self.rendition_url("listing")
+
+    @property
+    def zoom_url(self) -> str:
+        return self.rendition_url("zoom")
+

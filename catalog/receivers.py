@@ -1,0 +1,36 @@
+"""Signal receivers: each is one line calling a service."""
+
+from django.db import transaction
+from django.db.models.signals import m2m_changed, post_delete, post_save
+
+from catalog import models
+from shop.core.pagecache import page_cache_clear
+
+WATCHED = (
+    models.Product,
+    models.ProductVariant,
+    models.ProductImage,
+    models.Category,
+    models.Brand,
+    models.Attribute,
+    models.AttributeValue,
+)
+
+
+def catalogue_changed(sender, **kwargs) -> None:
+    page_cache_clear()
+
+
+def image_saved(sender, instance, created, **kwargs) -> None:
+    from catalog.tasks import build_image_renditions
+
+    if not kwargs.get("raw") and not instance.renditions:
+        transaction.on_commit(lambda: build_image_renditions.delay(instance.pk))
+
+
+def connect() -> None:
+    for model in WATCHED:
+        post_save.connect(catalogue_changed, sender=model, dispatch_uid=f"pagecache-save-{model.__name__}")
+        post_delete.connect(catalogue_changed, sender=model, dispatch_uid=f"pagecache-delete-{model.__name__}")
+    m2m_changed.connect(catalogue_changed, sender=models.Product.attribute_values.through, dispatch_uid="pagecache-av")
+    post_save.connect(image_saved, sender=models.ProductImage, dispatch_uid="catalog-image-renditions")

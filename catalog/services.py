@@ -1,0 +1,99 @@
+"""Writes to the catalogue: keep the denormalised product columns and the search index right."""
+
+from collections.abc import Iterable
+
+from django.conf import settings
+from django.db import connection, transaction
+from django.db.models import Case, F, IntegerField, Value, When
+from easy_thumbnails.files import get_thumbnailer
+
+from catalog.models import Product, ProductImage, ProductVariant
+from catalog.search import search_document
+from shop.core.counters import counter_incr, counter_take
+from shop.core.pagecache import page_cache_clear
+
+VIEW_COUNTER = "product_views"
+RENDITIONS = ("thumbnail", "listing", "zoom")
+
+
+def product_refresh_prices(*, product_ids: Iterable[int]) -> None:
+    """Set each product's "from" price and compare-at price from its active variants."""
+    for product_id in product_ids:
+        cheapest = (
+            ProductVariant.objects.filter(product_id=product_id, is_active=True)
+            .order_by("price", "pk")
+            .values("price", "compare_at_price")
+            .first()
+        )
+        Product.objects.filter(pk=product_id).update(
+            price=cheapest["price"] if cheapest else 0,
+            compare_at_price=cheapest["compare_at_price"] if cheapest else None,
+        )
+    page_cache_clear()
+
+
+def product_reindex(*, product_ids: Iterable[int]) -> None:
+    """Rebuild the search vector of these products (segmented Chinese, simple config)."""
+    products = Product.objects.filter(pk__in=list(product_ids)).select_related("brand", "category")
+    for product in products:
+        document = search_document(product)
+        if connection.vendor == "postgresql":
+            with connection.cursor() as cursor:
+                cursor.execute(
+                    "UPDATE catalog_product SET search_vector = to_tsvector('simple', %s) WHERE id = %s",
+                    [document, product.pk],
+                )
+
+
+def product_after_save(*, product_id: int) -> None:
+    """Everything derived from a product after staff changed it: prices, index, page cache."""
+    product_refresh_prices(product_ids=[product_id])
+    product_reindex(product_ids=[product_id])
+    product_refresh_card_image(product_id=product_id)
+
+
+def product_refresh_card_image(*, product_id: int) -> None:
+    first = (
+        ProductImage.objects.filter(product_id=product_id)
+        .order_by("position", "pk")
+        .values_list("renditions", flat=True)
+        .first()
+    )
+    Product.objects.filter(pk=product_id).update(card_image=(first or {}).get("listing", ""))
+    page_cache_clear()
+
+
+def image_build_renditions(*, image_id: int) -> ProductImage | None:
+    """Build thumbnail, listing and zoom renditions of an uploaded image (idempotent)."""
+    image = ProductImage.objects.filter(pk=image_id).first()
+    if image is None or not image.image:
+        return None
+    aliases = settings.THUMBNAIL_ALIASES["catalog.ProductImage.image"]
+    thumbnailer = get_thumbnailer(image.image)
+    renditions = {name: thumbnailer.get_thumbnail(aliases[name]).name for name in RENDITIONS}
+    ProductImage.objects.filter(pk=image_id).update(renditions=renditions)
+    product_refresh_card_image(product_id=image.product_id)
+    image.renditions = renditions
+    return image
+
+
+def product_view_record(*, product_id: int) -> bool:
+    """Count one view in the cache, never in the database. True when a flush is due."""
+    return counter_incr(VIEW_COUNTER, product_id) >= settings.CATALOG_VIEW_FLUSH_EVERY
+
+
+@transaction.atomic
+def product_views_flush() -> int:
+    """Move counted views into Product.view_count with one UPDATE. Returns products touched."""
+    counts = counter_take(VIEW_COUNTER)
+    if not counts:
+        return 0
+    Product.objects.filter(pk__in=counts).update(
+        view_count=F("view_count")
+        + Case(
+            *[When(pk=pk, then=Value(n)) for pk, n in counts.items()],
+            default=Value(0),
+            output_field=IntegerField(),
+        )
+    )
+    return len(counts)

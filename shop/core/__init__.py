@@ -1,0 +1,1 @@
+"""Helpers every app may use: money, the anonymous page cache, counters, errors."""

@@ -1,0 +1,53 @@
+"""Counters kept in the cache and flushed to the database in batches.
+
+A product view must not write to the database on every request, so views are counted here
+(one Redis HINCRBY, or a dict in the embedded default) and a periodic task moves them into
+the database with one UPDATE per product touched.
+"""
+
+import threading
+from collections import Counter
+
+from django.core.cache import caches
+
+
+def _redis_client():
+    cache = caches["default"]
+    if cache.__class__.__name__ == "RedisCache":
+        return cache._cache.get_client(write=True)
+    return None
+
+
+_local = Counter()
+_local_lock = threading.Lock()
+
+
+def counter_incr(name: str, member: int) -> int:
+    """Add one to `member` of counter `name`; return how many members have pending counts."""
+    client = _redis_client()
+    key = f"counter:{name}"
+    if client is not None:
+        pipe = client.pipeline()
+        pipe.hincrby(key, member, 1)
+        pipe.hlen(key)
+        return int(pipe.execute()[1])
+    with _local_lock:
+        _local[(name, member)] += 1
+        return sum(1 for (n, _m) in _local if n == name)
+
+
+def counter_take(name: str) -> dict[int, int]:
+    """Remove and return every pending increment of counter `name`, atomically."""
+    client = _redis_client()
+    key = f"counter:{name}"
+    if client is not None:
+        pipe = client.pipeline(transaction=True)
+        pipe.hgetall(key)
+        pipe.delete(key)
+        raw, _deleted = pipe.execute()
+        return {int(k): int(v) for k, v in raw.items()}
+    with _local_lock:
+        taken = {m: c for (n, m), c in _local.items() if n == name}
+        for m in taken:
+            del _local[(name, m)]
+        return taken

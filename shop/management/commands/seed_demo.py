@@ -1,0 +1,33 @@
+"""manage.py seed_demo --products N: a realistic demo catalogue, with a progress bar."""
+
+from django.core.management.base import BaseCommand
+
+from catalog.models import Product
+from shop.demo import DemoBuilder
+
+
+class Command(BaseCommand):
+    help = "Build a demo catalogue: categories, brands, products with variants, images and stock."
+
+    def add_arguments(self, parser) -> None:
+        parser.add_argument("--products", type=int, default=200, help="How many products to add (default 200).")
+        parser.add_argument("--seed", type=int, default=7, help="Random seed, for a repeatable catalogue.")
+        parser.add_argument("--if-empty", action="store_true", help="Do nothing when products already exist.")
+        parser.add_argument("--no-progress", action="store_true", help="Hide the progress bar.")
+
+    def handle(self, *args, products: int, seed: int, if_empty: bool, no_progress: bool, **options) -> None:
+        if products < 1:
+            self.stderr.write("--products must be at least 1.")
+            raise SystemExit(2)
+        if if_empty and Product.objects.exists():
+            self.stdout.write(f"The catalogue already has {Product.objects.count()} products; nothing added.")
+            report = DemoBuilder(products=0, seed=seed, progress=False)._admin()
+            self.stdout.write(f"Admin login: {report[0]} / {report[1]}")
+            return
+        report = DemoBuilder(products=products, seed=seed, progress=not no_progress).build()
+        self.stdout.write(
+            self.style.SUCCESS(
+                f"Added {report.products} products, {report.variants} variants, {report.stock_rows} stock rows."
+            )
+        )
+        self.stdout.write(f"Admin login: {report.admin_email} / {report.admin_password}")

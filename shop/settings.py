@@ -1,0 +1,211 @@
+"""The one settings module, driven by environment variables (django-environ).
+
+With nothing set, the shop runs on its embedded default: SQLite under var/, Celery tasks
+run eagerly in-process, mail to the console and a local-memory cache. Tests and production
+set DATABASE_URL, CELERY_BROKER_URL (or REDIS_URL) and CACHE_URL to real services.
+"""
+
+from datetime import timedelta
+from pathlib import Path
+
+import environ
+from django.core.exceptions import ImproperlyConfigured
+from django.utils.translation import gettext_lazy as _
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+VAR_DIR = BASE_DIR / "var"
+
+env = environ.Env()
+environ.Env.read_env(BASE_DIR / ".env", overwrite=False)
+
+DEBUG = env.bool("DEBUG", default=False)
+
+_DEV_SECRET = "insecure-development-key-only-for-debug"  # noqa: S105 - refused below outside DEBUG
+SECRET_KEY = env.str("SECRET_KEY", default=_DEV_SECRET)
+if not DEBUG and (SECRET_KEY == _DEV_SECRET or len(SECRET_KEY) < 32):
+    raise ImproperlyConfigured(
+        "With DEBUG off the shop needs a real SECRET_KEY (at least 32 random characters)."
+    )
+
+ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["127.0.0.1", "localhost"] if DEBUG else [])
+CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "whitenoise.runserver_nostatic",
+    "django.contrib.staticfiles",
+    "django.contrib.humanize",
+    "django.contrib.postgres",
+    "django_filters",
+    "import_export",
+    "treebeard",
+    "easy_thumbnails",
+    "shop",
+    "catalog",
+    "cart",
+    "orders",
+    "payments",
+    "fulfillment",
+    "aftersales",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    # Serves anonymous catalogue pages from the cache before sessions or locale run.
+    "shop.core.pagecache.AnonymousPageCacheMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.locale.LocaleMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "shop.urls"
+WSGI_APPLICATION = "shop.wsgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+                "django.template.context_processors.i18n",
+                "shop.context_processors.shop",
+            ],
+        },
+    },
+]
+
+VAR_DIR.mkdir(exist_ok=True)
+DATABASES = {"default": env.db("DATABASE_URL", default=f"sqlite:///{VAR_DIR / 'shop.sqlite3'}")}
+DATABASES["default"]["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=60)
+DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+IS_POSTGRES = DATABASES["default"]["ENGINE"].endswith("postgresql")
+
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+AUTH_USER_MODEL = "shop.User"
+LOGIN_URL = "admin:login"
+
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+
+# Caches: "default" for counters and fragments, "pages" for whole anonymous pages. The
+# page cache is cleared as a whole when the catalogue changes, so it gets its own store.
+CACHES = {
+    "default": env.cache("CACHE_URL", default="locmemcache://default"),
+    "pages": env.cache("PAGE_CACHE_URL", default=env.str("CACHE_URL", default="locmemcache://pages")),
+}
+if CACHES["pages"]["BACKEND"].endswith("RedisCache") and "PAGE_CACHE_URL" not in env:
+    # Same Redis server, its own database number, so clearing pages clears nothing else.
+    location = CACHES["pages"]["LOCATION"].rstrip("/")
+    base, _sep, db = location.rpartition("/")
+    CACHES["pages"]["LOCATION"] = f"{base}/{int(db) + 1 if db.isdigit() else 2}"
+PAGE_CACHE_SECONDS = env.int("PAGE_CACHE_SECONDS", default=60)
+PAGE_CACHE_ENABLED = env.bool("PAGE_CACHE_ENABLED", default=True)
+
+SESSION_ENGINE = "django.contrib.sessions.backends.cached_db"
+
+LANGUAGE_CODE = "zh-hans"
+LANGUAGES = [("zh-hans", _("Simplified Chinese")), ("en", _("English"))]
+LOCALE_PATHS = [BASE_DIR / "locale"]
+TIME_ZONE = env.str("TIME_ZONE", default="Asia/Shanghai")
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "/static/"
+STATIC_ROOT = Path(env.str("STATIC_ROOT", default=str(VAR_DIR / "static")))
+STATICFILES_DIRS = [BASE_DIR / "static"]
+MEDIA_URL = "/media/"
+MEDIA_ROOT = Path(env.str("MEDIA_ROOT", default=str(VAR_DIR / "media")))
+# The embedded default and the benchmark serve media from Django; production puts
+# media on object storage or behind the web server and turns this off.
+SERVE_MEDIA = env.bool("SERVE_MEDIA", default=True)
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {
+        "BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"
+        if DEBUG
+        else "whitenoise.storage.CompressedManifestStaticFilesStorage"
+    },
+}
+WHITENOISE_USE_FINDERS = DEBUG
+FILE_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
+DATA_UPLOAD_MAX_MEMORY_SIZE = 12 * 1024 * 1024
+
+# Mail
+EMAIL_CONFIG = env.email("EMAIL_URL", default="consolemail://")
+vars().update(EMAIL_CONFIG)
+DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="shop@example.com")
+
+# Celery: without a broker the tasks run eagerly in-process (the embedded default).
+CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default=env.str("REDIS_URL", default=""))
+CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", default=not CELERY_BROKER_URL)
+CELERY_TASK_EAGER_PROPAGATES = True
+CELERY_BROKER_URL = CELERY_BROKER_URL or "memory://"
+CELERY_RESULT_BACKEND = None
+CELERY_TASK_IGNORE_RESULT = True
+CELERY_TASK_ACKS_LATE = True
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+CELERY_TIMEZONE = TIME_ZONE
+CELERY_BEAT_SCHEDULE = {
+    "catalog-flush-view-counts": {
+        "task": "catalog.tasks.flush_view_counts",
+        "schedule": timedelta(seconds=30),
+    },
+    "catalog-refresh-stock-flags": {
+        "task": "fulfillment.tasks.refresh_stock_flags",
+        "schedule": timedelta(minutes=5),
+    },
+}
+
+# Catalogue
+SHOP_CURRENCY = env.str("SHOP_CURRENCY", default="CNY")
+CATALOG_PAGE_SIZE = env.int("CATALOG_PAGE_SIZE", default=24)
+CATALOG_LOW_STOCK_DEFAULT = 5
+CATALOG_IMAGE_MAX_BYTES = 10 * 1024 * 1024
+CATALOG_IMAGE_MAX_PIXELS = 40_000_000
+CATALOG_IMAGE_MIN_SIDE = 100
+# Views are counted in the cache and flushed to the database in batches.
+CATALOG_VIEW_FLUSH_EVERY = env.int("CATALOG_VIEW_FLUSH_EVERY", default=50)
+
+THUMBNAIL_ALIASES = {
+    "catalog.ProductImage.image": {
+        "thumbnail": {"size": (160, 160), "crop": "smart"},
+        "listing": {"size": (400, 400), "crop": "smart"},
+        "zoom": {"size": (1200, 1200), "crop": False, "upscale": False},
+    },
+}
+THUMBNAIL_PRESERVE_EXTENSIONS = ("png",)
+THUMBNAIL_QUALITY = 82
+
+IMPORT_EXPORT_USE_TRANSACTIONS = True
+IMPORT_EXPORT_SKIP_ADMIN_LOG = False
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "handlers": {"console": {"class": "logging.StreamHandler"}},
+    "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="WARNING")},
+    "loggers": {"jieba": {"level": "ERROR"}},
+}
+
+if not DEBUG:
+    SESSION_COOKIE_HTTPONLY = True
+    SECURE_CONTENT_TYPE_NOSNIFF = True
+    X_FRAME_OPTIONS = "DENY"

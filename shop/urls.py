@@ -1,0 +1,18 @@
+from django.conf import settings
+from django.contrib import admin
+from django.urls import include, path, re_path
+from django.views.static import serve
+
+from shop import views
+
+urlpatterns = [
+    path("", views.home, name="home"),
+    path("lang/<str:code>/", views.switch_language, name="switch_language"),
+    path("healthz", views.healthz, name="healthz"),
+    path("bench/ceiling/", views.bench_ceiling, name="bench_ceiling"),
+    path("admin/", admin.site.urls),
+    path("", include("catalog.urls")),
+]
+
+if settings.SERVE_MEDIA:
+    urlpatterns += [re_path(r"^media/(?P<path>.*)$", serve, {"document_root": settings.MEDIA_ROOT})]

@@ -1,0 +1,40 @@
+"""Site-wide pages: home, language switch, health check and the benchmark's ceiling view."""
+
+from django.conf import settings
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.shortcuts import render
+from django.utils.http import url_has_allowed_host_and_scheme
+from django.views.decorators.http import require_GET
+
+from catalog.selectors import home_sections
+from shop.core.pagecache import cache_anonymous_page
+
+
+@cache_anonymous_page
+def home(request: HttpRequest) -> HttpResponse:
+    return render(request, "shop/home.html", home_sections())
+
+
+@require_GET
+def switch_language(request: HttpRequest, code: str) -> HttpResponse:
+    """Remember the visitor's language in a cookie. A GET link rather than Django's POST form:
+    it changes only a display preference, and a form would put a CSRF token on every
+    cached catalogue page."""
+    target = request.GET.get("next", "/")
+    if not url_has_allowed_host_and_scheme(target, allowed_hosts={request.get_host()}):
+        target = "/"
+    response = HttpResponseRedirect(target)
+    if code in dict(settings.LANGUAGES):
+        response.set_cookie(settings.LANGUAGE_COOKIE_NAME, code, max_age=365 * 24 * 3600, samesite="Lax")
+    return response
+
+
+def healthz(request: HttpRequest) -> HttpResponse:
+    return HttpResponse("ok", content_type="text/plain")
+
+
+def bench_ceiling(request: HttpRequest) -> HttpResponse:
+    """The benchmark's ceiling: a bare view returning ?kb= kilobytes (default 20), no query."""
+    raw = request.GET.get("kb", "20")
+    size = min(int(raw), 200) if raw.isdigit() else 20
+    return HttpResponse(b"<!doctype html><html><body>" + b"x" * (size * 1024) + b"</body></html>")
