@@ -35,9 +35,7 @@ class ProductFilter(django_filters.FilterSet):
     max_price = django_filters.NumberFilter(
         field_name="price", lookup_expr="lte", min_value=0, max_digits=12, decimal_places=2, label=_("Max price")
     )
-    brand = django_filters.ModelMultipleChoiceFilter(
-        queryset=Brand.objects.all(), field_name="brand", label=_("Brand")
-    )
+    brand = django_filters.ModelMultipleChoiceFilter(queryset=Brand.objects.all(), field_name="brand", label=_("Brand"))
     av = django_filters.ModelMultipleChoiceFilter(
         queryset=AttributeValue.objects.all(), method="filter_attribute_values", label=_("Attributes")
     )
@@ -69,7 +67,6 @@ class ProductFilter(django_filters.FilterSet):
 
     def filter_noop(self, queryset: QuerySet, name: str, value: str) -> QuerySet:
         return queryset  # ordering is applied by the view after filtering
-
 
 
 def apply_sort(queryset: QuerySet, sort: str, *, ranked: bool) -> QuerySet:

@@ -121,9 +121,7 @@ class AttributeValue(models.Model):
         verbose_name = _("attribute value")
         verbose_name_plural = _("attribute values")
         ordering = ["attribute__position", "position", "value"]
-        constraints = [
-            models.UniqueConstraint(fields=["attribute", "value"], name="attribute_value_unique")
-        ]
+        constraints = [models.UniqueConstraint(fields=["attribute", "value"], name="attribute_value_unique")]
 
     @property
     def display_value(self) -> str:
@@ -139,9 +137,7 @@ class Product(Bilingual):
     category = models.ForeignKey(
         Category, on_delete=models.PROTECT, related_name="products", verbose_name=_("category")
     )
-    brand = models.ForeignKey(
-        Brand, on_delete=models.PROTECT, related_name="products", verbose_name=_("brand")
-    )
+    brand = models.ForeignKey(Brand, on_delete=models.PROTECT, related_name="products", verbose_name=_("brand"))
     department = models.ForeignKey(
         Department, on_delete=models.PROTECT, related_name="products", verbose_name=_("department")
     )
@@ -184,13 +180,9 @@ class Product(Bilingual):
         verbose_name = _("product")
         verbose_name_plural = _("products")
         indexes = [
-            models.Index(
-                fields=["category", "-sales_count"], name="product_cat_popular", condition=Q(is_active=True)
-            ),
+            models.Index(fields=["category", "-sales_count"], name="product_cat_popular", condition=Q(is_active=True)),
             models.Index(fields=["category", "price"], name="product_cat_price", condition=Q(is_active=True)),
-            models.Index(
-                fields=["category", "-created_at"], name="product_cat_new", condition=Q(is_active=True)
-            ),
+            models.Index(fields=["category", "-created_at"], name="product_cat_new", condition=Q(is_active=True)),
             models.Index(fields=["-sales_count"], name="product_popular", condition=Q(is_active=True)),
             models.Index(fields=["-view_count"], name="product_viewed", condition=Q(is_active=True)),
             models.Index(fields=["-created_at"], name="product_newest", condition=Q(is_active=True)),
@@ -214,13 +206,9 @@ class Product(Bilingual):
 class ProductVariant(models.Model):
     """What is actually bought: one SKU with its options, price and weight."""
 
-    product = models.ForeignKey(
-        Product, on_delete=models.CASCADE, related_name="variants", verbose_name=_("product")
-    )
+    product = models.ForeignKey(Product, on_delete=models.CASCADE, related_name="variants", verbose_name=_("product"))
     sku = models.CharField(_("SKU"), max_length=64, unique=True)
-    options = models.ManyToManyField(
-        AttributeValue, blank=True, related_name="variants", verbose_name=_("options")
-    )
+    options = models.ManyToManyField(AttributeValue, blank=True, related_name="variants", verbose_name=_("options"))
     price = models.DecimalField(_("price"), max_digits=12, decimal_places=2)
     compare_at_price = models.DecimalField(
         _("compare-at price"),
@@ -231,9 +219,7 @@ class ProductVariant(models.Model):
         help_text=_("The former or list price, shown struck through when higher than the price."),
     )
     weight_grams = models.PositiveIntegerField(_("weight (g)"), default=0)
-    low_stock_threshold = models.PositiveIntegerField(
-        _("low stock at"), default=settings.CATALOG_LOW_STOCK_DEFAULT
-    )
+    low_stock_threshold = models.PositiveIntegerField(_("low stock at"), default=settings.CATALOG_LOW_STOCK_DEFAULT)
     is_active = models.BooleanField(_("active"), default=True)
     position = models.PositiveSmallIntegerField(_("position"), default=0)
 
@@ -272,9 +258,7 @@ def product_image_path(instance: "ProductImage", filename: str) -> str:
 
 
 class ProductImage(models.Model):
-    product = models.ForeignKey(
-        Product, on_delete=models.CASCADE, related_name="images", verbose_name=_("product")
-    )
+    product = models.ForeignKey(Product, on_delete=models.CASCADE, related_name="images", verbose_name=_("product"))
     variant = models.ForeignKey(
         ProductVariant,
         on_delete=models.SET_NULL,
@@ -315,4 +299,3 @@ class ProductImage(models.Model):
     @property
     def zoom_url(self) -> str:
         return self.rendition_url("zoom")
-

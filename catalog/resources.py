@@ -40,9 +40,7 @@ class ProductResource(resources.ModelResource):
 
 
 class VariantResource(resources.ModelResource):
-    product = fields.Field(
-        attribute="product", column_name="product", widget=ForeignKeyWidget(models.Product, "slug")
-    )
+    product = fields.Field(attribute="product", column_name="product", widget=ForeignKeyWidget(models.Product, "slug"))
 
     class Meta:
         model = models.ProductVariant
@@ -56,7 +54,5 @@ class VariantResource(resources.ModelResource):
     def after_import(self, dataset, result, **kwargs) -> None:
         if not result.has_errors() and not kwargs.get("dry_run"):
             ids = [row.object_id for row in result.rows if row.object_id]
-            product_ids = set(
-                models.ProductVariant.objects.filter(pk__in=ids).values_list("product_id", flat=True)
-            )
+            product_ids = set(models.ProductVariant.objects.filter(pk__in=ids).values_list("product_id", flat=True))
             services.product_refresh_prices(product_ids=product_ids)

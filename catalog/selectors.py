@@ -81,9 +81,7 @@ def search_fuzzy(queryset: QuerySet[Product], text: str) -> QuerySet[Product]:
     if connection.vendor != "postgresql" or len(text) < 3:
         return queryset.none()
     return (
-        queryset.annotate(
-            similarity=TrigramWordSimilarity(text, "name") + TrigramWordSimilarity(text, "name_en")
-        )
+        queryset.annotate(similarity=TrigramWordSimilarity(text, "name") + TrigramWordSimilarity(text, "name_en"))
         .filter(Q(name_en__trigram_word_similar=text) | Q(name__trigram_word_similar=text))
         .order_by("-similarity", "-sales_count")
     )

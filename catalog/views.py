@@ -150,7 +150,7 @@ def product_detail(request: HttpRequest, slug: str) -> HttpResponse:
                 }
                 for v in variants
             ],
-            "ancestors": list(product.category.get_ancestors()) + [product.category],
+            "ancestors": [*product.category.get_ancestors(), product.category],
             "related": selectors.related_products(product),
         },
     )

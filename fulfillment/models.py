@@ -33,9 +33,7 @@ class Stock(models.Model):
     )
     # Denormalised from variant so the product admin can show stock inline and so that
     # "is this product in stock" is one indexed aggregate. Set from variant on save.
-    product = models.ForeignKey(
-        "catalog.Product", on_delete=models.CASCADE, related_name="stocks", editable=False
-    )
+    product = models.ForeignKey("catalog.Product", on_delete=models.CASCADE, related_name="stocks", editable=False)
     on_hand = models.IntegerField(_("on hand"), default=0)
     reserved = models.IntegerField(_("reserved"), default=0, editable=False)
 

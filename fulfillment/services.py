@@ -15,9 +15,7 @@ def product_stock_flags_refresh(*, product_ids: Iterable[int] | None = None) -> 
     """Set Product.in_stock from stock rows: true when any warehouse has one unit available.
 
     With no ids, refreshes every product whose flag is wrong. Returns rows changed."""
-    available = Stock.objects.filter(
-        product_id=OuterRef("pk"), on_hand__gt=F("reserved"), variant__is_active=True
-    )
+    available = Stock.objects.filter(product_id=OuterRef("pk"), on_hand__gt=F("reserved"), variant__is_active=True)
     products = Product.objects.all()
     if product_ids is not None:
         products = products.filter(pk__in=list(product_ids))

@@ -36,53 +36,244 @@ from fulfillment.models import Stock, Warehouse
 
 # (code, name, English, [(child, English, [(leaf, English, [(noun, English)])])])
 TREE = [
-    ("clothing", "服装", "Clothing", "apparel", [
-        ("mens", "男装", "Men", [("t-shirts", "T恤", "T-shirts", [("圆领T恤", "crew-neck T-shirt"), ("V领T恤", "V-neck T-shirt"), ("Polo衫", "polo shirt")]),
-                                ("shirts", "衬衫", "Shirts", [("商务衬衫", "business shirt"), ("休闲衬衫", "casual shirt")]),
-                                ("jackets", "外套", "Jackets", [("夹克", "jacket"), ("羽绒服", "down jacket"), ("风衣", "trench coat")])]),
-        ("womens", "女装", "Women", [("dresses", "连衣裙", "Dresses", [("连衣裙", "dress"), ("半身裙", "skirt")]),
-                                   ("knitwear", "针织衫", "Knitwear", [("毛衣", "sweater"), ("开衫", "cardigan")]),
-                                   ("trousers", "裤装", "Trousers", [("牛仔裤", "jeans"), ("阔腿裤", "wide-leg trousers")])]),
-    ]),
-    ("electronics", "数码", "Electronics", "digital", [
-        ("phones", "手机", "Phones", [("smartphones", "智能手机", "Smartphones", [("智能手机", "smartphone")]),
-                                    ("phone-accessories", "手机配件", "Phone accessories", [("手机壳", "phone case"), ("充电器", "charger"), ("数据线", "charging cable")])]),
-        ("audio", "影音", "Audio", [("headphones", "耳机", "Headphones", [("蓝牙耳机", "Bluetooth earbuds"), ("头戴式耳机", "over-ear headphones")]),
-                                  ("speakers", "音箱", "Speakers", [("蓝牙音箱", "Bluetooth speaker"), ("智能音箱", "smart speaker")])]),
-    ]),
-    ("home", "家居", "Home", "home", [
-        ("kitchen", "厨具", "Kitchen", [("cookware", "锅具", "Cookware", [("炒锅", "wok"), ("汤锅", "stockpot"), ("平底锅", "frying pan")]),
-                                      ("tableware", "餐具", "Tableware", [("碗", "bowl"), ("餐盘", "plate"), ("保温杯", "vacuum flask")])]),
-        ("bedding", "床品", "Bedding", [("sheets", "床单", "Sheets", [("四件套", "bedding set"), ("床单", "bed sheet")]),
-                                      ("pillows", "枕头", "Pillows", [("乳胶枕", "latex pillow"), ("羽绒枕", "down pillow")])]),
-    ]),
-    ("food", "食品", "Food", "food", [
-        ("tea", "茶叶", "Tea", [("green-tea", "绿茶", "Green tea", [("龙井茶", "Longjing tea"), ("碧螺春", "Biluochun tea")]),
-                              ("black-tea", "红茶", "Black tea", [("祁门红茶", "Keemun black tea"), ("滇红", "Dianhong black tea")])]),
-        ("snacks", "零食", "Snacks", [("nuts", "坚果", "Nuts", [("每日坚果", "daily nut mix"), ("夏威夷果", "macadamia nuts")]),
-                                    ("sweets", "糕点", "Pastries", [("月饼", "mooncake"), ("蛋黄酥", "egg-yolk pastry")])]),
-    ]),
-    ("beauty", "美妆", "Beauty", "beauty", [
-        ("skincare", "护肤", "Skincare", [("cleansers", "洁面", "Cleansers", [("洁面乳", "facial cleanser")]),
-                                        ("creams", "面霜", "Creams", [("保湿面霜", "moisturising cream"), ("精华液", "serum")])]),
-    ]),
-    ("sports", "运动", "Sports", "sports", [
-        ("running", "跑步", "Running", [("running-shoes", "跑鞋", "Running shoes", [("跑鞋", "running shoes"), ("缓震跑鞋", "cushioned running shoes")]),
-                                      ("running-wear", "运动服", "Sportswear", [("运动T恤", "sports T-shirt"), ("运动短裤", "running shorts")])]),
-    ]),
+    (
+        "clothing",
+        "服装",
+        "Clothing",
+        "apparel",
+        [
+            (
+                "mens",
+                "男装",
+                "Men",
+                [
+                    (
+                        "t-shirts",
+                        "T恤",
+                        "T-shirts",
+                        [("圆领T恤", "crew-neck T-shirt"), ("V领T恤", "V-neck T-shirt"), ("Polo衫", "polo shirt")],
+                    ),
+                    ("shirts", "衬衫", "Shirts", [("商务衬衫", "business shirt"), ("休闲衬衫", "casual shirt")]),
+                    (
+                        "jackets",
+                        "外套",
+                        "Jackets",
+                        [("夹克", "jacket"), ("羽绒服", "down jacket"), ("风衣", "trench coat")],
+                    ),
+                ],
+            ),
+            (
+                "womens",
+                "女装",
+                "Women",
+                [
+                    ("dresses", "连衣裙", "Dresses", [("连衣裙", "dress"), ("半身裙", "skirt")]),
+                    ("knitwear", "针织衫", "Knitwear", [("毛衣", "sweater"), ("开衫", "cardigan")]),
+                    ("trousers", "裤装", "Trousers", [("牛仔裤", "jeans"), ("阔腿裤", "wide-leg trousers")]),
+                ],
+            ),
+        ],
+    ),
+    (
+        "electronics",
+        "数码",
+        "Electronics",
+        "digital",
+        [
+            (
+                "phones",
+                "手机",
+                "Phones",
+                [
+                    ("smartphones", "智能手机", "Smartphones", [("智能手机", "smartphone")]),
+                    (
+                        "phone-accessories",
+                        "手机配件",
+                        "Phone accessories",
+                        [("手机壳", "phone case"), ("充电器", "charger"), ("数据线", "charging cable")],
+                    ),
+                ],
+            ),
+            (
+                "audio",
+                "影音",
+                "Audio",
+                [
+                    (
+                        "headphones",
+                        "耳机",
+                        "Headphones",
+                        [("蓝牙耳机", "Bluetooth earbuds"), ("头戴式耳机", "over-ear headphones")],
+                    ),
+                    (
+                        "speakers",
+                        "音箱",
+                        "Speakers",
+                        [("蓝牙音箱", "Bluetooth speaker"), ("智能音箱", "smart speaker")],
+                    ),
+                ],
+            ),
+        ],
+    ),
+    (
+        "home",
+        "家居",
+        "Home",
+        "home",
+        [
+            (
+                "kitchen",
+                "厨具",
+                "Kitchen",
+                [
+                    ("cookware", "锅具", "Cookware", [("炒锅", "wok"), ("汤锅", "stockpot"), ("平底锅", "frying pan")]),
+                    ("tableware", "餐具", "Tableware", [("碗", "bowl"), ("餐盘", "plate"), ("保温杯", "vacuum flask")]),
+                ],
+            ),
+            (
+                "bedding",
+                "床品",
+                "Bedding",
+                [
+                    ("sheets", "床单", "Sheets", [("四件套", "bedding set"), ("床单", "bed sheet")]),
+                    ("pillows", "枕头", "Pillows", [("乳胶枕", "latex pillow"), ("羽绒枕", "down pillow")]),
+                ],
+            ),
+        ],
+    ),
+    (
+        "food",
+        "食品",
+        "Food",
+        "food",
+        [
+            (
+                "tea",
+                "茶叶",
+                "Tea",
+                [
+                    ("green-tea", "绿茶", "Green tea", [("龙井茶", "Longjing tea"), ("碧螺春", "Biluochun tea")]),
+                    (
+                        "black-tea",
+                        "红茶",
+                        "Black tea",
+                        [("祁门红茶", "Keemun black tea"), ("滇红", "Dianhong black tea")],
+                    ),
+                ],
+            ),
+            (
+                "snacks",
+                "零食",
+                "Snacks",
+                [
+                    ("nuts", "坚果", "Nuts", [("每日坚果", "daily nut mix"), ("夏威夷果", "macadamia nuts")]),
+                    ("sweets", "糕点", "Pastries", [("月饼", "mooncake"), ("蛋黄酥", "egg-yolk pastry")]),
+                ],
+            ),
+        ],
+    ),
+    (
+        "beauty",
+        "美妆",
+        "Beauty",
+        "beauty",
+        [
+            (
+                "skincare",
+                "护肤",
+                "Skincare",
+                [
+                    ("cleansers", "洁面", "Cleansers", [("洁面乳", "facial cleanser")]),
+                    ("creams", "面霜", "Creams", [("保湿面霜", "moisturising cream"), ("精华液", "serum")]),
+                ],
+            ),
+        ],
+    ),
+    (
+        "sports",
+        "运动",
+        "Sports",
+        "sports",
+        [
+            (
+                "running",
+                "跑步",
+                "Running",
+                [
+                    (
+                        "running-shoes",
+                        "跑鞋",
+                        "Running shoes",
+                        [("跑鞋", "running shoes"), ("缓震跑鞋", "cushioned running shoes")],
+                    ),
+                    (
+                        "running-wear",
+                        "运动服",
+                        "Sportswear",
+                        [("运动T恤", "sports T-shirt"), ("运动短裤", "running shorts")],
+                    ),
+                ],
+            ),
+        ],
+    ),
 ]
 
-ADJECTIVES = [("经典", "classic"), ("轻薄", "lightweight"), ("加厚", "thick"), ("简约", "minimalist"), ("复古", "retro"),
-              ("新款", "new"), ("舒适", "comfort"), ("便携", "portable"), ("高端", "premium"), ("环保", "eco")]
-MATERIALS = [("纯棉", "cotton"), ("涤纶", "polyester"), ("羊毛", "wool"), ("真丝", "silk"), ("不锈钢", "stainless steel"),
-             ("陶瓷", "ceramic"), ("硅胶", "silicone"), ("铝合金", "aluminium")]
-COLOURS = [("红色", "red", (214, 48, 49)), ("黑色", "black", (40, 40, 40)), ("白色", "white", (235, 235, 235)),
-           ("蓝色", "blue", (9, 132, 227)), ("灰色", "grey", (140, 140, 140)), ("绿色", "green", (0, 148, 50))]
+ADJECTIVES = [
+    ("经典", "classic"),
+    ("轻薄", "lightweight"),
+    ("加厚", "thick"),
+    ("简约", "minimalist"),
+    ("复古", "retro"),
+    ("新款", "new"),
+    ("舒适", "comfort"),
+    ("便携", "portable"),
+    ("高端", "premium"),
+    ("环保", "eco"),
+]
+MATERIALS = [
+    ("纯棉", "cotton"),
+    ("涤纶", "polyester"),
+    ("羊毛", "wool"),
+    ("真丝", "silk"),
+    ("不锈钢", "stainless steel"),
+    ("陶瓷", "ceramic"),
+    ("硅胶", "silicone"),
+    ("铝合金", "aluminium"),
+]
+COLOURS = [
+    ("红色", "red", (214, 48, 49)),
+    ("黑色", "black", (40, 40, 40)),
+    ("白色", "white", (235, 235, 235)),
+    ("蓝色", "blue", (9, 132, 227)),
+    ("灰色", "grey", (140, 140, 140)),
+    ("绿色", "green", (0, 148, 50)),
+]
 SIZES = [("S", "S"), ("M", "M"), ("L", "L"), ("XL", "XL")]
 BRAND_SYLLABLES = ["优", "品", "星", "禾", "木", "云", "川", "悦", "美", "佳", "新", "华", "安", "乐", "康", "盛"]
-BRAND_EN = ["you", "pin", "xing", "he", "mu", "yun", "chuan", "yue", "mei", "jia", "xin", "hua", "an", "le", "kang", "sheng"]
-PROVINCES = [("bj", "北京仓", "北京", "北京"), ("sh", "上海仓", "上海", "上海"), ("gz", "广州仓", "广东", "广州"),
-             ("cd", "成都仓", "四川", "成都")]
+BRAND_EN = [
+    "you",
+    "pin",
+    "xing",
+    "he",
+    "mu",
+    "yun",
+    "chuan",
+    "yue",
+    "mei",
+    "jia",
+    "xin",
+    "hua",
+    "an",
+    "le",
+    "kang",
+    "sheng",
+]
+PROVINCES = [
+    ("bj", "北京仓", "北京", "北京"),
+    ("sh", "上海仓", "上海", "上海"),
+    ("gz", "广州仓", "广东", "广州"),
+    ("cd", "成都仓", "四川", "成都"),
+]
 
 
 @dataclass
@@ -152,19 +343,30 @@ class DemoBuilder:
             slug = f"{BRAND_EN[a]}{BRAND_EN[b]}-{i}"
             if slug not in existing:
                 brands.append(
-                    Brand(name=f"{BRAND_SYLLABLES[a]}{BRAND_SYLLABLES[b]}{'' if i < 256 else i}",
-                          name_en=f"{BRAND_EN[a].title()}{BRAND_EN[b]}{'' if i < 256 else i}",
-                          slug=slug, manufacturer=f"{BRAND_SYLLABLES[a]}{BRAND_SYLLABLES[b]}实业有限公司",
-                          country="中国")
+                    Brand(
+                        name=f"{BRAND_SYLLABLES[a]}{BRAND_SYLLABLES[b]}{'' if i < 256 else i}",
+                        name_en=f"{BRAND_EN[a].title()}{BRAND_EN[b]}{'' if i < 256 else i}",
+                        slug=slug,
+                        manufacturer=f"{BRAND_SYLLABLES[a]}{BRAND_SYLLABLES[b]}实业有限公司",
+                        country="中国",
+                    )
                 )
         Brand.objects.bulk_create(brands)
         self.brands = list(Brand.objects.all())
 
-        colour, _ = Attribute.objects.get_or_create(code="colour", defaults={"name": "颜色", "name_en": "Colour", "position": 1})
-        size, _ = Attribute.objects.get_or_create(code="size", defaults={"name": "尺码", "name_en": "Size", "position": 2})
-        material, _ = Attribute.objects.get_or_create(code="material", defaults={"name": "材质", "name_en": "Material", "position": 3})
+        colour, _ = Attribute.objects.get_or_create(
+            code="colour", defaults={"name": "颜色", "name_en": "Colour", "position": 1}
+        )
+        size, _ = Attribute.objects.get_or_create(
+            code="size", defaults={"name": "尺码", "name_en": "Size", "position": 2}
+        )
+        material, _ = Attribute.objects.get_or_create(
+            code="material", defaults={"name": "材质", "name_en": "Material", "position": 3}
+        )
         self.colours = [
-            AttributeValue.objects.get_or_create(attribute=colour, value=zh, defaults={"value_en": en, "position": i})[0]
+            AttributeValue.objects.get_or_create(attribute=colour, value=zh, defaults={"value_en": en, "position": i})[
+                0
+            ]
             for i, (zh, en, _rgb) in enumerate(COLOURS)
         ]
         self.sizes = [
@@ -172,7 +374,9 @@ class DemoBuilder:
             for i, (zh, en) in enumerate(SIZES)
         ]
         self.materials = [
-            AttributeValue.objects.get_or_create(attribute=material, value=zh, defaults={"value_en": en, "position": i})[0]
+            AttributeValue.objects.get_or_create(
+                attribute=material, value=zh, defaults={"value_en": en, "position": i}
+            )[0]
             for i, (zh, en) in enumerate(MATERIALS)
         ]
 
@@ -225,7 +429,9 @@ class DemoBuilder:
                     adjective, adjective_en = rng.choice(ADJECTIVES)
                     material = rng.choice(self.materials)
                     noun, noun_en = rng.choice(nouns)
-                    base_price = Decimal(rng.choice([19, 29, 39, 49, 59, 69, 89, 99, 129, 159, 199, 299, 399, 599, 999, 1999]))
+                    base_price = Decimal(
+                        rng.choice([19, 29, 39, 49, 59, 69, 89, 99, 129, 159, 199, 299, 399, 599, 999, 1999])
+                    )
                     product = Product(
                         name=f"{brand.name} {adjective}{material.value}{noun}",
                         name_en=f"{brand.name_en} {adjective_en} {material.value_en} {noun_en}",
@@ -237,7 +443,11 @@ class DemoBuilder:
                         summary=f"{adjective}{material.value}，{noun}，品质之选",
                         description=f"{brand.name}{noun}，采用{material.value}材质，{adjective}设计，适合日常使用。\n"
                         f"{brand.name_en} {noun_en} in {material.value_en}.",
-                        specifications=[["品牌", brand.name], ["材质", material.value], ["产地", rng.choice(["浙江", "广东", "江苏", "福建"])]],
+                        specifications=[
+                            ["品牌", brand.name],
+                            ["材质", material.value],
+                            ["产地", rng.choice(["浙江", "广东", "江苏", "福建"])],
+                        ],
                         created_at=now - timedelta(days=rng.randint(0, 365), minutes=rng.randint(0, 1440)),
                         sales_count=int(rng.paretovariate(1.2) * 10) - 10,
                         view_count=rng.randint(0, 5000),
@@ -263,9 +473,12 @@ class DemoBuilder:
                                 compare = price * Decimal("1.3") if rng.random() < 0.3 else None
                                 variant = ProductVariant(
                                     product_id=product.pk,
-                                    sku=f"SKU{product.pk:07d}-{colour.value_en.upper()}{('-' + size.value) if size else ''}",
+                                    sku=f"SKU{product.pk:07d}-{colour.value_en.upper()}"
+                                    + (f"-{size.value}" if size else ""),
                                     price=price,
-                                    compare_at_price=compare.quantize(Decimal("1")) - Decimal("0.01") if compare else None,
+                                    compare_at_price=compare.quantize(Decimal("1")) - Decimal("0.01")
+                                    if compare
+                                    else None,
                                     weight_grams=rng.randint(100, 2000),
                                     position=position,
                                 )
@@ -275,13 +488,22 @@ class DemoBuilder:
                         for slot, colour in enumerate(colours[:3]):
                             shape = len(COLOURS) * (product.pk % 2)
                             name, renditions = self.palette[self.colours.index(colour) + shape]
-                            images.append(ProductImage(product_id=product.pk, image=name, renditions=renditions,
-                                                       position=slot, alt=product.name))
+                            images.append(
+                                ProductImage(
+                                    product_id=product.pk,
+                                    image=name,
+                                    renditions=renditions,
+                                    position=slot,
+                                    alt=product.name,
+                                )
+                            )
                     through.objects.bulk_create(product_values, ignore_conflicts=True)
                     ProductVariant.objects.bulk_create(variants)
                     for variant in variants:
                         for option in variant._options:
-                            variant_options.append(options_through(productvariant_id=variant.pk, attributevalue_id=option.pk))
+                            variant_options.append(
+                                options_through(productvariant_id=variant.pk, attributevalue_id=option.pk)
+                            )
                     options_through.objects.bulk_create(variant_options)
                     ProductImage.objects.bulk_create(images)
                     stocks = []
@@ -289,7 +511,14 @@ class DemoBuilder:
                         for warehouse in rng.sample(self.warehouses, rng.randint(1, 2)):
                             roll = rng.random()
                             on_hand = 0 if roll < 0.08 else rng.randint(1, 4) if roll < 0.2 else rng.randint(5, 200)
-                            stocks.append(Stock(warehouse=warehouse, variant_id=variant.pk, product_id=variant.product_id, on_hand=on_hand))
+                            stocks.append(
+                                Stock(
+                                    warehouse=warehouse,
+                                    variant_id=variant.pk,
+                                    product_id=variant.product_id,
+                                    on_hand=on_hand,
+                                )
+                            )
                     Stock.objects.bulk_create(stocks)
                     self._denormalise([p for p, *_ in plans], variants, images, stocks)
                 report.products += len(products)
@@ -316,8 +545,12 @@ class DemoBuilder:
         if connection.vendor == "postgresql":
             rows = []
             for p in products:
-                text = " ".join(segment(f"{p.name} {p.name_en} {p.brand.name} {p.brand.name_en} "
-                                        f"{p.category.name} {p.category.name_en} {p.summary}"))
+                text = " ".join(
+                    segment(
+                        f"{p.name} {p.name_en} {p.brand.name} {p.brand.name_en} "
+                        f"{p.category.name} {p.category.name_en} {p.summary}"
+                    )
+                )
                 rows.append((p.pk, text))
             with connection.cursor() as cursor:
                 cursor.executemany(
@@ -328,7 +561,7 @@ class DemoBuilder:
     def _admin(self) -> tuple[str, str]:
         from django.contrib.auth import get_user_model
 
-        User = get_user_model()  # noqa: N806
+        User = get_user_model()
         email = "admin@example.com"
         password_file = settings.VAR_DIR / "admin-password.txt"
         if User.objects.filter(email=email).exists() and password_file.exists():

@@ -23,9 +23,7 @@ DEBUG = env.bool("DEBUG", default=False)
 _DEV_SECRET = "insecure-development-key-only-for-debug"  # noqa: S105 - refused below outside DEBUG
 SECRET_KEY = env.str("SECRET_KEY", default=_DEV_SECRET)
 if not DEBUG and (SECRET_KEY == _DEV_SECRET or len(SECRET_KEY) < 32):
-    raise ImproperlyConfigured(
-        "With DEBUG off the shop needs a real SECRET_KEY (at least 32 random characters)."
-    )
+    raise ImproperlyConfigured("With DEBUG off the shop needs a real SECRET_KEY (at least 32 random characters).")
 
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["127.0.0.1", "localhost"] if DEBUG else [])
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])

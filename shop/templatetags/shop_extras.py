@@ -9,6 +9,7 @@ from shop.core.money import format_money
 
 register = template.Library()
 
+
 @register.simple_tag
 def price(amount: Decimal | None) -> str:
     return format_money(amount)

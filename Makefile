@@ -1,0 +1,21 @@
+# The two commands: `make run` (the shop on its embedded default) and `make test`.
+.PHONY: run test bench stack lint messages
+
+run:
+	bash bin/run
+
+test:
+	bash bin/test
+
+bench:
+	bash bin/bench
+
+stack:
+	bash bin/stack
+
+lint:
+	.venv/bin/ruff check . && .venv/bin/ruff format --check . && .venv/bin/lint-imports
+
+messages:
+	.venv/bin/python manage.py makemessages -l zh_Hans -l en --ignore=.venv --ignore=var --no-obsolete
+	.venv/bin/python manage.py compilemessages --ignore=.venv

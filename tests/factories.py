@@ -1,0 +1,117 @@
+"""factory_boy factories for the catalogue and stock."""
+
+from decimal import Decimal
+
+import factory
+from django.contrib.auth import get_user_model
+
+from catalog import models as catalog
+from fulfillment import models as fulfillment
+
+
+class UserFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = get_user_model()
+        django_get_or_create = ("email",)
+
+    email = factory.Sequence(lambda n: f"customer{n}@example.com")
+    username = factory.SelfAttribute("email")
+    password = factory.django.Password("correct horse battery staple")
+
+
+class DepartmentFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = catalog.Department
+        django_get_or_create = ("code",)
+
+    code = factory.Sequence(lambda n: f"dept{n}")
+    name = factory.Sequence(lambda n: f"Department {n}")
+
+
+class BrandFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = catalog.Brand
+
+    name = factory.Sequence(lambda n: f"品牌{n}")
+    name_en = factory.Sequence(lambda n: f"Brand{n}")
+    slug = factory.Sequence(lambda n: f"brand-{n}")
+
+
+class CategoryFactory(factory.django.DjangoModelFactory):
+    """A root category; pass parent=... for a child (created through treebeard)."""
+
+    class Meta:
+        model = catalog.Category
+
+    name = factory.Sequence(lambda n: f"类目{n}")
+    name_en = factory.Sequence(lambda n: f"Category {n}")
+    slug = factory.Sequence(lambda n: f"category-{n}")
+
+    @classmethod
+    def _create(cls, model_class, *args, parent=None, **kwargs):
+        if parent is not None:
+            return parent.add_child(**kwargs)
+        return model_class.add_root(**kwargs)
+
+
+class AttributeFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = catalog.Attribute
+        django_get_or_create = ("code",)
+
+    code = "colour"
+    name = "颜色"
+    name_en = "Colour"
+
+
+class AttributeValueFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = catalog.AttributeValue
+        django_get_or_create = ("attribute", "value")
+
+    attribute = factory.SubFactory(AttributeFactory)
+    value = factory.Sequence(lambda n: f"值{n}")
+
+
+class ProductFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = catalog.Product
+
+    name = factory.Sequence(lambda n: f"商品{n}")
+    name_en = factory.Sequence(lambda n: f"Product {n}")
+    slug = factory.Sequence(lambda n: f"product-{n}")
+    category = factory.SubFactory(CategoryFactory)
+    brand = factory.SubFactory(BrandFactory)
+    department = factory.SubFactory(DepartmentFactory, code="apparel")
+    price = Decimal("99.00")
+    in_stock = True
+
+
+class VariantFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = catalog.ProductVariant
+
+    product = factory.SubFactory(ProductFactory)
+    sku = factory.Sequence(lambda n: f"SKU-{n:05d}")
+    price = Decimal("99.00")
+
+
+class WarehouseFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = fulfillment.Warehouse
+        django_get_or_create = ("code",)
+
+    code = "sh"
+    name = "上海仓"
+    province = "上海"
+    city = "上海"
+
+
+class StockFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = fulfillment.Stock
+
+    warehouse = factory.SubFactory(WarehouseFactory)
+    variant = factory.SubFactory(VariantFactory)
+    product = factory.SelfAttribute("variant.product")
+    on_hand = 20
