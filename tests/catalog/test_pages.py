@@ -1,0 +1,259 @@
+"""Storefront pages through the test client: content, filters, sorts, paging, bad input,
+and query counts that do not grow with the page size or the catalogue."""
+
+from decimal import Decimal
+
+import pytest
+from django.test import override_settings
+
+from catalog.models import Product
+from tests import factories
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def tree(db):
+    clothing = factories.CategoryFactory(name="服装", name_en="Clothing", slug="clothing")
+    men = factories.CategoryFactory(parent=clothing, name="男装", name_en="Men", slug="men")
+    tees = factories.CategoryFactory(parent=men, name="T恤", name_en="T-shirts", slug="tees")
+    kitchen = factories.CategoryFactory(name="厨具", name_en="Kitchen", slug="kitchen")
+    return {"clothing": clothing, "men": men, "tees": tees, "kitchen": kitchen}
+
+
+@pytest.fixture
+def colours(db):
+    colour = factories.AttributeFactory(code="colour", name="颜色", name_en="Colour")
+    material = factories.AttributeFactory(code="material", name="材质", name_en="Material")
+    return {
+        "red": factories.AttributeValueFactory(attribute=colour, value="红色", value_en="red"),
+        "blue": factories.AttributeValueFactory(attribute=colour, value="蓝色", value_en="blue"),
+        "cotton": factories.AttributeValueFactory(attribute=material, value="纯棉", value_en="cotton"),
+    }
+
+
+def names(response) -> list[str]:
+    return [p.name for p in response.context["products"]]
+
+
+def test_home_shows_sections_and_category_entry_points(client, make_product, tree):
+    make_product(name="新品", category=tree["tees"])
+    response = client.get("/")
+    assert response.status_code == 200
+    body = response.content.decode()
+    assert "新品" in body
+    assert tree["clothing"].get_absolute_url() in body
+    assert {"new_arrivals", "best_sellers", "most_viewed", "categories"} <= set(response.context.keys())
+
+
+def test_category_page_lists_its_subtree_with_breadcrumbs(client, make_product, tree):
+    make_product(name="圆领T恤", category=tree["tees"])
+    make_product(name="炒锅", category=tree["kitchen"])
+    response = client.get("/c/men/")
+    assert names(response) == ["圆领T恤"]
+    assert [c.slug for c in response.context["ancestors"]] == ["clothing"]
+    assert [c.slug for c in response.context["children"]] == ["tees"]
+    assert names(client.get("/c/clothing/")) == ["圆领T恤"]
+
+
+def test_unknown_category_and_product_answer_404_with_a_page(client):
+    for url in ("/c/nope/", "/p/nope/"):
+        response = client.get(url)
+        assert response.status_code == 404
+        assert b"<html" in response.content
+
+
+def test_inactive_product_is_not_shown(client, make_product):
+    product = make_product(name="下架商品", is_active=False)
+    assert client.get(product.get_absolute_url()).status_code == 404
+    assert names(client.get("/products/")) == []
+
+
+def test_filters_combine(client, make_product, tree, colours):
+    brand = factories.BrandFactory(name="优品")
+    make_product(name="红色纯棉", price="50.00", brand=brand, options=[colours["red"], colours["cotton"]])
+    make_product(name="蓝色纯棉", price="80.00", options=[colours["blue"], colours["cotton"]])
+    make_product(name="红色贵", price="500.00", brand=brand, options=[colours["red"]])
+    make_product(name="缺货红色", price="60.00", stock=0, options=[colours["red"]])
+
+    def get(**params):
+        return sorted(names(client.get("/products/", params)))
+
+    assert get(av=[colours["red"].pk]) == ["红色纯棉", "红色贵", "缺货红色"]
+    # Values of one attribute widen the choice; different attributes narrow it.
+    assert get(av=[colours["red"].pk, colours["blue"].pk]) == ["红色纯棉", "红色贵", "缺货红色", "蓝色纯棉"]
+    assert get(av=[colours["red"].pk, colours["cotton"].pk]) == ["红色纯棉"]
+    assert get(av=[colours["red"].pk], max_price="100") == ["红色纯棉", "缺货红色"]
+    assert get(av=[colours["red"].pk], in_stock="true") == ["红色纯棉", "红色贵"]
+    assert get(brand=[brand.pk], min_price="100") == ["红色贵"]
+
+
+def test_facets_count_the_unfiltered_result_set(client, make_product, colours):
+    make_product(name="a", options=[colours["red"]])
+    make_product(name="b", options=[colours["red"], colours["cotton"]])
+    facets = client.get("/products/").context["facets"]
+    counts = {v["value"].value: v["count"] for a in facets.attributes for v in a["values"]}
+    assert counts == {"红色": 2, "纯棉": 1}
+
+
+@pytest.mark.parametrize(
+    ("sort", "expected"),
+    [
+        ("price_asc", ["cheap", "mid", "dear"]),
+        ("price_desc", ["dear", "mid", "cheap"]),
+        ("newest", ["dear", "mid", "cheap"]),
+        ("popular", ["mid", "cheap", "dear"]),
+    ],
+)
+def test_sorts(client, make_product, sort, expected):
+    make_product(name="cheap", price="10.00", sales_count=5)
+    make_product(name="mid", price="20.00", sales_count=50)
+    make_product(name="dear", price="30.00", sales_count=1)
+    assert names(client.get("/products/", {"sort": sort})) == expected
+
+
+@override_settings(CATALOG_PAGE_SIZE=2)
+def test_paging_keeps_filters_and_sort(client, make_product, colours):
+    for i in range(5):
+        make_product(name=f"red{i}", price=f"{10 + i}.00", options=[colours["red"]])
+    make_product(name="blue", price="1.00", options=[colours["blue"]])
+    response = client.get("/products/", {"av": colours["red"].pk, "sort": "price_asc", "page": 2})
+    assert names(response) == ["red2", "red3"]
+    body = response.content.decode()
+    assert f"av={colours['red'].pk}" in body and "sort=price_asc" in body and "page=3" in body
+
+
+@pytest.mark.parametrize(
+    ("params", "message"),
+    [
+        ({"min_price": "-5"}, "greater than or equal to 0"),
+        ({"max_price": "abc"}, "Enter a number"),
+        ({"min_price": "50", "max_price": "10"}, "must not be below the minimum"),
+        ({"sort": "bogus"}, "bogus"),
+        ({"page": str(10**9)}, "showing the last one"),
+        ({"page": "-1"}, "Pages start at 1"),
+        ({"page": "x"}, "is not a page number"),
+        ({"brand": "999999"}, "999999"),
+        ({"av": "not-a-number"}, "not-a-number"),
+        ({"q": "x" * 5000}, None),
+        ({"q": "'\\\"):*&|!"}, None),
+    ],
+)
+@override_settings(LANGUAGE_CODE="en")
+def test_bad_query_strings_get_a_clear_page_not_a_500(client, make_product, params, message):
+    make_product(name="纯棉T恤", price="30.00")
+    response = client.get("/search/" if "q" in params else "/products/", params, HTTP_ACCEPT_LANGUAGE="en")
+    assert response.status_code == 200
+    if message:
+        assert message in response.content.decode()
+    if "q" not in params:
+        assert names(response) == ["纯棉T恤"]  # the bad parameter was dropped, the rest served
+
+
+def test_product_page_shows_variants_specs_and_stock_status(client, tree, colours):
+    product = factories.ProductFactory(
+        name="纯棉T恤", category=tree["tees"], specifications=[["产地", "浙江"]], price=Decimal("59.00")
+    )
+    red = factories.VariantFactory(product=product, sku="TEE-RED", price=Decimal("59.00"))
+    red.options.set([colours["red"]])
+    blue = factories.VariantFactory(product=product, sku="TEE-BLUE", price=Decimal("69.00"), low_stock_threshold=5)
+    blue.options.set([colours["blue"]])
+    gone = factories.VariantFactory(product=product, sku="TEE-GONE", price=Decimal("79.00"))
+    factories.StockFactory(variant=red, product=product, on_hand=50)
+    factories.StockFactory(variant=blue, product=product, on_hand=3)
+    factories.StockFactory(variant=gone, product=product, on_hand=4, reserved=4)
+    response = client.get(product.get_absolute_url())
+    assert response.status_code == 200
+    status = {v.sku: v.status.value for v in response.context["variants"]}
+    assert status == {"TEE-RED": "in_stock", "TEE-BLUE": "low", "TEE-GONE": "out"}
+    body = response.content.decode()
+    assert "浙江" in body and 'id="variant-data"' in body
+    assert [a.slug for a in response.context["ancestors"]] == ["clothing", "men", "tees"]
+    data = {v["sku"]: v for v in response.context["variant_data"]}
+    assert data["TEE-BLUE"]["price"] == "¥69.00" and data["TEE-BLUE"]["options"] == [colours["blue"].pk]
+
+
+def test_related_products_exclude_the_product(client, make_product, tree):
+    product = make_product(name="主商品", category=tree["tees"])
+    make_product(name="同类", category=tree["tees"])
+    make_product(name="别类", category=tree["kitchen"])
+    related = [p.name for p in client.get(product.get_absolute_url()).context["related"]]
+    assert related == ["同类"]
+
+
+def test_language_switch_sets_cookie_and_translates(client):
+    response = client.get("/lang/en/", {"next": "/products/"})
+    assert response.status_code == 302 and response["Location"] == "/products/"
+    assert client.get("/products/").content.decode().count("All products") >= 1
+    response = client.get("/lang/zh-hans/", {"next": "https://evil.example.com/"})
+    assert response["Location"] == "/"
+
+
+# --- query counts ------------------------------------------------------------------------
+
+
+def _catalogue(make_product, tree, colours, n: int) -> list[Product]:
+    return [
+        make_product(
+            name=f"纯棉商品{i}",
+            name_en=f"cotton product {i}",
+            category=tree["tees"],
+            options=[colours["red"] if i % 2 else colours["blue"], colours["cotton"]],
+        )
+        for i in range(n)
+    ]
+
+
+PAGES = [
+    "/",
+    "/products/",
+    "/c/clothing/",
+    "/c/tees/?sort=price_asc&min_price=1&av={red}",
+    "/search/?q=纯棉",
+    "/search/?q=cotton&sort=newest",
+]
+
+
+@pytest.mark.parametrize("url", PAGES)
+def test_listing_queries_do_not_grow_with_catalogue_or_page_size(
+    client, make_product, tree, colours, url, django_assert_num_queries, settings
+):
+    url = url.format(red=colours["red"].pk)
+    settings.PAGE_CACHE_ENABLED = False
+    _catalogue(make_product, tree, colours, 3)
+    settings.CATALOG_PAGE_SIZE = 2
+    client.get(url)  # warm per-process lookups (content types, jieba)
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    with CaptureQueriesContext(connection) as small:
+        assert client.get(url).status_code == 200
+    _catalogue(make_product, tree, colours, 30)
+    settings.CATALOG_PAGE_SIZE = 24
+    with django_assert_num_queries(len(small)):
+        response = client.get(url)
+    shown = "new_arrivals" if url == "/" else "products"
+    assert len(response.context[shown]) > 2
+
+
+def test_product_page_queries_do_not_grow_with_variants(client, tree, colours, django_assert_num_queries, settings):
+    settings.PAGE_CACHE_ENABLED = False
+
+    def build(n: int) -> Product:
+        product = factories.ProductFactory(category=tree["tees"])
+        for i in range(n):
+            variant = factories.VariantFactory(product=product)
+            variant.options.set([colours["red"] if i % 2 else colours["blue"]])
+            factories.StockFactory(variant=variant, product=product, on_hand=i)
+        return product
+
+    small, big = build(1), build(12)
+    client.get(small.get_absolute_url())
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    with CaptureQueriesContext(connection) as baseline:
+        client.get(small.get_absolute_url())
+    with django_assert_num_queries(len(baseline)):
+        client.get(big.get_absolute_url())
+    assert len(baseline) <= 8
