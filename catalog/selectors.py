@@ -1,12 +1,16 @@
 """Reads for the storefront. Each returns what a page needs in a fixed number of queries."""
 
+import hashlib
 from dataclasses import dataclass, field
 from decimal import Decimal
 
 from django.contrib.postgres.search import SearchQuery, SearchRank, TrigramWordSimilarity
+from django.core.cache import caches
+from django.core.paginator import Paginator
 from django.db import connection
 from django.db.models import Count, F, Max, Min, Prefetch, Q, QuerySet, Sum
 from django.db.models.functions import Coalesce
+from django.utils.functional import cached_property
 
 from catalog.models import (
     Attribute,
@@ -102,14 +106,37 @@ class Facets:
     price_min: Decimal | None = None
     price_max: Decimal | None = None
     in_stock: int = 0
+    total: int = 0
+
+
+FACET_SECONDS = 60
+
+
+def facets_cached(base: QuerySet[Product], *, key: str) -> Facets:
+    """Facets of a category or search, computed at most once a minute per result set.
+
+    Counting brands and attribute values over tens of thousands of products is most of a
+    listing's SQL; the counts need not be exact to the second, so they are kept in the page
+    cache's store, which every catalogue write clears (new names and prices show at once)."""
+    cache = caches["pages"]
+    cache_key = "facets:" + hashlib.blake2b(key.encode(), digest_size=16).hexdigest()
+    facets = cache.get(cache_key)
+    if facets is None:
+        facets = facets_for(base)
+        cache.set(cache_key, facets, FACET_SECONDS)
+    return facets
 
 
 def facets_for(base: QuerySet[Product]) -> Facets:
-    """Brand and attribute-value counts and the price span over a result set (3 queries)."""
+    """Brand and attribute-value counts and the price span over a result set (5 queries)."""
     facets = Facets()
     summary = base.aggregate(
-        price_min=Min("price"), price_max=Max("price"), in_stock=Count("id", filter=Q(in_stock=True))
+        price_min=Min("price"),
+        price_max=Max("price"),
+        in_stock=Count("id", filter=Q(in_stock=True)),
+        total=Count("id"),
     )
+    facets.total = summary["total"]
     facets.price_min, facets.price_max = summary["price_min"], summary["price_max"]
     facets.in_stock = summary["in_stock"]
     brand_counts = dict(base.order_by().values_list("brand_id").annotate(n=Count("id")).values_list("brand_id", "n"))
@@ -132,6 +159,26 @@ def facets_for(base: QuerySet[Product]) -> Facets:
             entry["values"].append({"value": value, "count": counts[value.pk]})
         facets.attributes = sorted(by_attribute.values(), key=lambda e: (e["attribute"].position, e["attribute"].code))
     return facets
+
+
+class CappedPaginator(Paginator):
+    """Counts at most `cap` rows: an exact COUNT(*) over 100,000 products on every page view
+    costs more than the page itself, and nobody pages past the first few hundred."""
+
+    def __init__(self, *args, cap: int, known_count: int | None = None, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.cap = cap
+        self.known_count = known_count
+
+    @cached_property
+    def count(self) -> int:
+        if self.known_count is not None:
+            return min(self.known_count, self.cap)
+        return self.object_list.order_by()[: self.cap].count()
+
+    @property
+    def capped(self) -> bool:
+        return self.count >= self.cap
 
 
 def product_for_page(*, slug: str) -> Product:

@@ -1,7 +1,6 @@
 """Storefront pages: listings (all, category, search) and the product page."""
 
 from django.conf import settings
-from django.core.paginator import Paginator
 from django.http import Http404, HttpRequest, HttpResponse, QueryDict
 from django.shortcuts import render
 from django.utils.translation import gettext as _
@@ -81,13 +80,19 @@ def product_list(request: HttpRequest, slug: str | None = None) -> HttpResponse:
         products = apply_sort(products, sort, ranked=ranked)
     products = products.only(*selectors.CARD_FIELDS)
 
-    paginator = Paginator(products, settings.CATALOG_PAGE_SIZE, allow_empty_first_page=True)
+    facets = selectors.facets_cached(base, key=f"{category.pk if category else ''}|{query}|{fuzzy}")
+    filtered = any(filterset.form.cleaned_data.get(f) for f in ("min_price", "max_price", "brand", "av", "in_stock"))
+    paginator = selectors.CappedPaginator(
+        products,
+        settings.CATALOG_PAGE_SIZE,
+        cap=settings.CATALOG_COUNT_CAP,
+        known_count=None if filtered else facets.total,
+    )
     number, page_notice = _page_number(request.GET.get("page"), paginator.num_pages)
     if page_notice:
         errors.append(page_notice)
     page = paginator.page(number)
 
-    facets = selectors.facets_for(base)
     keep = request.GET.copy()
     keep.pop("page", None)
     active_filters = bool({"min_price", "max_price", "brand", "av", "in_stock"} & set(keep))
@@ -135,6 +140,7 @@ def product_detail(request: HttpRequest, slug: str) -> HttpResponse:
             "product": product,
             "variants": variants,
             "axes": selectors.variant_option_axes(product),
+            "selected_options": {o.pk for o in variants[0].options.all()} if variants else set(),
             "images": images,
             "variant_data": [
                 {

@@ -467,6 +467,7 @@ class DemoBuilder:
                             if size is not None:
                                 product_values.append(through(product_id=product.pk, attributevalue_id=size.pk))
                         position = 0
+                        first_of_colour = {}
                         for colour in colours:
                             for size in sizes:
                                 price = base_price + (Decimal(10) * (size.position if size else 0))
@@ -483,6 +484,7 @@ class DemoBuilder:
                                     position=position,
                                 )
                                 variant._options = [colour] + ([size] if size else [])
+                                first_of_colour.setdefault(colour.pk, variant)
                                 variants.append(variant)
                                 position += 1
                         for slot, colour in enumerate(colours[:3]):
@@ -491,6 +493,7 @@ class DemoBuilder:
                             images.append(
                                 ProductImage(
                                     product_id=product.pk,
+                                    variant=first_of_colour[colour.pk],  # saved below, before images
                                     image=name,
                                     renditions=renditions,
                                     position=slot,

@@ -4,6 +4,7 @@ and query counts that do not grow with the page size or the catalogue."""
 from decimal import Decimal
 
 import pytest
+from django.core.cache import caches
 from django.test import override_settings
 
 from catalog.models import Product
@@ -226,14 +227,40 @@ def test_listing_queries_do_not_grow_with_catalogue_or_page_size(
     from django.db import connection
     from django.test.utils import CaptureQueriesContext
 
+    caches["pages"].clear()  # measure with cold facets: the worst case
     with CaptureQueriesContext(connection) as small:
         assert client.get(url).status_code == 200
     _catalogue(make_product, tree, colours, 30)
     settings.CATALOG_PAGE_SIZE = 24
+    caches["pages"].clear()
     with django_assert_num_queries(len(small)):
         response = client.get(url)
     shown = "new_arrivals" if url == "/" else "products"
     assert len(response.context[shown]) > 2
+
+
+@override_settings(CATALOG_PAGE_SIZE=2, CATALOG_COUNT_CAP=3)
+def test_counts_are_capped_on_huge_listings(client, make_product):
+    for i in range(5):
+        make_product(name=f"p{i}")
+    response = client.get("/products/")
+    assert response.context["page"].paginator.count == 3
+    assert "More than 3 products" in response.content.decode()
+    assert names(client.get("/products/", {"page": 2})) == ["p2"]
+
+
+def test_facets_are_computed_once_per_minute(client, make_product, django_assert_max_num_queries):
+    make_product(name="a")
+    client.get("/products/")
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    with CaptureQueriesContext(connection) as warm:
+        client.get("/products/?sort=newest")
+    caches["pages"].clear()
+    with CaptureQueriesContext(connection) as cold:
+        client.get("/products/?sort=newest")
+    assert len(warm) < len(cold)
 
 
 def test_product_page_queries_do_not_grow_with_variants(client, tree, colours, django_assert_num_queries, settings):
