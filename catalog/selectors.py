@@ -197,7 +197,6 @@ def product_for_page(*, slug: str) -> Product:
         .prefetch_related(
             Prefetch("variants", queryset=variants),
             Prefetch("images", queryset=ProductImage.objects.order_by("position", "pk")),
-            Prefetch("attribute_values", queryset=AttributeValue.objects.select_related("attribute")),
         )
         .get(slug=slug)
     )

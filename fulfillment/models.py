@@ -59,3 +59,25 @@ class Stock(models.Model):
         if self.variant_id and not self.product_id:
             self.product_id = self.variant.product_id
         super().save(*args, **kwargs)
+
+
+class Reservation(models.Model):
+    """Units of one order line held in one warehouse until shipped or released."""
+
+    order = models.ForeignKey("orders.Order", on_delete=models.CASCADE, related_name="reservations")
+    stock = models.ForeignKey(Stock, on_delete=models.PROTECT, related_name="reservations")
+    variant = models.ForeignKey("catalog.ProductVariant", on_delete=models.PROTECT, related_name="+")
+    quantity = models.PositiveIntegerField()
+    released = models.BooleanField(default=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("reservation")
+        verbose_name_plural = _("reservations")
+        constraints = [
+            models.CheckConstraint(condition=Q(quantity__gt=0), name="reservation_quantity_positive"),
+            models.UniqueConstraint(fields=["order", "stock"], name="reservation_one_per_order_and_stock"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.order_id}: {self.variant_id} × {self.quantity}"

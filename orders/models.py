@@ -1,1 +1,248 @@
-"""Models arrive with the issue that builds this app (see DESIGN.md)."""
+"""Orders, their lines and history, coupons, and the notification outbox.
+
+The order's status changes only through `Order.transition`, called by orders.services with the
+row locked; the allowed moves are the TRANSITIONS mapping below (DESIGN.md's state table).
+"""
+
+from django.conf import settings
+from django.db import models
+from django.db.models import F, Q
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+MONEY = {"max_digits": 12, "decimal_places": 2}
+
+
+class Order(models.Model):
+    class Status(models.TextChoices):
+        PENDING_PAYMENT = "pending_payment", _("Awaiting payment")  # 待付款: placed, stock reserved
+        PAID = "paid", _("Awaiting shipment")  # 待发货: money captured, or cash on delivery accepted
+        SHIPPED = "shipped", _("Shipped")  # 已发货: every line handed to a carrier
+        COMPLETED = "completed", _("Completed")  # 已完成: goods received
+        CANCELLED = "cancelled", _("Cancelled")  # 已取消: never paid; stock released. Final.
+        CLOSED = "closed", _("Closed")  # 已关闭: refunded in full. Final.
+
+    TRANSITIONS = {
+        Status.PENDING_PAYMENT: {Status.PAID, Status.CANCELLED},
+        Status.PAID: {Status.SHIPPED, Status.CLOSED},
+        Status.SHIPPED: {Status.COMPLETED},
+        Status.COMPLETED: set(),
+        Status.CANCELLED: set(),
+        Status.CLOSED: set(),
+    }
+
+    class PaymentMethod(models.TextChoices):
+        SANDBOX = "sandbox", _("Online payment (sandbox gateway)")
+        ALIPAY = "alipay", _("Alipay")
+        WALLET = "wallet", _("Wallet balance")
+        COD = "cod", _("Cash on delivery")
+
+    number = models.CharField(_("order number"), max_length=24, unique=True)
+    customer = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="orders", verbose_name=_("customer")
+    )
+    # One order per cart: a replayed "place order" finds the order its cart already became.
+    cart_token = models.UUIDField(unique=True, editable=False)
+    status = models.CharField(
+        _("status"), max_length=20, choices=Status.choices, default=Status.PENDING_PAYMENT, db_index=True
+    )
+    currency = models.CharField(_("currency"), max_length=3)
+    subtotal = models.DecimalField(_("goods"), **MONEY)
+    discount = models.DecimalField(_("discount"), default=0, **MONEY)
+    shipping_fee = models.DecimalField(_("shipping"), default=0, **MONEY)
+    insurance_fee = models.DecimalField(_("shipping insurance"), default=0, **MONEY)
+    total = models.DecimalField(_("total"), **MONEY)
+    shipping_method = models.CharField(_("shipping method"), max_length=20)
+    insured = models.BooleanField(_("insured"), default=False)
+    payment_method = models.CharField(_("payment method"), max_length=20, choices=PaymentMethod.choices)
+    coupon_code = models.CharField(_("coupon"), max_length=40, blank=True)
+    # Snapshot of the delivery address.
+    recipient = models.CharField(_("recipient"), max_length=50)
+    phone = models.CharField(_("phone"), max_length=20)
+    province = models.CharField(_("province"), max_length=30)
+    city = models.CharField(_("city"), max_length=30)
+    district = models.CharField(_("district"), max_length=30, blank=True)
+    street = models.CharField(_("street address"), max_length=200)
+    postcode = models.CharField(_("postcode"), max_length=10, blank=True)
+    note = models.CharField(_("note to the shop"), max_length=200, blank=True)
+
+    placed_at = models.DateTimeField(_("placed"), default=timezone.now, db_index=True)
+    pay_by = models.DateTimeField(_("pay by"))
+    paid_at = models.DateTimeField(_("paid"), null=True, blank=True)
+    shipped_at = models.DateTimeField(_("shipped"), null=True, blank=True)
+    completed_at = models.DateTimeField(_("completed"), null=True, blank=True)
+    cancelled_at = models.DateTimeField(_("cancelled"), null=True, blank=True)
+    cancel_reason = models.CharField(_("cancellation reason"), max_length=200, blank=True)
+
+    class Meta:
+        verbose_name = _("order")
+        verbose_name_plural = _("orders")
+        ordering = ["-placed_at"]
+        indexes = [
+            models.Index(fields=["customer", "-placed_at"], name="order_customer_recent"),
+            models.Index(fields=["pay_by"], name="order_unpaid_due", condition=Q(status="pending_payment")),
+        ]
+        constraints = [
+            models.CheckConstraint(condition=Q(total__gte=0), name="order_total_not_negative"),
+            models.CheckConstraint(
+                condition=Q(total=F("subtotal") - F("discount") + F("shipping_fee") + F("insurance_fee")),
+                name="order_total_adds_up",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.number
+
+    def get_absolute_url(self) -> str:
+        return reverse("orders:detail", kwargs={"number": self.number})
+
+    def can_become(self, status: str) -> bool:
+        return status in self.TRANSITIONS[self.Status(self.status)]
+
+    @property
+    def is_payable(self) -> bool:
+        return self.status == self.Status.PENDING_PAYMENT and self.pay_by > timezone.now()
+
+    @property
+    def address_line(self) -> str:
+        return " ".join(p for p in (self.province, self.city, self.district, self.street, self.postcode) if p)
+
+
+class OrderLine(models.Model):
+    """A bought variant, with names and prices copied at the time of purchase."""
+
+    order = models.ForeignKey(Order, on_delete=models.CASCADE, related_name="lines")
+    variant = models.ForeignKey("catalog.ProductVariant", on_delete=models.PROTECT, related_name="order_lines")
+    product_id_snapshot = models.BigIntegerField()
+    department_id_snapshot = models.BigIntegerField(db_index=True)
+    product_name = models.CharField(_("product"), max_length=200)
+    variant_label = models.CharField(_("options"), max_length=200, blank=True)
+    sku = models.CharField(_("SKU"), max_length=64)
+    unit_price = models.DecimalField(_("unit price"), **MONEY)
+    quantity = models.PositiveIntegerField(_("quantity"))
+    line_total = models.DecimalField(_("line total"), **MONEY)
+    weight_grams = models.PositiveIntegerField(default=0)
+    image = models.CharField(max_length=255, blank=True)
+
+    class Meta:
+        verbose_name = _("order line")
+        verbose_name_plural = _("order lines")
+        ordering = ["pk"]
+        constraints = [
+            models.CheckConstraint(condition=Q(quantity__gt=0), name="order_line_quantity_positive"),
+            models.UniqueConstraint(fields=["order", "variant"], name="order_line_one_per_variant"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.sku} × {self.quantity}"
+
+
+class OrderEvent(models.Model):
+    """One recorded change of an order's status: who, when, from, to, why."""
+
+    order = models.ForeignKey(Order, on_delete=models.CASCADE, related_name="events")
+    from_status = models.CharField(max_length=20, blank=True)
+    to_status = models.CharField(max_length=20)
+    actor = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True)
+    actor_kind = models.CharField(max_length=10)  # customer, staff, system, gateway
+    note = models.CharField(max_length=300, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        verbose_name = _("order event")
+        verbose_name_plural = _("order events")
+        ordering = ["created_at", "pk"]
+
+    def __str__(self) -> str:
+        return f"{self.order_id}: {self.from_status or '-'} → {self.to_status}"
+
+    @property
+    def to_label(self) -> str:
+        return Order.Status(self.to_status).label
+
+
+class Coupon(models.Model):
+    class Kind(models.TextChoices):
+        FIXED = "fixed", _("Fixed amount off")
+        PERCENT = "percent", _("Percentage off")
+
+    code = models.CharField(_("code"), max_length=40, unique=True)
+    kind = models.CharField(_("kind"), max_length=10, choices=Kind.choices)
+    value = models.DecimalField(_("value"), help_text=_("Amount in the shop currency, or a percentage."), **MONEY)
+    min_spend = models.DecimalField(_("minimum spend"), default=0, **MONEY)
+    starts_at = models.DateTimeField(_("valid from"), default=timezone.now)
+    ends_at = models.DateTimeField(_("valid until"), null=True, blank=True)
+    usage_limit = models.PositiveIntegerField(_("total uses allowed"), null=True, blank=True)
+    per_customer_limit = models.PositiveIntegerField(_("uses per customer"), default=1)
+    used_count = models.PositiveIntegerField(_("used"), default=0, editable=False)
+    is_active = models.BooleanField(_("active"), default=True)
+
+    class Meta:
+        verbose_name = _("coupon")
+        verbose_name_plural = _("coupons")
+        constraints = [
+            models.CheckConstraint(condition=Q(value__gt=0), name="coupon_value_positive"),
+            models.CheckConstraint(condition=~Q(kind="percent") | Q(value__lte=100), name="coupon_percent_at_most_100"),
+            models.CheckConstraint(
+                condition=Q(usage_limit__isnull=True) | Q(used_count__lte=F("usage_limit")),
+                name="coupon_used_within_limit",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.code
+
+
+class CouponRedemption(models.Model):
+    coupon = models.ForeignKey(Coupon, on_delete=models.PROTECT, related_name="redemptions")
+    order = models.OneToOneField(Order, on_delete=models.CASCADE, related_name="coupon_redemption")
+    customer = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    amount = models.DecimalField(**MONEY)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        verbose_name = _("coupon redemption")
+        verbose_name_plural = _("coupon redemptions")
+
+    def __str__(self) -> str:
+        return f"{self.coupon_id} → {self.order_id}"
+
+
+class Notification(models.Model):
+    """The outbox: a mail owed to someone, written in the same transaction as its cause."""
+
+    class Kind(models.TextChoices):
+        WELCOME = "welcome", _("Welcome")
+        ORDER_PLACED = "order_placed", _("Order placed")
+        ORDER_PAID = "order_paid", _("Order paid")
+        ORDER_CANCELLED = "order_cancelled", _("Order cancelled")
+        PASSWORD_RESET = "password_reset", _("Password reset")
+
+    class State(models.TextChoices):
+        PENDING = "pending", _("Pending")
+        SENT = "sent", _("Sent")
+        FAILED = "failed", _("Failed")
+
+    kind = models.CharField(max_length=30, choices=Kind.choices)
+    # What makes the mail unique (e.g. "order_paid:42"): writing it twice writes it once.
+    key = models.CharField(max_length=120, unique=True)
+    order = models.ForeignKey(Order, on_delete=models.CASCADE, null=True, blank=True, related_name="notifications")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, null=True, blank=True)
+    to = models.EmailField()
+    language = models.CharField(max_length=10)
+    context = models.JSONField(default=dict, blank=True)
+    state = models.CharField(max_length=10, choices=State.choices, default=State.PENDING)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    last_error = models.CharField(max_length=300, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    sent_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("notification")
+        verbose_name_plural = _("notifications")
+        ordering = ["-created_at"]
+        indexes = [models.Index(fields=["created_at"], name="notification_pending", condition=Q(state="pending"))]
+
+    def __str__(self) -> str:
+        return f"{self.kind} → {self.to}"

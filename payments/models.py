@@ -1,1 +1,111 @@
-"""Models arrive with the issue that builds this app (see DESIGN.md)."""
+"""Payments and refunds, gateway notifications as received, and the customer's wallet ledger."""
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+MONEY = {"max_digits": 12, "decimal_places": 2}
+
+
+class Payment(models.Model):
+    class State(models.TextChoices):
+        PENDING = "pending", _("Pending")  # started; the customer is at the gateway
+        CAPTURED = "captured", _("Captured")  # the money is ours
+        FAILED = "failed", _("Failed")  # the gateway said no; the order may be paid again
+        AWAITING_COLLECTION = "cod_due", _("Due on delivery")  # cash on delivery, not yet collected
+        REFUNDED = "refunded", _("Refunded")
+
+    order = models.ForeignKey("orders.Order", on_delete=models.PROTECT, related_name="payments")
+    provider = models.CharField(_("provider"), max_length=20)
+    reference = models.CharField(_("our reference"), max_length=40, unique=True)
+    # NULL until captured: unique per provider only once the gateway has named it.
+    transaction_id = models.CharField(_("gateway transaction"), max_length=80, null=True, blank=True)  # noqa: DJ001
+    amount = models.DecimalField(_("amount"), **MONEY)
+    currency = models.CharField(_("currency"), max_length=3)
+    state = models.CharField(_("state"), max_length=10, choices=State.choices, default=State.PENDING)
+    created_at = models.DateTimeField(default=timezone.now)
+    captured_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("payment")
+        verbose_name_plural = _("payments")
+        ordering = ["-created_at"]
+        constraints = [
+            # One payment per gateway transaction, and at most one capture per order.
+            models.UniqueConstraint(fields=["provider", "transaction_id"], name="payment_one_per_transaction"),
+            models.UniqueConstraint(
+                fields=["order"], condition=Q(state="captured"), name="payment_one_capture_per_order"
+            ),
+            models.CheckConstraint(condition=Q(amount__gt=0), name="payment_amount_positive"),
+        ]
+
+    def __str__(self) -> str:
+        return self.reference
+
+
+class GatewayNotification(models.Model):
+    """Every server-to-server notification received, verified or not: the audit trail."""
+
+    provider = models.CharField(max_length=20)
+    payload = models.JSONField()
+    accepted = models.BooleanField(default=False)
+    outcome = models.CharField(max_length=200, blank=True)
+    received_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        verbose_name = _("gateway notification")
+        verbose_name_plural = _("gateway notifications")
+        ordering = ["-received_at"]
+
+    def __str__(self) -> str:
+        return f"{self.provider} {self.received_at:%Y-%m-%d %H:%M:%S} {self.outcome}"
+
+
+class Wallet(models.Model):
+    """A customer's balance. It always equals the sum of its entries (checked in tests)."""
+
+    user = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="wallet")
+    balance = models.DecimalField(_("balance"), default=0, **MONEY)
+
+    class Meta:
+        verbose_name = _("wallet")
+        verbose_name_plural = _("wallets")
+        constraints = [models.CheckConstraint(condition=Q(balance__gte=0), name="wallet_never_negative")]
+
+    def __str__(self) -> str:
+        return f"{self.user} {self.balance}"
+
+
+class WalletEntry(models.Model):
+    class Reason(models.TextChoices):
+        TOP_UP = "top_up", _("Top-up")
+        PAYMENT = "payment", _("Payment")
+        REFUND = "refund", _("Refund")
+        ADJUSTMENT = "adjustment", _("Staff adjustment")
+
+    wallet = models.ForeignKey(Wallet, on_delete=models.PROTECT, related_name="entries")
+    amount = models.DecimalField(_("amount"), **MONEY)
+    balance_after = models.DecimalField(_("balance after"), **MONEY)
+    reason = models.CharField(_("reason"), max_length=20, choices=Reason.choices)
+    reference = models.CharField(_("reference"), max_length=60, blank=True)
+    note = models.CharField(_("note"), max_length=200, blank=True)
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        verbose_name = _("wallet entry")
+        verbose_name_plural = _("wallet entries")
+        ordering = ["-created_at", "-pk"]
+        constraints = [
+            models.CheckConstraint(condition=~Q(amount=0), name="wallet_entry_not_zero"),
+            models.CheckConstraint(
+                condition=~Q(reason="adjustment") | ~Q(note=""), name="wallet_adjustment_needs_reason"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.amount} {self.reason}"

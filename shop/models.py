@@ -42,3 +42,47 @@ class User(AbstractUser):
 
     def __str__(self) -> str:
         return self.email
+
+
+class Address(models.Model):
+    """An entry of a customer's address book (China: province, city, district, street)."""
+
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="addresses", verbose_name=_("customer"))
+    recipient = models.CharField(_("recipient"), max_length=50)
+    phone = models.CharField(_("phone"), max_length=20)
+    province = models.CharField(_("province"), max_length=30)
+    city = models.CharField(_("city"), max_length=30)
+    district = models.CharField(_("district"), max_length=30, blank=True)
+    street = models.CharField(_("street address"), max_length=200)
+    postcode = models.CharField(_("postcode"), max_length=10, blank=True)
+    is_default = models.BooleanField(_("default address"), default=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("address")
+        verbose_name_plural = _("addresses")
+        ordering = ["-is_default", "-created_at"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["user"], condition=models.Q(is_default=True), name="address_one_default_per_user"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.recipient} {self.phone} {self.one_line}"
+
+    @property
+    def one_line(self) -> str:
+        return " ".join(p for p in (self.province, self.city, self.district, self.street, self.postcode) if p)
+
+    def snapshot(self) -> dict:
+        """The fields an order copies, so later edits to the address book leave orders alone."""
+        return {
+            "recipient": self.recipient,
+            "phone": self.phone,
+            "province": self.province,
+            "city": self.city,
+            "district": self.district,
+            "street": self.street,
+            "postcode": self.postcode,
+        }

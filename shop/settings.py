@@ -42,6 +42,7 @@ INSTALLED_APPS = [
     "import_export",
     "treebeard",
     "easy_thumbnails",
+    "axes",
     "shop",
     "catalog",
     "cart",
@@ -63,6 +64,14 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Last, as django-axes asks: turns a locked-out login into its lockout response.
+    "axes.middleware.AxesMiddleware",
+    "django_ratelimit.middleware.RatelimitMiddleware",
+]
+
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",  # first: refuses locked-out username + IP pairs
+    "django.contrib.auth.backends.ModelBackend",
 ]
 
 ROOT_URLCONF = "shop.urls"
@@ -93,7 +102,22 @@ IS_POSTGRES = DATABASES["default"]["ENGINE"].endswith("postgresql")
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 AUTH_USER_MODEL = "shop.User"
-LOGIN_URL = "admin:login"
+LOGIN_URL = "accounts:login"
+LOGIN_REDIRECT_URL = "accounts:overview"
+LOGOUT_REDIRECT_URL = "home"
+
+# Brute-force protection: 5 failures lock that username from that IP for 15 minutes.
+AXES_FAILURE_LIMIT = 5
+AXES_COOLOFF_TIME = timedelta(minutes=15)
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_USERNAME_FORM_FIELD = "username"
+AXES_LOCKOUT_TEMPLATE = "shop/accounts/locked_out.html"
+AXES_RESET_ON_SUCCESS = True
+AXES_IPWARE_META_PRECEDENCE_ORDER = ["REMOTE_ADDR"]
+# Rate limits (django-ratelimit, counted in the default cache).
+RATELIMIT_REGISTER = env.str("RATELIMIT_REGISTER", default="10/h")
+RATELIMIT_PLACE_ORDER = env.str("RATELIMIT_PLACE_ORDER", default="30/m")
+RATELIMIT_VIEW = "shop.views.rate_limited"
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
@@ -160,16 +184,51 @@ CELERY_TASK_IGNORE_RESULT = True
 CELERY_TASK_ACKS_LATE = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+# Fail fast when the broker is down: the outbox keeps the work and the sweeper re-queues it.
+CELERY_TASK_PUBLISH_RETRY = False
+CELERY_BROKER_TRANSPORT_OPTIONS = {"socket_connect_timeout": 2, "socket_timeout": 5}
 CELERY_TIMEZONE = TIME_ZONE
 CELERY_BEAT_SCHEDULE = {
     "catalog-flush-view-counts": {
         "task": "catalog.tasks.flush_view_counts",
         "schedule": timedelta(seconds=30),
     },
+    "orders-cancel-expired": {"task": "orders.tasks.cancel_expired_orders", "schedule": timedelta(minutes=1)},
+    "orders-sweep-outbox": {"task": "orders.tasks.notification_sweep", "schedule": timedelta(seconds=30)},
     "catalog-refresh-stock-flags": {
         "task": "fulfillment.tasks.refresh_stock_flags",
         "schedule": timedelta(minutes=5),
     },
+}
+
+# Where the shop is reachable from outside: links in mail, gateway notify and return URLs.
+SITE_URL = env.str("SITE_URL", default="http://127.0.0.1:8000").rstrip("/")
+
+# Orders and checkout
+ORDER_PAYMENT_MINUTES = env.int("ORDER_PAYMENT_MINUTES", default=30)  # unpaid orders cancelled after
+CART_MAX_LINE_QUANTITY = 99
+SHIPPING_METHODS = {
+    # fee = base + per started kg above the first; free over a goods value (None: never free)
+    "standard": {"base": "8.00", "per_kg": "2.00", "free_over": "99.00", "days": "3-5"},
+    "express": {"base": "18.00", "per_kg": "6.00", "free_over": None, "days": "1-2"},
+}
+SHIPPING_REMOTE_PROVINCES = ["新疆", "西藏", "青海", "内蒙古", "宁夏", "甘肃"]
+SHIPPING_REMOTE_SURCHARGE = "10.00"
+SHIPPING_INSURANCE_RATE = env.str("SHIPPING_INSURANCE_RATE", default="0.005")  # 5‰ of the goods value
+SHIPPING_INSURANCE_MIN = "1.00"
+NOTIFICATION_MAX_ATTEMPTS = 8
+
+# Payments. The sandbox gateway is a stand-in served by the app; Alipay needs real keys.
+PAYMENT_PROVIDERS = env.list("PAYMENT_PROVIDERS", default=["sandbox", "wallet", "cod"])
+SANDBOX_GATEWAY = {
+    "MERCHANT_ID": env.str("SANDBOX_MERCHANT_ID", default="sandbox-merchant"),
+    "SECRET": env.str("SANDBOX_SECRET", default="sandbox-shared-secret"),
+}
+ALIPAY = {
+    "APP_ID": env.str("ALIPAY_APP_ID", default=""),
+    "PRIVATE_KEY": env.str("ALIPAY_PRIVATE_KEY", default="", multiline=True),
+    "ALIPAY_PUBLIC_KEY": env.str("ALIPAY_PUBLIC_KEY", default="", multiline=True),
+    "GATEWAY_URL": env.str("ALIPAY_GATEWAY_URL", default="https://openapi.alipay.com/gateway.do"),
 }
 
 # Catalogue

@@ -11,6 +11,10 @@ urlpatterns = [
     path("healthz", views.healthz, name="healthz"),
     path("bench/ceiling/", views.bench_ceiling, name="bench_ceiling"),
     path("admin/", admin.site.urls),
+    path("account/", include("shop.accounts.urls")),
+    path("orders/", include("orders.urls")),
+    path("payments/", include("payments.urls")),
+    path("", include("cart.urls")),
     path("", include("catalog.urls")),
 ]
 

@@ -38,3 +38,8 @@ def bench_ceiling(request: HttpRequest) -> HttpResponse:
     raw = request.GET.get("kb", "20")
     size = min(int(raw), 200) if raw.isdigit() else 20
     return HttpResponse(b"<!doctype html><html><body>" + b"x" * (size * 1024) + b"</body></html>")
+
+
+def rate_limited(request: HttpRequest, exception: Exception) -> HttpResponse:
+    """django-ratelimit's answer when a limit is hit: a clear page with status 429."""
+    return render(request, "shop/rate_limited.html", status=429)

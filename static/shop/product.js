@@ -20,6 +20,29 @@
     });
   }
 
+  // Option value id -> its axis (0 = first, e.g. colour).
+  var axisOf = {};
+  axes.forEach(function (fs, i) {
+    fs.querySelectorAll("input").forEach(function (input) { axisOf[input.value] = i; });
+  });
+
+  // The variant's own photo or, as most variants have none (one photo per colour), the
+  // photo of the variant sharing its options, earlier axes weighing more: blue XL shows
+  // the blue photo, not the photo of another colour in XL.
+  function photoFor(v) {
+    if (v.image) return v;
+    var best = null, bestScore = 0;
+    variants.forEach(function (w) {
+      if (!w.image) return;
+      var score = 0;
+      w.options.forEach(function (id) {
+        if (v.options.indexOf(id) !== -1 && axisOf[id] !== undefined) score += Math.pow(2, axes.length - axisOf[id]);
+      });
+      if (score > bestScore) { best = w; bestScore = score; }
+    });
+    return best;
+  }
+
   function show(v) {
     var status = document.getElementById("stock-status");
     if (!v) {
@@ -33,10 +56,11 @@
     document.getElementById("variant-id").value = v.id;
     status.textContent = v.status_label;
     status.className = "status " + v.status;
-    if (v.image) {
-      document.getElementById("main-image").src = v.image;
+    var photo = photoFor(v);
+    if (photo) {
+      document.getElementById("main-image").src = photo.image;
       document.getElementById("main-image").removeAttribute("srcset");
-      document.getElementById("zoom-link").href = v.zoom;
+      document.getElementById("zoom-link").href = photo.zoom;
     }
   }
 
@@ -61,4 +85,26 @@
     });
   });
   markAvailable();
+
+  // Catalogue pages are cached whole and carry no CSRF token: fetch one before posting.
+  var addForm = document.getElementById("add-form");
+  if (addForm) {
+    addForm.addEventListener("submit", function (event) {
+      var tokenInput = addForm.querySelector("input[name=csrfmiddlewaretoken]");
+      if (tokenInput.value) return;
+      event.preventDefault();
+      var submitter = event.submitter;
+      fetch(addForm.dataset.csrfUrl || "/cart/csrf/", { credentials: "same-origin" })
+        .then(function (r) { return r.json(); })
+        .then(function (data) {
+          tokenInput.value = data.token;
+          if (submitter && submitter.name) {
+            var extra = document.createElement("input");
+            extra.type = "hidden"; extra.name = submitter.name; extra.value = submitter.value;
+            addForm.appendChild(extra);
+          }
+          addForm.submit();
+        });
+    });
+  }
 })();

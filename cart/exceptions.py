@@ -1,0 +1,33 @@
+from enum import StrEnum
+
+from django.utils.translation import gettext_lazy as _
+
+from shop.core.errors import ShopError
+
+
+class CartErrorCode(StrEnum):
+    BAD_QUANTITY = "bad_quantity"
+    UNAVAILABLE = "unavailable"
+    NOT_ENOUGH = "not_enough"
+    EMPTY = "empty"
+    PRICE_CHANGED = "price_changed"
+    OUT_OF_STOCK = "out_of_stock"
+    NO_ADDRESS = "no_address"
+    BAD_SHIPPING = "bad_shipping"
+    BAD_PAYMENT = "bad_payment"
+    STALE = "stale"
+
+
+class CartError(ShopError):
+    messages = {
+        CartErrorCode.BAD_QUANTITY: _("Quantity must be a whole number from 1 to %(max)d."),
+        CartErrorCode.UNAVAILABLE: _("This product is no longer sold."),
+        CartErrorCode.NOT_ENOUGH: _("Only %(n)d of “%(name)s” are available."),
+        CartErrorCode.EMPTY: _("Your cart is empty."),
+        CartErrorCode.PRICE_CHANGED: _("Some prices changed since you added the items; please check your cart."),
+        CartErrorCode.OUT_OF_STOCK: _("Sorry, not enough stock: %(names)s."),
+        CartErrorCode.NO_ADDRESS: _("Choose a delivery address."),
+        CartErrorCode.BAD_SHIPPING: _("Choose a shipping method."),
+        CartErrorCode.BAD_PAYMENT: _("Choose a payment method."),
+        CartErrorCode.STALE: _("This cart has already been checked out."),
+    }

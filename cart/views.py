@@ -1,0 +1,205 @@
+"""Cart and checkout pages. Every figure shown or charged is computed on the server; prices or
+totals sent by the browser are never read."""
+
+from django.conf import settings
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.middleware.csrf import get_token
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.utils.http import url_has_allowed_host_and_scheme
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_GET, require_POST
+from django_ratelimit.decorators import ratelimit
+
+from cart import services
+from cart.exceptions import CartError
+from cart.forms import CheckoutForm
+from cart.shipping import insurance_fee, shipping_quotes
+from orders.exceptions import OrderError
+from shop.models import Address
+
+
+def _back(request: HttpRequest, default: str = "cart:detail") -> HttpResponse:
+    target = request.POST.get("next", "")
+    if target and url_has_allowed_host_and_scheme(target, allowed_hosts={request.get_host()}):
+        return redirect(target)
+    return redirect(default)
+
+
+def cart_detail(request: HttpRequest) -> HttpResponse:
+    cart = services.cart_for(user=request.user, session=request.session)
+    summary = services.cart_summary(cart=cart)
+    province = request.GET.get("province", "")[:30]
+    if not province and request.user.is_authenticated:
+        default = Address.objects.filter(user=request.user, is_default=True).first()
+        province = default.province if default else ""
+    totals = None
+    if summary.lines:
+        totals = services.checkout_totals(
+            summary=summary, province=province, shipping_method="standard", insured=False, customer=request.user
+        )
+    return render(
+        request,
+        "cart/cart.html",
+        {
+            "summary": summary,
+            "totals": totals,
+            "province": province,
+            "quotes": shipping_quotes(weight_grams=summary.weight_grams, province=province, goods=summary.subtotal),
+            "provinces": PROVINCES,
+        },
+    )
+
+
+@require_GET
+def csrf_token(request: HttpRequest) -> JsonResponse:
+    """A CSRF token for the add-to-cart form of cached catalogue pages (they carry none)."""
+    return JsonResponse({"token": get_token(request)})
+
+
+@require_POST
+def cart_add(request: HttpRequest) -> HttpResponse:
+    try:
+        quantity = services.parse_quantity(request.POST.get("quantity", "1"))
+        variant_id = int(request.POST.get("variant", ""))
+        cart = services.cart_open(user=request.user, session=request.session)
+        services.cart_add(cart=cart, variant_id=variant_id, quantity=quantity)
+    except ValueError:
+        messages.error(request, _("Choose a product option first."))
+    except CartError as exc:
+        messages.error(request, exc.message)
+    else:
+        messages.success(request, _("Added to your cart."))
+        if request.POST.get("buy_now"):
+            return redirect("cart:checkout")
+    return _back(request)
+
+
+@require_POST
+def cart_update(request: HttpRequest, line_id: int) -> HttpResponse:
+    cart = services.cart_for(user=request.user, session=request.session)
+    if cart is None:
+        return redirect("cart:detail")
+    try:
+        quantity = services.parse_quantity(request.POST.get("quantity"))
+        services.cart_set_quantity(cart=cart, line_id=line_id, quantity=quantity)
+    except CartError as exc:
+        messages.error(request, exc.message)
+    except cart.lines.model.DoesNotExist:
+        messages.error(request, _("That line is no longer in your cart."))
+    return redirect("cart:detail")
+
+
+@require_POST
+def cart_remove(request: HttpRequest, line_id: int) -> HttpResponse:
+    cart = services.cart_for(user=request.user, session=request.session)
+    if cart is not None:
+        services.cart_remove(cart=cart, line_id=line_id)
+    return redirect("cart:detail")
+
+
+@require_POST
+def cart_coupon(request: HttpRequest) -> HttpResponse:
+    cart = services.cart_for(user=request.user, session=request.session)
+    if cart is None:
+        return redirect("cart:detail")
+    if request.POST.get("remove"):
+        services.cart_clear_coupon(cart=cart)
+        return _back(request)
+    try:
+        services.cart_set_coupon(cart=cart, code=request.POST.get("code", "")[:40], customer=request.user)
+    except OrderError as exc:
+        messages.error(request, exc.message)
+    else:
+        messages.success(request, _("Coupon applied."))
+    return _back(request)
+
+
+@require_POST
+def cart_accept_prices(request: HttpRequest) -> HttpResponse:
+    cart = services.cart_for(user=request.user, session=request.session)
+    if cart is not None:
+        services.cart_accept_prices(cart=cart)
+    return redirect("cart:detail")
+
+
+def _checkout_context(request: HttpRequest):
+    cart = services.cart_for(user=request.user, session=request.session)
+    summary = services.cart_summary(cart=cart)
+    addresses = list(Address.objects.filter(user=request.user))
+    return cart, summary, addresses
+
+
+@login_required
+def checkout(request: HttpRequest) -> HttpResponse:
+    """Step 1 (GET): choose address, shipping, insurance, payment. Step 2 (POST): review the
+    totals computed here; the review's button posts to checkout_place."""
+    cart, summary, addresses = _checkout_context(request)
+    if not summary.lines:
+        messages.info(request, _("Your cart is empty."))
+        return redirect("cart:detail")
+    if not addresses:
+        messages.info(request, _("Add a delivery address first."))
+        return redirect(reverse("accounts:address_new") + "?next=" + reverse("cart:checkout"))
+    default = next((a for a in addresses if a.is_default), addresses[0])
+    quotes = shipping_quotes(weight_grams=summary.weight_grams, province=default.province, goods=summary.subtotal)
+    form = CheckoutForm(request.POST or None, addresses=addresses, quotes=quotes)
+    context = {
+        "form": form,
+        "summary": summary,
+        "quotes": quotes,
+        "insurance": insurance_fee(summary.subtotal),
+        "rate": float(settings.SHIPPING_INSURANCE_RATE) * 1000,
+    }
+    if request.method == "POST" and form.is_valid():
+        address = next(a for a in addresses if a.pk == form.cleaned_data["address"])
+        try:
+            totals = services.checkout_totals(
+                summary=summary,
+                province=address.province,
+                shipping_method=form.cleaned_data["shipping_method"],
+                insured=form.cleaned_data["insured"],
+                customer=request.user,
+            )
+        except CartError as exc:
+            messages.error(request, exc.message)
+        else:
+            return render(
+                request,
+                "cart/review.html",
+                {**context, "totals": totals, "address": address, "cart": cart, "choice": form.cleaned_data},
+            )
+    return render(request, "cart/checkout.html", context)
+
+
+@login_required
+@require_POST
+@ratelimit(key="user", rate=settings.RATELIMIT_PLACE_ORDER, method="POST", block=True)
+def checkout_place(request: HttpRequest) -> HttpResponse:
+    try:
+        order = services.checkout_place_order(
+            cart_token=request.POST.get("cart", ""),
+            customer=request.user,
+            address_id=int(request.POST.get("address", "0") or 0),
+            shipping_method=request.POST.get("shipping_method", ""),
+            insured=request.POST.get("insured") == "1",
+            payment_method=request.POST.get("payment_method", ""),
+            note=request.POST.get("note", ""),
+        )
+    except (CartError, OrderError) as exc:
+        messages.error(request, exc.message)
+        return redirect("cart:detail")
+    except ValueError:
+        messages.error(request, _("Choose a delivery address."))
+        return redirect("cart:checkout")
+    messages.success(request, _("Order %(n)s placed. Please pay to confirm it.") % {"n": order.number})
+    return redirect(order)
+
+
+PROVINCES = [
+    "北京", "天津", "上海", "重庆", "河北", "山西", "辽宁", "吉林", "黑龙江", "江苏", "浙江", "安徽", "福建", "江西",
+    "山东", "河南", "湖北", "湖南", "广东", "海南", "四川", "贵州", "云南", "陕西", "甘肃", "青海", "台湾", "内蒙古",
+    "广西", "西藏", "宁夏", "新疆", "香港", "澳门",
+]  # fmt: skip

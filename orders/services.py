@@ -1,0 +1,296 @@
+"""The order state machine, coupons and the notification outbox.
+
+Every status change goes through `order_transition`, with the order row locked: it checks
+the move against Order.TRANSITIONS, records an OrderEvent and writes the notification the
+change owes in the same transaction.
+"""
+
+import secrets
+from decimal import Decimal
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.db.models import F, Q
+from django.utils import timezone, translation
+
+from orders.exceptions import OrderError, OrderErrorCode
+from orders.models import Coupon, CouponRedemption, Notification, Order, OrderEvent
+from orders.signals import order_released
+from shop.core.money import format_money, money
+from shop.core.tasks import enqueue
+
+NOTIFY_ON = {
+    Order.Status.PENDING_PAYMENT: Notification.Kind.ORDER_PLACED,
+    Order.Status.PAID: Notification.Kind.ORDER_PAID,
+    Order.Status.CANCELLED: Notification.Kind.ORDER_CANCELLED,
+}
+
+
+def order_number_new() -> str:
+    """A human-readable number: date, then 8 random digits (unique index catches the rare clash)."""
+    return timezone.localdate().strftime("%Y%m%d") + f"{secrets.randbelow(10**8):08d}"
+
+
+# -- notifications (outbox) -------------------------------------------------------------------
+
+
+def notification_queue(*, kind: str, key: str, to: str, language: str, context: dict, order=None, user=None):
+    """Write a mail to the outbox in the current transaction; queue its sending on commit.
+
+    Idempotent by `key`: the same mail owed twice is written once."""
+    notification, created = Notification.objects.get_or_create(
+        key=key,
+        defaults={
+            "kind": kind,
+            "to": to,
+            "language": language or settings.LANGUAGE_CODE,
+            "context": context,
+            "order": order,
+            "user": user,
+        },
+    )
+    if created:
+        transaction.on_commit(lambda: notification_dispatch(notification_id=notification.pk))
+    return notification
+
+
+def notification_dispatch(*, notification_id: int) -> None:
+    """Hand a notification to the broker. A broker outage is logged, not raised: the row stays
+    pending and the sweeper queues it again once the broker is back."""
+    enqueue("orders.tasks.notification_send", notification_id)
+
+
+def notification_deliver(*, notification_id: int) -> bool:
+    """Send one pending notification and mark it sent. Returns False if it was not pending.
+
+    Holds the row lock while sending, so two workers never send the same mail."""
+    from django.core.mail import EmailMultiAlternatives
+    from django.template.loader import render_to_string
+
+    with transaction.atomic():
+        notification = (
+            Notification.objects.select_for_update(skip_locked=True)
+            .filter(pk=notification_id, state=Notification.State.PENDING)
+            .first()
+        )
+        if notification is None:
+            return False
+        with translation.override(notification.language):
+            context = {**notification.context, "site_url": settings.SITE_URL}
+            subject = render_to_string(f"orders/emails/{notification.kind}_subject.txt", context).strip()
+            text = render_to_string(f"orders/emails/{notification.kind}.txt", context)
+            html = render_to_string(f"orders/emails/{notification.kind}.html", context)
+        message = EmailMultiAlternatives(subject, text, settings.DEFAULT_FROM_EMAIL, [notification.to])
+        message.attach_alternative(html, "text/html")
+        notification.attempts += 1
+        try:
+            message.send()
+        except Exception as exc:  # SMTP errors vary; keep it pending for the next try
+            notification.last_error = str(exc)[:300]
+            if notification.attempts >= settings.NOTIFICATION_MAX_ATTEMPTS:
+                notification.state = Notification.State.FAILED
+            notification.save(update_fields=["attempts", "last_error", "state"])
+            raise
+        notification.state = Notification.State.SENT
+        notification.sent_at = timezone.now()
+        notification.save(update_fields=["attempts", "state", "sent_at", "last_error"])
+    return True
+
+
+def notification_sweep(*, older_than_seconds: int = 30) -> int:
+    """Queue again every notification still pending after a while (after a broker outage)."""
+    cutoff = timezone.now() - timezone.timedelta(seconds=older_than_seconds)
+    ids = list(
+        Notification.objects.filter(state=Notification.State.PENDING, created_at__lte=cutoff).values_list(
+            "pk", flat=True
+        )[:500]
+    )
+    for notification_id in ids:
+        notification_dispatch(notification_id=notification_id)
+    return len(ids)
+
+
+def order_context(order: Order) -> dict:
+    return {
+        "number": order.number,
+        "total": format_money(order.total),
+        "status": str(Order.Status(order.status).label),
+        "url": order.get_absolute_url(),
+        "recipient": order.recipient,
+        "lines": [
+            {"name": line.product_name, "options": line.variant_label, "quantity": line.quantity}
+            for line in order.lines.all()
+        ],
+        "reason": order.cancel_reason,
+    }
+
+
+# -- the state machine ----------------------------------------------------------------------
+
+
+def order_transition(order: Order, to: str, *, actor=None, actor_kind: str = "system", note: str = "") -> Order:
+    """Move a locked order to `to`, record the event and queue its notification.
+
+    Precondition: `order` was loaded with select_for_update in the current transaction.
+    Raises OrderError(BAD_TRANSITION) if the move is not allowed."""
+    if not order.can_become(to):
+        raise OrderError(
+            OrderErrorCode.BAD_TRANSITION,
+            **{"from": Order.Status(order.status).label, "to": Order.Status(to).label},
+        )
+    before = order.status
+    now = timezone.now()
+    order.status = to
+    stamp = {
+        Order.Status.PAID: "paid_at",
+        Order.Status.SHIPPED: "shipped_at",
+        Order.Status.COMPLETED: "completed_at",
+        Order.Status.CANCELLED: "cancelled_at",
+    }.get(to)
+    fields = ["status"]
+    if stamp:
+        setattr(order, stamp, now)
+        fields.append(stamp)
+    order.save(update_fields=fields)
+    OrderEvent.objects.create(
+        order=order, from_status=before, to_status=to, actor=actor, actor_kind=actor_kind, note=note[:300]
+    )
+    order_notify(order, to)
+    return order
+
+
+def order_notify(order: Order, status: str) -> None:
+    kind = NOTIFY_ON.get(status)
+    if kind is None:
+        return
+    customer = order.customer
+    notification_queue(
+        kind=kind,
+        key=f"{kind}:{order.pk}",
+        to=customer.email,
+        language=customer.language,
+        context=order_context(order),
+        order=order,
+        user=customer,
+    )
+
+
+def order_record_placed(order: Order, *, actor) -> None:
+    """The first event of a new order (no transition: it is born pending payment)."""
+    OrderEvent.objects.create(order=order, to_status=order.status, actor=actor, actor_kind="customer")
+    order_notify(order, order.status)
+
+
+@transaction.atomic
+def order_mark_paid(*, order_id: int, amount: Decimal, reference: str, actor_kind: str = "gateway") -> Order:
+    """Mark an order paid. Idempotent: an order already paid (or further) is returned as is.
+
+    Raises OrderError(NOT_PAYABLE) for a cancelled or closed order, AMOUNT_MISMATCH if the
+    amount differs from the total."""
+    order = Order.objects.select_for_update().get(pk=order_id)
+    if order.status in (Order.Status.PAID, Order.Status.SHIPPED, Order.Status.COMPLETED):
+        return order
+    if order.status != Order.Status.PENDING_PAYMENT:
+        raise OrderError(OrderErrorCode.NOT_PAYABLE)
+    if money(amount) != order.total:
+        raise OrderError(OrderErrorCode.AMOUNT_MISMATCH)
+    return order_transition(order, Order.Status.PAID, actor_kind=actor_kind, note=reference)
+
+
+def order_cancel(*, order_id: int, actor=None, actor_kind: str, reason: str) -> Order:
+    """Cancel an unpaid order: release its stock (fulfillment answers order_released) and its
+    coupon use. Idempotent for an order already cancelled. Raises OrderError otherwise."""
+    with transaction.atomic():
+        order = Order.objects.select_for_update().get(pk=order_id)
+        if order.status == Order.Status.CANCELLED:
+            return order
+        order.cancel_reason = reason[:200]
+        order.save(update_fields=["cancel_reason"])
+        order_transition(order, Order.Status.CANCELLED, actor=actor, actor_kind=actor_kind, note=reason)
+        coupon_release(order=order)
+        order_released.send(sender=Order, order=order)
+    return order
+
+
+def orders_cancel_expired(*, now=None, limit: int = 200) -> int:
+    """Cancel unpaid orders past their pay-by time (the periodic task). Returns how many."""
+    now = now or timezone.now()
+    ids = list(
+        Order.objects.filter(status=Order.Status.PENDING_PAYMENT, pay_by__lte=now)
+        .order_by("pay_by")
+        .values_list("pk", flat=True)[:limit]
+    )
+    cancelled = 0
+    for order_id in ids:
+        try:
+            order_cancel(order_id=order_id, actor_kind="system", reason="payment timeout")
+            cancelled += 1
+        except OrderError:
+            continue  # paid in the meantime: the lock decided, nothing to do
+    return cancelled
+
+
+# -- coupons --------------------------------------------------------------------------------
+
+
+def coupon_check(*, code: str, subtotal: Decimal, customer=None, now=None) -> tuple[Coupon, Decimal]:
+    """Validate a coupon for a basket and return it with the discount it gives.
+
+    Raises OrderError with a COUPON_* code saying what is wrong."""
+    now = now or timezone.now()
+    code = code.strip().upper()
+    coupon = Coupon.objects.filter(code__iexact=code).first()
+    if coupon is None:
+        raise OrderError(OrderErrorCode.COUPON_UNKNOWN, code=code)
+    if not coupon.is_active:
+        raise OrderError(OrderErrorCode.COUPON_INACTIVE, code=coupon.code)
+    if coupon.starts_at > now:
+        raise OrderError(OrderErrorCode.COUPON_NOT_YET, code=coupon.code)
+    if coupon.ends_at and coupon.ends_at <= now:
+        raise OrderError(OrderErrorCode.COUPON_EXPIRED, code=coupon.code)
+    if subtotal < coupon.min_spend:
+        raise OrderError(OrderErrorCode.COUPON_MIN_SPEND, code=coupon.code, min=format_money(coupon.min_spend))
+    if coupon.usage_limit is not None and coupon.used_count >= coupon.usage_limit:
+        raise OrderError(OrderErrorCode.COUPON_USED_UP, code=coupon.code)
+    if customer is not None and customer.is_authenticated:
+        used = CouponRedemption.objects.filter(coupon=coupon, customer=customer).count()
+        if used >= coupon.per_customer_limit:
+            raise OrderError(OrderErrorCode.COUPON_CUSTOMER_LIMIT, code=coupon.code)
+    if coupon.kind == Coupon.Kind.FIXED:
+        discount = min(coupon.value, subtotal)
+    else:
+        discount = money(subtotal * coupon.value / Decimal(100))
+    return coupon, money(discount)
+
+
+def coupon_redeem(*, coupon: Coupon, order: Order, amount: Decimal) -> None:
+    """Take one use of a coupon for an order, atomically.
+
+    One conditional UPDATE decides a race for the last use; the per-customer limit is checked
+    under the coupon's row lock. Precondition: inside the order's transaction.
+    Raises OrderError(COUPON_USED_UP or COUPON_CUSTOMER_LIMIT)."""
+    taken = (
+        Coupon.objects.filter(pk=coupon.pk)
+        .filter(Q(usage_limit__isnull=True) | Q(used_count__lt=F("usage_limit")))
+        .update(used_count=F("used_count") + 1)
+    )
+    if not taken:
+        raise OrderError(OrderErrorCode.COUPON_USED_UP, code=coupon.code)
+    # The UPDATE above holds the coupon row lock until commit: per-customer counts are stable.
+    used = CouponRedemption.objects.filter(coupon=coupon, customer=order.customer).count()
+    if used >= coupon.per_customer_limit:
+        raise OrderError(OrderErrorCode.COUPON_CUSTOMER_LIMIT, code=coupon.code)
+    try:
+        with transaction.atomic():
+            CouponRedemption.objects.create(coupon=coupon, order=order, customer=order.customer, amount=amount)
+    except IntegrityError as exc:
+        raise OrderError(OrderErrorCode.COUPON_USED_UP, code=coupon.code) from exc
+
+
+def coupon_release(*, order: Order) -> None:
+    """Give back the coupon use of a cancelled order. Precondition: order row locked."""
+    redemption = CouponRedemption.objects.filter(order=order).first()
+    if redemption is None:
+        return
+    Coupon.objects.filter(pk=redemption.coupon_id, used_count__gt=0).update(used_count=F("used_count") - 1)
+    redemption.delete()

@@ -1,0 +1,22 @@
+"""Background work of orders: sending the outbox, sweeping it, cancelling unpaid orders."""
+
+from smtplib import SMTPException
+
+from celery import shared_task
+
+from orders import services
+
+
+@shared_task(acks_late=True, autoretry_for=(SMTPException, OSError), retry_backoff=True, max_retries=8)
+def notification_send(notification_id: int) -> bool:
+    return services.notification_deliver(notification_id=notification_id)  # no-op unless pending
+
+
+@shared_task(acks_late=True)
+def notification_sweep() -> int:
+    return services.notification_sweep()
+
+
+@shared_task(acks_late=True)
+def cancel_expired_orders() -> int:
+    return services.orders_cancel_expired()

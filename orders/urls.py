@@ -1,0 +1,11 @@
+from django.urls import path
+
+from orders import views
+
+app_name = "orders"
+
+urlpatterns = [
+    path("", views.order_list, name="list"),
+    path("<str:number>/", views.order_detail, name="detail"),
+    path("<str:number>/cancel/", views.order_cancel_view, name="cancel"),
+]

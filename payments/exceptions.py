@@ -1,0 +1,37 @@
+from enum import StrEnum
+
+from django.utils.translation import gettext_lazy as _
+
+from shop.core.errors import ShopError
+
+
+class PaymentErrorCode(StrEnum):
+    BAD_SIGNATURE = "bad_signature"
+    WRONG_MERCHANT = "wrong_merchant"
+    UNKNOWN_PAYMENT = "unknown_payment"
+    AMOUNT_MISMATCH = "amount_mismatch"
+    CURRENCY_MISMATCH = "currency_mismatch"
+    MALFORMED = "malformed"
+    INSUFFICIENT_BALANCE = "insufficient_balance"
+    NOT_PAYABLE = "not_payable"
+    UNKNOWN_PROVIDER = "unknown_provider"
+    REASON_REQUIRED = "reason_required"
+    GATEWAY_ERROR = "gateway_error"
+
+
+class PaymentError(ShopError):
+    messages = {
+        PaymentErrorCode.BAD_SIGNATURE: _("The notification's signature is not valid."),
+        PaymentErrorCode.WRONG_MERCHANT: _("The notification is for another merchant."),
+        PaymentErrorCode.UNKNOWN_PAYMENT: _("The notification names a payment we did not start."),
+        PaymentErrorCode.AMOUNT_MISMATCH: _("The amount does not match the payment."),
+        PaymentErrorCode.CURRENCY_MISMATCH: _("The currency does not match the payment."),
+        PaymentErrorCode.MALFORMED: _("The notification is missing fields."),
+        PaymentErrorCode.INSUFFICIENT_BALANCE: _(
+            "Your wallet balance (%(balance)s) is less than the order total (%(total)s)."
+        ),
+        PaymentErrorCode.NOT_PAYABLE: _("This order can no longer be paid."),
+        PaymentErrorCode.UNKNOWN_PROVIDER: _("This payment method is not available."),
+        PaymentErrorCode.REASON_REQUIRED: _("A reason is required for a wallet adjustment."),
+        PaymentErrorCode.GATEWAY_ERROR: _("The payment gateway did not accept the request."),
+    }

@@ -1,0 +1,63 @@
+"""The sandbox gateway: a stand-in for a hosted payment gateway, served by the app itself.
+
+It follows Alipay's page-pay shape so the shop's code paths are the same: the browser is sent
+to a hosted page (here /payments/sandbox/<reference>/) where the customer pays, fails or
+abandons; the gateway then POSTs a signed form to the notify URL (server to server, retried
+until it is answered "success") and sends the browser back to the return URL. Signatures are
+HMAC-SHA256 over the sorted `key=value&…` string, with a secret shared with the shop.
+"""
+
+import hashlib
+import hmac
+from decimal import Decimal, InvalidOperation
+from urllib.parse import urlencode
+
+from django.conf import settings
+from django.urls import reverse
+
+from payments.exceptions import PaymentError, PaymentErrorCode
+from payments.providers import GatewayResult
+
+SIGNED_FIELDS = ("app_id", "out_trade_no", "trade_no", "total_amount", "currency", "trade_status", "notify_time")
+
+
+def canonical(data: dict[str, str]) -> str:
+    return "&".join(f"{k}={data[k]}" for k in sorted(data) if k not in ("sign", "sign_type") and data[k] != "")
+
+
+def sign(data: dict[str, str], secret: str | None = None) -> str:
+    key = (secret or settings.SANDBOX_GATEWAY["SECRET"]).encode()
+    return hmac.new(key, canonical(data).encode(), hashlib.sha256).hexdigest()
+
+
+class SandboxGateway:
+    code = "sandbox"
+
+    def start(self, *, payment, subject: str, return_url: str, notify_url: str) -> str:
+        query = urlencode({"return_url": return_url, "notify_url": notify_url})
+        return reverse("payments:sandbox_page", kwargs={"reference": payment.reference}) + "?" + query
+
+    def verify(self, data: dict[str, str]) -> GatewayResult:
+        signature = data.get("sign", "")
+        if not signature or not hmac.compare_digest(signature, sign(data)):
+            raise PaymentError(PaymentErrorCode.BAD_SIGNATURE)
+        if any(not data.get(field) for field in SIGNED_FIELDS):
+            raise PaymentError(PaymentErrorCode.MALFORMED)
+        try:
+            amount = Decimal(data["total_amount"])
+        except InvalidOperation as exc:
+            raise PaymentError(PaymentErrorCode.MALFORMED) from exc
+        return GatewayResult(
+            reference=data["out_trade_no"],
+            transaction_id=data["trade_no"],
+            amount=amount,
+            currency=data["currency"],
+            merchant_id=data["app_id"],
+            succeeded=data["trade_status"] in ("TRADE_SUCCESS", "TRADE_FINISHED"),
+        )
+
+    def ack(self) -> str:
+        return "success"
+
+    def refund(self, *, payment, amount: Decimal, request_no: str) -> str:
+        return f"sandbox-refund-{request_no}"

@@ -1,0 +1,103 @@
+"""Paying: start a payment for an order, the gateways' notify endpoint, the return page, and
+the sandbox gateway's hosted page."""
+
+from django.conf import settings
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBadRequest
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.utils.http import url_has_allowed_host_and_scheme
+from django.utils.translation import gettext as _
+from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.http import require_POST
+
+from orders.exceptions import OrderError
+from orders.models import Order
+from payments import services
+from payments.exceptions import PaymentError
+from payments.models import Payment
+from payments.tasks import sandbox_notify
+
+
+@login_required
+@require_POST
+def order_pay(request: HttpRequest, number: str) -> HttpResponse:
+    order = get_object_or_404(Order, number=number, customer=request.user)
+    method = request.POST.get("method") or order.payment_method
+    if method not in settings.PAYMENT_PROVIDERS:
+        messages.error(request, _("This payment method is not available."))
+        return redirect(order)
+    try:
+        if method == "wallet":
+            services.wallet_pay(order_id=order.pk, user=request.user)
+            messages.success(request, _("Paid from your wallet. Thank you!"))
+            return redirect(order)
+        if method == "cod":
+            services.cod_accept(order_id=order.pk, user=request.user)
+            messages.success(request, _("Cash on delivery: pay the courier when the parcel arrives."))
+            return redirect(order)
+        url = services.payment_start(
+            order=order,
+            provider=method,
+            return_url=settings.SITE_URL + reverse("payments:return"),
+            notify_url=settings.SITE_URL + reverse("payments:notify", kwargs={"provider": method}),
+        )
+    except PaymentError as exc:
+        messages.error(request, exc.message)
+        return redirect(order)
+    return redirect(url)
+
+
+@csrf_exempt  # server-to-server from the gateway: authenticated by its signature, not a cookie
+@require_POST
+def notify(request: HttpRequest, provider: str) -> HttpResponse:
+    if provider not in settings.PAYMENT_PROVIDERS or provider in ("wallet", "cod"):
+        raise Http404
+    try:
+        services.notification_accept(provider=provider, data=request.POST.dict())
+    except (PaymentError, OrderError):  # rejected, nothing changed; a real gateway retries later
+        return HttpResponseBadRequest("fail", content_type="text/plain")
+    return HttpResponse("success", content_type="text/plain")
+
+
+@login_required
+def payment_return(request: HttpRequest) -> HttpResponse:
+    """Where the gateway sends the browser back. It shows the order's state as we know it; it
+    never marks anything paid: only the signed notification does."""
+    reference = request.GET.get("out_trade_no", "")
+    payment = Payment.objects.select_related("order").filter(reference=reference, order__customer=request.user).first()
+    if payment is None:
+        raise Http404(_("No such payment."))
+    order = payment.order
+    waiting = order.status == Order.Status.PENDING_PAYMENT and payment.state == Payment.State.PENDING
+    return render(request, "payments/return.html", {"order": order, "payment": payment, "waiting": waiting})
+
+
+def sandbox_page(request: HttpRequest, reference: str) -> HttpResponse:
+    """The sandbox gateway's hosted page: pay, fail or abandon."""
+    if "sandbox" not in settings.PAYMENT_PROVIDERS:
+        raise Http404
+    payment = get_object_or_404(Payment.objects.select_related("order"), reference=reference, provider="sandbox")
+    return_url = request.GET.get("return_url") or request.POST.get("return_url") or "/"
+    notify_url = request.GET.get("notify_url") or request.POST.get("notify_url") or ""
+    if not url_has_allowed_host_and_scheme(
+        return_url, allowed_hosts={request.get_host()}
+    ) and not return_url.startswith(settings.SITE_URL):
+        return_url = "/"
+    if request.method == "POST":
+        outcome = request.POST.get("outcome")
+        if outcome in ("pay", "fail") and notify_url.startswith(settings.SITE_URL):
+            sandbox_notify.delay(payment.reference, outcome, notify_url)
+        separator = "&" if "?" in return_url else "?"
+        return redirect(f"{return_url}{separator}out_trade_no={payment.reference}")
+    return render(
+        request,
+        "payments/sandbox_page.html",
+        {
+            "payment": payment,
+            "return_url": return_url,
+            "notify_url": notify_url,
+            "merchant": settings.SANDBOX_GATEWAY["MERCHANT_ID"],
+        },
+    )

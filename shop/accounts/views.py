@@ -1,0 +1,126 @@
+"""Account pages: register, log in and out, password change and reset, profile, addresses."""
+
+from django.conf import settings
+from django.contrib import messages
+from django.contrib.auth import login
+from django.contrib.auth import views as auth_views
+from django.contrib.auth.decorators import login_required
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse_lazy
+from django.utils.translation import get_language
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_POST
+from django_ratelimit.decorators import ratelimit
+
+from orders.models import Order
+from payments.models import Wallet
+from shop.accounts import forms, services
+from shop.models import Address
+
+
+@ratelimit(key="ip", rate=settings.RATELIMIT_REGISTER, method="POST", block=True)
+def register(request: HttpRequest) -> HttpResponse:
+    form = forms.RegisterForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        user = services.customer_register(
+            email=form.cleaned_data["email"],
+            password=form.cleaned_data["password1"],
+            phone=form.cleaned_data["phone"],
+            language=get_language() or "",
+        )
+        login(request, user, backend="django.contrib.auth.backends.ModelBackend")
+        messages.success(request, _("Welcome! Your account is ready."))
+        return redirect(request.GET.get("next") or "accounts:overview")
+    return render(request, "shop/accounts/register.html", {"form": form})
+
+
+class LoginView(auth_views.LoginView):
+    template_name = "shop/accounts/login.html"
+    authentication_form = forms.LoginForm
+    redirect_authenticated_user = True
+
+
+class PasswordChangeView(auth_views.PasswordChangeView):
+    template_name = "shop/accounts/form.html"
+    success_url = reverse_lazy("accounts:overview")
+    extra_context = {"title": _("Change password")}
+
+    def form_valid(self, form):
+        messages.success(self.request, _("Your password has been changed."))
+        return super().form_valid(form)
+
+
+class PasswordResetView(auth_views.PasswordResetView):
+    template_name = "shop/accounts/form.html"
+    form_class = forms.OutboxPasswordResetForm
+    success_url = reverse_lazy("accounts:password_reset_done")
+    extra_context = {"title": _("Reset your password"), "intro": _("We will mail you a link to set a new one.")}
+
+
+class PasswordResetDoneView(auth_views.PasswordResetDoneView):
+    template_name = "shop/accounts/message.html"
+    extra_context = {
+        "title": _("Check your mail"),
+        "text": _("If an account uses that address, a link to reset the password is on its way."),
+    }
+
+
+class PasswordResetConfirmView(auth_views.PasswordResetConfirmView):
+    template_name = "shop/accounts/form.html"
+    success_url = reverse_lazy("accounts:login")
+    extra_context = {"title": _("Choose a new password")}
+
+    def form_valid(self, form):
+        messages.success(self.request, _("Your password has been set. You can log in now."))
+        return super().form_valid(form)
+
+
+@login_required
+def overview(request: HttpRequest) -> HttpResponse:
+    orders = Order.objects.filter(customer=request.user).prefetch_related("lines")[:5]
+    wallet = Wallet.objects.filter(user=request.user).first()
+    return render(
+        request,
+        "shop/accounts/overview.html",
+        {
+            "orders": orders,
+            "balance": wallet.balance if wallet else 0,
+            "default_address": Address.objects.filter(user=request.user, is_default=True).first(),
+        },
+    )
+
+
+@login_required
+def profile(request: HttpRequest) -> HttpResponse:
+    form = forms.ProfileForm(request.POST or None, instance=request.user)
+    if request.method == "POST" and form.is_valid():
+        form.save()
+        messages.success(request, _("Profile saved."))
+        return redirect("accounts:overview")
+    return render(request, "shop/accounts/form.html", {"form": form, "title": _("Your profile")})
+
+
+@login_required
+def address_list(request: HttpRequest) -> HttpResponse:
+    return render(request, "shop/accounts/addresses.html", {"addresses": Address.objects.filter(user=request.user)})
+
+
+@login_required
+def address_edit(request: HttpRequest, pk: int | None = None) -> HttpResponse:
+    address = get_object_or_404(Address, pk=pk, user=request.user) if pk else Address(user=request.user)
+    form = forms.AddressForm(request.POST or None, instance=address)
+    if request.method == "POST" and form.is_valid():
+        services.address_save(address=form.save(commit=False), user=request.user)
+        messages.success(request, _("Address saved."))
+        return redirect(request.GET.get("next") or "accounts:addresses")
+    title = _("Edit address") if pk else _("New address")
+    return render(request, "shop/accounts/form.html", {"form": form, "title": title})
+
+
+@login_required
+@require_POST
+def address_delete(request: HttpRequest, pk: int) -> HttpResponse:
+    services.address_delete(address=get_object_or_404(Address, pk=pk, user=request.user))
+    messages.success(request, _("Address deleted."))
+    return redirect("accounts:addresses")
