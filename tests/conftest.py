@@ -10,6 +10,12 @@ from tests import factories
 
 
 @pytest.fixture(autouse=True)
+def _fast_passwords(settings):
+    """PBKDF2 is slow on purpose; tests that create fifty customers need not be."""
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+@pytest.fixture(autouse=True)
 def _clean_caches():
     """Every test starts with empty caches and counters (they live in the real Redis)."""
     for alias in ("default", "pages"):

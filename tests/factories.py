@@ -115,3 +115,27 @@ class StockFactory(factory.django.DjangoModelFactory):
     variant = factory.SubFactory(VariantFactory)
     product = factory.SelfAttribute("variant.product")
     on_hand = 20
+
+
+class AddressFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = "shop.Address"
+
+    user = factory.SubFactory(UserFactory)
+    recipient = "张三"
+    phone = "13800138000"
+    province = "上海"
+    city = "上海"
+    district = "浦东新区"
+    street = factory.Sequence(lambda n: f"世纪大道{n}号")
+    postcode = "200120"
+    is_default = True
+
+
+class CouponFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = "orders.Coupon"
+
+    code = factory.Sequence(lambda n: f"SAVE{n}")
+    kind = "fixed"
+    value = Decimal("10.00")

@@ -1,0 +1,132 @@
+"""Staff work on orders: find them, read everything about them, cancel with a reason; coupons."""
+
+from django import forms
+from django.contrib import admin, messages
+from django.shortcuts import render
+from django.utils.translation import gettext_lazy as _
+
+from orders import models, services
+from orders.exceptions import OrderError
+
+
+class LineInline(admin.TabularInline):
+    model = models.OrderLine
+    extra = 0
+    can_delete = False
+    fields = ("sku", "product_name", "variant_label", "unit_price", "quantity", "line_total")
+    readonly_fields = fields
+
+    def has_add_permission(self, request, obj=None) -> bool:
+        return False
+
+
+class EventInline(admin.TabularInline):
+    model = models.OrderEvent
+    extra = 0
+    can_delete = False
+    fields = ("created_at", "from_status", "to_status", "actor_kind", "actor", "note")
+    readonly_fields = fields
+
+    def has_add_permission(self, request, obj=None) -> bool:
+        return False
+
+
+class NotificationInline(admin.TabularInline):
+    model = models.Notification
+    extra = 0
+    can_delete = False
+    fields = ("kind", "to", "state", "attempts", "created_at", "sent_at", "last_error")
+    readonly_fields = fields
+
+    def has_add_permission(self, request, obj=None) -> bool:
+        return False
+
+
+class CancelForm(forms.Form):
+    reason = forms.CharField(label=_("Reason"), max_length=200)
+
+
+@admin.register(models.Order)
+class OrderAdmin(admin.ModelAdmin):
+    list_display = ("number", "customer", "status", "total", "payment_method", "placed_at", "city")
+    list_filter = ("status", "payment_method", "shipping_method", ("placed_at", admin.DateFieldListFilter))
+    search_fields = ("number", "customer__email", "customer__phone", "phone", "recipient")
+    list_select_related = ("customer",)
+    date_hierarchy = "placed_at"
+    show_full_result_count = False
+    inlines = [LineInline, EventInline, NotificationInline]
+    actions = ("cancel_orders",)
+    readonly_fields = [f.name for f in models.Order._meta.fields]
+    fieldsets = (
+        (None, {"fields": ("number", "customer", "status", "payment_method", "placed_at", "pay_by", "paid_at")}),
+        (_("Money"), {"fields": ("subtotal", "discount", "coupon_code", "shipping_fee", "insurance_fee", "total")}),
+        (
+            _("Delivery"),
+            {"fields": ("recipient", "phone", "province", "city", "district", "street", "postcode", "note")},
+        ),
+        (_("Shipping"), {"fields": ("shipping_method", "insured", "shipped_at", "completed_at")}),
+        (_("Cancellation"), {"fields": ("cancelled_at", "cancel_reason")}),
+    )
+
+    def has_add_permission(self, request) -> bool:
+        return False  # orders are placed by customers through checkout
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False
+
+    @admin.action(description=_("Cancel selected unpaid orders (with a reason)"), permissions=["change"])
+    def cancel_orders(self, request, queryset):
+        if "apply" in request.POST:
+            form = CancelForm(request.POST)
+            if form.is_valid():
+                done = 0
+                for order in queryset:
+                    try:
+                        services.order_cancel(
+                            order_id=order.pk,
+                            actor=request.user,
+                            actor_kind="staff",
+                            reason=form.cleaned_data["reason"],
+                        )
+                        done += 1
+                    except OrderError as exc:
+                        self.message_user(request, f"{order.number}: {exc.message}", messages.ERROR)
+                if done:
+                    self.message_user(request, _("%(n)d orders cancelled.") % {"n": done}, messages.SUCCESS)
+                return None
+        else:
+            form = CancelForm()
+        return render(
+            request,
+            "admin/orders/cancel.html",
+            {**self.admin_site.each_context(request), "orders": queryset, "form": form, "title": _("Cancel orders")},
+        )
+
+
+@admin.register(models.Coupon)
+class CouponAdmin(admin.ModelAdmin):
+    list_display = (
+        "code",
+        "kind",
+        "value",
+        "min_spend",
+        "starts_at",
+        "ends_at",
+        "used_count",
+        "usage_limit",
+        "is_active",
+    )
+    list_filter = ("is_active", "kind")
+    search_fields = ("code",)
+    readonly_fields = ("used_count",)
+
+
+@admin.register(models.Notification)
+class NotificationAdmin(admin.ModelAdmin):
+    list_display = ("kind", "to", "state", "attempts", "created_at", "sent_at")
+    list_filter = ("state", "kind")
+    search_fields = ("to", "key")
+    readonly_fields = [f.name for f in models.Notification._meta.fields]
+
+    def has_add_permission(self, request) -> bool:
+        return False

@@ -1,0 +1,141 @@
+"""Payments, gateway notifications and wallets in the admin. Wallet balances change only
+through an adjustment with a reason, recorded in the ledger."""
+
+from django import forms
+from django.contrib import admin, messages
+from django.shortcuts import redirect, render
+from django.urls import path, reverse
+from django.utils.translation import gettext_lazy as _
+
+from orders.admin import OrderAdmin
+from orders.models import Order
+from payments import models, services
+from payments.exceptions import PaymentError
+from shop.admin import CustomerAdmin
+from shop.models import User
+
+
+class PaymentInline(admin.TabularInline):
+    model = models.Payment
+    extra = 0
+    can_delete = False
+    fields = ("reference", "provider", "amount", "state", "transaction_id", "created_at", "captured_at")
+    readonly_fields = fields
+
+    def has_add_permission(self, request, obj=None) -> bool:
+        return False
+
+
+class OrderWithPaymentsAdmin(OrderAdmin):
+    inlines = [OrderAdmin.inlines[0], PaymentInline, *OrderAdmin.inlines[1:]]
+
+
+admin.site.unregister(Order)
+admin.site.register(Order, OrderWithPaymentsAdmin)
+
+
+@admin.register(models.Payment)
+class PaymentAdmin(admin.ModelAdmin):
+    list_display = ("reference", "order", "provider", "amount", "state", "created_at", "captured_at")
+    list_filter = ("provider", "state")
+    search_fields = ("reference", "transaction_id", "order__number")
+    list_select_related = ("order",)
+    readonly_fields = [f.name for f in models.Payment._meta.fields]
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+
+@admin.register(models.GatewayNotification)
+class GatewayNotificationAdmin(admin.ModelAdmin):
+    list_display = ("received_at", "provider", "accepted", "outcome")
+    list_filter = ("provider", "accepted")
+    readonly_fields = ("provider", "payload", "accepted", "outcome", "received_at")
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+
+class EntryInline(admin.TabularInline):
+    model = models.WalletEntry
+    extra = 0
+    can_delete = False
+    fields = ("created_at", "amount", "balance_after", "reason", "reference", "note", "actor")
+    readonly_fields = fields
+
+    def has_add_permission(self, request, obj=None) -> bool:
+        return False
+
+
+class AdjustForm(forms.Form):
+    amount = forms.DecimalField(label=_("Amount (negative to debit)"), max_digits=12, decimal_places=2)
+    note = forms.CharField(label=_("Reason"), max_length=200)
+
+
+@admin.register(models.Wallet)
+class WalletAdmin(admin.ModelAdmin):
+    list_display = ("user", "balance")
+    search_fields = ("user__email", "user__phone")
+    list_select_related = ("user",)
+    readonly_fields = ("user", "balance")
+    inlines = [EntryInline]
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def get_urls(self):
+        return [
+            path("<int:pk>/adjust/", self.admin_site.admin_view(self.adjust_view), name="payments_wallet_adjust"),
+            *super().get_urls(),
+        ]
+
+    def adjust_view(self, request, pk: int):
+        wallet = models.Wallet.objects.select_related("user").get(pk=pk)
+        if not self.has_change_permission(request, wallet):
+            return redirect("admin:index")
+        form = AdjustForm(request.POST or None)
+        if request.method == "POST" and form.is_valid():
+            try:
+                services.wallet_adjust(
+                    user=wallet.user,
+                    amount=form.cleaned_data["amount"],
+                    note=form.cleaned_data["note"],
+                    actor=request.user,
+                )
+            except PaymentError as exc:
+                form.add_error(None, exc.message)
+            else:
+                self.message_user(request, _("Wallet adjusted."), messages.SUCCESS)
+                return redirect(reverse("admin:payments_wallet_change", args=[pk]))
+        return render(
+            request,
+            "admin/payments/adjust.html",
+            {**self.admin_site.each_context(request), "form": form, "wallet": wallet, "title": _("Adjust wallet")},
+        )
+
+
+class WalletInline(admin.StackedInline):
+    model = models.Wallet
+    extra = 0
+    can_delete = False
+    fields = ("balance", "adjust_link")
+    readonly_fields = fields
+
+    @admin.display(description=_("Adjust"))
+    def adjust_link(self, obj):
+        from django.utils.html import format_html
+
+        if not obj.pk:
+            return "—"
+        return format_html('<a href="{}">{}</a>', reverse("admin:payments_wallet_adjust", args=[obj.pk]), _("Adjust"))
+
+    def has_add_permission(self, request, obj=None) -> bool:
+        return False
+
+
+class CustomerWithWalletAdmin(CustomerAdmin):
+    inlines = [*CustomerAdmin.inlines, WalletInline]
+
+
+admin.site.unregister(User)
+admin.site.register(User, CustomerWithWalletAdmin)

@@ -1,0 +1,37 @@
+"""Helpers for purchase-path tests: a customer with an address and a filled cart."""
+
+from decimal import Decimal
+
+from cart import services as cart_services
+from cart.models import Cart
+from tests import factories
+
+
+def stocked_variant(*, on_hand: int = 10, price: str = "50.00", weight: int = 500, **product):
+    product_obj = factories.ProductFactory(price=Decimal(price), **product)
+    variant = factories.VariantFactory(product=product_obj, price=Decimal(price), weight_grams=weight)
+    factories.StockFactory(variant=variant, product=product_obj, on_hand=on_hand)
+    return variant
+
+
+def buyer_with_cart(items: list[tuple], *, coupon: str = "", email: str | None = None):
+    """A customer, their default address and an open cart holding `items` [(variant, qty)]."""
+    user = factories.UserFactory(**({"email": email} if email else {}))
+    address = factories.AddressFactory(user=user)
+    cart = Cart.objects.create(user=user, coupon_code=coupon)
+    for variant, quantity in items:
+        cart.lines.create(variant=variant, quantity=quantity, price_seen=variant.price)
+    return user, address, cart
+
+
+def place(user, address, cart, **overrides):
+    kwargs = {
+        "cart_token": cart.token,
+        "customer": user,
+        "address_id": address.pk,
+        "shipping_method": "standard",
+        "insured": False,
+        "payment_method": "sandbox",
+    }
+    kwargs.update(overrides)
+    return cart_services.checkout_place_order(**kwargs)
