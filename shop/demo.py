@@ -405,7 +405,8 @@ class DemoBuilder:
         for i, (_zh, en, rgb) in enumerate(COLOURS * 2):
             name = f"demo/photo-{i:02d}-{en}.jpg"
             if not default_storage.exists(name):
-                default_storage.save(name, ContentFile(_image_bytes(self.rng, rgb, f"DEMO {en.upper()}")))
+                # Its own generator: whether the photos already exist must not change the catalogue.
+                default_storage.save(name, ContentFile(_image_bytes(random.Random(i), rgb, f"DEMO {en.upper()}")))
             thumbnailer = get_thumbnailer(default_storage, name)
             renditions = {alias: thumbnailer.get_thumbnail(options).name for alias, options in aliases.items()}
             self.palette.append((name, renditions))
@@ -444,7 +445,6 @@ class DemoBuilder:
                         description=f"{brand.name}{noun}，采用{material.value}材质，{adjective}设计，适合日常使用。\n"
                         f"{brand.name_en} {noun_en} in {material.value_en}.",
                         specifications=[
-                            ["品牌", brand.name],
                             ["材质", material.value],
                             ["产地", rng.choice(["浙江", "广东", "江苏", "福建"])],
                         ],
