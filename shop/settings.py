@@ -132,11 +132,16 @@ CACHES = {
     "default": env.cache("CACHE_URL", default="locmemcache://default"),
     "pages": env.cache("PAGE_CACHE_URL", default=env.str("CACHE_URL", default="locmemcache://pages")),
 }
-if CACHES["pages"]["BACKEND"].endswith("RedisCache") and "PAGE_CACHE_URL" not in env:
+if CACHES["pages"]["BACKEND"].endswith(".redis.RedisCache") and "PAGE_CACHE_URL" not in env:
     # Same Redis server, its own database number, so clearing pages clears nothing else.
     location = CACHES["pages"]["LOCATION"].rstrip("/")
     base, _sep, db = location.rpartition("/")
     CACHES["pages"]["LOCATION"] = f"{base}/{int(db) + 1 if db.isdigit() else 2}"
+for _cache in CACHES.values():
+    if _cache["BACKEND"] == "django.core.cache.backends.redis.RedisCache":
+        _cache["BACKEND"] = "shop.core.cache.ResilientRedisCache"
+        _cache.setdefault("OPTIONS", {}).update({"socket_connect_timeout": 0.5, "socket_timeout": 1})
+RATELIMIT_FAIL_OPEN = True  # a cache outage must not lock everyone out of checkout
 PAGE_CACHE_SECONDS = env.int("PAGE_CACHE_SECONDS", default=60)
 PAGE_CACHE_ENABLED = env.bool("PAGE_CACHE_ENABLED", default=True)
 

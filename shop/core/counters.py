@@ -9,11 +9,14 @@ import threading
 from collections import Counter
 
 from django.core.cache import caches
+from django.core.cache.backends.redis import RedisCache
+
+from shop.core.cache import UNAVAILABLE
 
 
 def _redis_client():
     cache = caches["default"]
-    if cache.__class__.__name__ == "RedisCache":
+    if isinstance(cache, RedisCache):
         return cache._cache.get_client(write=True)
     return None
 
@@ -30,7 +33,10 @@ def counter_incr(name: str, member: int) -> int:
         pipe = client.pipeline()
         pipe.hincrby(key, member, 1)
         pipe.hlen(key)
-        return int(pipe.execute()[1])
+        try:
+            return int(pipe.execute()[1])
+        except UNAVAILABLE:
+            return 0  # Redis is down: this view goes uncounted, the page still serves
     with _local_lock:
         _local[(name, member)] += 1
         return sum(1 for (n, _m) in _local if n == name)
@@ -44,7 +50,10 @@ def counter_take(name: str) -> dict[int, int]:
         pipe = client.pipeline(transaction=True)
         pipe.hgetall(key)
         pipe.delete(key)
-        raw, _deleted = pipe.execute()
+        try:
+            raw, _deleted = pipe.execute()
+        except UNAVAILABLE:
+            return {}
         return {int(k): int(v) for k, v in raw.items()}
     with _local_lock:
         taken = {m: c for (n, m), c in _local.items() if n == name}
