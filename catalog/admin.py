@@ -109,6 +109,25 @@ class ProductAdmin(ImportExportModelAdmin):
         (_("Figures"), {"fields": readonly_fields}),
     )
 
+    def get_data_for_export(self, request, queryset, **kwargs):
+        # The admin hands every resource the product list (search, filters, selection); the
+        # variants file lists those products' variants, not the products themselves.
+        resource_class = self.choose_export_resource_class(kwargs.get("export_form"), request)
+        if resource_class._meta.model is models.ProductVariant:
+            queryset = models.ProductVariant.objects.filter(product__in=queryset.values("pk")).order_by(
+                "product_id", "position", "pk"
+            )
+        return super().get_data_for_export(request, queryset, **kwargs)
+
+    def save_formset(self, request, form, formset, change) -> None:
+        if formset.model is models.ProductImage:
+            for image_form in formset.forms:
+                if image_form.instance.pk and "image" in image_form.changed_data:
+                    # A replaced file: the renditions are the old picture's. Emptied, they are
+                    # rebuilt on commit (catalog.receivers.image_saved queues the task).
+                    image_form.instance.renditions = {}
+        super().save_formset(request, form, formset, change)
+
     def save_related(self, request, form, formsets, change) -> None:
         super().save_related(request, form, formsets, change)
         services.product_after_save(product_id=form.instance.pk)

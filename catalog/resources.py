@@ -1,26 +1,58 @@
 """Bulk import and export (CSV/XLSX) of products and variants through django-import-export.
 
-Imports run in one transaction (IMPORT_EXPORT_USE_TRANSACTIONS): a file with any bad row
-is reported row by row and nothing of it is written.
+A file is imported whole or not at all: it runs in one transaction
+(IMPORT_EXPORT_USE_TRANSACTIONS) and any bad row, whether an unknown reference or a value
+the model refuses, is reported row by row and rolls the whole file back.
 """
 
+from django.utils.translation import gettext as _
 from import_export import fields, resources
 from import_export.widgets import ForeignKeyWidget
 
 from catalog import models, services
 
 
-class ProductResource(resources.ModelResource):
-    category = fields.Field(
-        attribute="category", column_name="category", widget=ForeignKeyWidget(models.Category, "slug")
-    )
-    brand = fields.Field(attribute="brand", column_name="brand", widget=ForeignKeyWidget(models.Brand, "slug"))
+class Lookup(ForeignKeyWidget):
+    """A reference by slug, code or SKU. An unknown one is reported on its row as
+    “No category with slug ‘x’.” rather than as a traceback."""
+
+    def clean(self, value, row=None, **kwargs):
+        try:
+            return super().clean(value, row, **kwargs)
+        except self.model.DoesNotExist:
+            raise ValueError(
+                _("No %(model)s with %(field)s “%(value)s”.")
+                % {
+                    "model": self.model._meta.verbose_name,
+                    "field": self.model._meta.get_field(self.field).verbose_name,
+                    "value": value,
+                }
+            ) from None
+
+
+class AllOrNothingResource(resources.ModelResource):
+    """Rows the model refuses (validation errors) roll the file back too; the library
+    default would roll back only on other errors and write every valid row."""
+
+    def import_data(self, dataset, dry_run=False, raise_errors=False, use_transactions=None, **kwargs):
+        kwargs.setdefault("rollback_on_validation_errors", True)
+        return super().import_data(
+            dataset, dry_run=dry_run, raise_errors=raise_errors, use_transactions=use_transactions, **kwargs
+        )
+
+    @staticmethod
+    def written(result, **kwargs) -> bool:
+        """Whether this import is being committed: not a dry run and no bad row."""
+        return not (kwargs.get("dry_run") or result.has_errors() or result.has_validation_errors())
+
+
+class ProductResource(AllOrNothingResource):
+    category = fields.Field(attribute="category", column_name="category", widget=Lookup(models.Category, "slug"))
+    brand = fields.Field(attribute="brand", column_name="brand", widget=Lookup(models.Brand, "slug"))
     department = fields.Field(
-        attribute="department", column_name="department", widget=ForeignKeyWidget(models.Department, "code")
+        attribute="department", column_name="department", widget=Lookup(models.Department, "code")
     )
-    supplier = fields.Field(
-        attribute="supplier", column_name="supplier", widget=ForeignKeyWidget(models.Supplier, "name")
-    )
+    supplier = fields.Field(attribute="supplier", column_name="supplier", widget=Lookup(models.Supplier, "name"))
 
     class Meta:
         model = models.Product
@@ -29,18 +61,29 @@ class ProductResource(resources.ModelResource):
         fields = ("slug", "name", "name_en", "category", "brand", "department", "supplier", "summary", "is_active")
         export_order = fields
         skip_unchanged = True
-        report_skipped = False
+        # Skipped (unchanged) rows stay in the result: the admin numbers error lines by
+        # their place in it, so leaving them out would point staff at the wrong line.
+        report_skipped = True
         clean_model_instances = True
 
+    def get_queryset(self):
+        # Exports render each row's references: fetch them with the rows, not one by one.
+        return super().get_queryset().select_related("category", "brand", "department", "supplier")
+
+    def export(self, queryset=None, **kwargs):
+        if queryset is not None:
+            queryset = queryset.select_related("category", "brand", "department", "supplier")
+        return super().export(queryset=queryset, **kwargs)
+
     def after_import(self, dataset, result, **kwargs) -> None:
-        if not result.has_errors() and not kwargs.get("dry_run"):
-            ids = [row.object_id for row in result.rows if row.object_id]
+        if self.written(result, **kwargs):
+            ids = [row.object_id for row in result.rows if row.object_id and not row.is_skip()]
             services.product_reindex(product_ids=ids)
             services.product_refresh_prices(product_ids=ids)
 
 
-class VariantResource(resources.ModelResource):
-    product = fields.Field(attribute="product", column_name="product", widget=ForeignKeyWidget(models.Product, "slug"))
+class VariantResource(AllOrNothingResource):
+    product = fields.Field(attribute="product", column_name="product", widget=Lookup(models.Product, "slug"))
 
     class Meta:
         model = models.ProductVariant
@@ -51,8 +94,18 @@ class VariantResource(resources.ModelResource):
         skip_unchanged = True
         clean_model_instances = True
 
+    def get_queryset(self):
+        return super().get_queryset().select_related("product")
+
+    def export(self, queryset=None, **kwargs):
+        if queryset is not None:
+            queryset = queryset.select_related("product")
+        return super().export(queryset=queryset, **kwargs)
+
     def after_import(self, dataset, result, **kwargs) -> None:
-        if not result.has_errors() and not kwargs.get("dry_run"):
-            ids = [row.object_id for row in result.rows if row.object_id]
+        if self.written(result, **kwargs):
+            ids = [row.object_id for row in result.rows if row.object_id and not row.is_skip()]
             product_ids = set(models.ProductVariant.objects.filter(pk__in=ids).values_list("product_id", flat=True))
+            # A variant moved to another product changes the old product's price too.
+            product_ids |= {row.original.product_id for row in result.rows if row.original is not None}
             services.product_refresh_prices(product_ids=product_ids)

@@ -83,8 +83,8 @@ def stock_reserve(*, order, wanted: dict[int, int]) -> None:
             shortages[variant_id] = (wanted[variant_id], available)
     if shortages:
         raise OutOfStock(shortages)
-    product_ids = Stock.objects.filter(pk__in=touched).values_list("product_id", flat=True)
-    transaction.on_commit(lambda: product_stock_flags_refresh(product_ids=list(product_ids)))
+    product_ids = list(Stock.objects.filter(pk__in=touched).values_list("product_id", flat=True))
+    transaction.on_commit(lambda: product_stock_flags_refresh(product_ids=product_ids))
 
 
 def stock_release(*, order) -> int:
@@ -92,8 +92,12 @@ def stock_release(*, order) -> int:
     shipping). Idempotent. Returns the units released. Precondition: order row locked."""
     released = 0
     reservations = Reservation.objects.filter(order=order, released=False).order_by("stock_id")
+    stock_ids = []
     for reservation in reservations.select_for_update():
         Stock.objects.filter(pk=reservation.stock_id).update(reserved=F("reserved") - reservation.quantity)
         released += reservation.quantity
+        stock_ids.append(reservation.stock_id)
     reservations.update(released=True)
+    product_ids = list(Stock.objects.filter(pk__in=stock_ids).values_list("product_id", flat=True))
+    transaction.on_commit(lambda: product_stock_flags_refresh(product_ids=product_ids))
     return released

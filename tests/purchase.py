@@ -35,3 +35,19 @@ def place(user, address, cart, **overrides):
     }
     kwargs.update(overrides)
     return cart_services.checkout_place_order(**kwargs)
+
+
+def english(client):
+    """Make a test client browse in English (the shop's default language is Chinese), so tests
+    can read its messages. Returns the client."""
+    from django.conf import settings
+
+    client.cookies[settings.LANGUAGE_COOKIE_NAME] = "en"
+    return client
+
+
+def messages_of(response) -> list[str]:
+    """The flash messages a response queued (or, after follow=True, the ones its page showed)."""
+    from django.contrib.messages import get_messages
+
+    return [str(m) for m in get_messages(response.wsgi_request)]
