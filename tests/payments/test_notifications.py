@@ -1,6 +1,7 @@
 """Gateway notifications: verified, idempotent, safe out of order; the return page never pays."""
 
 import threading
+from decimal import Decimal
 
 import pytest
 from django.core import mail
@@ -62,7 +63,10 @@ def test_valid_notification_is_accepted(client, pending_payment, django_capture_
         pytest.param(lambda d: {**d, "sign": ""}, id="empty-signature"),
         pytest.param(lambda d: resign({**d, "app_id": "another-merchant"}), id="wrong-merchant"),
         pytest.param(lambda d: resign({**d, "out_trade_no": "P20260101DEADBEEF0000"}), id="unknown-order"),
-        pytest.param(lambda d: resign({**d, "total_amount": f"{float(d['total_amount']) - 0.01:.2f}"}), id="amount-0.01"),
+        pytest.param(
+            lambda d: resign({**d, "total_amount": str(Decimal(d["total_amount"]) - Decimal("0.01"))}),
+            id="amount-0.01",
+        ),
         pytest.param(lambda d: resign({**d, "currency": "USD"}), id="wrong-currency"),
         pytest.param(lambda d: resign({**d, "total_amount": "abc"}), id="malformed-amount"),
     ],
@@ -110,7 +114,8 @@ def test_notification_for_a_cancelled_order_is_refused(client, pending_payment):
 
 def test_return_page_never_marks_paid(client, pending_payment):
     client.force_login(pending_payment.order.customer)
-    response = client.get("/payments/return/", {"out_trade_no": pending_payment.reference, "trade_status": "TRADE_SUCCESS"})
+    query = {"out_trade_no": pending_payment.reference, "trade_status": "TRADE_SUCCESS"}
+    response = client.get("/payments/return/", query)
     assert response.status_code == 200
     assert state(pending_payment)[:2] == ("pending", "pending_payment")
     assert b'http-equiv="refresh"' in response.content
