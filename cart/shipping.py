@@ -5,11 +5,10 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 from django.conf import settings
-from django.utils.translation import gettext_lazy as _
-
+from orders.models import Order
 from shop.core.money import money
 
-LABELS = {"standard": _("Standard delivery"), "express": _("Express delivery")}
+LABELS = dict(Order.ShippingMethod.choices)
 
 
 @dataclass(frozen=True)

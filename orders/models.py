@@ -32,6 +32,10 @@ class Order(models.Model):
         Status.CLOSED: set(),
     }
 
+    class ShippingMethod(models.TextChoices):
+        STANDARD = "standard", _("Standard delivery")
+        EXPRESS = "express", _("Express delivery")
+
     class PaymentMethod(models.TextChoices):
         SANDBOX = "sandbox", _("Online payment (sandbox gateway)")
         ALIPAY = "alipay", _("Alipay")
@@ -53,7 +57,7 @@ class Order(models.Model):
     shipping_fee = models.DecimalField(_("shipping"), default=0, **MONEY)
     insurance_fee = models.DecimalField(_("shipping insurance"), default=0, **MONEY)
     total = models.DecimalField(_("total"), **MONEY)
-    shipping_method = models.CharField(_("shipping method"), max_length=20)
+    shipping_method = models.CharField(_("shipping method"), max_length=20, choices=ShippingMethod.choices)
     insured = models.BooleanField(_("insured"), default=False)
     payment_method = models.CharField(_("payment method"), max_length=20, choices=PaymentMethod.choices)
     coupon_code = models.CharField(_("coupon"), max_length=40, blank=True)

@@ -7,6 +7,7 @@ set DATABASE_URL, CELERY_BROKER_URL (or REDIS_URL) and CACHE_URL to real service
 
 from datetime import timedelta
 from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
 
 import environ
 from django.core.exceptions import ImproperlyConfigured
@@ -134,9 +135,9 @@ CACHES = {
 }
 if CACHES["pages"]["BACKEND"].endswith(".redis.RedisCache") and "PAGE_CACHE_URL" not in env:
     # Same Redis server, its own database number, so clearing pages clears nothing else.
-    location = CACHES["pages"]["LOCATION"].rstrip("/")
-    base, _sep, db = location.rpartition("/")
-    CACHES["pages"]["LOCATION"] = f"{base}/{int(db) + 1 if db.isdigit() else 2}"
+    parts = urlsplit(CACHES["pages"]["LOCATION"])
+    db = parts.path.strip("/")
+    CACHES["pages"]["LOCATION"] = urlunsplit(parts._replace(path=f"/{int(db) + 1 if db.isdigit() else 1}"))
 for _cache in CACHES.values():
     if _cache["BACKEND"] == "django.core.cache.backends.redis.RedisCache":
         _cache["BACKEND"] = "shop.core.cache.ResilientRedisCache"

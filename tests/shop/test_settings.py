@@ -147,11 +147,6 @@ def test_redis_url_alone_is_the_broker():
     assert resolved["celery_eager"] is False
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="shop/settings.py derives the pages cache from CACHE_URL by splitting on the last '/': "
-    "without a database number, redis://host:6379 becomes redis://2 (a host named '2')",
-)
 def test_page_cache_location_for_a_cache_url_without_database_number():
     resolved = _settings(DEBUG="1", CACHE_URL="redis://cache.internal:6379")
     assert resolved["caches"]["pages"][1].startswith("redis://cache.internal:6379/")
