@@ -5,6 +5,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 from django.conf import settings
+
 from orders.models import Order
 from shop.core.money import money
 
