@@ -7,39 +7,22 @@ from django.utils.translation import gettext_lazy as _
 
 from orders import models, services
 from orders.exceptions import OrderError
+from shop.core.admin import ReadOnlyInline
 
 
-class LineInline(admin.TabularInline):
+class LineInline(ReadOnlyInline):
     model = models.OrderLine
-    extra = 0
-    can_delete = False
     fields = ("sku", "product_name", "variant_label", "unit_price", "quantity", "line_total")
-    readonly_fields = fields
-
-    def has_add_permission(self, request, obj=None) -> bool:
-        return False
 
 
-class EventInline(admin.TabularInline):
+class EventInline(ReadOnlyInline):
     model = models.OrderEvent
-    extra = 0
-    can_delete = False
     fields = ("created_at", "from_status", "to_status", "actor_kind", "actor", "note")
-    readonly_fields = fields
-
-    def has_add_permission(self, request, obj=None) -> bool:
-        return False
 
 
-class NotificationInline(admin.TabularInline):
+class NotificationInline(ReadOnlyInline):
     model = models.Notification
-    extra = 0
-    can_delete = False
     fields = ("kind", "to", "state", "attempts", "created_at", "sent_at", "last_error")
-    readonly_fields = fields
-
-    def has_add_permission(self, request, obj=None) -> bool:
-        return False
 
 
 class CancelForm(forms.Form):

@@ -12,18 +12,13 @@ from orders.models import Order
 from payments import models, services
 from payments.exceptions import PaymentError
 from shop.admin import CustomerAdmin
+from shop.core.admin import ReadOnlyInline
 from shop.models import User
 
 
-class PaymentInline(admin.TabularInline):
+class PaymentInline(ReadOnlyInline):
     model = models.Payment
-    extra = 0
-    can_delete = False
     fields = ("reference", "provider", "amount", "state", "transaction_id", "created_at", "captured_at")
-    readonly_fields = fields
-
-    def has_add_permission(self, request, obj=None) -> bool:
-        return False
 
 
 class OrderWithPaymentsAdmin(OrderAdmin):
@@ -56,15 +51,9 @@ class GatewayNotificationAdmin(admin.ModelAdmin):
         return False
 
 
-class EntryInline(admin.TabularInline):
+class EntryInline(ReadOnlyInline):
     model = models.WalletEntry
-    extra = 0
-    can_delete = False
     fields = ("created_at", "amount", "balance_after", "reason", "reference", "note", "actor")
-    readonly_fields = fields
-
-    def has_add_permission(self, request, obj=None) -> bool:
-        return False
 
 
 class AdjustForm(forms.Form):
