@@ -34,7 +34,8 @@ def parse_quantity(raw) -> int:
     limit = settings.CART_MAX_LINE_QUANTITY
     try:
         text = str(raw).strip()
-        if not text.isdigit():
+        # ASCII digits only: str.isdigit() and int() also take "５", "٣" or "²".
+        if not (text.isascii() and text.isdigit()):
             raise ValueError(text)
         quantity = int(text)
     except (TypeError, ValueError) as exc:
@@ -306,6 +307,11 @@ def checkout_place_order(
             raise CartError(CartErrorCode.EMPTY)
         if any(line.price_changed for line in summary.lines):
             raise CartError(CartErrorCode.PRICE_CHANGED)
+        # Retired since it was put in the cart: stock_reserve would still find its units.
+        unsellable = [line for line in summary.lines if not (line.variant.is_active and line.variant.product.is_active)]
+        if unsellable:
+            names = ", ".join(line.variant.product.display_name for line in unsellable)
+            raise CartError(CartErrorCode.OUT_OF_STOCK, names=names)
         totals = checkout_totals(
             summary=summary,
             province=address.province,

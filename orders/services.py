@@ -63,10 +63,12 @@ def notification_dispatch(*, notification_id: int) -> None:
 def notification_deliver(*, notification_id: int) -> bool:
     """Send one pending notification and mark it sent. Returns False if it was not pending.
 
-    Holds the row lock while sending, so two workers never send the same mail."""
+    Holds the row lock while sending, so two workers never send the same mail. A failed send
+    is counted (and, at the last attempt, marked failed) before the error is raised again."""
     from django.core.mail import EmailMultiAlternatives
     from django.template.loader import render_to_string
 
+    failure: Exception | None = None
     with transaction.atomic():
         notification = (
             Notification.objects.select_for_update(skip_locked=True)
@@ -90,10 +92,13 @@ def notification_deliver(*, notification_id: int) -> bool:
             if notification.attempts >= settings.NOTIFICATION_MAX_ATTEMPTS:
                 notification.state = Notification.State.FAILED
             notification.save(update_fields=["attempts", "last_error", "state"])
-            raise
-        notification.state = Notification.State.SENT
-        notification.sent_at = timezone.now()
-        notification.save(update_fields=["attempts", "state", "sent_at", "last_error"])
+            failure = exc  # raised after the commit: raising here would roll the count back
+        else:
+            notification.state = Notification.State.SENT
+            notification.sent_at = timezone.now()
+            notification.save(update_fields=["attempts", "state", "sent_at", "last_error"])
+    if failure is not None:
+        raise failure
     return True
 
 

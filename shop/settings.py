@@ -114,6 +114,7 @@ AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
 AXES_USERNAME_FORM_FIELD = "username"
 AXES_LOCKOUT_TEMPLATE = "shop/accounts/locked_out.html"
 AXES_RESET_ON_SUCCESS = True
+AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = False  # the page promises 15 minutes, not more
 AXES_IPWARE_META_PRECEDENCE_ORDER = ["REMOTE_ADDR"]
 # Rate limits (django-ratelimit, counted in the default cache).
 RATELIMIT_REGISTER = env.str("RATELIMIT_REGISTER", default="10/h")

@@ -16,6 +16,16 @@ def _fast_passwords(settings):
 
 
 @pytest.fixture(autouse=True)
+def _default_language():
+    """A request leaves its language active in the thread; start every test from the default."""
+    from django.conf import settings
+    from django.utils import translation
+
+    yield
+    translation.activate(settings.LANGUAGE_CODE)
+
+
+@pytest.fixture(autouse=True)
 def _clean_caches():
     """Every test starts with empty caches and counters (they live in the real Redis)."""
     for alias in ("default", "pages"):

@@ -51,3 +51,10 @@ def messages_of(response) -> list[str]:
     from django.contrib.messages import get_messages
 
     return [str(m) for m in get_messages(response.wsgi_request)]
+
+
+def last_message(response) -> str:
+    """The newest flash message (earlier ones stay queued until a page shows them)."""
+    found = messages_of(response)
+    assert found, "no message was queued"
+    return found[-1]

@@ -1,9 +1,9 @@
 """Alipay page pay (电脑网站支付), per its published open-API protocol.
 
 Requests: the common parameters plus `biz_content` (JSON), signed RSA2 = SHA256withRSA over the
-parameters sorted by name as `k=v&k=v` (empty values and `sign` left out), base64-encoded.
-Asynchronous notifications: the same string built from every posted field except `sign` and
-`sign_type`, verified with Alipay's public key; the shop answers the plain text "success".
+parameters sorted by name as `k=v&k=v` (empty values and `sign` left out; `sign_type` is signed),
+base64-encoded. Asynchronous notifications: the same string built from every posted field except
+`sign` and `sign_type`, verified with Alipay's public key; the shop answers the plain text "success".
 Keys, app id and gateway URL come from settings.ALIPAY; tests use locally generated keys.
 """
 
@@ -23,8 +23,10 @@ from payments.exceptions import PaymentError, PaymentErrorCode
 from payments.providers import GatewayResult
 
 
-def signing_string(params: dict[str, str]) -> str:
-    return "&".join(f"{k}={params[k]}" for k in sorted(params) if k not in ("sign", "sign_type") and params[k] != "")
+def signing_string(params: dict[str, str], *, leave_out: tuple[str, ...] = ("sign", "sign_type")) -> str:
+    """What a notification's signature covers. A request's covers `sign_type` too: pass
+    leave_out=("sign",) (Alipay's rules differ between the two)."""
+    return "&".join(f"{k}={params[k]}" for k in sorted(params) if k not in leave_out and params[k] != "")
 
 
 def rsa2_sign(message: str, private_key_pem: str) -> str:
@@ -59,7 +61,7 @@ class AlipayGateway:
             "biz_content": json.dumps(biz, ensure_ascii=False, separators=(",", ":")),
             **extra,
         }
-        params["sign"] = rsa2_sign(signing_string(params), self.config["PRIVATE_KEY"])
+        params["sign"] = rsa2_sign(signing_string(params, leave_out=("sign",)), self.config["PRIVATE_KEY"])
         return params
 
     def start(self, *, payment, subject: str, return_url: str, notify_url: str) -> str:

@@ -8,6 +8,7 @@ from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse_lazy
+from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import get_language
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
@@ -17,6 +18,16 @@ from orders.models import Order
 from payments.models import Wallet
 from shop.accounts import forms, services
 from shop.models import Address
+
+
+def _next_or(request: HttpRequest, default: str) -> HttpResponse:
+    """Redirect to ?next= when it points into this site, else to `default` (no open redirect)."""
+    target = request.GET.get("next", "")
+    if target and url_has_allowed_host_and_scheme(
+        target, allowed_hosts={request.get_host()}, require_https=request.is_secure()
+    ):
+        return redirect(target)
+    return redirect(default)
 
 
 @ratelimit(key="ip", rate=settings.RATELIMIT_REGISTER, method="POST", block=True)
@@ -31,7 +42,7 @@ def register(request: HttpRequest) -> HttpResponse:
         )
         login(request, user, backend="django.contrib.auth.backends.ModelBackend")
         messages.success(request, _("Welcome! Your account is ready."))
-        return redirect(request.GET.get("next") or "accounts:overview")
+        return _next_or(request, "accounts:overview")
     return render(request, "shop/accounts/register.html", {"form": form})
 
 
@@ -113,7 +124,7 @@ def address_edit(request: HttpRequest, pk: int | None = None) -> HttpResponse:
     if request.method == "POST" and form.is_valid():
         services.address_save(address=form.save(commit=False), user=request.user)
         messages.success(request, _("Address saved."))
-        return redirect(request.GET.get("next") or "accounts:addresses")
+        return _next_or(request, "accounts:addresses")
     title = _("Edit address") if pk else _("New address")
     return render(request, "shop/accounts/form.html", {"form": form, "title": title})
 

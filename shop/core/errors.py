@@ -9,7 +9,8 @@ class ShopError(Exception):
 
     messages: dict = {}
 
-    def __init__(self, code: StrEnum, message: str | None = None, **params: object) -> None:
+    # Positional-only, so that a message parameter may itself be called `code` (a coupon's).
+    def __init__(self, code: StrEnum, message: str | None = None, /, **params: object) -> None:
         self.code = code
         template = message or self.messages.get(code, str(code))
         self.message = str(template) % params if params else str(template)
