@@ -53,6 +53,10 @@ def home_sections(*, size: int = 8) -> dict[str, list]:
     }
 
 
+def best_sellers(*, size: int = 8) -> list[Product]:
+    return list(active_products().only(*CARD_FIELDS).order_by("-sales_count")[:size])
+
+
 def category_with_tree(*, slug: str) -> tuple[Category, list[Category], list[Category]]:
     """A category, its ancestors (breadcrumbs) and its children. Raises Category.DoesNotExist."""
     category = Category.objects.get(slug=slug, is_active=True)
@@ -107,9 +111,15 @@ class Facets:
     price_max: Decimal | None = None
     in_stock: int = 0
     total: int = 0
+    brands_hidden: int = 0
+
+    @property
+    def brand_ids(self) -> set[int]:
+        return {entry["brand"].pk for entry in self.brands}
 
 
 FACET_SECONDS = 60
+FACET_BRANDS = 20
 
 
 def facets_cached(base: QuerySet[Product], *, key: str) -> Facets:
@@ -141,9 +151,13 @@ def facets_for(base: QuerySet[Product]) -> Facets:
     facets.in_stock = summary["in_stock"]
     brand_counts = dict(base.order_by().values_list("brand_id").annotate(n=Count("id")).values_list("brand_id", "n"))
     if brand_counts:
+        # The brands with most products; a long tail of checkboxes helps nobody and costs
+        # most of the page's rendering time.
+        top = sorted(brand_counts, key=lambda pk: (-brand_counts[pk], pk))[:FACET_BRANDS]
+        facets.brands_hidden = len(brand_counts) - len(top)
         facets.brands = [
             {"brand": brand, "count": brand_counts[brand.pk]}
-            for brand in Brand.objects.filter(pk__in=brand_counts).order_by("name")
+            for brand in Brand.objects.filter(pk__in=top).order_by("name")
         ]
     through = Product.attribute_values.through
     value_counts = (

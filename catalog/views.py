@@ -64,14 +64,22 @@ def product_list(request: HttpRequest, slug: str | None = None) -> HttpResponse:
         children = [c for c in Category.get_root_nodes() if c.is_active]
 
     query = request.GET.get("q", "").strip()[:MAX_QUERY_LENGTH]
+    scope = f"{category.pk if category else ''}|{query}"
     ranked = fuzzy = False
     if query:
         matched, ranked = selectors.search_filter(base, query)
-        if not matched.exists():
-            fuzzy_qs = selectors.search_fuzzy(base, query)
-            if fuzzy_qs.exists():
-                matched, fuzzy = fuzzy_qs, True
+        facets = selectors.facets_cached(matched, key=scope)
+        if facets.total == 0:
+            near = selectors.search_fuzzy(base, query)
+            near_facets = selectors.facets_cached(near, key=f"{scope}|fuzzy")
+            if near_facets.total:
+                matched, facets, fuzzy = near, near_facets, True
         base = matched
+        # Ranking every hit of a common word costs more than the page: broad results are
+        # ordered by popularity, an index walk, as relevance among thousands adds little.
+        ranked = ranked and facets.total <= settings.SEARCH_RANK_MAX_HITS
+    else:
+        facets = selectors.facets_cached(base, key=scope)
 
     filterset, errors = _valid_filters(request.GET, base)
     sort = filterset.form.cleaned_data.get("sort") or ("relevance" if query else "popular")
@@ -80,7 +88,6 @@ def product_list(request: HttpRequest, slug: str | None = None) -> HttpResponse:
         products = apply_sort(products, sort, ranked=ranked)
     products = products.only(*selectors.CARD_FIELDS)
 
-    facets = selectors.facets_cached(base, key=f"{category.pk if category else ''}|{query}|{fuzzy}")
     filtered = any(filterset.form.cleaned_data.get(f) for f in ("min_price", "max_price", "brand", "av", "in_stock"))
     paginator = selectors.CappedPaginator(
         products,
@@ -114,10 +121,13 @@ def product_list(request: HttpRequest, slug: str | None = None) -> HttpResponse:
             "sort": sort,
             "sort_choices": [c for c in SORT_CHOICES if query or c[0] != "relevance"],
             "selected_brands": {b.pk for b in filterset.form.cleaned_data.get("brand") or []},
+            "selected_extra_brands": [
+                b for b in filterset.form.cleaned_data.get("brand") or [] if b.pk not in facets.brand_ids
+            ],
             "selected_values": {v.pk for v in filterset.form.cleaned_data.get("av") or []},
             "querystring": keep.urlencode(),
             "active_filters": active_filters,
-            "suggestions": selectors.home_sections(size=4)["best_sellers"] if not page.object_list else [],
+            "suggestions": selectors.best_sellers(size=4) if not page.object_list else [],
         },
     )
 

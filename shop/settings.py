@@ -241,6 +241,7 @@ ALIPAY = {
 # Catalogue
 SHOP_CURRENCY = env.str("SHOP_CURRENCY", default="CNY")
 CATALOG_PAGE_SIZE = env.int("CATALOG_PAGE_SIZE", default=24)
+SEARCH_RANK_MAX_HITS = env.int("SEARCH_RANK_MAX_HITS", default=2000)  # more hits: popularity order
 CATALOG_COUNT_CAP = env.int("CATALOG_COUNT_CAP", default=10_000)  # listings count at most this many
 CATALOG_LOW_STOCK_DEFAULT = 5
 CATALOG_IMAGE_MAX_BYTES = 10 * 1024 * 1024

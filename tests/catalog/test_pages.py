@@ -284,3 +284,26 @@ def test_product_page_queries_do_not_grow_with_variants(client, tree, colours, d
     with django_assert_num_queries(len(baseline)):
         client.get(big.get_absolute_url())
     assert len(baseline) <= 8
+
+
+def test_brand_facet_shows_the_biggest_brands_and_keeps_a_selected_one(client, make_product, monkeypatch):
+    from catalog import selectors
+
+    monkeypatch.setattr(selectors, "FACET_BRANDS", 2)
+    big, mid, small = (factories.BrandFactory(name=n) for n in ("大", "中", "小"))
+    for brand, n in ((big, 3), (mid, 2), (small, 1)):
+        for _ in range(n):
+            make_product(brand=brand)
+    response = client.get("/products/", {"brand": small.pk})
+    facets = response.context["facets"]
+    assert {e["brand"].name for e in facets.brands} == {"大", "中"}
+    assert facets.brands_hidden == 1
+    assert [b.name for b in response.context["selected_extra_brands"]] == ["小"]
+    assert f'value="{small.pk}" checked' in response.content.decode()
+
+
+def test_broad_searches_are_ordered_by_popularity(client, make_product, settings):
+    make_product(name="纯棉 好卖", sales_count=100)
+    make_product(name="纯棉 纯棉 纯棉", sales_count=1)
+    settings.SEARCH_RANK_MAX_HITS = 1
+    assert names(client.get("/search/", {"q": "纯棉"})) == ["纯棉 好卖", "纯棉 纯棉 纯棉"]
