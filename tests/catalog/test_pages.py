@@ -302,8 +302,16 @@ def test_brand_facet_shows_the_biggest_brands_and_keeps_a_selected_one(client, m
     assert f'value="{small.pk}" checked' in response.content.decode()
 
 
-def test_broad_searches_are_ordered_by_popularity(client, make_product, settings):
+def test_broad_searches_are_not_ranked(client, make_product, settings):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
     make_product(name="纯棉 好卖", sales_count=100)
-    make_product(name="纯棉 纯棉 纯棉", sales_count=1)
+    make_product(name="纯棉 一般", sales_count=1)
+    with CaptureQueriesContext(connection) as narrow:
+        assert names(client.get("/search/", {"q": "纯棉"})) == ["纯棉 好卖", "纯棉 一般"]
+    assert any("ts_rank" in q["sql"] for q in narrow)
     settings.SEARCH_RANK_MAX_HITS = 1
-    assert names(client.get("/search/", {"q": "纯棉"})) == ["纯棉 好卖", "纯棉 纯棉 纯棉"]
+    with CaptureQueriesContext(connection) as broad:
+        assert names(client.get("/search/", {"q": "纯棉", "page": "1"})) == ["纯棉 好卖", "纯棉 一般"]
+    assert not any("ts_rank" in q["sql"] for q in broad)
