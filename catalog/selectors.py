@@ -80,8 +80,13 @@ def search_filter(queryset: QuerySet[Product], text: str) -> tuple[QuerySet[Prod
     raw = tsquery(text)
     if raw is None:
         return queryset.none(), False
-    query = SearchQuery(raw, search_type="raw", config="simple")
-    return queryset.filter(search_vector=query).annotate(rank=SearchRank(F("search_vector"), query)), True
+    return queryset.filter(search_vector=SearchQuery(raw, search_type="raw", config="simple")), True
+
+
+def search_ranked(queryset: QuerySet[Product], text: str) -> QuerySet[Product]:
+    """Annotate full-text rank (for a relevance sort of a narrow result set)."""
+    query = SearchQuery(tsquery(text) or "", search_type="raw", config="simple")
+    return queryset.annotate(rank=SearchRank(F("search_vector"), query))
 
 
 def search_fuzzy(queryset: QuerySet[Product], text: str) -> QuerySet[Product]:

@@ -84,6 +84,8 @@ def product_list(request: HttpRequest, slug: str | None = None) -> HttpResponse:
     filterset, errors = _valid_filters(request.GET, base)
     sort = filterset.form.cleaned_data.get("sort") or ("relevance" if query else "popular")
     products = filterset.qs
+    if ranked and sort == "relevance":
+        products = selectors.search_ranked(products, query)
     if not fuzzy:
         products = apply_sort(products, sort, ranked=ranked)
     products = products.only(*selectors.CARD_FIELDS)
