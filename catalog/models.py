@@ -4,6 +4,8 @@ Products carry a few denormalised columns (price, in_stock, card_image, counters
 search vector) so that a listing page is one query on one table; services keep them right.
 """
 
+import functools
+
 from django.conf import settings
 from django.contrib.postgres.search import SearchVectorField
 from django.db import models
@@ -192,7 +194,8 @@ class Product(Bilingual):
         ]
 
     def get_absolute_url(self) -> str:
-        return reverse("catalog:product", kwargs={"slug": self.slug})
+        # Listings link 24+ products per page: reverse() once, then join strings.
+        return _product_url_prefix() + self.slug + "/"
 
     @property
     def card_image_url(self) -> str:
@@ -201,6 +204,11 @@ class Product(Bilingual):
     @property
     def on_sale(self) -> bool:
         return bool(self.compare_at_price and self.compare_at_price > self.price)
+
+
+@functools.cache
+def _product_url_prefix() -> str:
+    return reverse("catalog:product", kwargs={"slug": "x"})[:-2]
 
 
 class ProductVariant(models.Model):

@@ -238,15 +238,34 @@ def variant_option_axes(product: Product) -> list[dict]:
     return result
 
 
+def _memo(key: str, compute, seconds: int = FACET_SECONDS):
+    """Keep a read in the page cache's store, which every catalogue write clears."""
+    cache = caches["pages"]
+    value = cache.get(key)
+    if value is None:
+        value = compute()
+        cache.set(key, value, seconds)
+    return value
+
+
 def related_products(product: Product, *, size: int = 8) -> list[Product]:
-    """Best sellers of the same category, then of the same brand, excluding the product."""
-    return list(
-        active_products()
-        .filter(Q(category_id=product.category_id) | Q(brand_id=product.brand_id))
-        .exclude(pk=product.pk)
-        .only(*CARD_FIELDS)
-        .order_by("-sales_count")[:size]
+    """The best sellers of the product's category, without the product itself. The list is
+    the same for every product of the category, so it is kept for a minute."""
+    best = _memo(
+        f"related:{product.category_id}",
+        lambda: list(
+            active_products()
+            .filter(category_id=product.category_id)
+            .only(*CARD_FIELDS)
+            .order_by("-sales_count", "-id")[: size + 1]
+        ),
     )
+    return [p for p in best if p.pk != product.pk][:size]
+
+
+def breadcrumbs(category: Category) -> list[Category]:
+    """The category's ancestors and itself, root first (kept for a minute)."""
+    return _memo(f"crumbs:{category.pk}", lambda: [*category.get_ancestors(), category])
 
 
 def filterable_attributes() -> QuerySet[Attribute]:

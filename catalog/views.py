@@ -168,7 +168,7 @@ def product_detail(request: HttpRequest, slug: str) -> HttpResponse:
                 }
                 for v in variants
             ],
-            "ancestors": [*product.category.get_ancestors(), product.category],
+            "ancestors": selectors.breadcrumbs(product.category),
             "related": selectors.related_products(product),
         },
     )
