@@ -1,0 +1,480 @@
+"""Load the shop's pages with wrk and report req/s and latency against a bare-Django ceiling.
+
+Driven by bin/bench, which starts the services and gunicorn; this file only measures:
+
+    bench/run.py measure --base URL --urls urls.json --mode off|warm|uncached --results results.json \
+        [--ours "PID PID..."]
+    bench/run.py report --results results.json --md var/bench/latest.md --json var/bench/latest.json
+
+`measure` adds one row per page to the results file; the first mode measured also sizes the
+ceiling: a view returning as many bytes as the root category page, touching neither the
+database nor the cache. `report` prints the tables and checks the issue's goals.
+
+The machine may be shared: with --ours (gunicorn, postmaster, redis), each run also records
+how much CPU other processes took meanwhile ("other CPU", in cores), and waits a little for
+a quiet machine before each page.
+"""
+
+import argparse
+import http.client
+import json
+import os
+import platform
+import re
+import subprocess
+import sys
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from urllib.parse import urlsplit
+
+try:
+    import psutil
+except ImportError:  # only the "other CPU" column needs it
+    psutil = None
+
+HERE = Path(__file__).resolve().parent
+LUA = HERE / "report.lua"
+MODES = {
+    "off": "page cache off (every request rendered)",
+    "warm": "page cache on, warm",
+    "uncached": "page cache and facet cache off (nothing cached between requests)",
+}
+# The issue's goals at 100,000 products.
+GOAL_OFF_RPS = {
+    "listing": 200,
+    "category (root)": 200,
+    "category (leaf)": 200,
+    "search (common)": 200,
+    "search (rare)": 200,
+    "product": 400,
+}
+GOAL_WARM_RATIO = 0.5
+GOAL_SEARCH_P99_MS = 100
+PAGE_ORDER = {
+    name: i
+    for i, name in enumerate(
+        [
+            "ceiling",
+            "home",
+            "listing",
+            "category (root)",
+            "category (leaf)",
+            "search (common)",
+            "search (rare)",
+            "product",
+        ]
+    )
+}
+NOISY_CORES = 0.15  # other processes busier than this during a run: the row is marked
+
+
+def log(message: str) -> None:
+    print(f"\033[1;34m==>\033[0m {message}", file=sys.stderr, flush=True)
+
+
+def fetch(base: str, path: str) -> tuple[int, int, dict[str, str]]:
+    """GET base+path without cookies; returns (status, body bytes, headers)."""
+    parts = urlsplit(base)
+    conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=60)
+    try:
+        conn.request("GET", path, headers={"Accept-Encoding": "identity"})
+        response = conn.getresponse()
+        body = response.read()
+        return response.status, len(body), {k.lower(): v for k, v in response.getheaders()}
+    finally:
+        conn.close()
+
+
+# -- other processes' CPU ----------------------------------------------------------------------
+
+
+class CpuWatch:
+    """CPU seconds used by processes other than the benchmark's own, between start() and stop().
+
+    Ours: the process trees of the given PIDs (gunicorn, postmaster, redis), this process and
+    its children (wrk), with the CPU of descendants that exited meanwhile (PostgreSQL's parallel
+    workers). Everything else the kernel counts as busy is someone else's."""
+
+    def __init__(self, roots: list[int]) -> None:
+        self.roots = roots
+        self.enabled = psutil is not None and bool(roots)
+
+    def _ours(self) -> dict[tuple[int, float], float]:
+        seen = {}
+        procs = []
+        for pid in [*self.roots, os.getpid()]:
+            try:
+                root = psutil.Process(pid)
+                procs += [root, *root.children(recursive=True)]
+            except psutil.Error:
+                continue
+        for p in procs:
+            try:
+                t = p.cpu_times()
+                # children_*: descendants that already exited (PostgreSQL's parallel workers, wrk).
+                seen[(p.pid, p.create_time())] = t.user + t.system + t.children_user + t.children_system
+            except psutil.Error:
+                continue
+        return seen
+
+    @staticmethod
+    def _busy() -> float:
+        t = psutil.cpu_times()
+        return sum(t) - t.idle - getattr(t, "iowait", 0.0)
+
+    def start(self) -> None:
+        if self.enabled:
+            self.t0, self.busy0, self.ours0 = time.time(), self._busy(), self._ours()
+
+    def stop(self) -> float | None:
+        """Other processes' load in cores (CPU seconds per second) since start()."""
+        if not self.enabled:
+            return None
+        busy, ours = self._busy(), self._ours()
+        used = sum(cpu - self.ours0.get(key, 0.0) for key, cpu in ours.items())
+        elapsed = max(time.time() - self.t0, 1e-6)
+        return max(0.0, (busy - self.busy0 - used) / elapsed)
+
+    def wait_quiet(self, *, limit: float, max_wait: float) -> tuple[float, bool]:
+        """Wait (at most max_wait seconds) until others use less than `limit` cores over 1 s.
+        Returns (seconds waited, whether the machine is quiet)."""
+        if not self.enabled or max_wait <= 0:
+            return 0.0, True
+        started = time.time()
+        quiet = False
+        while not quiet and time.time() - started < max_wait:
+            self.start()
+            time.sleep(1)
+            quiet = self.stop() < limit
+        return max(0.0, time.time() - started - 1), quiet
+
+
+# -- wrk -----------------------------------------------------------------------------------------
+
+
+def wrk(url: str, *, seconds: int, connections: int, threads: int, timeout: int) -> dict:
+    command = [
+        "wrk",
+        f"-t{threads}",
+        f"-c{connections}",
+        f"-d{seconds}s",
+        f"--timeout={timeout}s",
+        "--latency",
+        "-s",
+        str(LUA),
+        url,
+    ]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=seconds + 60, check=False)
+    match = re.search(r"^WRK_JSON (\{.*\})$", done.stdout, re.MULTILINE)
+    if done.returncode != 0 or not match:
+        raise RuntimeError(f"wrk failed ({done.returncode}): {done.stdout[-500:]} {done.stderr[-500:]}")
+    raw = json.loads(match.group(1))
+    duration = raw["duration_us"] / 1e6
+    errors = raw["connect_errors"] + raw["read_errors"] + raw["write_errors"] + raw["timeouts"]
+    return {
+        "requests": raw["requests"],
+        "seconds": round(duration, 2),
+        "rps": round(raw["requests"] / duration, 1) if duration else 0.0,
+        "p50_ms": round(raw["p50_us"] / 1000, 2),
+        "p75_ms": round(raw["p75_us"] / 1000, 2),
+        "p90_ms": round(raw["p90_us"] / 1000, 2),
+        "p99_ms": round(raw["p99_us"] / 1000, 2),
+        "mean_ms": round(raw["mean_us"] / 1000, 2),
+        "max_ms": round(raw["max_us"] / 1000, 2),
+        "socket_errors": errors,
+        "timeouts": raw["timeouts"],
+        "non_2xx": raw["status_errors"],
+        "bytes_per_request": round(raw["bytes"] / raw["requests"]) if raw["requests"] else 0,
+        "wrk_text": done.stdout.split("WRK_JSON")[0].rstrip(),
+    }
+
+
+def git(*argv: str) -> str:
+    done = subprocess.run(["git", *argv], capture_output=True, text=True, cwd=HERE.parent, check=False)
+    return done.stdout.strip()
+
+
+def load(path: Path) -> dict:
+    return json.loads(path.read_text()) if path.exists() else {"meta": {}, "results": []}
+
+
+def save(path: Path, data: dict) -> None:
+    path.write_text(json.dumps(data, ensure_ascii=False, indent=1) + "\n")
+
+
+def measure(args: argparse.Namespace) -> int:
+    results_path = Path(args.results)
+    data = load(results_path)
+    picked = json.loads(Path(args.urls).read_text())
+    if data["meta"].get("products") not in (None, picked["products"]):
+        data = {"meta": {}, "results": []}  # merged results of another catalogue size: start afresh
+    pages = list(picked["urls"])
+    if args.pages:
+        wanted = [w.strip() for w in args.pages.split(",") if w.strip()]
+        pages = [p for p in pages if any(p["name"].startswith(w) for w in wanted)]
+    if args.only_noisy:
+        # Re-measure only what is missing, failed or was disturbed in the results being merged.
+        before = {r["name"]: r for r in data["results"] if r["mode"] == args.mode}
+        pages = [p for p in pages if (before.get(p["name"]) or {}).get("other_cpu_cores", 9) >= NOISY_CORES]
+    meta = data["meta"]
+    if not meta:
+        changed = git("status", "--porcelain", "--untracked-files=no").splitlines()
+        meta.update(
+            date=datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
+            commit=os.environ.get("BENCH_CODE")
+            or (git("rev-parse", "--short", "HEAD") or "?") + (f"+{len(changed)} changed files" if changed else ""),
+            uncommitted=[line[3:] for line in changed],
+        )
+    meta.update(
+        products=picked["products"],
+        threads=args.threads,
+        connections=args.connections,
+        seconds=args.seconds,
+        warmup_seconds=args.warmup,
+        wrk_timeout_seconds=args.timeout,
+        workers=int(os.environ.get("BENCH_WORKERS", "2")),
+        cpus=os.cpu_count(),
+        python=platform.python_version(),
+    )
+    watch = CpuWatch([int(p) for p in args.ours.split()] if args.ours else [])
+    failures = 0
+
+    if "ceiling_kb" not in meta:
+        # The ceiling returns as many bytes as the big category page (measured once).
+        category = next(p for p in picked["urls"] if p["name"] == "category (root)")
+        status, size, _headers = fetch(args.base, category["path"])
+        meta["ceiling_kb"] = max(1, round(size / 1024)) if status == 200 else 20
+        meta["category_page_bytes"] = size
+        log(f"category page {category['path']}: {size:,} bytes -> ceiling ?kb={meta['ceiling_kb']}")
+    pages.insert(
+        0,
+        {
+            "name": "ceiling",
+            "path": f"/bench/ceiling/?kb={meta['ceiling_kb']}",
+            "note": "bare Django view, same bytes, no query",
+        },
+    )
+
+    for page in pages:
+        row = {"mode": args.mode, **page}
+        try:
+            status, size, _headers = fetch(args.base, page["path"])
+            row.update(status=status, page_bytes=size)
+            if status != 200:
+                raise RuntimeError(f"HTTP {status}")
+            url = args.base + page["path"]
+            options = {"connections": args.connections, "threads": args.threads, "timeout": args.timeout}
+            for attempt in range(1 + args.retries):  # a disturbed run is tried again, the quieter kept
+                waited, quiet = watch.wait_quiet(limit=NOISY_CORES, max_wait=args.quiet_wait)
+                if attempt and not quiet:
+                    log(f"{args.mode:8} {page['name']:16} still busy after {waited:.0f} s: keeping the first run")
+                    break
+                if args.mode == "warm" and page["name"] != "ceiling":
+                    for _ in range(3):  # warm: the first GET stores the page, the next ones must hit
+                        _status, _size, headers = fetch(args.base, page["path"])
+                    row["page_cache"] = headers.get("x-page-cache", "none")
+                    if row["page_cache"] != "hit":
+                        log(f"warning: {page['path']} is not served from the page cache ({row['page_cache']})")
+                if args.warmup:
+                    wrk(url, seconds=args.warmup, **options)
+                watch.start()
+                result = wrk(url, seconds=args.seconds, **options)
+                other = watch.stop()
+                result.update(other_cpu_cores=None if other is None else round(other, 2), attempts=attempt + 1)
+                if waited >= 1:
+                    result["waited_for_quiet_s"] = round(waited)
+                best = row.get("other_cpu_cores")
+                if "rps" not in row or (other is not None and best is not None and other < best):
+                    row.update(result)
+                if other is None or other < NOISY_CORES:
+                    break
+                if attempt < args.retries:
+                    log(f"{args.mode:8} {page['name']:16} disturbed: other processes used {other:.2f} cores; again")
+            other = row["other_cpu_cores"]
+            noisy = f"  other CPU {other:.2f} cores" if other is not None and other >= NOISY_CORES else ""
+            log(
+                f"{args.mode:8} {page['name']:16} {row['rps']:>9,.1f} req/s  p50 {row['p50_ms']:>7.1f} ms  "
+                f"p99 {row['p99_ms']:>7.1f} ms  errors {row['socket_errors'] + row['non_2xx']}{noisy}"
+            )
+        except (OSError, RuntimeError, subprocess.TimeoutExpired) as exc:
+            failures += 1
+            row["error"] = str(exc)[:300]
+            log(f"{args.mode:8} {page['name']:16} FAILED: {row['error']}")
+        row["at"] = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
+        row["code"] = os.environ.get("BENCH_CODE", meta.get("commit", "?"))
+        same = [r for r in data["results"] if r["mode"] == args.mode and r["name"] == page["name"]]
+        earlier_quieter = (
+            same
+            and "rps" in same[0]
+            and "rps" in row
+            and (same[0].get("other_cpu_cores") or 0) < (row.get("other_cpu_cores") or 0)
+        )
+        if earlier_quieter:  # merging into earlier results: keep whichever run was less disturbed
+            log(f"{args.mode:8} {page['name']:16} kept the earlier, quieter run")
+            continue
+        data["results"] = [r for r in data["results"] if r not in same]
+        data["results"].append(row)
+        save(results_path, data)
+    return 1 if failures else 0
+
+
+# -- report -----------------------------------------------------------------------------------
+
+
+def _fmt(value: float | None, digits: int = 1) -> str:
+    return "—" if value is None else f"{value:,.{digits}f}"
+
+
+def reference_ceiling(rows: list[dict]) -> float | None:
+    """The ceiling req/s: measured with the page cache off (bare Django), else in any mode."""
+    ceilings = {r["mode"]: r["rps"] for r in rows if r["name"] == "ceiling" and "rps" in r}
+    for mode in ("off", "uncached", "warm"):
+        if mode in ceilings:
+            return ceilings[mode]
+    return None
+
+
+def build_report(data: dict) -> tuple[str, dict]:
+    meta = data["meta"]
+    rows = data["results"]
+    ceiling_rps = reference_ceiling(rows)
+    for r in rows:
+        r["ratio"] = round(r["rps"] / ceiling_rps, 3) if ceiling_rps and "rps" in r else None
+    products = meta.get("products", 0)
+    codes = sorted({r.get("code", meta.get("commit", "?")) for r in rows})
+    lines = [
+        f"# Benchmark: {products:,} products",
+        "",
+        f"- {meta.get('date', '')}, code {', '.join(f'`{c}`' for c in codes)}, {meta.get('cpus')} CPUs, "
+        f"gunicorn `shop.wsgi` with {meta.get('workers')} sync workers; PostgreSQL, Redis and wrk on the same machine",
+        f"- load: `wrk -t{meta.get('threads')} -c{meta.get('connections')} -d{meta.get('seconds')}s "
+        f"--timeout {meta.get('wrk_timeout_seconds')}s --latency` per page after a {meta.get('warmup_seconds')} s "
+        f"warm-up; no cookies (anonymous visitors); concurrency **{meta.get('connections')}**, so latencies "
+        f"include queueing behind {meta.get('workers')} workers",
+        f"- ceiling: `/bench/ceiling/?kb={meta.get('ceiling_kb')}`, a bare Django view returning as many bytes as "
+        f"the root category page ({meta.get('category_page_bytes', 0):,} bytes), page cache off: "
+        f"**{_fmt(ceiling_rps)} req/s**; “ratio” is req/s over this",
+        f"- “other CPU”: cores used meanwhile by processes outside the benchmark (≥ {NOISY_CORES} marks a "
+        "disturbed row)",
+        "",
+    ]
+    for mode, title in MODES.items():
+        mode_rows = sorted((r for r in rows if r["mode"] == mode), key=lambda r: PAGE_ORDER.get(r["name"], 99))
+        if not mode_rows:
+            continue
+        lines += [
+            f"## {title}",
+            "",
+            "| page | req/s | p50 ms | p99 ms | ratio to ceiling | errors | other CPU | URL | notes |",
+            "|---|--:|--:|--:|--:|--:|--:|---|---|",
+        ]
+        for r in mode_rows:
+            if "rps" not in r:
+                lines.append(f"| {r['name']} | FAILED | | | | | | `{r['path']}` | {r.get('error', '')} |")
+                continue
+            errors = r["socket_errors"] + r["non_2xx"]
+            ratio = "—" if r["ratio"] is None else f"{r['ratio'] * 100:.1f}%"
+            other = r.get("other_cpu_cores")
+            other_text = "—" if other is None else (f"**{other:.2f}**" if other >= NOISY_CORES else f"{other:.2f}")
+            lines.append(
+                f"| {r['name']} | {_fmt(r['rps'])} | {_fmt(r['p50_ms'])} | {_fmt(r['p99_ms'])} | {ratio} | "
+                f"{errors} | {other_text} | `{r['path']}` | {r.get('note', '')} |"
+            )
+        lines.append("")
+
+    goals = check_goals(rows, ceiling_rps)
+    if goals:
+        at = "" if products >= 100_000 else f" (set for 100,000 products; this run has {products:,})"
+        lines += [f"## Goals{at}", "", "| goal | measured | met |", "|---|--:|:-:|"]
+        for g in goals:
+            lines.append(f"| {g['goal']} | {g['measured']} | {'yes' if g['met'] else '**no**'} |")
+        lines.append("")
+    data["goals"] = goals
+    return "\n".join(lines), data
+
+
+def check_goals(rows: list[dict], ceiling_rps: float | None) -> list[dict]:
+    goals = []
+    by = {(r["mode"], r["name"]): r for r in rows if "rps" in r}
+    for mode in ("off", "uncached"):
+        for name, target in GOAL_OFF_RPS.items():
+            r = by.get((mode, name))
+            if r:
+                goals.append(
+                    {
+                        "goal": f"{mode}: {name} ≥ {target} req/s",
+                        "measured": f"{r['rps']:,.1f}",
+                        "met": r["rps"] >= target,
+                    }
+                )
+    if ceiling_rps:
+        for (mode, name), r in by.items():
+            if mode == "warm" and name != "ceiling":
+                goals.append(
+                    {
+                        "goal": f"warm: {name} ≥ {GOAL_WARM_RATIO:.0%} of ceiling",
+                        "measured": f"{r['rps'] / ceiling_rps:.0%}",
+                        "met": r["rps"] >= GOAL_WARM_RATIO * ceiling_rps,
+                    }
+                )
+    for mode in MODES:
+        for name in ("search (common)", "search (rare)"):
+            r = by.get((mode, name))
+            if r:
+                goals.append(
+                    {
+                        "goal": f"{mode}: {name} p99 < {GOAL_SEARCH_P99_MS} ms",
+                        "measured": f"{r['p99_ms']:,.1f} ms",
+                        "met": r["p99_ms"] < GOAL_SEARCH_P99_MS,
+                    }
+                )
+    return goals
+
+
+def report(args: argparse.Namespace) -> int:
+    data = load(Path(args.results))
+    text, data = build_report(data)
+    print(text)
+    if args.md:
+        Path(args.md).write_text(text + "\n")
+    if args.wrk_log:
+        with open(args.wrk_log, "w") as out:
+            for r in data["results"]:
+                out.write(f"## {r['mode']} {r['name']} {r['path']}\n{r.get('wrk_text', r.get('error', ''))}\n\n")
+    if args.json:
+        for r in data["results"]:
+            r.pop("wrk_text", None)
+        save(Path(args.json), data)
+    return 0
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="command", required=True)
+    m = sub.add_parser("measure")
+    m.add_argument("--base", required=True)
+    m.add_argument("--urls", required=True)
+    m.add_argument("--mode", choices=list(MODES), required=True)
+    m.add_argument("--results", required=True)
+    m.add_argument("--pages", help="comma-separated page-name prefixes (the ceiling is always run)")
+    m.add_argument("--seconds", type=int, default=20)
+    m.add_argument("--warmup", type=int, default=3)
+    m.add_argument("--connections", type=int, default=16)
+    m.add_argument("--threads", type=int, default=2)
+    m.add_argument("--timeout", type=int, default=10)
+    m.add_argument("--ours", help="PIDs whose process trees are the benchmark's own (gunicorn, postgres, redis)")
+    m.add_argument("--quiet-wait", type=float, default=30, help="seconds to wait at most for a quiet machine")
+    m.add_argument("--retries", type=int, default=1, help="runs again when other processes disturbed it")
+    m.add_argument("--only-noisy", action="store_true", help="only pages missing or disturbed in --results")
+    r = sub.add_parser("report")
+    r.add_argument("--results", required=True)
+    r.add_argument("--md")
+    r.add_argument("--json")
+    r.add_argument("--wrk-log")
+    args = parser.parse_args()
+    return measure(args) if args.command == "measure" else report(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
