@@ -1,5 +1,5 @@
 # The two commands: `make run` (the shop on its embedded default) and `make test`.
-.PHONY: run test bench stack lint messages
+.PHONY: run test bench bench-checkout stack lint messages
 
 run:
 	bash bin/run
@@ -9,6 +9,10 @@ test:
 
 bench:
 	bash bin/bench
+	bash bin/bench-checkout
+
+bench-checkout:
+	bash bin/bench-checkout
 
 stack:
 	bash bin/stack
