@@ -14,12 +14,13 @@ sessions, locale or URL resolution run. Correctness rules:
 
 import hashlib
 from collections.abc import Callable
-from functools import wraps
+from functools import lru_cache, wraps
 
 from django.conf import settings
 from django.core.cache import caches
 from django.db import transaction
 from django.http import HttpRequest, HttpResponse
+from django.urls import Resolver404, resolve
 from django.utils import translation
 
 from shop.core.counters import counter_incr
@@ -37,7 +38,17 @@ def cache_anonymous_page(view: Callable) -> Callable:
             setattr(response, _ATTR, {})
         return response
 
+    wrapped.page_cacheable = True
     return wrapped
+
+
+@lru_cache(maxsize=4096)
+def _opted_in(path: str) -> bool:
+    """Whether the view at `path` caches its pages: other requests skip the cache lookup."""
+    try:
+        return getattr(resolve(path).func, "page_cacheable", False)
+    except Resolver404:
+        return False
 
 
 def count_on_hit(response: HttpResponse, counter: str, member: int) -> None:
@@ -67,6 +78,7 @@ class AnonymousPageCacheMiddleware:
             and request.method in ("GET", "HEAD")
             and settings.SESSION_COOKIE_NAME not in request.COOKIES
             and settings.CSRF_COOKIE_NAME not in request.COOKIES
+            and _opted_in(request.path_info)
         )
 
     def __call__(self, request: HttpRequest) -> HttpResponse:

@@ -99,3 +99,11 @@ def test_switching_language_uses_cookie_not_cache(client, make_product):
     assert "English" in client.get(product.get_absolute_url()).content.decode()
     factories.BrandFactory()  # any catalogue write clears the cache
     assert client.get(product.get_absolute_url())["X-Page-Cache"] == "miss"
+
+
+def test_views_that_do_not_opt_in_skip_the_cache(client):
+    from shop.core.pagecache import _opted_in
+
+    assert _opted_in("/products/") and _opted_in("/p/anything/") and _opted_in("/")
+    assert not _opted_in("/bench/ceiling/") and not _opted_in("/cart/") and not _opted_in("/nowhere/")
+    assert "X-Page-Cache" not in client.get("/bench/ceiling/")
