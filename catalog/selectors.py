@@ -49,8 +49,18 @@ def home_sections(*, size: int = 8) -> dict[str, list]:
         "new_arrivals": list(cards.order_by("-created_at")[:size]),
         "best_sellers": list(cards.order_by("-sales_count")[:size]),
         "most_viewed": list(cards.order_by("-view_count")[:size]),
-        "categories": list(Category.get_root_nodes().filter(is_active=True)),
+        "categories": root_categories(),
     }
+
+
+def _memo(key: str, compute, seconds: int = 60):
+    """Keep a read in the page cache's store, which every catalogue write clears."""
+    cache = caches["pages"]
+    value = cache.get(key)
+    if value is None:
+        value = compute()
+        cache.set(key, value, seconds)
+    return value
 
 
 def best_sellers(*, size: int = 8) -> list[Product]:
@@ -58,11 +68,19 @@ def best_sellers(*, size: int = 8) -> list[Product]:
 
 
 def category_with_tree(*, slug: str) -> tuple[Category, list[Category], list[Category]]:
-    """A category, its ancestors (breadcrumbs) and its children. Raises Category.DoesNotExist."""
-    category = Category.objects.get(slug=slug, is_active=True)
-    ancestors = list(category.get_ancestors()) if category.depth > 1 else []
-    children = list(category.get_children().filter(is_active=True))
-    return category, ancestors, children
+    """A category, its ancestors (breadcrumbs) and its children, kept a minute (the tree
+    changes rarely and every change clears it). Raises Category.DoesNotExist."""
+
+    def load():
+        category = Category.objects.get(slug=slug, is_active=True)
+        ancestors = list(category.get_ancestors()) if category.depth > 1 else []
+        return category, ancestors, list(category.get_children().filter(is_active=True))
+
+    return _memo(f"tree:{slug}", load)
+
+
+def root_categories() -> list[Category]:
+    return _memo("roots", lambda: list(Category.get_root_nodes().filter(is_active=True)))
 
 
 def category_subtree_q(category: Category) -> Q:
@@ -236,16 +254,6 @@ def variant_option_axes(product: Product) -> list[dict]:
         values = sorted(axis["values"].values(), key=lambda v: (v.position, v.value))
         result.append({"attribute": axis["attribute"], "values": values})
     return result
-
-
-def _memo(key: str, compute, seconds: int = FACET_SECONDS):
-    """Keep a read in the page cache's store, which every catalogue write clears."""
-    cache = caches["pages"]
-    value = cache.get(key)
-    if value is None:
-        value = compute()
-        cache.set(key, value, seconds)
-    return value
 
 
 def related_products(product: Product, *, size: int = 8) -> list[Product]:

@@ -61,7 +61,7 @@ def product_list(request: HttpRequest, slug: str | None = None) -> HttpResponse:
             raise Http404(_("No such category.")) from exc
         base = base.filter(selectors.category_subtree_q(category))
     else:
-        children = [c for c in Category.get_root_nodes() if c.is_active]
+        children = selectors.root_categories()
 
     query = request.GET.get("q", "").strip()[:MAX_QUERY_LENGTH]
     scope = f"{category.pk if category else ''}|{query}"
