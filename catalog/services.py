@@ -1,10 +1,12 @@
 """Writes to the catalogue: keep the denormalised product columns and the search index right."""
 
 from collections.abc import Iterable
+from decimal import Decimal
 
 from django.conf import settings
 from django.db import connection, transaction
-from django.db.models import Case, F, IntegerField, Value, When
+from django.db.models import Case, F, IntegerField, OuterRef, Subquery, Value, When
+from django.db.models.functions import Coalesce
 from easy_thumbnails.files import get_thumbnailer
 
 from catalog.models import Product, ProductImage, ProductVariant
@@ -17,32 +19,28 @@ RENDITIONS = ("thumbnail", "listing", "zoom")
 
 
 def product_refresh_prices(*, product_ids: Iterable[int]) -> None:
-    """Set each product's "from" price and compare-at price from its active variants."""
-    for product_id in product_ids:
-        cheapest = (
-            ProductVariant.objects.filter(product_id=product_id, is_active=True)
-            .order_by("price", "pk")
-            .values("price", "compare_at_price")
-            .first()
-        )
-        Product.objects.filter(pk=product_id).update(
-            price=cheapest["price"] if cheapest else 0,
-            compare_at_price=cheapest["compare_at_price"] if cheapest else None,
-        )
+    """Set each product's "from" price and compare-at price from its cheapest active variant
+    (one UPDATE for all of them)."""
+    cheapest = ProductVariant.objects.filter(product_id=OuterRef("pk"), is_active=True).order_by("price", "pk")
+    Product.objects.filter(pk__in=list(product_ids)).update(
+        price=Coalesce(Subquery(cheapest.values("price")[:1]), Value(Decimal("0"))),
+        compare_at_price=Subquery(cheapest.values("compare_at_price")[:1]),
+    )
     page_cache_clear()
 
 
 def product_reindex(*, product_ids: Iterable[int]) -> None:
     """Rebuild the search vector of these products (segmented Chinese, simple config)."""
-    products = Product.objects.filter(pk__in=list(product_ids)).select_related("brand", "category")
-    for product in products:
-        document = search_document(product)
-        if connection.vendor == "postgresql":
-            with connection.cursor() as cursor:
-                cursor.execute(
-                    "UPDATE catalog_product SET search_vector = to_tsvector('simple', %s) WHERE id = %s",
-                    [document, product.pk],
-                )
+    search_index(products=Product.objects.filter(pk__in=list(product_ids)).select_related("brand", "category"))
+
+
+def search_index(*, products: Iterable[Product]) -> None:
+    """Write the search vectors of loaded products (with brand and category) in one batch."""
+    if connection.vendor != "postgresql":
+        return  # the embedded SQLite default searches names with LIKE instead
+    rows = [(search_document(product), product.pk) for product in products]
+    with connection.cursor() as cursor:
+        cursor.executemany("UPDATE catalog_product SET search_vector = to_tsvector('simple', %s) WHERE id = %s", rows)
 
 
 def product_after_save(*, product_id: int) -> None:

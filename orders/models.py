@@ -11,10 +11,12 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from shop.models import PostalAddress
+
 MONEY = {"max_digits": 12, "decimal_places": 2}
 
 
-class Order(models.Model):
+class Order(PostalAddress):
     class Status(models.TextChoices):
         PENDING_PAYMENT = "pending_payment", _("Awaiting payment")  # 待付款: placed, stock reserved
         PAID = "paid", _("Awaiting shipment")  # 待发货: money captured, or cash on delivery accepted
@@ -61,14 +63,7 @@ class Order(models.Model):
     insured = models.BooleanField(_("insured"), default=False)
     payment_method = models.CharField(_("payment method"), max_length=20, choices=PaymentMethod.choices)
     coupon_code = models.CharField(_("coupon"), max_length=40, blank=True)
-    # Snapshot of the delivery address.
-    recipient = models.CharField(_("recipient"), max_length=50)
-    phone = models.CharField(_("phone"), max_length=20)
-    province = models.CharField(_("province"), max_length=30)
-    city = models.CharField(_("city"), max_length=30)
-    district = models.CharField(_("district"), max_length=30, blank=True)
-    street = models.CharField(_("street address"), max_length=200)
-    postcode = models.CharField(_("postcode"), max_length=10, blank=True)
+    # The delivery address is copied in (PostalAddress fields).
     note = models.CharField(_("note to the shop"), max_length=200, blank=True)
 
     placed_at = models.DateTimeField(_("placed"), default=timezone.now, db_index=True)
@@ -110,7 +105,7 @@ class Order(models.Model):
 
     @property
     def address_line(self) -> str:
-        return " ".join(p for p in (self.province, self.city, self.district, self.street, self.postcode) if p)
+        return self.one_line
 
 
 class OrderLine(models.Model):

@@ -15,7 +15,7 @@ from decimal import Decimal
 from django.conf import settings
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
-from django.db import connection, transaction
+from django.db import transaction
 from django.utils import timezone
 from easy_thumbnails.files import get_thumbnailer
 from PIL import Image, ImageDraw
@@ -31,7 +31,7 @@ from catalog.models import (
     ProductVariant,
     Supplier,
 )
-from catalog.search import segment
+from catalog.services import search_index
 from fulfillment.models import Stock, Warehouse
 
 # (code, name, English, [(child, English, [(leaf, English, [(noun, English)])])])
@@ -545,21 +545,7 @@ class DemoBuilder:
             p.card_image = card.get(p.pk, "")
             p.in_stock = p.pk in stocked
         Product.objects.bulk_update(products, ["price", "compare_at_price", "card_image", "in_stock"])
-        if connection.vendor == "postgresql":
-            rows = []
-            for p in products:
-                text = " ".join(
-                    segment(
-                        f"{p.name} {p.name_en} {p.brand.name} {p.brand.name_en} "
-                        f"{p.category.name} {p.category.name_en} {p.summary}"
-                    )
-                )
-                rows.append((p.pk, text))
-            with connection.cursor() as cursor:
-                cursor.executemany(
-                    "UPDATE catalog_product SET search_vector = to_tsvector('simple', %s) WHERE id = %s",
-                    [(text, pk) for pk, text in rows],
-                )
+        search_index(products=products)  # brand and category are already attached
 
     def _admin(self) -> tuple[str, str]:
         from django.contrib.auth import get_user_model

@@ -44,10 +44,9 @@ class User(AbstractUser):
         return self.email
 
 
-class Address(models.Model):
-    """An entry of a customer's address book (China: province, city, district, street)."""
+class PostalAddress(models.Model):
+    """A Chinese delivery address: the address book's entries and the copy each order keeps."""
 
-    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="addresses", verbose_name=_("customer"))
     recipient = models.CharField(_("recipient"), max_length=50)
     phone = models.CharField(_("phone"), max_length=20)
     province = models.CharField(_("province"), max_length=30)
@@ -55,6 +54,25 @@ class Address(models.Model):
     district = models.CharField(_("district"), max_length=30, blank=True)
     street = models.CharField(_("street address"), max_length=200)
     postcode = models.CharField(_("postcode"), max_length=10, blank=True)
+
+    SNAPSHOT_FIELDS = ("recipient", "phone", "province", "city", "district", "street", "postcode")
+
+    class Meta:
+        abstract = True
+
+    @property
+    def one_line(self) -> str:
+        return " ".join(p for p in (self.province, self.city, self.district, self.street, self.postcode) if p)
+
+    def snapshot(self) -> dict:
+        """The fields an order copies, so later edits to the address book leave orders alone."""
+        return {name: getattr(self, name) for name in self.SNAPSHOT_FIELDS}
+
+
+class Address(PostalAddress):
+    """An entry of a customer's address book, one of them the default."""
+
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="addresses", verbose_name=_("customer"))
     is_default = models.BooleanField(_("default address"), default=False)
     created_at = models.DateTimeField(auto_now_add=True)
 
@@ -70,19 +88,3 @@ class Address(models.Model):
 
     def __str__(self) -> str:
         return f"{self.recipient} {self.phone} {self.one_line}"
-
-    @property
-    def one_line(self) -> str:
-        return " ".join(p for p in (self.province, self.city, self.district, self.street, self.postcode) if p)
-
-    def snapshot(self) -> dict:
-        """The fields an order copies, so later edits to the address book leave orders alone."""
-        return {
-            "recipient": self.recipient,
-            "phone": self.phone,
-            "province": self.province,
-            "city": self.city,
-            "district": self.district,
-            "street": self.street,
-            "postcode": self.postcode,
-        }

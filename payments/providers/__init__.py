@@ -6,7 +6,7 @@ PaymentError. The wallet and cash on delivery settle inside the shop (payments.s
 """
 
 from dataclasses import dataclass
-from decimal import Decimal
+from decimal import Decimal, InvalidOperation
 from typing import Protocol
 
 
@@ -18,6 +18,33 @@ class GatewayResult:
     currency: str
     merchant_id: str
     succeeded: bool  # False: the gateway reports the payment failed or closed
+
+
+def signing_string(params: dict[str, str], *, leave_out: tuple[str, ...] = ("sign", "sign_type")) -> str:
+    """What an Alipay-style signature covers: non-empty parameters sorted by name as k=v&k=v.
+    A notification's leaves out `sign` and `sign_type`; an Alipay request's covers `sign_type`
+    too: pass leave_out=("sign",)."""
+    return "&".join(f"{k}={params[k]}" for k in sorted(params) if k not in leave_out and params[k] != "")
+
+
+def notification_result(data: dict[str, str], *, required: tuple[str, ...], currency: str) -> GatewayResult:
+    """Parse a notification whose signature was checked. Raises PaymentError(MALFORMED)."""
+    from payments.exceptions import PaymentError, PaymentErrorCode
+
+    if any(not data.get(field) for field in required):
+        raise PaymentError(PaymentErrorCode.MALFORMED)
+    try:
+        amount = Decimal(data["total_amount"])
+    except InvalidOperation as exc:
+        raise PaymentError(PaymentErrorCode.MALFORMED) from exc
+    return GatewayResult(
+        reference=data["out_trade_no"],
+        transaction_id=data["trade_no"],
+        amount=amount,
+        currency=currency,
+        merchant_id=data["app_id"],
+        succeeded=data["trade_status"] in ("TRADE_SUCCESS", "TRADE_FINISHED"),
+    )
 
 
 class HostedGateway(Protocol):

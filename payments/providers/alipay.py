@@ -9,7 +9,7 @@ Keys, app id and gateway URL come from settings.ALIPAY; tests use locally genera
 
 import base64
 import json
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from urllib.parse import urlencode
 from urllib.request import Request, urlopen
 
@@ -20,13 +20,7 @@ from django.conf import settings
 from django.utils import timezone
 
 from payments.exceptions import PaymentError, PaymentErrorCode
-from payments.providers import GatewayResult
-
-
-def signing_string(params: dict[str, str], *, leave_out: tuple[str, ...] = ("sign", "sign_type")) -> str:
-    """What a notification's signature covers. A request's covers `sign_type` too: pass
-    leave_out=("sign",) (Alipay's rules differ between the two)."""
-    return "&".join(f"{k}={params[k]}" for k in sorted(params) if k not in leave_out and params[k] != "")
+from payments.providers import GatewayResult, notification_result, signing_string
 
 
 def rsa2_sign(message: str, private_key_pem: str) -> str:
@@ -78,19 +72,9 @@ class AlipayGateway:
         signature = data.get("sign", "")
         if not signature or not rsa2_verify(signing_string(data), signature, self.config["ALIPAY_PUBLIC_KEY"]):
             raise PaymentError(PaymentErrorCode.BAD_SIGNATURE)
-        if any(not data.get(f) for f in ("app_id", "out_trade_no", "trade_no", "total_amount", "trade_status")):
-            raise PaymentError(PaymentErrorCode.MALFORMED)
-        try:
-            amount = Decimal(data["total_amount"])
-        except InvalidOperation as exc:
-            raise PaymentError(PaymentErrorCode.MALFORMED) from exc
-        return GatewayResult(
-            reference=data["out_trade_no"],
-            transaction_id=data["trade_no"],
-            amount=amount,
-            currency="CNY",  # page pay settles in yuan; total_amount is in CNY
-            merchant_id=data["app_id"],
-            succeeded=data["trade_status"] in ("TRADE_SUCCESS", "TRADE_FINISHED"),
+        # Page pay settles in yuan: total_amount is in CNY.
+        return notification_result(
+            data, required=("app_id", "out_trade_no", "trade_no", "total_amount", "trade_status"), currency="CNY"
         )
 
     def ack(self) -> str:

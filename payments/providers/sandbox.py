@@ -9,25 +9,21 @@ HMAC-SHA256 over the sorted `key=value&…` string, with a secret shared with th
 
 import hashlib
 import hmac
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from urllib.parse import urlencode
 
 from django.conf import settings
 from django.urls import reverse
 
 from payments.exceptions import PaymentError, PaymentErrorCode
-from payments.providers import GatewayResult
+from payments.providers import GatewayResult, notification_result, signing_string
 
 SIGNED_FIELDS = ("app_id", "out_trade_no", "trade_no", "total_amount", "currency", "trade_status", "notify_time")
 
 
-def canonical(data: dict[str, str]) -> str:
-    return "&".join(f"{k}={data[k]}" for k in sorted(data) if k not in ("sign", "sign_type") and data[k] != "")
-
-
 def sign(data: dict[str, str], secret: str | None = None) -> str:
     key = (secret or settings.SANDBOX_GATEWAY["SECRET"]).encode()
-    return hmac.new(key, canonical(data).encode(), hashlib.sha256).hexdigest()
+    return hmac.new(key, signing_string(data).encode(), hashlib.sha256).hexdigest()
 
 
 class SandboxGateway:
@@ -41,20 +37,7 @@ class SandboxGateway:
         signature = data.get("sign", "")
         if not signature or not hmac.compare_digest(signature, sign(data)):
             raise PaymentError(PaymentErrorCode.BAD_SIGNATURE)
-        if any(not data.get(field) for field in SIGNED_FIELDS):
-            raise PaymentError(PaymentErrorCode.MALFORMED)
-        try:
-            amount = Decimal(data["total_amount"])
-        except InvalidOperation as exc:
-            raise PaymentError(PaymentErrorCode.MALFORMED) from exc
-        return GatewayResult(
-            reference=data["out_trade_no"],
-            transaction_id=data["trade_no"],
-            amount=amount,
-            currency=data["currency"],
-            merchant_id=data["app_id"],
-            succeeded=data["trade_status"] in ("TRADE_SUCCESS", "TRADE_FINISHED"),
-        )
+        return notification_result(data, required=SIGNED_FIELDS, currency=data["currency"])
 
     def ack(self) -> str:
         return "success"

@@ -30,7 +30,11 @@ def test_uploaded_image_gets_renditions_from_the_worker(celery_worker, make_prod
     assert set(renditions) == {"thumbnail", "listing", "zoom"}
     for path in renditions.values():
         assert (Path(settings.MEDIA_ROOT) / path).is_file(), path
-    assert celery_worker.ran("catalog.tasks.build_image_renditions")  # run there, not in this process
+    # Run there, not in this process. The renditions are saved before the task ends and logs
+    # "succeeded", so wait for the log line rather than reading it at once.
+    assert celery_worker.wait_for(
+        lambda: celery_worker.ran("catalog.tasks.build_image_renditions"), "the worker to log the task's success"
+    )
     card = celery_worker.wait_for(
         lambda: Product.objects.values_list("card_image", flat=True).get(pk=product.pk), "the card image"
     )
