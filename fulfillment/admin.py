@@ -1,14 +1,29 @@
-"""Warehouses and stock in the admin; stock also appears inline on the product page."""
+"""Fulfillment in the admin: warehouses, stock and its movement history, shipments (pick list,
+packing slip and delivery note, pack, ship, tracking events, re-route), purchase orders and
+receiving. Stock also appears inline on the product page, shipments on the order page.
+
+Views here parse input and call fulfillment.services; every rule lives there."""
 
 from django import forms
-from django.contrib import admin
+from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
+from django.db.models import Count, Q, Sum
+from django.http import HttpResponse, HttpResponseRedirect
+from django.shortcuts import get_object_or_404, render
+from django.urls import path, reverse
+from django.utils import timezone
+from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 from import_export.admin import ImportExportModelAdmin
 
 from catalog.admin import ProductAdmin
 from catalog.models import Product
-from fulfillment import models, services
+from fulfillment import models, pdf, services
+from fulfillment.exceptions import FulfillmentError
 from fulfillment.resources import StockResource
+from orders.admin import OrderAdmin
+from orders.models import Order
+from shop.core.admin import ReadOnlyInline
 
 
 class StockForm(forms.ModelForm):
@@ -44,10 +59,11 @@ class StockForm(forms.ModelForm):
         return on_hand
 
 
-def _stock_save(stock: models.Stock) -> models.Stock:
-    """Save an admin-edited stock row through the service; copy back what it stored."""
+def _stock_save(stock: models.Stock, actor=None) -> models.Stock:
+    """Save an admin-edited stock row through the service (which records the count as a
+    movement); copy back what it stored."""
     saved = services.stock_set_on_hand(
-        warehouse_id=stock.warehouse_id, variant_id=stock.variant_id, on_hand=stock.on_hand
+        warehouse_id=stock.warehouse_id, variant_id=stock.variant_id, on_hand=stock.on_hand, actor=actor
     )
     stock.pk, stock.product_id, stock.reserved = saved.pk, saved.product_id, saved.reserved
     return stock
@@ -55,16 +71,33 @@ def _stock_save(stock: models.Stock) -> models.Stock:
 
 @admin.register(models.Warehouse)
 class WarehouseAdmin(admin.ModelAdmin):
-    list_display = ("code", "name", "province", "city", "is_active")
+    list_display = ("code", "name", "province", "city", "to_pack", "pick_list_link", "is_active")
     list_filter = ("is_active", "province")
     search_fields = ("code", "name", "city")
+    fields = ("code", "name", "province", "city", "address", "phone", "latitude", "longitude", "is_active")
+
+    def get_queryset(self, request):
+        return (
+            super()
+            .get_queryset(request)
+            .annotate(_to_pack=Count("shipments", filter=Q(shipments__status=models.Shipment.Status.PENDING)))
+        )
+
+    @admin.display(description=_("parcels to pack"), ordering="_to_pack")
+    def to_pack(self, obj) -> int:
+        return obj._to_pack
+
+    @admin.display(description=_("pick list"))
+    def pick_list_link(self, obj) -> str:
+        url = reverse("admin:fulfillment_shipment_pick_list") + f"?warehouse={obj.pk}"
+        return format_html('<a href="{}" target="_blank">{}</a>', url, _("Print pick list"))
 
 
 @admin.register(models.Stock)
 class StockAdmin(ImportExportModelAdmin):
     resource_classes = [StockResource]
     form = StockForm
-    list_display = ("variant", "product", "warehouse", "on_hand", "reserved", "available")
+    list_display = ("variant", "product", "warehouse", "on_hand", "reserved", "available", "history")
     list_filter = ("warehouse",)
     list_select_related = ("variant", "product", "warehouse")
     search_fields = ("variant__sku", "product__name")
@@ -77,7 +110,12 @@ class StockAdmin(ImportExportModelAdmin):
         return obj.available
 
     def save_model(self, request, obj, form, change) -> None:
-        _stock_save(obj)  # also refreshes the product's in-stock flag
+        _stock_save(obj, actor=request.user)  # also refreshes the product's in-stock flag
+
+    @admin.display(description=_("history"))
+    def history(self, obj) -> str:
+        url = reverse("admin:fulfillment_stockmovement_changelist") + f"?stock__id__exact={obj.pk}"
+        return format_html('<a href="{}">{}</a>', url, _("Movements"))
 
 
 class StockInline(admin.TabularInline):
@@ -103,7 +141,7 @@ class ProductWithStockAdmin(ProductAdmin):
             super().save_formset(request, form, formset, change)
             return
         for stock in formset.save(commit=False):
-            _stock_save(stock)
+            _stock_save(stock, actor=request.user)
         for stock in formset.deleted_objects:
             stock.delete()
 
@@ -125,3 +163,489 @@ class ProductWithStockAdmin(ProductAdmin):
 
 admin.site.unregister(Product)
 admin.site.register(Product, ProductWithStockAdmin)
+
+
+# -- stock movements ----------------------------------------------------------------------------
+
+
+@admin.register(models.StockMovement)
+class StockMovementAdmin(admin.ModelAdmin):
+    """The history of every stock change; nobody edits it."""
+
+    list_display = (
+        "created_at", "warehouse", "variant", "reason", "on_hand_delta", "reserved_delta", "on_hand_after",
+        "reserved_after", "reference", "actor",
+    )  # fmt: skip
+    list_filter = ("reason", "warehouse", ("created_at", admin.DateFieldListFilter))
+    search_fields = ("variant__sku", "reference")
+    list_select_related = ("warehouse", "variant", "actor")
+    date_hierarchy = "created_at"
+    show_full_result_count = False
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False
+
+
+# -- shipments -------------------------------------------------------------------------------
+
+
+class ShipmentLineInline(ReadOnlyInline):
+    model = models.ShipmentLine
+    fields = ("sku", "product", "options", "quantity")
+
+    def get_readonly_fields(self, request, obj=None):
+        return self.fields
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).select_related("order_line")
+
+    @admin.display(description=_("SKU"))
+    def sku(self, obj) -> str:
+        return obj.order_line.sku
+
+    @admin.display(description=_("product"))
+    def product(self, obj) -> str:
+        return obj.order_line.product_name
+
+    @admin.display(description=_("options"))
+    def options(self, obj) -> str:
+        return obj.order_line.variant_label
+
+
+class TrackingEventInline(ReadOnlyInline):
+    model = models.TrackingEvent
+    fields = ("occurred_at", "kind", "location", "description", "recorded_by")
+
+
+class ShipForm(forms.Form):
+    carrier = forms.ChoiceField(label=_("Carrier"), choices=models.Shipment.Carrier.choices)
+
+
+class RecordEventForm(forms.Form):
+    kind = forms.ChoiceField(label=_("Event"), choices=models.TrackingEvent.Kind.choices)
+    location = forms.CharField(label=_("Location"), max_length=100, required=False)
+    description = forms.CharField(label=_("Description"), max_length=300, required=False)
+    signed_by = forms.CharField(label=_("Signed by"), max_length=60, required=False)
+    cod_collected = forms.DecimalField(
+        label=_("Cash collected"), max_digits=12, decimal_places=2, min_value=0, required=False
+    )
+
+
+class RerouteForm(forms.Form):
+    warehouse = forms.ModelChoiceField(
+        label=_("Ship from"),
+        queryset=models.Warehouse.objects.filter(is_active=True),
+        required=False,
+        empty_label=_("Nearest that can serve (automatic)"),
+    )
+
+
+@admin.register(models.Shipment)
+class ShipmentAdmin(admin.ModelAdmin):
+    list_display = (
+        "number", "order_link", "warehouse", "status", "carrier", "tracking_number", "insured_value", "cod_amount",
+        "created_at", "shipped_at", "delivered_at",
+    )  # fmt: skip
+    list_filter = ("status", "warehouse", "carrier", ("created_at", admin.DateFieldListFilter))
+    search_fields = ("number", "order__number", "tracking_number", "order__recipient", "order__phone")
+    list_select_related = ("order", "warehouse")
+    date_hierarchy = "created_at"
+    show_full_result_count = False
+    inlines = [ShipmentLineInline, TrackingEventInline]
+    actions = ("mark_packed", "ship", "print_pick_list", "reroute")
+    readonly_fields = (
+        "number", "order_link", "warehouse", "status", "carrier", "tracking_number", "insurance", "cod_amount",
+        "cod_collected", "signed_by", "created_at", "packed_at", "shipped_at", "delivered_at", "shipped_by",
+        "documents", "poll_failures", "last_poll_error", "next_poll_at",
+    )  # fmt: skip
+    fieldsets = (
+        (None, {"fields": ("number", "order_link", "warehouse", "status", "documents")}),
+        (_("Carrier"), {"fields": ("carrier", "tracking_number", "insurance", "cod_amount", "cod_collected")}),
+        (
+            _("Progress"),
+            {"fields": ("created_at", "packed_at", "shipped_at", "shipped_by", "delivered_at", "signed_by")},
+        ),
+        (_("Tracking"), {"fields": ("next_poll_at", "poll_failures", "last_poll_error"), "classes": ("collapse",)}),
+    )
+
+    def has_add_permission(self, request) -> bool:
+        return False  # parcels come from paid orders
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False
+
+    @admin.display(description=_("order"), ordering="order__number")
+    def order_link(self, obj) -> str:
+        url = reverse("admin:orders_order_change", args=[obj.order_id])
+        return format_html('<a href="{}">{}</a>', url, obj.order.number)
+
+    @admin.display(description=_("insured for"))
+    def insured_value(self, obj):
+        return services.shipment_insured_value(obj) if obj.order.insured else "—"
+
+    @admin.display(description=_("shipping insurance"))
+    def insurance(self, obj) -> str:
+        if not obj.order.insured:
+            return _("Not insured")
+        return _("Insured for %(value)s (fee %(fee)s paid on the order)") % {
+            "value": services.shipment_insured_value(obj),
+            "fee": obj.order.insurance_fee,
+        }
+
+    @admin.display(description=_("documents"))
+    def documents(self, obj) -> str:
+        links = [
+            (reverse("admin:fulfillment_shipment_packing_slip", args=[obj.pk]), _("Packing slip")),
+            (reverse("admin:fulfillment_shipment_packing_slip", args=[obj.pk]) + "?format=pdf", "PDF"),
+            (reverse("admin:fulfillment_shipment_delivery_note", args=[obj.pk]), _("Delivery note")),
+            (reverse("admin:fulfillment_shipment_delivery_note", args=[obj.pk]) + "?format=pdf", "PDF"),
+            (reverse("admin:fulfillment_shipment_record_event", args=[obj.pk]), _("Record a tracking event")),
+        ]
+        return format_html(
+            " · ".join(['<a href="{}" target="_blank">{}</a>'] * 4 + ['<a href="{}">{}</a>']),
+            *[x for pair in links for x in pair],
+        )
+
+    def get_urls(self):
+        view = self.admin_site.admin_view
+        return [
+            path("pick-list/", view(self.pick_list_view), name="fulfillment_shipment_pick_list"),
+            path("<int:pk>/packing-slip/", view(self.packing_slip_view), name="fulfillment_shipment_packing_slip"),
+            path("<int:pk>/delivery-note/", view(self.delivery_note_view), name="fulfillment_shipment_delivery_note"),
+            path("<int:pk>/record-event/", view(self.record_event_view), name="fulfillment_shipment_record_event"),
+            *super().get_urls(),
+        ]
+
+    # -- printing ------------------------------------------------------------------------
+
+    def pick_list_view(self, request):
+        if not self.has_view_permission(request):
+            raise PermissionDenied
+        warehouse = get_object_or_404(models.Warehouse, pk=request.GET.get("warehouse") or 0)
+        ids = [int(i) for i in request.GET.getlist("shipment") if i.isdigit()] or None
+        rows = services.pick_list(warehouse_id=warehouse.pk, shipment_ids=ids)
+        parcels = models.Shipment.objects.filter(warehouse=warehouse, status=models.Shipment.Status.PENDING)
+        if ids:
+            parcels = parcels.filter(pk__in=ids)
+        context = {
+            "warehouse": warehouse,
+            "rows": rows,
+            "parcels": parcels.select_related("order"),
+            "units": sum(r["units"] for r in rows),
+            "now": timezone.now(),
+        }
+        return render(request, "fulfillment/print/pick_list.html", context)
+
+    def _document(self, request, pk: int, kind: str):
+        if not self.has_view_permission(request):
+            raise PermissionDenied
+        shipment = get_object_or_404(models.Shipment.objects.select_related("order", "warehouse"), pk=pk)
+        lines = list(shipment.lines.select_related("order_line"))
+        context = {
+            "shipment": shipment,
+            "order": shipment.order,
+            "lines": lines,
+            "units": sum(line.quantity for line in lines),
+            "insured_value": services.shipment_insured_value(shipment),
+            "now": timezone.now(),
+        }
+        if request.GET.get("format") == "pdf":
+            body = pdf.shipment_document(kind, context)
+            response = HttpResponse(body, content_type="application/pdf")
+            response["Content-Disposition"] = f'inline; filename="{shipment.number}-{kind}.pdf"'
+            return response
+        return render(request, f"fulfillment/print/{kind}.html", context)
+
+    def packing_slip_view(self, request, pk: int):
+        return self._document(request, pk, "packing_slip")
+
+    def delivery_note_view(self, request, pk: int):
+        return self._document(request, pk, "delivery_note")
+
+    # -- tracking events recorded by staff (own fleet) -----------------------------------------
+
+    def record_event_view(self, request, pk: int):
+        shipment = get_object_or_404(models.Shipment, pk=pk)
+        if not self.has_change_permission(request, shipment):
+            raise PermissionDenied
+        form = RecordEventForm(request.POST or None)
+        if request.method == "POST" and form.is_valid():
+            try:
+                services.shipment_record_event(shipment_id=shipment.pk, actor=request.user, **form.cleaned_data)
+            except FulfillmentError as exc:
+                form.add_error(None, exc.message)
+            else:
+                self.message_user(request, _("Event recorded for %(n)s.") % {"n": shipment.number}, messages.SUCCESS)
+                return HttpResponseRedirect(reverse("admin:fulfillment_shipment_change", args=[shipment.pk]))
+        context = {
+            **self.admin_site.each_context(request),
+            "title": _("Record a tracking event for %(n)s") % {"n": shipment.number},
+            "shipment": shipment,
+            "form": form,
+            "opts": self.model._meta,
+        }
+        return render(request, "admin/fulfillment/record_event.html", context)
+
+    # -- actions ------------------------------------------------------------------------------
+
+    def _each(self, request, queryset, done_message, call) -> None:
+        done = 0
+        for shipment in queryset:
+            try:
+                call(shipment)
+                done += 1
+            except FulfillmentError as exc:
+                self.message_user(request, exc.message, messages.ERROR)
+        if done:
+            self.message_user(request, done_message % {"n": done}, messages.SUCCESS)
+
+    @admin.action(description=_("Mark selected parcels packed"), permissions=["change"])
+    def mark_packed(self, request, queryset):
+        self._each(
+            request,
+            queryset,
+            _("%(n)d parcels packed."),
+            lambda s: services.shipment_pack(shipment_id=s.pk, actor=request.user),
+        )
+
+    @admin.action(description=_("Ship selected parcels (carrier and tracking numbers)"), permissions=["change"])
+    def ship(self, request, queryset):
+        parcels = list(queryset.select_related("order", "warehouse").order_by("number"))
+        form = ShipForm(request.POST if "apply" in request.POST else None)
+        if "apply" in request.POST and form.is_valid():
+            carrier = form.cleaned_data["carrier"]
+            self._each(
+                request,
+                parcels,
+                _("%(n)d parcels shipped."),
+                lambda s: services.shipment_ship(
+                    shipment_id=s.pk,
+                    carrier=carrier,
+                    tracking_number=request.POST.get(f"tracking-{s.pk}", ""),
+                    actor=request.user,
+                ),
+            )
+            return None
+        context = {
+            **self.admin_site.each_context(request),
+            "title": _("Ship parcels"),
+            "parcels": parcels,
+            "form": form,
+            "opts": self.model._meta,
+        }
+        return render(request, "admin/fulfillment/ship.html", context)
+
+    @admin.action(description=_("Print the pick list of selected parcels"), permissions=["view"])
+    def print_pick_list(self, request, queryset):
+        warehouses = set(queryset.values_list("warehouse_id", flat=True))
+        if len(warehouses) != 1:
+            self.message_user(request, _("Select parcels of one warehouse for a pick list."), messages.ERROR)
+            return None
+        query = "&".join(f"shipment={pk}" for pk in queryset.values_list("pk", flat=True))
+        url = reverse("admin:fulfillment_shipment_pick_list") + f"?warehouse={warehouses.pop()}&{query}"
+        return HttpResponseRedirect(url)
+
+    @admin.action(description=_("Re-route the orders of selected parcels"), permissions=["change"])
+    def reroute(self, request, queryset):
+        order_ids = sorted(set(queryset.values_list("order_id", flat=True)))
+        form = RerouteForm(request.POST if "apply" in request.POST else None)
+        if "apply" in request.POST and form.is_valid():
+            warehouse = form.cleaned_data["warehouse"]
+            done = 0
+            for order_id in order_ids:
+                try:
+                    services.order_reroute(
+                        order_id=order_id, warehouse_id=warehouse.pk if warehouse else None, actor=request.user
+                    )
+                    done += 1
+                except FulfillmentError as exc:
+                    self.message_user(request, exc.message, messages.ERROR)
+            if done:
+                self.message_user(request, _("%(n)d orders re-routed.") % {"n": done}, messages.SUCCESS)
+            return None
+        context = {
+            **self.admin_site.each_context(request),
+            "title": _("Re-route orders"),
+            "parcels": queryset.select_related("order", "warehouse"),
+            "form": form,
+            "opts": self.model._meta,
+        }
+        return render(request, "admin/fulfillment/reroute.html", context)
+
+
+class OrderShipmentInline(ReadOnlyInline):
+    model = models.Shipment
+    fields = ("link", "warehouse", "status", "carrier", "tracking_number", "shipped_at", "delivered_at")
+    show_change_link = True
+
+    @admin.display(description=_("shipment"))
+    def link(self, obj) -> str:
+        return format_html(
+            '<a href="{}">{}</a>', reverse("admin:fulfillment_shipment_change", args=[obj.pk]), obj.number
+        )
+
+
+class OrderWithShipmentsAdmin(OrderAdmin):
+    inlines = [*OrderAdmin.inlines, OrderShipmentInline]
+    fieldsets = (
+        *OrderAdmin.fieldsets[:3],
+        (_("Shipping"), {"fields": ("shipping_method", "insured", "shipped_at", "delivered_at", "completed_at")}),
+        *OrderAdmin.fieldsets[4:],
+    )
+
+
+admin.site.unregister(Order)
+admin.site.register(Order, OrderWithShipmentsAdmin)
+
+
+# -- purchase orders ------------------------------------------------------------------------------
+
+
+class PurchaseOrderLineInline(admin.TabularInline):
+    model = models.PurchaseOrderLine
+    fields = ("variant", "quantity", "unit_cost", "received_quantity", "line_cost")
+    readonly_fields = ("received_quantity", "line_cost")
+    autocomplete_fields = ("variant",)
+    extra = 1
+
+    @admin.display(description=_("line cost"))
+    def line_cost(self, obj) -> str:
+        return obj.line_cost if obj.pk else "—"
+
+    def has_add_permission(self, request, obj=None) -> bool:
+        return super().has_add_permission(request, obj) and (obj is None or obj.is_editable)
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return super().has_change_permission(request, obj) and (obj is None or obj.is_editable)
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return super().has_delete_permission(request, obj) and (obj is None or obj.is_editable)
+
+
+class ReceiveForm(forms.Form):
+    """One field per line still awaiting goods: units received now."""
+
+    def __init__(self, *args, lines, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.lines = [line for line in lines if line.outstanding > 0]
+        for line in self.lines:
+            self.fields[f"line-{line.pk}"] = forms.IntegerField(
+                label=f"{line.variant.sku}", min_value=0, max_value=line.outstanding, initial=0, required=False
+            )
+
+    def rows(self):
+        return [(line, self[f"line-{line.pk}"]) for line in self.lines]
+
+    def quantities(self) -> dict[int, int]:
+        return {line.pk: self.cleaned_data.get(f"line-{line.pk}") or 0 for line in self.lines}
+
+
+@admin.register(models.PurchaseOrder)
+class PurchaseOrderAdmin(admin.ModelAdmin):
+    list_display = ("number", "supplier", "warehouse", "status", "units", "received_units", "total_cost", "created_at")
+    list_filter = ("status", "warehouse", "supplier")
+    search_fields = ("number", "supplier__name", "lines__variant__sku")
+    list_select_related = ("supplier", "warehouse")
+    autocomplete_fields = ("supplier",)
+    inlines = [PurchaseOrderLineInline]
+    actions = ("place", "cancel")
+    readonly_fields = ("number", "status", "created_by", "created_at", "ordered_at", "received_at", "receive_link")
+    fields = (
+        "number", "supplier", "warehouse", "expected_on", "note", "status", "receive_link", "created_by",
+        "created_at", "ordered_at", "received_at",
+    )  # fmt: skip
+
+    def get_queryset(self, request):
+        return (
+            super()
+            .get_queryset(request)
+            .annotate(_units=Sum("lines__quantity"), _received=Sum("lines__received_quantity"))
+        )
+
+    def get_readonly_fields(self, request, obj=None):
+        fields = list(super().get_readonly_fields(request, obj))
+        if obj is not None and not obj.is_editable:
+            fields += ["supplier", "warehouse"]
+        return fields
+
+    @admin.display(description=_("units ordered"))
+    def units(self, obj) -> int:
+        return obj._units or 0
+
+    @admin.display(description=_("units received"))
+    def received_units(self, obj) -> int:
+        return obj._received or 0
+
+    @admin.display(description=_("total cost"))
+    def total_cost(self, obj):
+        return sum((line.line_cost for line in obj.lines.all()), 0)
+
+    @admin.display(description=_("receive goods"))
+    def receive_link(self, obj) -> str:
+        if obj.pk and obj.status in (models.PurchaseOrder.Status.ORDERED, models.PurchaseOrder.Status.PARTLY_RECEIVED):
+            url = reverse("admin:fulfillment_purchaseorder_receive", args=[obj.pk])
+            return format_html('<a class="button" href="{}">{}</a>', url, _("Receive goods"))
+        return "—"
+
+    def save_model(self, request, obj, form, change) -> None:
+        if not obj.pk:
+            obj.number = services.purchase_order_number_new()
+            obj.created_by = request.user
+        super().save_model(request, obj, form, change)
+
+    def get_urls(self):
+        view = self.admin_site.admin_view
+        return [
+            path("<int:pk>/receive/", view(self.receive_view), name="fulfillment_purchaseorder_receive"),
+            *super().get_urls(),
+        ]
+
+    def receive_view(self, request, pk: int):
+        if not request.user.has_perm("fulfillment.receive_purchaseorder"):
+            raise PermissionDenied
+        po = get_object_or_404(models.PurchaseOrder.objects.select_related("supplier", "warehouse"), pk=pk)
+        lines = list(po.lines.select_related("variant", "variant__product"))
+        form = ReceiveForm(request.POST or None, lines=lines)
+        if request.method == "POST" and form.is_valid():
+            try:
+                services.purchase_order_receive(po_id=po.pk, quantities=form.quantities(), actor=request.user)
+            except FulfillmentError as exc:
+                form.add_error(None, exc.message)
+            else:
+                self.message_user(request, _("Goods received into %(w)s.") % {"w": po.warehouse}, messages.SUCCESS)
+                return HttpResponseRedirect(reverse("admin:fulfillment_purchaseorder_change", args=[po.pk]))
+        receipts = models.StockMovement.objects.filter(reference=po.number, reason=models.StockMovement.Reason.RECEIVE)
+        context = {
+            **self.admin_site.each_context(request),
+            "title": _("Receive goods of %(n)s") % {"n": po.number},
+            "po": po,
+            "form": form,
+            "receipts": receipts.select_related("variant", "actor"),
+            "opts": self.model._meta,
+        }
+        return render(request, "admin/fulfillment/receive.html", context)
+
+    def _each(self, request, queryset, call, done_message) -> None:
+        done = 0
+        for po in queryset:
+            try:
+                call(po_id=po.pk, actor=request.user)
+                done += 1
+            except FulfillmentError as exc:
+                self.message_user(request, exc.message, messages.ERROR)
+        if done:
+            self.message_user(request, done_message % {"n": done}, messages.SUCCESS)
+
+    @admin.action(description=_("Place selected drafts with the supplier"), permissions=["change"])
+    def place(self, request, queryset):
+        self._each(request, queryset, services.purchase_order_place, _("%(n)d purchase orders placed."))
+
+    @admin.action(description=_("Cancel selected purchase orders"), permissions=["change"])
+    def cancel(self, request, queryset):
+        self._each(request, queryset, services.purchase_order_cancel, _("%(n)d purchase orders cancelled."))

@@ -5,3 +5,11 @@ from fulfillment import services
 
 def release_stock(sender, order, **kwargs) -> None:
     services.stock_release(order=order)
+
+
+def create_shipments(sender, order, **kwargs) -> None:
+    services.shipments_create(order=order)
+
+
+def ensure_staff_groups(sender, **kwargs) -> None:
+    services.staff_groups_ensure()

@@ -1,9 +1,33 @@
+"""Background work of fulfillment: following parcels, the low-stock digest, stock flags."""
+
 from celery import shared_task
 
 from fulfillment import services
+from fulfillment.carriers import CarrierUnavailable
 
 
 @shared_task(acks_late=True)
 def refresh_stock_flags() -> int:
     """Safety net: recompute every product's in-stock flag (cheap; runs every few minutes)."""
     return services.product_stock_flags_refresh()
+
+
+@shared_task(acks_late=True)
+def poll_shipments() -> int:
+    """Periodic: queue a tracking poll for every parcel whose next look is due."""
+    ids = services.shipments_due_for_poll()
+    for shipment_id in ids:
+        track_shipment.delay(shipment_id)
+    return len(ids)
+
+
+@shared_task(
+    acks_late=True, autoretry_for=(CarrierUnavailable,), retry_backoff=30, retry_backoff_max=1800, max_retries=5
+)
+def track_shipment(shipment_id: int) -> int:
+    return services.shipment_poll(shipment_id=shipment_id)
+
+
+@shared_task(acks_late=True)
+def low_stock_digest() -> int:
+    return services.low_stock_digest_queue()

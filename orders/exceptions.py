@@ -16,6 +16,7 @@ class OrderErrorCode(StrEnum):
     COUPON_MIN_SPEND = "coupon_min_spend"
     COUPON_USED_UP = "coupon_used_up"
     COUPON_CUSTOMER_LIMIT = "coupon_customer_limit"
+    NOT_SHIPPED = "not_shipped"
 
 
 class OrderError(ShopError):
@@ -30,4 +31,5 @@ class OrderError(ShopError):
         OrderErrorCode.COUPON_MIN_SPEND: _("The coupon “%(code)s” needs a spend of at least %(min)s."),
         OrderErrorCode.COUPON_USED_UP: _("The coupon “%(code)s” has been fully used."),
         OrderErrorCode.COUPON_CUSTOMER_LIMIT: _("You have already used the coupon “%(code)s”."),
+        OrderErrorCode.NOT_SHIPPED: _("Receipt can be confirmed only once the order has shipped."),
     }

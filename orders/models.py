@@ -70,6 +70,9 @@ class Order(PostalAddress):
     pay_by = models.DateTimeField(_("pay by"))
     paid_at = models.DateTimeField(_("paid"), null=True, blank=True)
     shipped_at = models.DateTimeField(_("shipped"), null=True, blank=True)
+    # When the carrier(s) reported the last parcel delivered; receipt is confirmed
+    # automatically some days later if the customer does not confirm it first.
+    delivered_at = models.DateTimeField(_("delivered"), null=True, blank=True)
     completed_at = models.DateTimeField(_("completed"), null=True, blank=True)
     cancelled_at = models.DateTimeField(_("cancelled"), null=True, blank=True)
     cancel_reason = models.CharField(_("cancellation reason"), max_length=200, blank=True)
@@ -81,6 +84,7 @@ class Order(PostalAddress):
         indexes = [
             models.Index(fields=["customer", "-placed_at"], name="order_customer_recent"),
             models.Index(fields=["pay_by"], name="order_unpaid_due", condition=Q(status="pending_payment")),
+            models.Index(fields=["shipped_at"], name="order_awaiting_receipt", condition=Q(status="shipped")),
         ]
         constraints = [
             models.CheckConstraint(condition=Q(total__gte=0), name="order_total_not_negative"),
@@ -216,6 +220,10 @@ class Notification(models.Model):
         ORDER_PLACED = "order_placed", _("Order placed")
         ORDER_PAID = "order_paid", _("Order paid")
         ORDER_CANCELLED = "order_cancelled", _("Order cancelled")
+        SHIPMENT_SHIPPED = "shipment_shipped", _("Parcel shipped")
+        SHIPMENT_DELIVERED = "shipment_delivered", _("Parcel delivered")
+        ORDER_COMPLETED = "order_completed", _("Order completed")
+        LOW_STOCK = "low_stock", _("Low stock digest")
         PASSWORD_RESET = "password_reset", _("Password reset")
 
     class State(models.TextChoices):

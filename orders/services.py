@@ -15,7 +15,7 @@ from django.utils import timezone, translation
 
 from orders.exceptions import OrderError, OrderErrorCode
 from orders.models import Coupon, CouponRedemption, Notification, Order, OrderEvent
-from orders.signals import order_released
+from orders.signals import order_paid, order_released
 from shop.core.money import format_money, money
 from shop.core.tasks import enqueue
 
@@ -23,7 +23,9 @@ NOTIFY_ON = {
     Order.Status.PENDING_PAYMENT: Notification.Kind.ORDER_PLACED,
     Order.Status.PAID: Notification.Kind.ORDER_PAID,
     Order.Status.CANCELLED: Notification.Kind.ORDER_CANCELLED,
+    Order.Status.COMPLETED: Notification.Kind.ORDER_COMPLETED,
 }
+# Shipping mails are per parcel (fulfillment writes them), so 已发货 itself sends none.
 
 
 def order_number_new() -> str:
@@ -127,6 +129,8 @@ def order_context(order: Order) -> dict:
             for line in order.lines.all()
         ],
         "reason": order.cancel_reason,
+        "auto_confirmed": order.status == Order.Status.COMPLETED
+        and not order.events.filter(to_status=Order.Status.COMPLETED, actor_kind="customer").exists(),
     }
 
 
@@ -161,6 +165,8 @@ def order_transition(order: Order, to: str, *, actor=None, actor_kind: str = "sy
         order=order, from_status=before, to_status=to, actor=actor, actor_kind=actor_kind, note=note[:300]
     )
     order_notify(order, to)
+    if to == Order.Status.PAID:
+        order_paid.send(sender=Order, order=order)  # fulfillment routes it into shipments
     return order
 
 
@@ -215,6 +221,53 @@ def order_cancel(*, order_id: int, actor=None, actor_kind: str, reason: str) -> 
         coupon_release(order=order)
         order_released.send(sender=Order, order=order)
     return order
+
+
+def order_record_shipped(*, order: Order, actor=None) -> Order:
+    """Every line has left with a carrier: 待发货 → 已发货. Idempotent.
+    Precondition: order row locked (by the shipping workflow)."""
+    if order.status == Order.Status.PAID:
+        order_transition(order, Order.Status.SHIPPED, actor=actor, actor_kind="staff" if actor else "system")
+    return order
+
+
+def order_record_delivered(*, order: Order, when) -> None:
+    """The carriers reported every parcel delivered: start the auto-confirm clock.
+    Precondition: order row locked."""
+    if order.delivered_at is None:
+        order.delivered_at = when
+        order.save(update_fields=["delivered_at"])
+
+
+@transaction.atomic
+def order_confirm_receipt(*, order_id: int, customer=None, actor_kind: str = "customer", note: str = "") -> Order:
+    """The customer has the goods: 已发货 → 已完成. With `customer`, only their own order
+    (another customer's raises Order.DoesNotExist, which the view turns into a 404).
+    Idempotent for a completed order; raises OrderError(NOT_SHIPPED) before shipping."""
+    orders = Order.objects.select_for_update()
+    order = orders.get(pk=order_id, customer=customer) if customer is not None else orders.get(pk=order_id)
+    if order.status == Order.Status.COMPLETED:
+        return order
+    if order.status != Order.Status.SHIPPED:
+        raise OrderError(OrderErrorCode.NOT_SHIPPED)
+    return order_transition(order, Order.Status.COMPLETED, actor=customer, actor_kind=actor_kind, note=note)
+
+
+def orders_auto_confirm(*, now=None, limit: int = 500) -> int:
+    """Confirm receipt for the customer (the periodic task): N days after delivery, or M days
+    after shipping when the carrier never reported delivery. Returns how many."""
+    now = now or timezone.now()
+    after_delivery = now - timezone.timedelta(days=settings.ORDER_AUTO_CONFIRM_DAYS_AFTER_DELIVERY)
+    after_shipping = now - timezone.timedelta(days=settings.ORDER_AUTO_CONFIRM_DAYS_AFTER_SHIPPING)
+    due = Order.objects.filter(status=Order.Status.SHIPPED).filter(
+        Q(delivered_at__lte=after_delivery) | Q(delivered_at__isnull=True, shipped_at__lte=after_shipping)
+    )
+    confirmed = 0
+    for order_id, delivered_at in due.order_by("shipped_at").values_list("pk", "delivered_at")[:limit]:
+        note = "auto-confirmed after delivery" if delivered_at else "auto-confirmed: no delivery reported"
+        order_confirm_receipt(order_id=order_id, actor_kind="system", note=note)
+        confirmed += 1
+    return confirmed
 
 
 def orders_cancel_expired(*, now=None, limit: int = 200) -> int:

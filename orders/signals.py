@@ -5,3 +5,11 @@ from django.dispatch import Signal
 # Sent inside the transaction that cancelled or closed an unshipped order: fulfillment
 # releases its stock. Arguments: order.
 order_released = Signal()
+
+# Sent inside the transaction that marked an order paid (captured, or cash on delivery
+# accepted): fulfillment turns its reservations into shipments. Arguments: order.
+order_paid = Signal()
+
+# Sent inside the transaction in which a courier collected cash on delivery: payments captures
+# the order's cash-on-delivery payment. Arguments: order, amount (Decimal), reference (str).
+cod_collected = Signal()

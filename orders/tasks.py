@@ -20,3 +20,8 @@ def notification_sweep() -> int:
 @shared_task(acks_late=True)
 def cancel_expired_orders() -> int:
     return services.orders_cancel_expired()
+
+
+@shared_task(acks_late=True)
+def auto_confirm_orders() -> int:
+    return services.orders_auto_confirm()

@@ -8,4 +8,5 @@ urlpatterns = [
     path("", views.order_list, name="list"),
     path("<str:number>/", views.order_detail, name="detail"),
     path("<str:number>/cancel/", views.order_cancel_view, name="cancel"),
+    path("<str:number>/confirm-receipt/", views.order_confirm_receipt_view, name="confirm_receipt"),
 ]

@@ -1,4 +1,5 @@
-"""The customer's orders: list by status, detail with its timeline, cancel an unpaid order."""
+"""The customer's orders: list by status, detail with its timeline, cancel an unpaid order,
+confirm receipt of a shipped one."""
 
 from django.conf import settings
 from django.contrib import messages
@@ -12,7 +13,7 @@ from django.views.decorators.http import require_POST
 from orders import selectors
 from orders.exceptions import OrderError
 from orders.models import Order
-from orders.services import order_cancel
+from orders.services import order_cancel, order_confirm_receipt
 
 
 @login_required
@@ -50,4 +51,17 @@ def order_cancel_view(request: HttpRequest, number: str) -> HttpResponse:
         messages.error(request, exc.message)
     else:
         messages.success(request, _("Order %(n)s cancelled.") % {"n": number})
+    return redirect(order)
+
+
+@login_required
+@require_POST
+def order_confirm_receipt_view(request: HttpRequest, number: str) -> HttpResponse:
+    order = _own_order(request, number)
+    try:
+        order_confirm_receipt(order_id=order.pk, customer=request.user)
+    except OrderError as exc:
+        messages.error(request, exc.message)
+    else:
+        messages.success(request, _("Thank you! Order %(n)s is complete.") % {"n": number})
     return redirect(order)

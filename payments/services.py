@@ -198,3 +198,25 @@ def cod_accept(*, order_id: int, user) -> Payment:
         )
         order_transition(order, Order.Status.PAID, actor=user, actor_kind="customer", note="cash on delivery")
     return payment
+
+
+def cod_collect(*, order_id: int, amount: Decimal, reference: str) -> Payment | None:
+    """The courier collected cash on delivery: capture the order's cash-on-delivery payment.
+    Idempotent. A collection that does not match the amount due is left for staff (the parcel
+    shows what was collected) rather than captured. Precondition: order row locked by the
+    delivery workflow."""
+    payment = (
+        Payment.objects.select_for_update()
+        .filter(order_id=order_id, provider="cod")
+        .exclude(state=Payment.State.FAILED)
+        .first()
+    )
+    if payment is None or payment.state != Payment.State.AWAITING_COLLECTION:
+        return payment
+    if money(amount) != payment.amount:
+        return payment
+    payment.state = Payment.State.CAPTURED
+    payment.transaction_id = reference
+    payment.captured_at = timezone.now()
+    payment.save(update_fields=["state", "transaction_id", "captured_at"])
+    return payment

@@ -32,7 +32,7 @@ from catalog.models import (
     Supplier,
 )
 from catalog.services import search_index
-from fulfillment.models import Stock, Warehouse
+from fulfillment.models import Stock, StockMovement, Warehouse
 
 # (code, name, English, [(child, English, [(leaf, English, [(noun, English)])])])
 TREE = [
@@ -268,6 +268,8 @@ BRAND_EN = [
     "kang",
     "sheng",
 ]
+WAREHOUSE_EMAIL = "warehouse@example.com"
+
 PROVINCES = [
     ("bj", "北京仓", "北京", "北京"),
     ("sh", "上海仓", "上海", "上海"),
@@ -523,6 +525,20 @@ class DemoBuilder:
                                 )
                             )
                     Stock.objects.bulk_create(stocks)
+                    StockMovement.objects.bulk_create(
+                        StockMovement(
+                            stock_id=s.pk,
+                            warehouse_id=s.warehouse_id,
+                            variant_id=s.variant_id,
+                            reason=StockMovement.Reason.COUNT,
+                            on_hand_delta=s.on_hand,
+                            on_hand_after=s.on_hand,
+                            reserved_after=0,
+                            note="opening stock",
+                        )
+                        for s in stocks
+                        if s.on_hand
+                    )
                     self._denormalise([p for p, *_ in plans], variants, images, stocks)
                 report.products += len(products)
                 report.variants += len(variants)
@@ -561,4 +577,21 @@ class DemoBuilder:
         user.is_staff = user.is_superuser = True
         user.save()
         password_file.write_text(password + "\n")
+        self._warehouse_staff(password)
         return email, password
+
+    def _warehouse_staff(self, password: str) -> None:
+        """A warehouse staff login (same password as the admin's): ships and receives, and cannot
+        change prices or money."""
+        from django.contrib.auth import get_user_model
+
+        from fulfillment.services import staff_groups_ensure
+
+        User = get_user_model()
+        user = User.objects.filter(email=WAREHOUSE_EMAIL).first() or User.objects.create_user(
+            email=WAREHOUSE_EMAIL, password=password
+        )
+        user.set_password(password)
+        user.is_staff = True
+        user.save()
+        user.groups.add(staff_groups_ensure())

@@ -10,6 +10,7 @@ from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
 import environ
+from celery.schedules import crontab
 from django.core.exceptions import ImproperlyConfigured
 from django.utils.translation import gettext_lazy as _
 
@@ -206,6 +207,15 @@ CELERY_BEAT_SCHEDULE = {
         "task": "fulfillment.tasks.refresh_stock_flags",
         "schedule": timedelta(minutes=5),
     },
+    "fulfillment-poll-carriers": {
+        "task": "fulfillment.tasks.poll_shipments",
+        "schedule": timedelta(seconds=env.int("CARRIER_POLL_SECONDS", default=300)),
+    },
+    "orders-auto-confirm": {"task": "orders.tasks.auto_confirm_orders", "schedule": timedelta(minutes=30)},
+    "fulfillment-low-stock-digest": {
+        "task": "fulfillment.tasks.low_stock_digest",
+        "schedule": crontab(hour=8, minute=0),
+    },
 }
 
 # Where the shop is reachable from outside: links in mail, gateway notify and return URLs.
@@ -224,6 +234,18 @@ SHIPPING_REMOTE_SURCHARGE = "10.00"
 SHIPPING_INSURANCE_RATE = env.str("SHIPPING_INSURANCE_RATE", default="0.005")  # 5‰ of the goods value
 SHIPPING_INSURANCE_MIN = "1.00"
 NOTIFICATION_MAX_ATTEMPTS = 8
+# Receipt is confirmed automatically this many days after delivery, or after shipping when the
+# carrier never reports delivery.
+ORDER_AUTO_CONFIRM_DAYS_AFTER_DELIVERY = env.int("ORDER_AUTO_CONFIRM_DAYS_AFTER_DELIVERY", default=7)
+ORDER_AUTO_CONFIRM_DAYS_AFTER_SHIPPING = env.int("ORDER_AUTO_CONFIRM_DAYS_AFTER_SHIPPING", default=15)
+
+# Fulfillment: carriers and tracking. The express carrier is an HTTP API; `make run` and the
+# tests start fulfillment.carrier_sandbox, a stand-in implementing it.
+CARRIER_EXPRESS_URL = env.str("CARRIER_EXPRESS_URL", default="http://127.0.0.1:8001").rstrip("/")
+CARRIER_EXPRESS_KEY = env.str("CARRIER_EXPRESS_KEY", default="sandbox-key")
+CARRIER_EXPRESS_TIMEOUT = env.float("CARRIER_EXPRESS_TIMEOUT", default=5.0)
+CARRIER_POLL_SECONDS = env.int("CARRIER_POLL_SECONDS", default=300)  # how often a parcel in transit is polled
+CARRIER_POLL_BACKOFF_MAX_SECONDS = 6 * 3600  # a failing carrier is polled less and less, at most this apart
 
 # Payments. The sandbox gateway is a stand-in served by the app; Alipay needs real keys.
 PAYMENT_PROVIDERS = env.list("PAYMENT_PROVIDERS", default=["sandbox", "wallet", "cod"])

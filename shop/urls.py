@@ -13,6 +13,7 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("account/", include("shop.accounts.urls")),
     path("orders/", include("orders.urls")),
+    path("orders/", include("fulfillment.urls")),
     path("payments/", include("payments.urls")),
     path("", include("cart.urls")),
     path("", include("catalog.urls")),

@@ -53,7 +53,7 @@ def test_staff_cancel_needs_a_reason_and_records_it(staff_client, order):
     assert order.status == "cancelled" and order.cancel_reason == "客户电话要求取消"
     event = OrderEvent.objects.get(order=order, to_status="cancelled")
     assert event.actor_kind == "staff" and event.actor.email == "staff@example.com"
-    assert order.reservations.filter(released=True).exists()
+    assert order.reservations.filter(state="released").exists()
 
 
 def test_staff_cannot_cancel_a_paid_order(staff_client, order):

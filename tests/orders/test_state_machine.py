@@ -25,7 +25,7 @@ S = Order.Status
 ALLOWED = [(before, after) for before, targets in Order.TRANSITIONS.items() for after in sorted(targets)]
 DISALLOWED = [(before, after) for before in S for after in S if after not in Order.TRANSITIONS[before]]
 STAMPS = {S.PAID: "paid_at", S.SHIPPED: "shipped_at", S.COMPLETED: "completed_at", S.CANCELLED: "cancelled_at"}
-MAILS = {S.PAID: "order_paid", S.CANCELLED: "order_cancelled"}
+MAILS = {S.PAID: "order_paid", S.CANCELLED: "order_cancelled", S.COMPLETED: "order_completed"}
 
 
 def test_the_table_is_the_design():

@@ -3,7 +3,7 @@
 from django.core.management.base import BaseCommand
 
 from catalog.models import Product
-from shop.demo import DemoBuilder
+from shop.demo import WAREHOUSE_EMAIL, DemoBuilder
 
 
 class Command(BaseCommand):
@@ -23,6 +23,7 @@ class Command(BaseCommand):
             self.stdout.write(f"The catalogue already has {Product.objects.count()} products; nothing added.")
             report = DemoBuilder(products=0, seed=seed, progress=False)._admin()
             self.stdout.write(f"Admin login: {report[0]} / {report[1]}")
+            self.stdout.write(f"Warehouse staff login: {WAREHOUSE_EMAIL} / {report[1]}")
             return
         report = DemoBuilder(products=products, seed=seed, progress=not no_progress).build()
         self.stdout.write(
@@ -31,3 +32,4 @@ class Command(BaseCommand):
             )
         )
         self.stdout.write(f"Admin login: {report.admin_email} / {report.admin_password}")
+        self.stdout.write(f"Warehouse staff login: {WAREHOUSE_EMAIL} / {report.admin_password}")

@@ -1,0 +1,89 @@
+"""Packing slips and delivery notes as PDF (reportlab), for printers that want a file.
+
+Chinese text uses the Adobe CID font STSong-Light, which PDF readers provide: nothing to embed
+or ship, and the file stays a few kilobytes."""
+
+from io import BytesIO
+from xml.sax.saxutils import escape
+
+from django.utils.translation import gettext as _
+from reportlab.lib import colors
+from reportlab.lib.pagesizes import A4
+from reportlab.lib.styles import ParagraphStyle
+from reportlab.lib.units import mm
+from reportlab.pdfbase import pdfmetrics
+from reportlab.pdfbase.cidfonts import UnicodeCIDFont
+from reportlab.platypus import Paragraph, SimpleDocTemplate, Spacer, Table, TableStyle
+
+FONT = "STSong-Light"
+pdfmetrics.registerFont(UnicodeCIDFont(FONT))
+
+TITLE = ParagraphStyle("title", fontName=FONT, fontSize=16, leading=20, spaceAfter=4 * mm)
+TEXT = ParagraphStyle("text", fontName=FONT, fontSize=10, leading=14)
+SMALL = ParagraphStyle("small", fontName=FONT, fontSize=8, leading=11, textColor=colors.grey)
+
+
+def shipment_document(kind: str, context: dict) -> bytes:
+    """`kind` is "packing_slip" (for the packer: what goes in the box) or "delivery_note" (for
+    the customer: what was sent, insurance, cash due, signature)."""
+    shipment, order, lines = context["shipment"], context["order"], context["lines"]
+    buffer = BytesIO()
+    doc = SimpleDocTemplate(
+        buffer, pagesize=A4, leftMargin=18 * mm, rightMargin=18 * mm, topMargin=16 * mm, bottomMargin=16 * mm,
+        title=f"{shipment.number}", author="shop",
+    )  # fmt: skip
+    title = _("Packing slip") if kind == "packing_slip" else _("Delivery note")
+    story = [
+        Paragraph(f"{title} · {shipment.number}", TITLE),
+        Paragraph(f"{_('Order')}: {order.number} &nbsp; {_('Placed')}: {order.placed_at:%Y-%m-%d %H:%M}", TEXT),
+        Paragraph(f"{_('From')}: {escape(shipment.warehouse.name)} · {escape(shipment.warehouse.city)}", TEXT),
+        Paragraph(
+            f"{_('Ship to')}: {escape(order.recipient)} {escape(order.phone)}<br/>"
+            + escape(f"{order.province} {order.city} {order.district} {order.street} {order.postcode}"),
+            TEXT,
+        ),
+    ]
+    if shipment.tracking_number:
+        story.append(Paragraph(f"{_('Carrier')}: {shipment.get_carrier_display()} · {shipment.tracking_number}", TEXT))
+    story.append(Spacer(1, 5 * mm))
+    if kind == "packing_slip":
+        rows = [[_("Packed"), _("SKU"), _("Product"), _("Options"), _("Qty")]]
+        rows += [["☐", *_cells(line)] for line in lines]
+        widths = [14 * mm, 34 * mm, 74 * mm, 36 * mm, 14 * mm]
+    else:
+        rows = [[_("SKU"), _("Product"), _("Options"), _("Qty")]]
+        rows += [_cells(line) for line in lines]
+        widths = [34 * mm, 88 * mm, 36 * mm, 14 * mm]
+    rows.append([""] * (len(rows[0]) - 2) + [_("Units"), str(context["units"])])
+    table = Table(rows, colWidths=widths, repeatRows=1)
+    table.setStyle(
+        TableStyle(
+            [
+                ("FONT", (0, 0), (-1, -1), FONT, 9),
+                ("BACKGROUND", (0, 0), (-1, 0), colors.HexColor("#f0f0f0")),
+                ("GRID", (0, 0), (-1, -2), 0.4, colors.grey),
+                ("VALIGN", (0, 0), (-1, -1), "MIDDLE"),
+                ("ALIGN", (-1, 0), (-1, -1), "RIGHT"),
+            ]
+        )
+    )
+    story.append(table)
+    story.append(Spacer(1, 6 * mm))
+    if order.insured:
+        story.append(Paragraph(f"{_('Shipping insurance')}: {context['insured_value']}", TEXT))
+    if kind == "delivery_note":
+        if shipment.cod_amount:
+            story.append(Paragraph(f"{_('Cash on delivery')}: {shipment.cod_amount} {order.currency}", TEXT))
+        story += [
+            Spacer(1, 14 * mm),
+            Paragraph(f"{_('Received in good order')}: ______________________ &nbsp; {_('Date')}: ____________", TEXT),
+        ]
+    if order.note:
+        story.append(Paragraph(f"{_('Note to the shop')}: {escape(order.note)}", SMALL))
+    doc.build(story)
+    return buffer.getvalue()
+
+
+def _cells(line) -> list:
+    ordered = line.order_line
+    return [ordered.sku, Paragraph(escape(ordered.product_name), TEXT), ordered.variant_label, str(line.quantity)]

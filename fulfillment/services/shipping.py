@@ -1,0 +1,372 @@
+"""Shipments: from a paid order's reservations to parcels, packed, shipped with a carrier,
+followed until delivered; re-routed by staff before they leave.
+
+Lock order everywhere: the order row first, then its shipments (as payments do), so two
+workflows on one order never wait on each other in opposite orders.
+"""
+
+import uuid
+from collections import defaultdict
+from decimal import Decimal
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.db.models import Count, F, Max, Sum
+from django.utils import timezone
+
+from fulfillment import carriers
+from fulfillment.exceptions import FulfillmentError, FulfillmentErrorCode
+from fulfillment.models import Reservation, Shipment, ShipmentLine, TrackingEvent, Warehouse
+from fulfillment.services.stock import OutOfStock, stock_commit, stock_release, stock_reserve
+from orders.models import Notification, Order
+from orders.services import notification_queue, order_record_delivered, order_record_shipped
+from orders.signals import cod_collected
+from shop.core.money import format_money
+
+Status = Shipment.Status
+
+# What a tracking event means for the parcel.
+STATUS_AFTER = {
+    TrackingEvent.Kind.COLLECTED: Status.IN_TRANSIT,
+    TrackingEvent.Kind.IN_TRANSIT: Status.IN_TRANSIT,
+    TrackingEvent.Kind.OUT_FOR_DELIVERY: Status.IN_TRANSIT,
+    TrackingEvent.Kind.EXCEPTION: Status.EXCEPTION,
+    TrackingEvent.Kind.DELIVERED: Status.DELIVERED,
+}
+
+
+# -- creating parcels -------------------------------------------------------------------------
+
+
+def shipments_create(*, order: Order) -> list[Shipment]:
+    """One parcel per warehouse holding the order's reserved units (the route chosen when
+    they were reserved). Idempotent: units already in a parcel are skipped.
+    Precondition: order row locked (called when the order is paid or re-routed)."""
+    held = (
+        Reservation.objects.filter(order=order, state=Reservation.State.HELD, shipment_line__isnull=True)
+        .select_related("stock")
+        .order_by("stock__warehouse_id", "variant_id")
+    )
+    by_warehouse: dict[int, list[Reservation]] = defaultdict(list)
+    for reservation in held:
+        by_warehouse[reservation.stock.warehouse_id].append(reservation)
+    if not by_warehouse:
+        return []
+    lines = {line.variant_id: line for line in order.lines.all()}
+    count = Shipment.objects.filter(order=order).count()
+    cod_due = (
+        order.payment_method == Order.PaymentMethod.COD
+        and not Shipment.objects.filter(order=order, cod_amount__gt=0).exclude(status=Status.CANCELLED).exists()
+    )
+    created = []
+    for n, (warehouse_id, reservations) in enumerate(by_warehouse.items(), start=count + 1):
+        shipment = Shipment.objects.create(
+            order=order,
+            warehouse_id=warehouse_id,
+            number=f"{order.number}-{n}",
+            # Cash on delivery: the first parcel's courier collects the whole order total.
+            cod_amount=order.total if cod_due and not created else Decimal("0.00"),
+        )
+        ShipmentLine.objects.bulk_create(
+            ShipmentLine(shipment=shipment, order_line=lines[r.variant_id], reservation=r, quantity=r.quantity)
+            for r in reservations
+        )
+        created.append(shipment)
+    return created
+
+
+def order_reroute(*, order_id: int, warehouse_id: int | None = None, actor=None) -> list[Shipment]:
+    """Route again the parcels of an order that have not left: their units are released and
+    reserved afresh, from `warehouse_id` if given (which must hold them all) or by the usual
+    rule. The old parcels are cancelled. All or nothing.
+
+    Raises FulfillmentError(NOTHING_TO_REROUTE or CANNOT_SERVE)."""
+    with transaction.atomic():
+        order = Order.objects.select_for_update().get(pk=order_id)
+        parcels = list(Shipment.objects.select_for_update().filter(order=order, status__in=Shipment.OPEN))
+        if not parcels:
+            raise FulfillmentError(FulfillmentErrorCode.NOTHING_TO_REROUTE, number=order.number)
+        reservations = [
+            line.reservation for line in ShipmentLine.objects.filter(shipment__in=parcels).select_related("reservation")
+        ]
+        wanted: dict[int, int] = defaultdict(int)
+        for reservation in reservations:
+            wanted[reservation.variant_id] += reservation.quantity
+        stock_release(order=order, reservations=reservations, actor=actor, note="re-route")
+        try:
+            stock_reserve(order=order, wanted=dict(wanted), only_warehouse=warehouse_id, actor=actor)
+        except OutOfStock as exc:
+            name = Warehouse.objects.get(pk=warehouse_id).name if warehouse_id else "-"
+            raise FulfillmentError(FulfillmentErrorCode.CANNOT_SERVE, warehouse=name) from exc
+        cod_amount = sum((p.cod_amount for p in parcels), Decimal("0.00"))
+        Shipment.objects.filter(pk__in=[p.pk for p in parcels]).update(status=Status.CANCELLED, cod_amount=0)
+        created = shipments_create(order=order)
+        if cod_amount and created:  # the cash to collect moves to the first new parcel
+            Shipment.objects.filter(pk=created[0].pk).update(cod_amount=cod_amount)
+            created[0].cod_amount = cod_amount
+    return created
+
+
+# -- packing and shipping -----------------------------------------------------------------------
+
+
+def shipment_pack(*, shipment_id: int, actor=None) -> Shipment:
+    """Pick and pack done: pending → packed. Idempotent for a packed parcel."""
+    with transaction.atomic():
+        order_id = Shipment.objects.values_list("order_id", flat=True).get(pk=shipment_id)
+        Order.objects.select_for_update().filter(pk=order_id).first()
+        shipment = Shipment.objects.select_for_update().get(pk=shipment_id)
+        if shipment.status == Status.PACKED:
+            return shipment
+        if shipment.status != Status.PENDING:
+            raise FulfillmentError(FulfillmentErrorCode.NOT_PACKABLE, number=shipment.number)
+        shipment.status = Status.PACKED
+        shipment.packed_at = timezone.now()
+        shipment.save(update_fields=["status", "packed_at"])
+    return shipment
+
+
+def _waybill_request(shipment: Shipment) -> carriers.WaybillRequest:
+    order, warehouse = shipment.order, shipment.warehouse
+    weight = shipment.lines.aggregate(grams=Sum(F("quantity") * F("order_line__weight_grams")))["grams"]
+    return carriers.WaybillRequest(
+        reference=shipment.number,
+        sender=carriers.Place(warehouse.province, warehouse.city, warehouse.address, warehouse.name, warehouse.phone),
+        recipient=carriers.Place(
+            order.province, order.city, f"{order.district} {order.street}".strip(), order.recipient, order.phone
+        ),
+        weight_grams=max(int(weight or 0), 1),
+        cod_amount=shipment.cod_amount,
+        insured_value=shipment_insured_value(shipment),
+    )
+
+
+def shipment_insured_value(shipment: Shipment) -> Decimal:
+    """The goods value a parcel is insured for: its lines' value, when the order bought insurance."""
+    if not shipment.order.insured:
+        return Decimal("0.00")
+    total = Decimal("0.00")
+    for line in shipment.lines.select_related("order_line"):
+        total += line.order_line.unit_price * line.quantity
+    return total
+
+
+def shipment_ship(*, shipment_id: int, carrier: str, tracking_number: str = "", actor=None) -> Shipment:
+    """Hand a parcel to a carrier: the stock is committed (on_hand and reserved both drop), the
+    customer is mailed, and once every line has left the order becomes 已发货.
+
+    Without a tracking number the carrier makes the waybill (the express API, or a number of our
+    own fleet). Shipping twice is refused: FulfillmentError(NOT_OPEN); also CARRIER_REFUSED,
+    CARRIER_UNAVAILABLE, TRACKING_IN_USE."""
+    shipment = Shipment.objects.select_related("order", "warehouse").get(pk=shipment_id)
+    if not shipment.is_open:
+        raise FulfillmentError(FulfillmentErrorCode.NOT_OPEN, number=shipment.number)
+    courier = carriers.carrier(carrier)
+    tracking_number = tracking_number.strip()
+    if not tracking_number:
+        # Outside the transaction: no row stays locked while the carrier answers. A retried
+        # request with the same reference gets the same waybill from the carrier.
+        try:
+            tracking_number = courier.create_waybill(_waybill_request(shipment))
+        except carriers.CarrierUnavailable as exc:
+            raise FulfillmentError(FulfillmentErrorCode.CARRIER_UNAVAILABLE, number=shipment.number) from exc
+        except carriers.CarrierError as exc:
+            raise FulfillmentError(
+                FulfillmentErrorCode.CARRIER_REFUSED, number=shipment.number, reason=str(exc)
+            ) from exc
+    try:
+        with transaction.atomic():
+            order = Order.objects.select_for_update().get(pk=shipment.order_id)
+            shipment = Shipment.objects.select_for_update().select_related("warehouse").get(pk=shipment_id)
+            if not shipment.is_open:
+                raise FulfillmentError(FulfillmentErrorCode.NOT_OPEN, number=shipment.number)
+            lines = list(shipment.lines.select_related("reservation", "order_line"))
+            stock_commit(reservations=[line.reservation for line in lines], reference=shipment.number, actor=actor)
+            now = timezone.now()
+            shipment.status = Status.SHIPPED
+            shipment.carrier = courier.code
+            shipment.tracking_number = tracking_number
+            shipment.shipped_at = now
+            shipment.shipped_by = actor if getattr(actor, "pk", None) else None
+            shipment.next_poll_at = now + timezone.timedelta(seconds=settings.CARRIER_POLL_SECONDS)
+            shipment.save()
+            _mail(Notification.Kind.SHIPMENT_SHIPPED, shipment, order, lines)
+            if not Reservation.objects.filter(order=order, state=Reservation.State.HELD).exists():
+                order_record_shipped(order=order, actor=actor)
+    except IntegrityError as exc:
+        raise FulfillmentError(FulfillmentErrorCode.TRACKING_IN_USE, tracking=tracking_number) from exc
+    return shipment
+
+
+# -- tracking ---------------------------------------------------------------------------------
+
+
+def shipment_record_updates(*, shipment_id: int, updates: list[carriers.TrackingUpdate], actor=None) -> int:
+    """Store a parcel's tracking events (each once, however often it is reported) and move the
+    parcel on: in transit, a delivery problem, delivered. A delivery mails the customer, hands
+    any cash collected to payments and, for the order's last parcel, starts the auto-confirm
+    clock. Returns the number of new events. Raises FulfillmentError(NOT_SHIPPED)."""
+    with transaction.atomic():
+        order_id = Shipment.objects.values_list("order_id", flat=True).get(pk=shipment_id)
+        order = Order.objects.select_for_update().get(pk=order_id)
+        shipment = Shipment.objects.select_for_update().get(pk=shipment_id)
+        if shipment.status not in (*Shipment.TRACKED, Status.DELIVERED):
+            raise FulfillmentError(FulfillmentErrorCode.NOT_SHIPPED, number=shipment.number)
+        seen = set(shipment.events.values_list("external_id", flat=True))
+        new = [u for u in updates if u.external_id not in seen and u.kind in TrackingEvent.Kind.values]
+        TrackingEvent.objects.bulk_create(
+            [
+                TrackingEvent(
+                    shipment=shipment,
+                    external_id=u.external_id[:80],
+                    kind=u.kind,
+                    occurred_at=u.occurred_at,
+                    description=u.description[:300],
+                    location=u.location[:100],
+                    recorded_by=actor if getattr(actor, "pk", None) else None,
+                )
+                for u in new
+            ],
+            ignore_conflicts=True,  # a concurrent poll stored it first: still once
+        )
+        now = timezone.now()
+        shipment.next_poll_at = now + timezone.timedelta(seconds=settings.CARRIER_POLL_SECONDS)
+        shipment.poll_failures = 0
+        shipment.last_poll_error = ""
+        delivery = next(
+            (u for u in reversed(sorted(updates, key=lambda u: u.occurred_at)) if u.kind == "delivered"), None
+        )
+        if shipment.status != Status.DELIVERED:
+            latest = shipment.events.order_by("-occurred_at", "-pk").first()
+            if delivery is not None:
+                _deliver(shipment, order, delivery)
+            elif latest is not None:
+                shipment.status = STATUS_AFTER[latest.kind]
+        shipment.save()
+    return len(new)
+
+
+def _deliver(shipment: Shipment, order: Order, delivery: carriers.TrackingUpdate) -> None:
+    shipment.status = Status.DELIVERED
+    shipment.delivered_at = delivery.occurred_at
+    shipment.signed_by = delivery.signed_by[:60]
+    if delivery.cod_collected is not None:
+        shipment.cod_collected = delivery.cod_collected
+    shipment.save()
+    _mail(Notification.Kind.SHIPMENT_DELIVERED, shipment, order, list(shipment.lines.select_related("order_line")))
+    if shipment.cod_amount and delivery.cod_collected:
+        cod_collected.send(sender=Shipment, order=order, amount=delivery.cod_collected, reference=shipment.number)
+    parcels = Shipment.objects.filter(order=order).exclude(status=Status.CANCELLED)
+    if (
+        not Reservation.objects.filter(order=order, state=Reservation.State.HELD).exists()
+        and not parcels.exclude(status=Status.DELIVERED).exists()
+    ):
+        order_record_delivered(order=order, when=parcels.aggregate(last=Max("delivered_at"))["last"])
+
+
+def shipment_record_event(
+    *, shipment_id: int, kind: str, description: str = "", location: str = "", signed_by: str = "",
+    cod_collected: Decimal | None = None, occurred_at=None, actor=None,
+) -> int:  # fmt: skip
+    """Staff record what happened to an own-fleet parcel (or correct any parcel): the same path
+    as a carrier's events. A delivery needs who signed. Raises FulfillmentError."""
+    if kind == TrackingEvent.Kind.DELIVERED and not signed_by.strip():
+        raise FulfillmentError(FulfillmentErrorCode.SIGNATURE_REQUIRED)
+    update = carriers.TrackingUpdate(
+        external_id=f"staff-{uuid.uuid4().hex}",
+        occurred_at=occurred_at or timezone.now(),
+        kind=kind,
+        description=description,
+        location=location,
+        signed_by=signed_by.strip(),
+        cod_collected=cod_collected,
+    )
+    return shipment_record_updates(shipment_id=shipment_id, updates=[update], actor=actor)
+
+
+def shipments_due_for_poll(*, now=None, limit: int = 500) -> list[int]:
+    """Parcels with a polled carrier whose next look is due. Each is claimed (its next poll
+    pushed back) so that a slow queue does not get the same parcel twice."""
+    now = now or timezone.now()
+    polled = [code for code, _label in Shipment.Carrier.choices if carriers.carrier(code).polled]
+    with transaction.atomic():
+        ids = list(
+            Shipment.objects.select_for_update(skip_locked=True)
+            .filter(status__in=Shipment.TRACKED, carrier__in=polled, next_poll_at__lte=now)
+            .order_by("next_poll_at")
+            .values_list("pk", flat=True)[:limit]
+        )
+        Shipment.objects.filter(pk__in=ids).update(
+            next_poll_at=now + timezone.timedelta(seconds=settings.CARRIER_POLL_SECONDS)
+        )
+    return ids
+
+
+def shipment_poll(*, shipment_id: int) -> int:
+    """Ask the carrier for a parcel's events and record them. Returns the number of new events.
+
+    A carrier that cannot be reached is asked again later and later (the failure is recorded
+    and CarrierUnavailable raised, so the task retries with backoff too); a carrier that refuses
+    (unknown waybill) is recorded for staff and not retried at once."""
+    shipment = Shipment.objects.get(pk=shipment_id)
+    if shipment.status not in Shipment.TRACKED:
+        return 0
+    try:
+        updates = carriers.carrier(shipment.carrier).fetch_events(shipment.tracking_number)
+    except carriers.CarrierError as exc:
+        failures = shipment.poll_failures + 1
+        delay = min(settings.CARRIER_POLL_SECONDS * 2**failures, settings.CARRIER_POLL_BACKOFF_MAX_SECONDS)
+        Shipment.objects.filter(pk=shipment_id).update(
+            poll_failures=failures,
+            last_poll_error=str(exc)[:200],
+            next_poll_at=timezone.now() + timezone.timedelta(seconds=delay),
+        )
+        if isinstance(exc, carriers.CarrierUnavailable):
+            raise
+        return 0
+    return shipment_record_updates(shipment_id=shipment_id, updates=updates)
+
+
+# -- mail and selectors ---------------------------------------------------------------------------
+
+
+def _mail(kind: str, shipment: Shipment, order: Order, lines: list[ShipmentLine]) -> None:
+    customer = order.customer
+    notification_queue(
+        kind=kind,
+        key=f"{kind}:{shipment.pk}",
+        to=customer.email,
+        language=customer.language,
+        order=order,
+        user=customer,
+        context={
+            "number": order.number,
+            "shipment": shipment.number,
+            "carrier": str(Shipment.Carrier(shipment.carrier).label) if shipment.carrier else "",
+            "tracking_number": shipment.tracking_number,
+            "signed_by": shipment.signed_by,
+            "url": order.get_absolute_url(),
+            "cod": format_money(shipment.cod_amount) if shipment.cod_amount else "",
+            "lines": [
+                {
+                    "name": line.order_line.product_name,
+                    "options": line.order_line.variant_label,
+                    "quantity": line.quantity,
+                }
+                for line in lines
+            ],
+        },
+    )
+
+
+def pick_list(*, warehouse_id: int, shipment_ids: list[int] | None = None) -> list[dict]:
+    """What to take off the shelves for the parcels waiting to be packed at a warehouse, one row
+    per SKU: units in total and in how many parcels."""
+    lines = ShipmentLine.objects.filter(shipment__warehouse_id=warehouse_id, shipment__status=Status.PENDING)
+    if shipment_ids is not None:
+        lines = lines.filter(shipment_id__in=shipment_ids)
+    return list(
+        lines.values("order_line__sku", "order_line__product_name", "order_line__variant_label")
+        .annotate(units=Sum("quantity"), parcels=Count("shipment", distinct=True))
+        .order_by("order_line__sku")
+    )

@@ -1,0 +1,239 @@
+"""Stock: counting, reserving, releasing, shipping, receiving and returning units.
+
+Every change goes through `_move`: one conditional UPDATE that keeps 0 <= reserved <= on_hand
+(checked again by PostgreSQL after any concurrent update commits; the table's check
+constraints are the last line), and one StockMovement row saying why. So on_hand and reserved
+always equal the sums of their movements, and nothing is ever oversold.
+"""
+
+from collections import defaultdict
+from collections.abc import Iterable
+
+from django.db import connection, transaction
+from django.db.models import Exists, F, OuterRef
+
+from catalog.models import Product
+from fulfillment.geo import locate
+from fulfillment.models import Reservation, Stock, StockMovement, Warehouse
+from fulfillment.services.routing import Unroutable, plan_route, warehouses_by_distance
+from shop.core.pagecache import page_cache_clear
+
+Reason = StockMovement.Reason
+
+
+class StockRefused(Exception):
+    """A stock change would break 0 <= reserved <= on_hand."""
+
+
+class OutOfStock(Exception):
+    """Not enough units of a variant are available. `shortages` maps variant id to
+    (wanted, available)."""
+
+    def __init__(self, shortages: dict[int, tuple[int, int]]) -> None:
+        self.shortages = shortages
+        super().__init__(f"out of stock: {shortages}")
+
+
+# The table name is ours, not input: the query is built once.
+_MOVE_SQL = (
+    f"UPDATE {Stock._meta.db_table} SET on_hand = on_hand + %s, reserved = reserved + %s "  # noqa: S608
+    "WHERE id = %s AND reserved + %s >= 0 AND reserved + %s <= on_hand + %s "
+    "RETURNING on_hand, reserved, warehouse_id, variant_id"
+)
+
+
+def _move(
+    stock_id: int, reason: str, *, on_hand: int = 0, reserved: int = 0, reference: str = "", actor=None, note=""
+) -> StockMovement | None:
+    """Change one stock row by the given deltas if the result keeps 0 <= reserved <= on_hand,
+    and record the movement. Returns None (and changes nothing) when it would not."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            _MOVE_SQL,
+            [on_hand, reserved, stock_id, reserved, reserved, on_hand],
+        )
+        row = cursor.fetchone()
+    if row is None:
+        return None
+    return StockMovement.objects.create(
+        stock_id=stock_id,
+        warehouse_id=row[2],
+        variant_id=row[3],
+        reason=reason,
+        on_hand_delta=on_hand,
+        reserved_delta=reserved,
+        on_hand_after=row[0],
+        reserved_after=row[1],
+        reference=reference[:60],
+        actor=actor if getattr(actor, "pk", None) else None,
+        note=note[:200],
+    )
+
+
+def product_stock_flags_refresh(*, product_ids: Iterable[int] | None = None) -> int:
+    """Set Product.in_stock from stock rows: true when any warehouse has one unit available.
+
+    With no ids, refreshes every product whose flag is wrong. Returns rows changed."""
+    available = Stock.objects.filter(product_id=OuterRef("pk"), on_hand__gt=F("reserved"), variant__is_active=True)
+    products = Product.objects.all()
+    if product_ids is not None:
+        products = products.filter(pk__in=list(product_ids))
+    changed = products.filter(in_stock=True).exclude(Exists(available)).update(in_stock=False)
+    changed += products.filter(in_stock=False).filter(Exists(available)).update(in_stock=True)
+    if changed:
+        page_cache_clear()
+    return changed
+
+
+def _refresh_flags_on_commit(stock_ids: Iterable[int]) -> None:
+    product_ids = list(Stock.objects.filter(pk__in=list(stock_ids)).values_list("product_id", flat=True))
+    if product_ids:
+        transaction.on_commit(lambda: product_stock_flags_refresh(product_ids=product_ids))
+
+
+def _stock_row(warehouse_id: int, variant_id: int) -> Stock:
+    """The stock row of a place, created empty if it is the first time the variant comes there."""
+    stock = Stock.objects.filter(warehouse_id=warehouse_id, variant_id=variant_id).first()
+    if stock is None:
+        with transaction.atomic():  # a savepoint: a concurrent creation is not an error
+            stock, _created = Stock.objects.get_or_create(warehouse_id=warehouse_id, variant_id=variant_id)
+    return stock
+
+
+@transaction.atomic
+def stock_set_on_hand(*, warehouse_id: int, variant_id: int, on_hand: int, actor=None, note: str = "") -> Stock:
+    """Count stock: set a variant's on-hand units in a warehouse (stocktake or first listing).
+    The difference is recorded as a count movement.
+
+    Raises ValueError when the count is negative or below what is already reserved."""
+    if on_hand < 0:
+        raise ValueError("on_hand cannot be negative")
+    stock = Stock.objects.select_for_update().get(pk=_stock_row(warehouse_id, variant_id).pk)
+    if on_hand < stock.reserved:
+        raise ValueError(f"on_hand {on_hand} is below the {stock.reserved} units reserved")
+    if on_hand != stock.on_hand:
+        _move(stock.pk, Reason.COUNT, on_hand=on_hand - stock.on_hand, actor=actor, note=note or "stock count")
+        stock.refresh_from_db()
+    product_stock_flags_refresh(product_ids=[stock.product_id])
+    return stock
+
+
+@transaction.atomic
+def stock_receive(
+    *, warehouse_id: int, variant_id: int, quantity: int, reason: str = Reason.RECEIVE, reference: str = "", actor=None
+) -> StockMovement:
+    """Units come in (a purchase order received, a customer's return restocked): on_hand += n."""
+    if quantity <= 0:
+        raise ValueError("quantity must be positive")
+    stock = _stock_row(warehouse_id, variant_id)
+    movement = _move(stock.pk, reason, on_hand=quantity, reference=reference, actor=actor)
+    _refresh_flags_on_commit([stock.pk])
+    return movement
+
+
+def _locked_availability(variant_ids: Iterable[int]) -> dict[tuple[int, int], tuple[int, int]]:
+    """Lock every active stock row of the variants, in (variant, row) order so that two orders
+    never wait on each other in opposite orders (no deadlock); return (warehouse, variant) ->
+    (stock id, units available). Held until the transaction ends, which makes a routing plan
+    made from these figures true when it is carried out."""
+    rows = (
+        Stock.objects.select_for_update(of=("self",))
+        .filter(variant_id__in=sorted(set(variant_ids)), warehouse__is_active=True)
+        .order_by("variant_id", "pk")
+        .values_list("pk", "warehouse_id", "variant_id", "on_hand", "reserved")
+    )
+    return {(w, v): (pk, on_hand - reserved) for pk, w, v, on_hand, reserved in rows}
+
+
+def _ranked_warehouses(warehouse_ids: Iterable[int], province: str, city: str) -> list[int]:
+    places = {
+        pk: (lat, lng) if lat is not None and lng is not None else None
+        for pk, lat, lng in Warehouse.objects.filter(pk__in=set(warehouse_ids)).values_list(
+            "pk", "latitude", "longitude"
+        )
+    }
+    return warehouses_by_distance(places, locate(province, city))
+
+
+def stock_reserve(*, order, wanted: dict[int, int], only_warehouse: int | None = None, actor=None) -> list[Reservation]:
+    """Reserve `wanted` (variant id -> units) for an order, routed: the nearest warehouse that
+    can serve it whole, otherwise the fewest parcels, nearest first (`only_warehouse` forces one).
+
+    Precondition: inside the order's transaction; raises OutOfStock, and the caller's rollback
+    undoes every reservation made here."""
+    locked = _locked_availability(wanted)
+    candidates = {w for (w, _v) in locked if only_warehouse is None or w == only_warehouse}
+    ranked = _ranked_warehouses(candidates, order.province, order.city)
+    try:
+        plan = plan_route(wanted, {key: free for key, (_pk, free) in locked.items()}, ranked)
+    except Unroutable as exc:
+        raise OutOfStock(exc.shortages) from exc
+    reservations = []
+    # Carried out in lock order; the rows are locked, so each conditional UPDATE succeeds.
+    for (warehouse_id, variant_id), (stock_id, _free) in sorted(locked.items(), key=lambda kv: (kv[0][1], kv[1][0])):
+        units = plan.get(warehouse_id, {}).get(variant_id, 0)
+        if not units:
+            continue
+        if _move(stock_id, Reason.RESERVE, reserved=units, reference=order.number, actor=actor) is None:
+            raise StockRefused(f"stock {stock_id} could not reserve {units}")  # pragma: no cover - rows are locked
+        reservations.append(
+            Reservation.objects.create(order=order, stock_id=stock_id, variant_id=variant_id, quantity=units)
+        )
+    _refresh_flags_on_commit(r.stock_id for r in reservations)
+    return reservations
+
+
+def stock_release(*, order, reservations=None, actor=None, note: str = "") -> int:
+    """Give back held reservations of an order (all of them by default: cancelled, or refunded
+    before shipping; or those of parcels being re-routed). Idempotent. Returns the units
+    released. Precondition: order row locked."""
+    held = Reservation.objects.filter(order=order, state=Reservation.State.HELD)
+    if reservations is not None:
+        held = held.filter(pk__in=[r.pk for r in reservations])
+    released = 0
+    stock_ids = []
+    for reservation in held.order_by("variant_id", "stock_id").select_for_update():
+        moved = _move(
+            reservation.stock_id,
+            Reason.RELEASE,
+            reserved=-reservation.quantity,
+            reference=order.number,
+            actor=actor,
+            note=note,
+        )
+        if moved is None:
+            raise StockRefused(f"reservation {reservation.pk} is not covered by its stock row")
+        reservation.state = Reservation.State.RELEASED
+        reservation.save(update_fields=["state"])
+        released += reservation.quantity
+        stock_ids.append(reservation.stock_id)
+    _refresh_flags_on_commit(stock_ids)
+    return released
+
+
+def stock_commit(*, reservations: Iterable[Reservation], reference: str, actor=None) -> None:
+    """Goods leave: for each held reservation on_hand and reserved both drop by its units.
+    Precondition: the reservations' order is locked; raises StockRefused if one is not held."""
+    for reservation in sorted(reservations, key=lambda r: (r.variant_id, r.stock_id)):
+        if reservation.state != Reservation.State.HELD:
+            raise StockRefused(f"reservation {reservation.pk} is {reservation.state}")
+        n = reservation.quantity
+        if _move(reservation.stock_id, Reason.SHIP, on_hand=-n, reserved=-n, reference=reference, actor=actor) is None:
+            raise StockRefused(f"stock {reservation.stock_id} cannot ship {n}")
+        reservation.state = Reservation.State.SHIPPED
+        reservation.save(update_fields=["state"])
+
+
+def stock_levels(*, stock_ids: Iterable[int]) -> dict[int, tuple[int, int]]:
+    return {
+        pk: (h, r) for pk, h, r in Stock.objects.filter(pk__in=list(stock_ids)).values_list("pk", "on_hand", "reserved")
+    }
+
+
+def stock_movement_totals() -> dict[int, tuple[int, int]]:
+    """Σ deltas per stock row (for checking the invariant)."""
+    totals: dict[int, list[int]] = defaultdict(lambda: [0, 0])
+    for stock_id, on_hand, reserved in StockMovement.objects.values_list("stock_id", "on_hand_delta", "reserved_delta"):
+        totals[stock_id][0] += on_hand
+        totals[stock_id][1] += reserved
+    return {k: (v[0], v[1]) for k, v in totals.items()}
