@@ -269,6 +269,7 @@ BRAND_EN = [
     "sheng",
 ]
 WAREHOUSE_EMAIL = "warehouse@example.com"
+DEMO_CUSTOMER = "customer@example.com"
 
 PROVINCES = [
     ("bj", "北京仓", "北京", "北京"),
@@ -324,7 +325,69 @@ class DemoBuilder:
         self._images()
         self._products(report)
         report.admin_email, report.admin_password = self._admin()
+        if 0 < self.target <= 5000:  # the benchmark's big catalogue needs no orders
+            self._orders()
         return report
+
+    def _orders(self) -> None:
+        """A demo customer with orders in every fulfillment state, so staff have parcels to
+        pick, pack and ship, and the customer has one to follow; and a purchase order on its
+        way. Done once (skipped when the customer exists)."""
+        from django.contrib.auth import get_user_model
+
+        from cart.models import Cart
+        from cart.services import checkout_place_order
+        from fulfillment import services as fulfillment
+        from fulfillment.models import PurchaseOrder, Shipment
+        from orders.services import order_mark_paid
+        from payments.services import cod_accept
+        from shop.models import Address
+
+        User = get_user_model()
+        if User.objects.filter(email=DEMO_CUSTOMER).exists():
+            return
+        password = (settings.VAR_DIR / "admin-password.txt").read_text().strip()
+        customer = User.objects.create_user(email=DEMO_CUSTOMER, password=password)
+        address = Address.objects.create(
+            user=customer, recipient="李雷", phone="13800138000", province="江苏", city="南京",
+            district="鼓楼区", street="中山北路 100 号", is_default=True,
+        )  # fmt: skip
+        in_stock = list(
+            ProductVariant.objects.filter(is_active=True, stocks__on_hand__gte=20).distinct().order_by("pk")[:12]
+        )
+        orders = []
+        for i in range(4):
+            cart = Cart.objects.create(user=customer)
+            for variant in in_stock[i * 3 : i * 3 + 2]:
+                cart.lines.create(variant=variant, quantity=1 + i % 2, price_seen=variant.price)
+            order = checkout_place_order(
+                cart_token=cart.token, customer=customer, address_id=address.pk, shipping_method="standard",
+                insured=i == 1, payment_method="cod" if i == 3 else "sandbox",
+            )  # fmt: skip
+            if i < 3:
+                order_mark_paid(order_id=order.pk, amount=order.total, reference=f"DEMO{i}")
+            else:
+                cod_accept(order_id=order.pk, user=customer)
+            orders.append(order)
+        # Order 0 waits to be packed; order 1 is packed; order 2 has left with our own fleet.
+        for parcel in Shipment.objects.filter(order=orders[1]):
+            fulfillment.shipment_pack(shipment_id=parcel.pk)
+        for parcel in Shipment.objects.filter(order=orders[2]):
+            fulfillment.shipment_ship(shipment_id=parcel.pk, carrier="own_fleet")
+            fulfillment.shipment_record_event(
+                shipment_id=parcel.pk, kind="in_transit", location=parcel.warehouse.city,
+                description=f"快件已从{parcel.warehouse.name}发出",
+            )  # fmt: skip
+        if self.suppliers and self.warehouses and in_stock:
+            po = PurchaseOrder.objects.create(
+                number=fulfillment.purchase_order_number_new(), supplier=self.suppliers[0],
+                warehouse=self.warehouses[0], note="demo",
+            )  # fmt: skip
+            for variant in in_stock[:3]:
+                po.lines.create(
+                    variant=variant, quantity=50, unit_cost=(variant.price * 6 / 10).quantize(variant.price)
+                )
+            fulfillment.purchase_order_place(po_id=po.pk)
 
     # -- reference data ------------------------------------------------------------------
     def _reference_data(self) -> None:
