@@ -19,6 +19,7 @@ from import_export.admin import ImportExportModelAdmin
 from catalog.admin import ProductAdmin
 from catalog.models import Product
 from fulfillment import models, pdf, services
+from fulfillment.carriers import CarrierError
 from fulfillment.exceptions import FulfillmentError
 from fulfillment.resources import StockResource
 from orders.admin import OrderAdmin
@@ -258,7 +259,7 @@ class ShipmentAdmin(admin.ModelAdmin):
     date_hierarchy = "created_at"
     show_full_result_count = False
     inlines = [ShipmentLineInline, TrackingEventInline]
-    actions = ("mark_packed", "ship", "print_pick_list", "reroute")
+    actions = ("mark_packed", "ship", "print_pick_list", "reroute", "poll_now")
     readonly_fields = (
         "number", "order_link", "warehouse", "status", "carrier", "tracking_number", "insurance", "cod_amount",
         "cod_collected", "signed_by", "created_at", "packed_at", "shipped_at", "delivered_at", "shipped_by",
@@ -450,6 +451,16 @@ class ShipmentAdmin(admin.ModelAdmin):
         query = "&".join(f"shipment={pk}" for pk in queryset.values_list("pk", flat=True))
         url = reverse("admin:fulfillment_shipment_pick_list") + f"?warehouse={warehouses.pop()}&{query}"
         return HttpResponseRedirect(url)
+
+    @admin.action(description=_("Ask the carrier for news now"), permissions=["change"])
+    def poll_now(self, request, queryset):
+        new = 0
+        for shipment in queryset.filter(status__in=models.Shipment.TRACKED):
+            try:
+                new += services.shipment_poll(shipment_id=shipment.pk)
+            except CarrierError as exc:
+                self.message_user(request, f"{shipment.number}: {exc}", messages.WARNING)
+        self.message_user(request, _("%(n)d new tracking events.") % {"n": new}, messages.SUCCESS)
 
     @admin.action(description=_("Re-route the orders of selected parcels"), permissions=["change"])
     def reroute(self, request, queryset):
