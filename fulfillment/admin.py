@@ -14,6 +14,7 @@ from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import ngettext
 from import_export.admin import ImportExportModelAdmin
 
 from catalog.admin import ProductAdmin
@@ -243,7 +244,7 @@ class RerouteForm(forms.Form):
         label=_("Ship from"),
         queryset=models.Warehouse.objects.filter(is_active=True),
         required=False,
-        empty_label=_("Nearest that can serve (automatic)"),
+        empty_label=_("Nearest warehouse with stock (automatic)"),
     )
 
 
@@ -396,6 +397,8 @@ class ShipmentAdmin(admin.ModelAdmin):
     # -- actions ------------------------------------------------------------------------------
 
     def _each(self, request, queryset, done_message, call) -> None:
+        """Call for each parcel; report each refusal, then how many were done (done_message(n)
+        is the translated sentence for n)."""
         done = 0
         for shipment in queryset:
             try:
@@ -404,14 +407,14 @@ class ShipmentAdmin(admin.ModelAdmin):
             except FulfillmentError as exc:
                 self.message_user(request, exc.message, messages.ERROR)
         if done:
-            self.message_user(request, done_message % {"n": done}, messages.SUCCESS)
+            self.message_user(request, done_message(done) % {"n": done}, messages.SUCCESS)
 
     @admin.action(description=_("Mark selected parcels packed"), permissions=["change"])
     def mark_packed(self, request, queryset):
         self._each(
             request,
             queryset,
-            _("%(n)d parcels packed."),
+            lambda n: ngettext("%(n)d parcel packed.", "%(n)d parcels packed.", n),
             lambda s: services.shipment_pack(shipment_id=s.pk, actor=request.user),
         )
 
@@ -424,7 +427,7 @@ class ShipmentAdmin(admin.ModelAdmin):
             self._each(
                 request,
                 parcels,
-                _("%(n)d parcels shipped."),
+                lambda n: ngettext("%(n)d parcel shipped.", "%(n)d parcels shipped.", n),
                 lambda s: services.shipment_ship(
                     shipment_id=s.pk,
                     carrier=carrier,
@@ -452,7 +455,7 @@ class ShipmentAdmin(admin.ModelAdmin):
         url = reverse("admin:fulfillment_shipment_pick_list") + f"?warehouse={warehouses.pop()}&{query}"
         return HttpResponseRedirect(url)
 
-    @admin.action(description=_("Ask the carrier for news now"), permissions=["change"])
+    @admin.action(description=_("Refresh tracking from the carrier now"), permissions=["change"])
     def poll_now(self, request, queryset):
         new = 0
         for shipment in queryset.filter(status__in=models.Shipment.TRACKED):
@@ -460,7 +463,9 @@ class ShipmentAdmin(admin.ModelAdmin):
                 new += services.shipment_poll(shipment_id=shipment.pk)
             except CarrierError as exc:
                 self.message_user(request, f"{shipment.number}: {exc}", messages.WARNING)
-        self.message_user(request, _("%(n)d new tracking events.") % {"n": new}, messages.SUCCESS)
+        self.message_user(
+            request, ngettext("%(n)d new tracking event.", "%(n)d new tracking events.", new) % {"n": new}
+        )
 
     @admin.action(description=_("Re-route the orders of selected parcels"), permissions=["change"])
     def reroute(self, request, queryset):
@@ -478,7 +483,8 @@ class ShipmentAdmin(admin.ModelAdmin):
                 except FulfillmentError as exc:
                     self.message_user(request, exc.message, messages.ERROR)
             if done:
-                self.message_user(request, _("%(n)d orders re-routed.") % {"n": done}, messages.SUCCESS)
+                message = ngettext("%(n)d order re-routed.", "%(n)d orders re-routed.", done)
+                self.message_user(request, message % {"n": done}, messages.SUCCESS)
             return None
         context = {
             **self.admin_site.each_context(request),
@@ -555,6 +561,14 @@ class ReceiveForm(forms.Form):
 
     def quantities(self) -> dict[int, int]:
         return {line.pk: self.cleaned_data.get(f"line-{line.pk}") or 0 for line in self.lines}
+
+
+def placed_message(n: int) -> str:
+    return ngettext("%(n)d purchase order placed.", "%(n)d purchase orders placed.", n)
+
+
+def cancelled_message(n: int) -> str:
+    return ngettext("%(n)d purchase order cancelled.", "%(n)d purchase orders cancelled.", n)
 
 
 @admin.register(models.PurchaseOrder)
@@ -651,12 +665,12 @@ class PurchaseOrderAdmin(admin.ModelAdmin):
             except FulfillmentError as exc:
                 self.message_user(request, exc.message, messages.ERROR)
         if done:
-            self.message_user(request, done_message % {"n": done}, messages.SUCCESS)
+            self.message_user(request, done_message(done) % {"n": done}, messages.SUCCESS)
 
     @admin.action(description=_("Place selected drafts with the supplier"), permissions=["change"])
     def place(self, request, queryset):
-        self._each(request, queryset, services.purchase_order_place, _("%(n)d purchase orders placed."))
+        self._each(request, queryset, services.purchase_order_place, placed_message)
 
     @admin.action(description=_("Cancel selected purchase orders"), permissions=["change"])
     def cancel(self, request, queryset):
-        self._each(request, queryset, services.purchase_order_cancel, _("%(n)d purchase orders cancelled."))
+        self._each(request, queryset, services.purchase_order_cancel, cancelled_message)
