@@ -1,6 +1,7 @@
 """Background work of fulfillment: following parcels, the low-stock digest, stock flags."""
 
 from celery import shared_task
+from django.conf import settings
 
 from fulfillment import services
 from fulfillment.carriers import CarrierUnavailable
@@ -22,7 +23,13 @@ def poll_shipments() -> int:
 
 
 @shared_task(
-    acks_late=True, autoretry_for=(CarrierUnavailable,), retry_backoff=30, retry_backoff_max=1800, max_retries=5
+    acks_late=True,
+    autoretry_for=(CarrierUnavailable,),
+    # The first retry within a tenth of the poll interval (30 s at the default 300 s), then
+    # doubling: a worker told to poll every few seconds (the tests' worker) retries as quickly.
+    retry_backoff=max(1, settings.CARRIER_POLL_SECONDS // 10),
+    retry_backoff_max=1800,
+    max_retries=5,
 )
 def track_shipment(shipment_id: int) -> int:
     return services.shipment_poll(shipment_id=shipment_id)
