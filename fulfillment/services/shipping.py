@@ -213,7 +213,11 @@ def shipment_record_updates(*, shipment_id: int, updates: list[carriers.Tracking
         if shipment.status not in (*Shipment.TRACKED, Status.DELIVERED):
             raise FulfillmentError(FulfillmentErrorCode.NOT_SHIPPED, number=shipment.number)
         seen = set(shipment.events.values_list("external_id", flat=True))
-        new = [u for u in updates if u.external_id not in seen and u.kind in TrackingEvent.Kind.values]
+        new = []
+        for update in updates:
+            if update.external_id not in seen and update.kind in TrackingEvent.Kind.values:
+                seen.add(update.external_id)  # a batch repeating an event still stores it once
+                new.append(update)
         TrackingEvent.objects.bulk_create(
             [
                 TrackingEvent(
