@@ -98,12 +98,10 @@ def order_reroute(*, order_id: int, warehouse_id: int | None = None, actor=None)
         except OutOfStock as exc:
             name = Warehouse.objects.get(pk=warehouse_id).name if warehouse_id else "-"
             raise FulfillmentError(FulfillmentErrorCode.CANNOT_SERVE, warehouse=name) from exc
-        cod_amount = sum((p.cod_amount for p in parcels), Decimal("0.00"))
+        # Cancelled first, so that the cash to collect (if it was on one of them) moves to the
+        # first new parcel: shipments_create gives it to a parcel when no live one carries it.
         Shipment.objects.filter(pk__in=[p.pk for p in parcels]).update(status=Status.CANCELLED, cod_amount=0)
         created = shipments_create(order=order)
-        if cod_amount and created:  # the cash to collect moves to the first new parcel
-            Shipment.objects.filter(pk=created[0].pk).update(cod_amount=cod_amount)
-            created[0].cod_amount = cod_amount
     return created
 
 
