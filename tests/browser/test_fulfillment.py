@@ -25,7 +25,7 @@ from pathlib import Path
 import pytest
 from django.urls import reverse
 from django.utils import translation
-from django.utils.translation import gettext
+from django.utils.translation import gettext, ngettext
 from playwright.sync_api import Page, expect
 
 from fulfillment import services
@@ -101,6 +101,12 @@ def zh(message: str, **params) -> str:
     with translation.override("zh-hans"):
         text = gettext(message)
     return text % params if params else text
+
+
+def zh_count(singular: str, plural: str, n: int) -> str:
+    """A count message (singular/plural) as a zh-CN browser sees it."""
+    with translation.override("zh-hans"):
+        return ngettext(singular, plural, n) % {"n": n}
 
 
 def label(choice) -> str:
@@ -237,7 +243,7 @@ def test_staff_pick_pack_ship_and_the_customer_follows_and_confirms(
     # Pack both parcels from the list.
     page.goto(SHIPMENTS)
     run_action(page, "mark_packed", express_parcel, fleet_parcel)
-    expect_success(page, zh("%(n)d parcels packed.", n=2))
+    expect_success(page, zh_count("%(n)d parcel packed.", "%(n)d parcels packed.", 2))
     for parcel in (express_parcel, fleet_parcel):
         expect(row_of(page, parcel).locator("td.field-status")).to_have_text(label(Shipment.Status.PACKED))
 
@@ -249,7 +255,7 @@ def test_staff_pick_pack_ship_and_the_customer_follows_and_confirms(
     journey.shot("ship-form-express")
     form.locator("input[type=submit]").click()
     arrived(page, re.escape(SHIPMENTS) + "$")
-    expect_success(page, zh("%(n)d parcels shipped.", n=1))
+    expect_success(page, zh_count("%(n)d parcel shipped.", "%(n)d parcels shipped.", 1))
     express_parcel.refresh_from_db()
     assert express_parcel.status == Shipment.Status.SHIPPED and express_parcel.carrier == "express"
     assert re.fullmatch(r"SX\d{12}", express_parcel.tracking_number)
@@ -269,7 +275,7 @@ def test_staff_pick_pack_ship_and_the_customer_follows_and_confirms(
     journey.shot("ship-form-own-fleet")
     form.locator("input[type=submit]").click()
     arrived(page, re.escape(SHIPMENTS) + "$")
-    expect_success(page, zh("%(n)d parcels shipped.", n=1))
+    expect_success(page, zh_count("%(n)d parcel shipped.", "%(n)d parcels shipped.", 1))
     row = row_of(page, fleet_parcel)
     expect(row.locator("td.field-status")).to_have_text(label(Shipment.Status.SHIPPED))
     expect(row.locator("td.field-tracking_number")).to_have_text(OWN_FLEET_NUMBER)
