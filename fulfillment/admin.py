@@ -167,6 +167,20 @@ admin.site.unregister(Product)
 admin.site.register(Product, ProductWithStockAdmin)
 
 
+def for_each(model_admin, request, objects, call, done_message) -> None:
+    """An admin action's loop: call for each object, report each refusal (FulfillmentError) by
+    its message, then how many were done (done_message(n) is the translated sentence)."""
+    done = 0
+    for obj in objects:
+        try:
+            call(obj)
+            done += 1
+        except FulfillmentError as exc:
+            model_admin.message_user(request, exc.message, messages.ERROR)
+    if done:
+        model_admin.message_user(request, done_message(done) % {"n": done}, messages.SUCCESS)
+
+
 # -- stock movements ----------------------------------------------------------------------------
 
 
@@ -396,26 +410,14 @@ class ShipmentAdmin(admin.ModelAdmin):
 
     # -- actions ------------------------------------------------------------------------------
 
-    def _each(self, request, queryset, done_message, call) -> None:
-        """Call for each parcel; report each refusal, then how many were done (done_message(n)
-        is the translated sentence for n)."""
-        done = 0
-        for shipment in queryset:
-            try:
-                call(shipment)
-                done += 1
-            except FulfillmentError as exc:
-                self.message_user(request, exc.message, messages.ERROR)
-        if done:
-            self.message_user(request, done_message(done) % {"n": done}, messages.SUCCESS)
-
     @admin.action(description=_("Mark selected parcels packed"), permissions=["change"])
     def mark_packed(self, request, queryset):
-        self._each(
+        for_each(
+            self,
             request,
             queryset,
-            lambda n: ngettext("%(n)d parcel packed.", "%(n)d parcels packed.", n),
             lambda s: services.shipment_pack(shipment_id=s.pk, actor=request.user),
+            lambda n: ngettext("%(n)d parcel packed.", "%(n)d parcels packed.", n),
         )
 
     @admin.action(description=_("Ship selected parcels (carrier and tracking numbers)"), permissions=["change"])
@@ -424,16 +426,17 @@ class ShipmentAdmin(admin.ModelAdmin):
         form = ShipForm(request.POST if "apply" in request.POST else None)
         if "apply" in request.POST and form.is_valid():
             carrier = form.cleaned_data["carrier"]
-            self._each(
+            for_each(
+                self,
                 request,
                 parcels,
-                lambda n: ngettext("%(n)d parcel shipped.", "%(n)d parcels shipped.", n),
                 lambda s: services.shipment_ship(
                     shipment_id=s.pk,
                     carrier=carrier,
                     tracking_number=request.POST.get(f"tracking-{s.pk}", ""),
                     actor=request.user,
                 ),
+                lambda n: ngettext("%(n)d parcel shipped.", "%(n)d parcels shipped.", n),
             )
             return None
         context = {
@@ -656,21 +659,16 @@ class PurchaseOrderAdmin(admin.ModelAdmin):
         }
         return render(request, "admin/fulfillment/receive.html", context)
 
-    def _each(self, request, queryset, call, done_message) -> None:
-        done = 0
-        for po in queryset:
-            try:
-                call(po_id=po.pk, actor=request.user)
-                done += 1
-            except FulfillmentError as exc:
-                self.message_user(request, exc.message, messages.ERROR)
-        if done:
-            self.message_user(request, done_message(done) % {"n": done}, messages.SUCCESS)
-
     @admin.action(description=_("Place selected drafts with the supplier"), permissions=["change"])
     def place(self, request, queryset):
-        self._each(request, queryset, services.purchase_order_place, placed_message)
+        for_each(
+            self, request, queryset, lambda po: services.purchase_order_place(po_id=po.pk, actor=request.user),
+            placed_message,
+        )  # fmt: skip
 
     @admin.action(description=_("Cancel selected purchase orders"), permissions=["change"])
     def cancel(self, request, queryset):
-        self._each(request, queryset, services.purchase_order_cancel, cancelled_message)
+        for_each(
+            self, request, queryset, lambda po: services.purchase_order_cancel(po_id=po.pk, actor=request.user),
+            cancelled_message,
+        )  # fmt: skip

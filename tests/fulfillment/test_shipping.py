@@ -424,3 +424,17 @@ def test_low_stock_digest_goes_to_warehouse_staff_once_a_day(places, staff_user)
     assert mail.to == "picker@example.com"
     rows = mail.context["warehouses"][places["sh"].name]
     assert [(r["sku"], r["available"], r["threshold"]) for r in rows] == [(low.sku, 2, 3)]
+
+
+def test_purchase_orders_placed_and_cancelled_from_the_admin_list(staff_client, places, staff_user):
+    v = variant()
+    draft = purchase_order(places["sh"], [(v, 5, "8.00")], staff_user)
+    empty = purchase_order(places["sh"], [], staff_user)
+    url = "/admin/fulfillment/purchaseorder/"
+    staff_client.post(url, {"action": "place", "_selected_action": [draft.pk, empty.pk]})
+    draft.refresh_from_db()
+    empty.refresh_from_db()
+    assert (draft.status, empty.status) == ("ordered", "draft")  # an empty PO is refused, the other placed
+    staff_client.post(url, {"action": "cancel", "_selected_action": [draft.pk]})
+    draft.refresh_from_db()
+    assert draft.status == "cancelled"
