@@ -438,3 +438,32 @@ def test_purchase_orders_placed_and_cancelled_from_the_admin_list(staff_client, 
     staff_client.post(url, {"action": "cancel", "_selected_action": [draft.pk]})
     draft.refresh_from_db()
     assert draft.status == "cancelled"
+
+
+def test_staff_write_a_purchase_order_in_the_admin(staff_client, places, staff_user):
+    v = variant()
+    supplier = Supplier.objects.create(name="义乌供应商")
+    response = staff_client.post(
+        "/admin/fulfillment/purchaseorder/add/",
+        {
+            "supplier": supplier.pk,
+            "warehouse": places["gz"].pk,
+            "expected_on": "2026-12-01",
+            "note": "年货",
+            "lines-TOTAL_FORMS": "1",
+            "lines-INITIAL_FORMS": "0",
+            "lines-MIN_NUM_FORMS": "0",
+            "lines-MAX_NUM_FORMS": "1000",
+            "lines-0-variant": v.pk,
+            "lines-0-quantity": "40",
+            "lines-0-unit_cost": "9.90",
+        },
+    )
+    assert response.status_code == 302, response.content.decode()[:2000]
+    po = PurchaseOrder.objects.get(supplier=supplier)
+    assert po.number.startswith("PO") and po.status == "draft" and po.created_by == staff_user
+    assert [(line.variant_id, line.quantity, line.unit_cost) for line in po.lines.all()] == [
+        (v.pk, 40, Decimal("9.90"))
+    ]
+    listing = staff_client.get("/admin/fulfillment/purchaseorder/").content.decode()
+    assert po.number in listing and "396.00" in listing  # total cost
