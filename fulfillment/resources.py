@@ -32,6 +32,11 @@ class StockResource(AllOrNothingResource):
             queryset = queryset.select_related("warehouse", "variant")
         return super().export(queryset=queryset, **kwargs)
 
+    def before_import(self, dataset, **kwargs) -> None:
+        # Who imports the file: each count it makes is recorded as their stock movement.
+        self._actor = kwargs.get("user")
+        super().before_import(dataset, **kwargs)
+
     def import_instance(self, instance, row, **kwargs) -> None:
         """Take on_hand from the file. `reserved` belongs to orders: a file may show it but
         never changes it, and the product is always the variant's. Both are set before the
@@ -60,7 +65,11 @@ class StockResource(AllOrNothingResource):
         # Through the service: it locks the row and writes on_hand only, so a reservation
         # made by an order during the import is neither lost nor undercut.
         saved = services.stock_set_on_hand(
-            warehouse_id=instance.warehouse_id, variant_id=instance.variant_id, on_hand=instance.on_hand
+            warehouse_id=instance.warehouse_id,
+            variant_id=instance.variant_id,
+            on_hand=instance.on_hand,
+            actor=getattr(self, "_actor", None),
+            note="imported count",
         )
         instance.pk, instance.product_id, instance.reserved = saved.pk, saved.product_id, saved.reserved
 

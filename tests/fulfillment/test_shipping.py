@@ -467,3 +467,22 @@ def test_staff_write_a_purchase_order_in_the_admin(staff_client, places, staff_u
     ]
     listing = staff_client.get("/admin/fulfillment/purchaseorder/").content.decode()
     assert po.number in listing and "396.00" in listing  # total cost
+
+
+def test_an_imported_stock_count_is_a_movement_by_the_importer(places, staff_user):
+    import tablib
+
+    from fulfillment.resources import StockResource
+
+    v = variant()
+    stock(places["sh"], v, 5)
+    data = tablib.Dataset(["sh", v.sku, 12, ""], headers=["warehouse", "sku", "on_hand", "reserved"])
+    result = StockResource().import_data(data, dry_run=False, user=staff_user)
+    assert not result.has_errors() and not result.has_validation_errors()
+    movement = StockMovement.objects.filter(variant=v).order_by("-pk").first()
+    assert (movement.reason, movement.on_hand_delta, movement.actor, movement.note) == (
+        "count",
+        7,
+        staff_user,
+        "imported count",
+    )
