@@ -114,6 +114,9 @@ class StockAdmin(ImportExportModelAdmin):
     def save_model(self, request, obj, form, change) -> None:
         _stock_save(obj, actor=request.user)  # also refreshes the product's in-stock flag
 
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False  # a row keeps its movement history; count it to zero instead
+
     @admin.display(description=_("history"))
     def history(self, obj) -> str:
         url = reverse("admin:fulfillment_stockmovement_changelist") + f"?stock__id__exact={obj.pk}"
@@ -124,6 +127,7 @@ class StockInline(admin.TabularInline):
     model = models.Stock
     form = StockForm
     extra = 0
+    can_delete = False  # a row keeps its movement history; count it to zero instead
     fields = ("variant", "warehouse", "on_hand", "reserved")
     readonly_fields = ("reserved",)
 
@@ -144,8 +148,6 @@ class ProductWithStockAdmin(ProductAdmin):
             return
         for stock in formset.save(commit=False):
             _stock_save(stock, actor=request.user)
-        for stock in formset.deleted_objects:
-            stock.delete()
 
     def save_related(self, request, form, formsets, change) -> None:
         super().save_related(request, form, formsets, change)
