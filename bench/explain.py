@@ -1,6 +1,11 @@
 """Where a page's time goes: its SQL (captured, then EXPLAIN ANALYZE'd) and its Python (cProfile).
 
     PAGE_CACHE_ENABLED=0 .venv/bin/python bench/explain.py --urls urls.json > explain.md
+    PAGE_CACHE_ENABLED=0 .venv/bin/python bench/explain.py --urls urls.json --cached > explain-cached.md
+
+Without --cached nothing is cached (facets, category trees and product page bodies are rebuilt
+on every request: the `uncached` mode, or the first visit after a catalogue write). With
+--cached they come from the real cache (CACHE_URL), warmed first: the `off` mode.
 
 Runs against the database in DATABASE_URL (bin/bench runs it against the bench database with
 BENCH_EXPLAIN=1). Each page is rendered in-process through the full WSGI handler and
@@ -24,7 +29,9 @@ ROOT = Path(os.environ.get("BENCH_SRC") or Path(__file__).resolve().parent.paren
 sys.path.insert(0, str(ROOT))
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "shop.settings")
 os.environ.setdefault("PAGE_CACHE_ENABLED", "0")
-os.environ.setdefault("PAGE_CACHE_URL", "dummycache://")  # facets too: show every query
+CACHED = "--cached" in sys.argv  # decided before Django reads its settings
+if not CACHED:
+    os.environ.setdefault("PAGE_CACHE_URL", "dummycache://")  # facets too: show every query
 
 import django  # noqa: E402
 
@@ -125,10 +132,12 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=10)
     parser.add_argument("--plans", type=int, default=3, help="plans shown per page (slowest first)")
     parser.add_argument("--profile-rows", type=int, default=25)
+    parser.add_argument("--cached", action="store_true", help="use the real cache, as the off mode does")
     args = parser.parse_args()
     picked = json.loads(Path(args.urls).read_text())
     only = set(args.only.split(",")) if args.only else None
-    print(f"# Where the time goes: {picked['products']:,} products, page cache off\n")
+    cached = "facets, trees and product bodies cached" if args.cached else "nothing cached"
+    print(f"# Where the time goes: {picked['products']:,} products, page cache off, {cached}\n")
     for page in picked["urls"]:
         if only and page["name"] not in only:
             continue

@@ -2,13 +2,16 @@
 
 import hashlib
 from dataclasses import dataclass, field
+from datetime import datetime
 from decimal import Decimal
 
 from django.contrib.postgres.search import SearchQuery, SearchRank, TrigramWordSimilarity
 from django.core.cache import caches
+from django.core.exceptions import EmptyResultSet
 from django.core.paginator import Paginator
 from django.db import connection
-from django.db.models import Count, F, Max, Min, Prefetch, Q, QuerySet, Sum
+from django.db.models import Count, F, FilteredRelation, Max, Min, Prefetch, Q, QuerySet, Sum
+from django.db.models.expressions import RawSQL
 from django.db.models.functions import Coalesce
 from django.utils.functional import cached_property
 
@@ -20,6 +23,7 @@ from catalog.models import (
     Product,
     ProductImage,
     ProductVariant,
+    StockStatus,
     stock_status,
 )
 from catalog.search import tsquery
@@ -67,25 +71,38 @@ def best_sellers(*, size: int = 8) -> list[Product]:
     return list(active_products().only(*CARD_FIELDS).order_by("-sales_count")[:size])
 
 
-def category_with_tree(*, slug: str) -> tuple[Category, list[Category], list[Category]]:
-    """A category, its ancestors (breadcrumbs) and its children, kept a minute (the tree
-    changes rarely and every change clears it). Raises Category.DoesNotExist."""
+@dataclass
+class CategoryTree:
+    category: Category
+    ancestors: list[Category]  # root first, for the breadcrumbs
+    children: list[Category]  # active ones, for the chips
+    subtree_ids: list[int]  # the category and all its descendants, for filtering products
+
+
+def category_with_tree(*, slug: str) -> CategoryTree:
+    """A category with its place in the tree, kept a minute (the tree changes rarely and every
+    change clears it). Raises Category.DoesNotExist."""
 
     def load():
         category = Category.objects.get(slug=slug, is_active=True)
-        ancestors = list(category.get_ancestors()) if category.depth > 1 else []
-        return category, ancestors, list(category.get_children().filter(is_active=True))
+        return CategoryTree(
+            category=category,
+            ancestors=list(category.get_ancestors()) if category.depth > 1 else [],
+            children=list(category.get_children().filter(is_active=True)),
+            subtree_ids=list(Category.objects.filter(path__startswith=category.path).values_list("pk", flat=True)),
+        )
 
-    return _memo(f"tree:{slug}", load)
+    return _memo(f"category-tree:{slug}", load)  # not "tree:", which held a tuple before
 
 
 def root_categories() -> list[Category]:
     return _memo("roots", lambda: list(Category.get_root_nodes().filter(is_active=True)))
 
 
-def category_subtree_q(category: Category) -> Q:
-    """Products in a category or any of its descendants (materialised-path prefix)."""
-    return Q(category__in=Category.objects.filter(path__startswith=category.path).values("pk"))
+def category_subtree_q(tree: CategoryTree) -> Q:
+    """Products in a category or any of its descendants. The ids are literal, not a sub-select,
+    so the planner can walk the (category, sort) indexes of a small category."""
+    return Q(category_id__in=tree.subtree_ids)
 
 
 def search_filter(queryset: QuerySet[Product], text: str) -> tuple[QuerySet[Product], bool]:
@@ -161,19 +178,21 @@ def facets_cached(base: QuerySet[Product], *, key: str) -> Facets:
 
 
 def facets_for(base: QuerySet[Product]) -> Facets:
-    """Brand and attribute-value counts and the price span over a result set (5 queries)."""
+    """Brand and attribute-value counts and the price span over a result set (4 queries)."""
     facets = Facets()
-    summary = base.aggregate(
-        price_min=Min("price"),
-        price_max=Max("price"),
-        in_stock=Count("id", filter=Q(in_stock=True)),
-        total=Count("id"),
+    per_brand = list(
+        base.order_by()
+        .values_list("brand_id")
+        .annotate(n=Count("id"), stocked=Count("id", filter=Q(in_stock=True)), low=Min("price"), high=Max("price"))
     )
-    facets.total = summary["total"]
-    facets.price_min, facets.price_max = summary["price_min"], summary["price_max"]
-    facets.in_stock = summary["in_stock"]
-    brand_counts = dict(base.order_by().values_list("brand_id").annotate(n=Count("id")).values_list("brand_id", "n"))
-    if brand_counts:
+    if per_brand:
+        # One pass gives the summary too: on a category the covering index product_facets
+        # answers it without reading the table (migration 0003).
+        facets.total = sum(row[1] for row in per_brand)
+        facets.in_stock = sum(row[2] for row in per_brand)
+        facets.price_min = min(row[3] for row in per_brand)
+        facets.price_max = max(row[4] for row in per_brand)
+        brand_counts = {row[0]: row[1] for row in per_brand}
         # The brands with most products; a long tail of checkboxes helps nobody and costs
         # most of the page's rendering time.
         top = sorted(brand_counts, key=lambda pk: (-brand_counts[pk], pk))[:FACET_BRANDS]
@@ -182,20 +201,38 @@ def facets_for(base: QuerySet[Product]) -> Facets:
             {"brand": brand, "count": brand_counts[brand.pk]}
             for brand in Brand.objects.filter(pk__in=top).order_by("name")
         ]
-    through = Product.attribute_values.through
-    value_counts = (
-        through.objects.filter(product__in=base.order_by().values("pk"), attributevalue__attribute__is_filter=True)
-        .values("attributevalue_id")
-        .annotate(n=Count("product_id"))
-    )
-    counts = {row["attributevalue_id"]: row["n"] for row in value_counts}
+    counts = _attribute_value_counts(base)
     if counts:
         by_attribute: dict[int, dict] = {}
-        for value in AttributeValue.objects.filter(pk__in=counts).select_related("attribute"):
+        values = AttributeValue.objects.filter(pk__in=counts, attribute__is_filter=True).select_related("attribute")
+        for value in values:
             entry = by_attribute.setdefault(value.attribute_id, {"attribute": value.attribute, "values": []})
             entry["values"].append({"value": value, "count": counts[value.pk]})
         facets.attributes = sorted(by_attribute.values(), key=lambda e: (e["attribute"].position, e["attribute"].code))
     return facets
+
+
+def _attribute_value_counts(base: QuerySet[Product]) -> dict[int, int]:
+    """How many products of the result set carry each attribute value."""
+    if connection.vendor != "postgresql":
+        through = Product.attribute_values.through
+        rows = (
+            through.objects.filter(product__in=base.order_by().values("pk"))
+            .values_list("attributevalue_id")
+            .annotate(n=Count("product_id"))
+        )
+        return dict(rows)
+    # PostgreSQL: each product row carries its value ids (attr_ids, kept by a trigger, see
+    # migration 0003), so the count unnests them instead of joining the through table.
+    unnested = base.order_by().annotate(value_id=RawSQL('unnest("catalog_product"."attr_ids")', ())).values("value_id")
+    try:
+        sql, params = unnested.query.sql_with_params()
+    except EmptyResultSet:  # e.g. .none() for a query with no searchable word
+        return {}
+    with connection.cursor() as cursor:
+        # The inner SQL is the ORM's, with its parameters passed separately.
+        cursor.execute(f"SELECT value_id, COUNT(*) FROM ({sql}) AS result_values GROUP BY value_id", params)  # noqa: S608
+        return dict(cursor.fetchall())
 
 
 class CappedPaginator(Paginator):
@@ -242,10 +279,77 @@ def product_for_page(*, slug: str) -> Product:
     return product
 
 
-def variant_option_axes(product: Product) -> list[dict]:
+@dataclass
+class LiveVariant:
+    """What a product page must show as it is now: the price, and stock from the warehouses."""
+
+    id: int
+    price: Decimal
+    compare_at_price: Decimal | None
+    status: StockStatus
+
+
+@dataclass
+class ProductLive:
+    id: int
+    updated_at: datetime
+    category_id: int
+    price: Decimal
+    compare_at_price: Decimal | None
+    variants: list[LiveVariant]
+
+
+def product_live(*, slug: str) -> ProductLive:
+    """The live figures of a product page in one query: the product's price and, for each
+    active variant in display order, its price and stock status (available units summed over
+    warehouses). Everything else on the page may come from a cache keyed by `updated_at`.
+    Raises Product.DoesNotExist."""
+    rows = list(
+        active_products()
+        .filter(slug=slug)
+        .alias(live=FilteredRelation("variants", condition=Q(variants__is_active=True)))
+        .values_list(
+            "pk",
+            "updated_at",
+            "category_id",
+            "price",
+            "compare_at_price",
+            "live__pk",
+            "live__price",
+            "live__compare_at_price",
+            "live__low_stock_threshold",
+        )
+        .annotate(available=Coalesce(Sum(F("live__stocks__on_hand") - F("live__stocks__reserved")), 0))
+        .order_by("live__position", "live__pk")
+    )
+    if not rows:
+        raise Product.DoesNotExist(slug)
+    pk, updated_at, category_id, price, compare_at_price = rows[0][:5]
+    variants = [
+        LiveVariant(id=row[5], price=row[6], compare_at_price=row[7], status=stock_status(row[9], row[8]))
+        for row in rows
+        if row[5] is not None
+    ]
+    return ProductLive(pk, updated_at, category_id, price, compare_at_price, variants)
+
+
+def product_static(*, product_id: int) -> tuple[Product, list[ProductVariant], list[ProductImage]]:
+    """What a product page shows that only staff edits change (names, text, options, images),
+    for rendering once and caching. Variants come with their options and attributes."""
+    product = Product.objects.select_related("brand", "category").defer("search_vector").get(pk=product_id)
+    variants = list(
+        product.variants.filter(is_active=True).prefetch_related(
+            Prefetch("options", queryset=AttributeValue.objects.select_related("attribute"))
+        )
+    )
+    images = list(ProductImage.objects.filter(product_id=product_id).order_by("position", "pk"))
+    return product, variants, images
+
+
+def variant_option_axes(product: Product, variants: list[ProductVariant] | None = None) -> list[dict]:
     """The option axes of a product (colour, size...) with their values in display order."""
     axes: dict[int, dict] = {}
-    for variant in product.variants.all():
+    for variant in product.variants.all() if variants is None else variants:
         for value in variant.options.all():
             axis = axes.setdefault(value.attribute_id, {"attribute": value.attribute, "values": {}})
             axis["values"].setdefault(value.pk, value)
@@ -256,19 +360,10 @@ def variant_option_axes(product: Product) -> list[dict]:
     return result
 
 
-def related_products(product: Product, *, size: int = 8) -> list[Product]:
-    """The best sellers of the product's category, without the product itself. The list is
-    the same for every product of the category, so it is kept for a minute."""
-    best = _memo(
-        f"related:{product.category_id}",
-        lambda: list(
-            active_products()
-            .filter(category_id=product.category_id)
-            .only(*CARD_FIELDS)
-            .order_by("-sales_count", "-id")[: size + 1]
-        ),
+def category_best_sellers(*, category_id: int, size: int) -> list[Product]:
+    return list(
+        active_products().filter(category_id=category_id).only(*CARD_FIELDS).order_by("-sales_count", "-id")[:size]
     )
-    return [p for p in best if p.pk != product.pk][:size]
 
 
 def breadcrumbs(category: Category) -> list[Category]:

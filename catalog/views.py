@@ -1,8 +1,13 @@
 """Storefront pages: listings (all, category, search) and the product page."""
 
 from django.conf import settings
+from django.core.cache import caches
 from django.http import Http404, HttpRequest, HttpResponse, QueryDict
 from django.shortcuts import render
+from django.template.loader import render_to_string
+from django.utils.html import escape, format_html, json_script
+from django.utils.safestring import mark_safe
+from django.utils.translation import get_language
 from django.utils.translation import gettext as _
 
 from catalog import selectors
@@ -10,10 +15,12 @@ from catalog.filters import SORT_CHOICES, ProductFilter, apply_sort
 from catalog.models import Category, Product
 from catalog.services import VIEW_COUNTER, product_view_record
 from catalog.tasks import flush_view_counts
+from catalog.templatetags.catalog_tags import cards_html
 from shop.core.money import format_money
 from shop.core.pagecache import cache_anonymous_page, count_on_hit
 
 MAX_QUERY_LENGTH = 100
+FILTER_PARAMS = frozenset(ProductFilter.base_filters)
 
 
 def _valid_filters(params: QueryDict, queryset) -> tuple[ProductFilter, list[str]]:
@@ -56,10 +63,11 @@ def product_list(request: HttpRequest, slug: str | None = None) -> HttpResponse:
     base = selectors.active_products()
     if slug is not None:
         try:
-            category, ancestors, children = selectors.category_with_tree(slug=slug)
+            tree = selectors.category_with_tree(slug=slug)
         except Category.DoesNotExist as exc:
             raise Http404(_("No such category.")) from exc
-        base = base.filter(selectors.category_subtree_q(category))
+        category, ancestors, children = tree.category, tree.ancestors, tree.children
+        base = base.filter(selectors.category_subtree_q(tree))
     else:
         children = selectors.root_categories()
 
@@ -81,16 +89,22 @@ def product_list(request: HttpRequest, slug: str | None = None) -> HttpResponse:
     else:
         facets = selectors.facets_cached(base, key=scope)
 
-    filterset, errors = _valid_filters(request.GET, base)
-    sort = filterset.form.cleaned_data.get("sort") or ("relevance" if query else "popular")
-    products = filterset.qs
+    if FILTER_PARAMS.isdisjoint(request.GET.keys()):
+        # Most visits come with no filter: binding a FilterSet (it deep-copies its filters and
+        # form fields) would cost more than the rest of the view.
+        cleaned, errors, products, price_range = {}, [], base, (None, None)
+    else:
+        filterset, errors = _valid_filters(request.GET, base)
+        cleaned, products = filterset.form.cleaned_data, filterset.qs
+        price_range = (filterset.form["min_price"].value(), filterset.form["max_price"].value())
+    sort = cleaned.get("sort") or ("relevance" if query else "popular")
     if ranked and sort == "relevance":
         products = selectors.search_ranked(products, query)
     if not fuzzy:
         products = apply_sort(products, sort, ranked=ranked)
     products = products.only(*selectors.CARD_FIELDS)
 
-    filtered = any(filterset.form.cleaned_data.get(f) for f in ("min_price", "max_price", "brand", "av", "in_stock"))
+    filtered = any(cleaned.get(f) for f in ("min_price", "max_price", "brand", "av", "in_stock"))
     paginator = selectors.CappedPaginator(
         products,
         settings.CATALOG_PAGE_SIZE,
@@ -114,19 +128,17 @@ def product_list(request: HttpRequest, slug: str | None = None) -> HttpResponse:
             "children": children or [],
             "query": query,
             "fuzzy": fuzzy,
-            "filterset": filterset,
-            "form": filterset.form,
+            "min_price": price_range[0],
+            "max_price": price_range[1],
             "errors": errors,
             "page": page,
             "products": page.object_list,
             "facets": facets,
             "sort": sort,
             "sort_choices": [c for c in SORT_CHOICES if query or c[0] != "relevance"],
-            "selected_brands": {b.pk for b in filterset.form.cleaned_data.get("brand") or []},
-            "selected_extra_brands": [
-                b for b in filterset.form.cleaned_data.get("brand") or [] if b.pk not in facets.brand_ids
-            ],
-            "selected_values": {v.pk for v in filterset.form.cleaned_data.get("av") or []},
+            "selected_brands": {b.pk for b in cleaned.get("brand") or []},
+            "selected_extra_brands": [b for b in cleaned.get("brand") or [] if b.pk not in facets.brand_ids],
+            "selected_values": {v.pk for v in cleaned.get("av") or []},
             "querystring": keep.urlencode(),
             "active_filters": active_filters,
             "suggestions": selectors.best_sellers(size=4) if not page.object_list else [],
@@ -134,43 +146,119 @@ def product_list(request: HttpRequest, slug: str | None = None) -> HttpResponse:
     )
 
 
-@cache_anonymous_page
-def product_detail(request: HttpRequest, slug: str) -> HttpResponse:
-    try:
-        product = selectors.product_for_page(slug=slug)
-    except Product.DoesNotExist as exc:
-        raise Http404(_("No such product.")) from exc
-    if product_view_record(product_id=product.pk):
-        flush_view_counts.delay()
-    variants = list(product.variants.all())
-    images = list(product.images.all())
+# The product page is rendered in two parts. What only staff edits change (names, text,
+# options, images, breadcrumbs) is rendered once per product, update and language and kept in
+# the page cache's store, which every catalogue write clears, for at most PAGE_CACHE_SECONDS;
+# its key holds the product's updated_at, so an edit shows at once even where no clear follows.
+# Prices and stock are read on every request (selectors.product_live, one query) and filled
+# into placeholders. Related products are the category's best sellers, cards kept per category.
+RELATED_SIZE = 8
+_LIVE = {name: f"\x00{name}\x00" for name in ("price", "was", "status", "status_label", "related", "variant_data")}
+
+
+def _product_body(live: selectors.ProductLive, language: str) -> dict:
+    """Render the body with NUL-delimited placeholders (no PostgreSQL text can hold a NUL) and
+    split it there: static text at even positions, placeholder names at odd ones."""
+    product, variants, images = selectors.product_static(product_id=live.id)
     variant_images = {im.variant_id: im for im in images if im.variant_id}
-    response = render(
-        request,
-        "catalog/product_detail.html",
+    body = render_to_string(
+        "catalog/partials/product_body.html",
         {
             "product": product,
             "variants": variants,
-            "axes": selectors.variant_option_axes(product),
+            "axes": selectors.variant_option_axes(product, variants),
             "selected_options": {o.pk for o in variants[0].options.all()} if variants else set(),
             "images": images,
-            "variant_data": [
-                {
-                    "id": v.pk,
-                    "sku": v.sku,
-                    "price": format_money(v.price),
-                    "was": format_money(v.compare_at_price) if (v.compare_at_price or 0) > v.price else "",
-                    "status": v.status.value,
-                    "status_label": str(v.status.label),
-                    "options": [o.pk for o in v.options.all()],
-                    "image": variant_images[v.pk].listing_url if v.pk in variant_images else "",
-                    "zoom": variant_images[v.pk].zoom_url if v.pk in variant_images else "",
-                }
-                for v in variants
-            ],
             "ancestors": selectors.breadcrumbs(product.category),
-            "related": selectors.related_products(product),
+            "live": _LIVE,
         },
     )
-    count_on_hit(response, VIEW_COUNTER, product.pk)
+    return {
+        "version": (live.id, live.updated_at, language),
+        "title": product.display_name,
+        "pieces": body.split("\x00"),
+        "variants": {
+            v.pk: {
+                "sku": v.sku,
+                "options": [o.pk for o in v.options.all()],
+                "image": variant_images[v.pk].listing_url if v.pk in variant_images else "",
+                "zoom": variant_images[v.pk].zoom_url if v.pk in variant_images else "",
+            }
+            for v in variants
+        },
+    }
+
+
+def _product_parts(live: selectors.ProductLive, language: str) -> tuple[dict, list[tuple[int, str]]]:
+    """The cached body and related cards (one cache round trip), rebuilt when missing or stale."""
+    cache = caches["pages"]
+    body_key, related_key = f"product-body:{live.id}:{language}", f"related-cards:{live.category_id}:{language}"
+    cached = cache.get_many([body_key, related_key])
+    body = cached.get(body_key)
+    if (
+        body is None
+        or body["version"] != (live.id, live.updated_at, language)
+        or body["variants"].keys() != {v.id for v in live.variants}
+    ):
+        body = _product_body(live, language)
+        cache.set(body_key, body, settings.PAGE_CACHE_SECONDS)
+    related = cached.get(related_key)
+    if related is None:
+        products = selectors.category_best_sellers(category_id=live.category_id, size=RELATED_SIZE + 1)
+        related = list(zip((p.pk for p in products), cards_html(products), strict=True))
+        cache.set(related_key, related, settings.PAGE_CACHE_SECONDS)
+    return body, related
+
+
+def _was(price, compare_at_price) -> str:
+    return format_money(compare_at_price) if (compare_at_price or 0) > price else ""
+
+
+@cache_anonymous_page
+def product_detail(request: HttpRequest, slug: str) -> HttpResponse:
+    try:
+        live = selectors.product_live(slug=slug)
+    except Product.DoesNotExist as exc:
+        raise Http404(_("No such product.")) from exc
+    if product_view_record(product_id=live.id):
+        flush_view_counts.delay()
+    body, related = _product_parts(live, get_language())
+    variant_data = [
+        {
+            "id": v.id,
+            "sku": body["variants"][v.id]["sku"],
+            "price": format_money(v.price),
+            "was": _was(v.price, v.compare_at_price),
+            "status": v.status.value,
+            "status_label": str(v.status.label),
+            "options": body["variants"][v.id]["options"],
+            "image": body["variants"][v.id]["image"],
+            "zoom": body["variants"][v.id]["zoom"],
+        }
+        for v in live.variants
+    ]
+    first = variant_data[0] if variant_data else None
+    cards = [html for pk, html in related if pk != live.id][:RELATED_SIZE]
+    values = {
+        "price": first["price"] if first else format_money(live.price),
+        "was": first["was"] if first else _was(live.price, live.compare_at_price),
+        "status": first["status"] if first else "",
+        "status_label": escape(first["status_label"]) if first else "",
+        "related": format_html(
+            '<section><h2>{}</h2><ul class="grid">{}</ul></section>',
+            _("You may also like"),
+            mark_safe("".join(cards)),  # noqa: S308 - rendered by cards_html, which escapes
+        )
+        if cards
+        else "",
+        "variant_data": json_script(variant_data, "variant-data"),
+    }
+    html = "".join(piece if i % 2 == 0 else values[piece] for i, piece in enumerate(body["pieces"]))
+    response = render(
+        request,
+        "catalog/product_detail.html",
+        # Our template's output and escaped live values.
+        {"title": body["title"], "body": mark_safe(html), "variant_data": variant_data},  # noqa: S308
+    )
+    count_on_hit(response, VIEW_COUNTER, live.id)
     return response

@@ -1,0 +1,76 @@
+"""Listing helpers rendered in Python: a page shows 24 product cards and up to a hundred facet
+checkboxes, and the template engine's per-variable lookups were most of a listing's rendering
+time. The markup is the same as templates/catalog/partials/product_card.html, which the home
+page still includes."""
+
+from django import template
+from django.utils.html import escape
+from django.utils.safestring import SafeString, mark_safe
+from django.utils.translation import get_language, gettext
+
+from catalog.models import Product
+from shop.core.money import format_money
+
+register = template.Library()
+
+_CARD = (
+    '<li class="card">\n  <a href="{url}">\n    {image}\n    <span class="name">{name}</span>\n  </a>\n'
+    '  <span class="prices"><span class="price">{price}</span>{was}</span>\n  {badge}\n</li>\n'
+)
+_IMAGE = '<img src="{}" alt="" loading="lazy" width="400" height="400">'
+_NO_IMAGE = '<span class="noimg" aria-hidden="true"></span>'
+
+
+def card_html(product: Product, *, english: bool, out_of_stock: str) -> str:
+    """One product card. `english` and `out_of_stock` are looked up once per page, not per card."""
+    name = product.name_en if english and product.name_en else product.name
+    return _CARD.format(
+        url=escape(product.get_absolute_url()),
+        image=_IMAGE.format(escape(product.card_image_url)) if product.card_image else _NO_IMAGE,
+        name=escape(name),
+        price=escape(format_money(product.price)),
+        was=f' <s class="was">{escape(format_money(product.compare_at_price))}</s>' if product.on_sale else "",
+        badge="" if product.in_stock else f'<span class="badge out">{out_of_stock}</span>',
+    )
+
+
+def cards_html(products) -> list[str]:
+    english = (get_language() or "").startswith("en")
+    out_of_stock = escape(gettext("Out of stock"))
+    return [card_html(p, english=english, out_of_stock=out_of_stock) for p in products]
+
+
+@register.simple_tag
+def product_cards(products) -> SafeString:
+    """The <li> cards of a grid, as the product_card.html partial renders them."""
+    return mark_safe("".join(cards_html(products)))  # noqa: S308 - every value escaped in card_html
+
+
+_CHECK = (
+    '<label class="check"><input type="checkbox" name="{name}" value="{pk}" {checked}> {label} '
+    "<small>({count})</small></label>"
+)
+
+
+@register.simple_tag
+def facet_checks(name: str, entries: list[dict], key: str, selected: set[int]) -> SafeString:
+    """The checkboxes of one facet (brands, or the values of one attribute) with their counts:
+    `entries` are the facet's {key: brand or value, "count": n} rows."""
+    english = (get_language() or "").startswith("en")
+    rows = []
+    for entry in entries:
+        item = entry[key]
+        if key == "brand":
+            label = item.name_en if english and item.name_en else item.name
+        else:
+            label = item.value_en if english and item.value_en else item.value
+        rows.append(
+            _CHECK.format(
+                name=name,
+                pk=item.pk,
+                checked="checked" if item.pk in selected else "",
+                label=escape(label),
+                count=entry["count"],
+            )
+        )
+    return mark_safe("".join(rows))  # noqa: S308 - labels escaped, the rest are numbers
