@@ -21,7 +21,7 @@ from catalog.admin import ProductAdmin
 from catalog.models import Product
 from fulfillment import models, pdf, services
 from fulfillment.carriers import CarrierError
-from fulfillment.exceptions import FulfillmentError
+from fulfillment.exceptions import FulfillmentError, FulfillmentErrorCode
 from fulfillment.resources import StockResource
 from orders.admin import OrderAdmin
 from orders.models import Order
@@ -345,7 +345,8 @@ class ShipmentAdmin(admin.ModelAdmin):
     def pick_list_view(self, request):
         if not self.has_view_permission(request):
             raise PermissionDenied
-        warehouse = get_object_or_404(models.Warehouse, pk=request.GET.get("warehouse") or 0)
+        warehouse_id = request.GET.get("warehouse", "")
+        warehouse = get_object_or_404(models.Warehouse, pk=int(warehouse_id) if warehouse_id.isdigit() else 0)
         ids = [int(i) for i in request.GET.getlist("shipment") if i.isdigit()] or None
         rows = services.pick_list(warehouse_id=warehouse.pk, shipment_ids=ids)
         parcels = models.Shipment.objects.filter(warehouse=warehouse, status=models.Shipment.Status.PENDING)
@@ -560,9 +561,20 @@ class ReceiveForm(forms.Form):
             self.fields[f"line-{line.pk}"] = forms.IntegerField(
                 label=f"{line.variant.sku}", min_value=0, max_value=line.outstanding, initial=0, required=False
             )
+            # What the page showed as received: a second submit of the same delivery is refused.
+            self.fields[f"seen-{line.pk}"] = forms.IntegerField(
+                widget=forms.HiddenInput, initial=line.received_quantity, required=False
+            )
 
     def rows(self):
-        return [(line, self[f"line-{line.pk}"]) for line in self.lines]
+        return [(line, self[f"line-{line.pk}"], self[f"seen-{line.pk}"]) for line in self.lines]
+
+    def seen(self) -> dict[int, int]:
+        return {
+            line.pk: self.cleaned_data[f"seen-{line.pk}"]
+            for line in self.lines
+            if self.cleaned_data.get(f"seen-{line.pk}") is not None
+        }
 
     def quantities(self) -> dict[int, int]:
         return {line.pk: self.cleaned_data.get(f"line-{line.pk}") or 0 for line in self.lines}
@@ -644,8 +656,13 @@ class PurchaseOrderAdmin(admin.ModelAdmin):
         form = ReceiveForm(request.POST or None, lines=lines)
         if request.method == "POST" and form.is_valid():
             try:
-                services.purchase_order_receive(po_id=po.pk, quantities=form.quantities(), actor=request.user)
+                services.purchase_order_receive(
+                    po_id=po.pk, quantities=form.quantities(), seen=form.seen(), actor=request.user
+                )
             except FulfillmentError as exc:
+                if exc.code == FulfillmentErrorCode.PO_CHANGED:  # show the figures as they are now
+                    self.message_user(request, exc.message, messages.ERROR)
+                    return HttpResponseRedirect(request.path)
                 form.add_error(None, exc.message)
             else:
                 self.message_user(request, _("Goods received into %(w)s.") % {"w": po.warehouse}, messages.SUCCESS)

@@ -22,6 +22,9 @@ class FulfillmentErrorCode(StrEnum):
     PO_NOTHING_RECEIVED = "po_nothing_received"
     PO_NOT_CANCELLABLE = "po_not_cancellable"
     SIGNATURE_REQUIRED = "signature_required"
+    CASH_REQUIRED = "cash_required"
+    TRACKING_TOO_LONG = "tracking_too_long"
+    PO_CHANGED = "po_changed"
 
 
 class FulfillmentError(ShopError):
@@ -46,4 +49,14 @@ class FulfillmentError(ShopError):
             "Purchase order %(number)s cannot be cancelled once goods have been received."
         ),
         FulfillmentErrorCode.SIGNATURE_REQUIRED: _("A delivery needs the name of the person who signed for it."),
+        FulfillmentErrorCode.CASH_REQUIRED: _(
+            "This parcel is cash on delivery: enter the cash the courier collected (%(amount)s due)."
+        ),
+        FulfillmentErrorCode.TRACKING_TOO_LONG: _(
+            "The tracking number of shipment %(number)s is too long (at most %(max)d characters)."
+        ),
+        FulfillmentErrorCode.PO_CHANGED: _(
+            "Purchase order %(number)s was received by someone else meanwhile; check the figures and enter "
+            "what is still to receive."
+        ),
     }

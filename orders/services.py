@@ -193,8 +193,12 @@ def order_record_placed(order: Order, *, actor) -> None:
 
 
 @transaction.atomic
-def order_mark_paid(*, order_id: int, amount: Decimal, reference: str, actor_kind: str = "gateway") -> Order:
+def order_mark_paid(
+    *, order_id: int, amount: Decimal, reference: str, actor_kind: str = "gateway", method: str = ""
+) -> Order:
     """Mark an order paid. Idempotent: an order already paid (or further) is returned as is.
+    `method` is how it was actually paid (a customer may pay another way than the one chosen
+    at checkout); the order records it, so that its parcels know whether to collect cash.
 
     Raises OrderError(NOT_PAYABLE) for a cancelled or closed order, AMOUNT_MISMATCH if the
     amount differs from the total."""
@@ -205,7 +209,15 @@ def order_mark_paid(*, order_id: int, amount: Decimal, reference: str, actor_kin
         raise OrderError(OrderErrorCode.NOT_PAYABLE)
     if money(amount) != order.total:
         raise OrderError(OrderErrorCode.AMOUNT_MISMATCH)
+    order_record_method(order, method)
     return order_transition(order, Order.Status.PAID, actor_kind=actor_kind, note=reference)
+
+
+def order_record_method(order: Order, method: str) -> None:
+    """The payment method the order is being paid with. Precondition: order row locked."""
+    if method and method != order.payment_method:
+        order.payment_method = method
+        order.save(update_fields=["payment_method"])
 
 
 def order_cancel(*, order_id: int, actor=None, actor_kind: str, reason: str) -> Order:

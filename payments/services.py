@@ -16,7 +16,7 @@ from django.utils import timezone
 
 from orders.exceptions import OrderError
 from orders.models import Order
-from orders.services import order_mark_paid, order_transition
+from orders.services import order_mark_paid, order_record_method, order_transition
 from payments.exceptions import PaymentError, PaymentErrorCode
 from payments.models import GatewayNotification, Payment, Wallet, WalletEntry
 from payments.providers import GatewayResult, gateway
@@ -100,7 +100,7 @@ def payment_apply(*, payment_id: int, result: GatewayResult) -> Payment:
         payment.save(update_fields=["state", "transaction_id", "captured_at"])
         # A capture for a cancelled order raises here and rolls the capture back: the gateway
         # keeps retrying, staff see the rejected notification and refund by hand.
-        order_mark_paid(order_id=order_id, amount=payment.amount, reference=payment.reference)
+        order_mark_paid(order_id=order_id, amount=payment.amount, reference=payment.reference, method=payment.provider)
     return payment
 
 
@@ -174,7 +174,9 @@ def wallet_pay(*, order_id: int, user) -> Payment:
             state=Payment.State.CAPTURED,
             captured_at=timezone.now(),
         )
-        order_mark_paid(order_id=order.pk, amount=order.total, reference=reference, actor_kind="customer")
+        order_mark_paid(
+            order_id=order.pk, amount=order.total, reference=reference, actor_kind="customer", method="wallet"
+        )
     return payment
 
 
@@ -196,6 +198,8 @@ def cod_accept(*, order_id: int, user) -> Payment:
             currency=order.currency,
             state=Payment.State.AWAITING_COLLECTION,
         )
+        # Chosen on the order page instead of at checkout: the parcels must collect the cash.
+        order_record_method(order, Order.PaymentMethod.COD)
         order_transition(order, Order.Status.PAID, actor=user, actor_kind="customer", note="cash on delivery")
     return payment
 

@@ -42,14 +42,22 @@ def purchase_order_cancel(*, po_id: int, actor=None) -> PurchaseOrder:
 
 
 @transaction.atomic
-def purchase_order_receive(*, po_id: int, quantities: dict[int, int], actor=None) -> list[StockMovement]:
+def purchase_order_receive(
+    *, po_id: int, quantities: dict[int, int], seen: dict[int, int] | None = None, actor=None
+) -> list[StockMovement]:
     """Goods arrived: `quantities` maps line id -> units received now. Each raises on_hand in the
     PO's warehouse (a movement referencing the PO); the PO becomes partly received or received.
-    All or nothing; raises FulfillmentError (over-receiving, nothing received, wrong state)."""
+
+    `seen` maps line id -> units received as the form showed them: if another receipt was
+    booked meanwhile (a double submit, a colleague), nothing is booked (PO_CHANGED), so the same
+    delivery is never counted twice. All or nothing; raises FulfillmentError (over-receiving,
+    nothing received, wrong state, changed)."""
     po = PurchaseOrder.objects.select_for_update().get(pk=po_id)
     if po.status not in (Status.ORDERED, Status.PARTLY_RECEIVED):
         raise FulfillmentError(FulfillmentErrorCode.PO_NOT_RECEIVABLE, number=po.number)
     lines = {line.pk: line for line in po.lines.select_related("variant").select_for_update(of=("self",))}
+    if seen is not None and any(lines[pk].received_quantity != n for pk, n in seen.items() if pk in lines):
+        raise FulfillmentError(FulfillmentErrorCode.PO_CHANGED, number=po.number)
     wanted = {line_id: n for line_id, n in quantities.items() if n}
     if not wanted:
         raise FulfillmentError(FulfillmentErrorCode.PO_NOTHING_RECEIVED)

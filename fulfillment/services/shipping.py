@@ -17,13 +17,20 @@ from django.utils import timezone
 from fulfillment import carriers
 from fulfillment.exceptions import FulfillmentError, FulfillmentErrorCode
 from fulfillment.models import Reservation, Shipment, ShipmentLine, TrackingEvent, Warehouse
-from fulfillment.services.stock import OutOfStock, stock_commit, stock_release, stock_reserve
+from fulfillment.services.stock import (
+    OutOfStock,
+    stock_commit,
+    stock_lock_for_variants,
+    stock_release,
+    stock_reserve,
+)
 from orders.models import Notification, Order
 from orders.services import notification_queue, order_record_delivered, order_record_shipped
 from orders.signals import cod_collected
 from shop.core.money import format_money
 
 Status = Shipment.Status
+TRACKING_NUMBER_MAX = Shipment._meta.get_field("tracking_number").max_length
 
 # What a tracking event means for the parcel.
 STATUS_AFTER = {
@@ -92,6 +99,10 @@ def order_reroute(*, order_id: int, warehouse_id: int | None = None, actor=None)
         wanted: dict[int, int] = defaultdict(int)
         for reservation in reservations:
             wanted[reservation.variant_id] += reservation.quantity
+        # Every stock row of these variants, locked in the global (variant, row) order before
+        # releasing anything: releasing first would lock rows out of order and could deadlock
+        # with a checkout reserving the same variants.
+        stock_lock_for_variants(wanted)
         stock_release(order=order, reservations=reservations, actor=actor, note="re-route")
         try:
             stock_reserve(order=order, wanted=dict(wanted), only_warehouse=warehouse_id, actor=actor)
@@ -161,11 +172,15 @@ def shipment_ship(*, shipment_id: int, carrier: str, tracking_number: str = "", 
         raise FulfillmentError(FulfillmentErrorCode.NOT_OPEN, number=shipment.number)
     courier = carriers.carrier(carrier)
     tracking_number = tracking_number.strip()
+    if len(tracking_number) > TRACKING_NUMBER_MAX:
+        raise FulfillmentError(FulfillmentErrorCode.TRACKING_TOO_LONG, number=shipment.number, max=TRACKING_NUMBER_MAX)
     if not tracking_number:
         # Outside the transaction: no row stays locked while the carrier answers. A retried
         # request with the same reference gets the same waybill from the carrier.
         try:
             tracking_number = courier.create_waybill(_waybill_request(shipment))
+            if not tracking_number or len(tracking_number) > TRACKING_NUMBER_MAX:
+                raise carriers.CarrierError(f"unusable tracking number {tracking_number!r}")
         except carriers.CarrierUnavailable as exc:
             raise FulfillmentError(FulfillmentErrorCode.CARRIER_UNAVAILABLE, number=shipment.number) from exc
         except carriers.CarrierError as exc:
@@ -192,6 +207,8 @@ def shipment_ship(*, shipment_id: int, carrier: str, tracking_number: str = "", 
             if not Reservation.objects.filter(order=order, state=Reservation.State.HELD).exists():
                 order_record_shipped(order=order, actor=actor)
     except IntegrityError as exc:
+        if "tracking_number" not in str(exc):  # the constraint's name (PostgreSQL) or columns (SQLite)
+            raise
         raise FulfillmentError(FulfillmentErrorCode.TRACKING_IN_USE, tracking=tracking_number) from exc
     return shipment
 
@@ -274,6 +291,10 @@ def shipment_record_event(
     as a carrier's events. A delivery needs who signed. Raises FulfillmentError."""
     if kind == TrackingEvent.Kind.DELIVERED and not signed_by.strip():
         raise FulfillmentError(FulfillmentErrorCode.SIGNATURE_REQUIRED)
+    if kind == TrackingEvent.Kind.DELIVERED and cod_collected is None:
+        cash_due = Shipment.objects.values_list("cod_amount", flat=True).get(pk=shipment_id)
+        if cash_due:
+            raise FulfillmentError(FulfillmentErrorCode.CASH_REQUIRED, amount=format_money(cash_due))
     update = carriers.TrackingUpdate(
         external_id=f"staff-{uuid.uuid4().hex}",
         occurred_at=occurred_at or timezone.now(),

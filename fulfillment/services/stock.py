@@ -131,7 +131,7 @@ def stock_receive(
     return movement
 
 
-def _locked_availability(variant_ids: Iterable[int]) -> dict[tuple[int, int], tuple[int, int]]:
+def stock_lock_for_variants(variant_ids: Iterable[int]) -> dict[tuple[int, int], tuple[int, int]]:
     """Lock every active stock row of the variants, in (variant, row) order so that two orders
     never wait on each other in opposite orders (no deadlock); return (warehouse, variant) ->
     (stock id, units available). Held until the transaction ends, which makes a routing plan
@@ -161,7 +161,7 @@ def stock_reserve(*, order, wanted: dict[int, int], only_warehouse: int | None =
 
     Precondition: inside the order's transaction; raises OutOfStock, and the caller's rollback
     undoes every reservation made here."""
-    locked = _locked_availability(wanted)
+    locked = stock_lock_for_variants(wanted)
     candidates = {w for (w, _v) in locked if only_warehouse is None or w == only_warehouse}
     ranked = _ranked_warehouses(candidates, order.province, order.city)
     try:

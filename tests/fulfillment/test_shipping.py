@@ -486,3 +486,130 @@ def test_an_imported_stock_count_is_a_movement_by_the_importer(places, staff_use
         staff_user,
         "imported count",
     )
+
+
+# -- found in review -----------------------------------------------------------------------------
+
+
+def test_choosing_cash_on_delivery_on_the_order_page_makes_the_parcel_collect(places):
+    from payments.services import cod_accept
+
+    v = variant(price="58.00")
+    stock(places["sh"], v, 5)
+    order = placed_order([(v, 1)], payment_method="sandbox")
+    cod_accept(order_id=order.pk, user=order.customer)
+    order.refresh_from_db()
+    assert order.payment_method == "cod"
+    assert order.shipments.get().cod_amount == order.total
+
+
+def test_paying_online_an_order_placed_for_cash_on_delivery_collects_nothing(places):
+    from orders.services import order_mark_paid
+
+    v = variant(price="58.00")
+    stock(places["sh"], v, 5)
+    order = placed_order([(v, 1)], payment_method="cod")
+    order_mark_paid(order_id=order.pk, amount=order.total, reference="GW-1", method="sandbox")
+    order.refresh_from_db()
+    assert order.payment_method == "sandbox"
+    assert order.shipments.get().cod_amount == 0  # paid already: the courier must not collect again
+
+
+def test_a_cash_on_delivery_delivery_needs_the_cash_collected(places):
+    v = variant(price="30.00")
+    stock(places["sh"], v, 5)
+    order = paid_order([(v, 1)], payment_method="cod")
+    parcel = order.shipments.get()
+    services.shipment_ship(shipment_id=parcel.pk, carrier="own_fleet")
+    with pytest.raises(FulfillmentError) as refused:
+        services.shipment_record_event(shipment_id=parcel.pk, kind="delivered", signed_by="王芳")
+    assert refused.value.code == FulfillmentErrorCode.CASH_REQUIRED
+    parcel.refresh_from_db()
+    assert parcel.status == "shipped"
+
+
+def test_a_tracking_number_too_long_is_refused_cleanly(staff_client, places):
+    v = variant()
+    stock(places["sh"], v, 5)
+    parcel = paid_order([(v, 1)]).shipments.get()
+    with pytest.raises(FulfillmentError) as refused:
+        services.shipment_ship(shipment_id=parcel.pk, carrier="own_fleet", tracking_number="9" * 41)
+    assert refused.value.code == FulfillmentErrorCode.TRACKING_TOO_LONG
+    response = staff_client.post(
+        "/admin/fulfillment/shipment/",
+        {
+            "action": "ship",
+            "_selected_action": [parcel.pk],
+            "apply": "1",
+            "carrier": "own_fleet",
+            f"tracking-{parcel.pk}": "9" * 41,
+        },
+    )
+    assert response.status_code == 302  # back to the list with the message, not a 500
+    parcel.refresh_from_db()
+    assert parcel.status == "pending"
+
+
+def test_pick_list_with_a_bad_warehouse_is_a_404(staff_client):
+    assert staff_client.get("/admin/fulfillment/shipment/pick-list/", {"warehouse": "abc"}).status_code == 404
+
+
+def test_the_same_delivery_submitted_twice_is_received_once(staff_client, places, staff_user):
+    v = variant()
+    po = purchase_order(places["sh"], [(v, 10, "8.00")], staff_user)
+    services.purchase_order_place(po_id=po.pk)
+    line = po.lines.get()
+    url = f"/admin/fulfillment/purchaseorder/{po.pk}/receive/"
+    form = {f"line-{line.pk}": 5, f"seen-{line.pk}": 0}
+    staff_client.post(url, form)
+    again = staff_client.post(url, form)  # the browser resends the same page
+    assert again.status_code == 302 and again.url == url
+    assert levels(places["sh"], v) == (5, 0)
+    line.refresh_from_db()
+    assert line.received_quantity == 5
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("run", range(10))
+def test_rerouting_while_customers_check_out_never_deadlocks(run):
+    """Re-routing locks the variants' stock rows in the same order as checkout before it
+    releases anything; releasing first deadlocked against a concurrent checkout."""
+    from cart.exceptions import CartError
+
+    places = warehouses()
+    v = variant()
+    stock(places["bj"], v, 50)
+    stock(places["sh"], v, 50)
+    order = paid_order([(v, 2)], province="上海", city="上海")
+    barrier = threading.Barrier(3)
+    errors = []
+
+    def reroute():
+        try:
+            barrier.wait()
+            services.order_reroute(order_id=order.pk, warehouse_id=places["bj"].pk)
+        except Exception as exc:  # any error is the failure we look for
+            errors.append(exc)
+        finally:
+            close_old_connections()
+
+    def checkout(city):
+        try:
+            barrier.wait()
+            placed_order([(v, 1)], province=city, city=city)
+        except CartError:
+            pass
+        except Exception as exc:
+            errors.append(exc)
+        finally:
+            close_old_connections()
+
+    threads = [threading.Thread(target=reroute)] + [
+        threading.Thread(target=checkout, args=(c,)) for c in ("北京", "上海")
+    ]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    assert sum(Stock.objects.filter(variant=v).values_list("reserved", flat=True)) == 4
