@@ -13,3 +13,7 @@ order_paid = Signal()
 # Sent inside the transaction in which a courier collected cash on delivery: payments captures
 # the order's cash-on-delivery payment. Arguments: order, amount (Decimal), reference (str).
 cod_collected = Signal()
+
+# Sent inside the transaction in which an order that was to be paid in cash on delivery got
+# paid online instead: fulfillment stops its parcels collecting cash. Arguments: order.
+cod_withdrawn = Signal()

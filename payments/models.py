@@ -15,6 +15,8 @@ class Payment(models.Model):
         CAPTURED = "captured", _("Captured")  # the money is ours
         FAILED = "failed", _("Failed")  # the gateway said no; the order may be paid again
         AWAITING_COLLECTION = "cod_due", _("Due on delivery")  # cash on delivery, not yet collected
+        # Cash on delivery withdrawn: the order was paid online before the parcel arrived.
+        WITHDRAWN = "withdrawn", _("Withdrawn (paid another way)")
         REFUNDED = "refunded", _("Refunded")
 
     order = models.ForeignKey("orders.Order", on_delete=models.PROTECT, related_name="payments")

@@ -17,6 +17,7 @@ from django.utils import timezone
 from orders.exceptions import OrderError
 from orders.models import Order
 from orders.services import order_mark_paid, order_record_method, order_transition
+from orders.signals import cod_withdrawn
 from payments.exceptions import PaymentError, PaymentErrorCode
 from payments.models import GatewayNotification, Payment, Wallet, WalletEntry
 from payments.providers import GatewayResult, gateway
@@ -98,6 +99,7 @@ def payment_apply(*, payment_id: int, result: GatewayResult) -> Payment:
         payment.transaction_id = result.transaction_id
         payment.captured_at = timezone.now()
         payment.save(update_fields=["state", "transaction_id", "captured_at"])
+        cod_withdraw(order_id=order_id, paid_by=payment)
         # A capture for a cancelled order raises here and rolls the capture back: the gateway
         # keeps retrying, staff see the rejected notification and refund by hand.
         order_mark_paid(order_id=order_id, amount=payment.amount, reference=payment.reference, method=payment.provider)
@@ -202,6 +204,23 @@ def cod_accept(*, order_id: int, user) -> Payment:
         order_record_method(order, Order.PaymentMethod.COD)
         order_transition(order, Order.Status.PAID, actor=user, actor_kind="customer", note="cash on delivery")
     return payment
+
+
+def cod_withdraw(*, order_id: int, paid_by: Payment) -> bool:
+    """The customer accepted cash on delivery, then completed an online payment started before:
+    the money is ours, so the courier must not collect as well. The cash-on-delivery payment is
+    withdrawn and fulfillment stops the parcels collecting. Returns whether there was one.
+    Precondition: order row locked."""
+    due = Payment.objects.filter(order_id=order_id, provider="cod", state=Payment.State.AWAITING_COLLECTION)
+    cod = due.exclude(pk=paid_by.pk).select_for_update().first()
+    if cod is None:
+        return False
+    cod.state = Payment.State.WITHDRAWN
+    cod.save(update_fields=["state"])
+    order = Order.objects.get(pk=order_id)
+    order_record_method(order, paid_by.provider)
+    cod_withdrawn.send(sender=Payment, order=order)
+    return True
 
 
 def cod_collect(*, order_id: int, amount: Decimal, reference: str) -> Payment | None:

@@ -16,6 +16,7 @@ from fulfillment.services.shipping import (
     shipment_record_event,
     shipment_record_updates,
     shipment_ship,
+    shipments_cod_withdraw,
     shipments_create,
     shipments_due_for_poll,
 )
@@ -51,6 +52,7 @@ __all__ = [
     "shipment_record_event",
     "shipment_record_updates",
     "shipment_ship",
+    "shipments_cod_withdraw",
     "shipments_create",
     "shipments_due_for_poll",
     "staff_groups_ensure",

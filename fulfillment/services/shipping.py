@@ -82,6 +82,16 @@ def shipments_create(*, order: Order) -> list[Shipment]:
     return created
 
 
+def shipments_cod_withdraw(*, order: Order) -> int:
+    """The order got paid online: its parcels no longer collect cash. A parcel already with the
+    carrier keeps the amount on its waybill, but the courier's collection will not be captured
+    (payments only captures a cash-on-delivery payment still due), so staff see it. Returns the
+    parcels changed. Precondition: order row locked."""
+    return Shipment.objects.filter(order=order, status__in=Shipment.OPEN, cod_amount__gt=0).update(
+        cod_amount=Decimal("0.00")
+    )
+
+
 def order_reroute(*, order_id: int, warehouse_id: int | None = None, actor=None) -> list[Shipment]:
     """Route again the parcels of an order that have not left: their units are released and
     reserved afresh, from `warehouse_id` if given (which must hold them all) or by the usual

@@ -613,3 +613,31 @@ def test_rerouting_while_customers_check_out_never_deadlocks(run):
         t.join()
     assert errors == []
     assert sum(Stock.objects.filter(variant=v).values_list("reserved", flat=True)) == 4
+
+
+def test_a_gateway_success_after_accepting_cash_on_delivery_stops_the_collection(places):
+    """The customer opened the gateway, came back and chose cash on delivery, then paid at the
+    gateway after all: the money is ours, so the courier must not collect as well."""
+    from payments.models import Payment
+    from payments.providers import GatewayResult
+    from payments.services import cod_accept, payment_apply, payment_start
+
+    v = variant(price="58.00")
+    stock(places["sh"], v, 5)
+    order = placed_order([(v, 1)], payment_method="sandbox")
+    payment_start(order=order, provider="sandbox", return_url="http://x/r", notify_url="http://x/n")
+    online = Payment.objects.get(order=order, provider="sandbox")
+    cod_accept(order_id=order.pk, user=order.customer)
+    assert order.shipments.get().cod_amount == order.total
+    result = GatewayResult(
+        reference=online.reference, transaction_id="T-1", amount=order.total, currency=order.currency,
+        merchant_id="", succeeded=True,
+    )  # fmt: skip
+    payment_apply(payment_id=online.pk, result=result)
+    order.refresh_from_db()
+    assert order.payment_method == "sandbox" and order.status == "paid"
+    assert order.shipments.get().cod_amount == 0
+    states = dict(Payment.objects.filter(order=order).values_list("provider", "state"))
+    assert states == {"sandbox": "captured", "cod": "withdrawn"}
+    payment_apply(payment_id=online.pk, result=result)  # the gateway's retry changes nothing
+    assert dict(Payment.objects.filter(order=order).values_list("provider", "state")) == states
