@@ -7,7 +7,7 @@ Views here parse input and call fulfillment.services; every rule lives there."""
 from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
-from django.db.models import Count, Q, Sum
+from django.db.models import Count, DecimalField, F, Q, Sum
 from django.http import HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404, render
 from django.urls import path, reverse
@@ -26,6 +26,7 @@ from fulfillment.resources import StockResource
 from orders.admin import OrderAdmin
 from orders.models import Order
 from shop.core.admin import ReadOnlyInline
+from shop.core.money import money
 
 
 class StockForm(forms.ModelForm):
@@ -169,6 +170,17 @@ admin.site.unregister(Product)
 admin.site.register(Product, ProductWithStockAdmin)
 
 
+def admin_page(model_admin, request, template: str, title: str, **context):
+    """An intermediate or form page inside the admin's frame (menu, breadcrumbs, title)."""
+    context = {
+        **model_admin.admin_site.each_context(request),
+        "title": title,
+        "opts": model_admin.model._meta,
+        **context,
+    }
+    return render(request, template, context)
+
+
 def for_each(model_admin, request, objects, call, done_message) -> None:
     """An admin action's loop: call for each object, report each refusal (FulfillmentError) by
     its message, then how many were done (done_message(n) is the translated sentence)."""
@@ -292,6 +304,9 @@ class ShipmentAdmin(admin.ModelAdmin):
         (_("Tracking"), {"fields": ("next_poll_at", "poll_failures", "last_poll_error"), "classes": ("collapse",)}),
     )
 
+    def get_queryset(self, request):
+        return super().get_queryset(request).annotate(goods_value=services.goods_value())
+
     def has_add_permission(self, request) -> bool:
         return False  # parcels come from paid orders
 
@@ -402,14 +417,14 @@ class ShipmentAdmin(admin.ModelAdmin):
             else:
                 self.message_user(request, _("Event recorded for %(n)s.") % {"n": shipment.number}, messages.SUCCESS)
                 return HttpResponseRedirect(reverse("admin:fulfillment_shipment_change", args=[shipment.pk]))
-        context = {
-            **self.admin_site.each_context(request),
-            "title": _("Record a tracking event for %(n)s") % {"n": shipment.number},
-            "shipment": shipment,
-            "form": form,
-            "opts": self.model._meta,
-        }
-        return render(request, "admin/fulfillment/record_event.html", context)
+        return admin_page(
+            self,
+            request,
+            "admin/fulfillment/record_event.html",
+            _("Record a tracking event for %(n)s") % {"n": shipment.number},
+            shipment=shipment,
+            form=form,
+        )
 
     # -- actions ------------------------------------------------------------------------------
 
@@ -442,14 +457,7 @@ class ShipmentAdmin(admin.ModelAdmin):
                 lambda n: ngettext("%(n)d parcel shipped.", "%(n)d parcels shipped.", n),
             )
             return None
-        context = {
-            **self.admin_site.each_context(request),
-            "title": _("Ship parcels"),
-            "parcels": parcels,
-            "form": form,
-            "opts": self.model._meta,
-        }
-        return render(request, "admin/fulfillment/ship.html", context)
+        return admin_page(self, request, "admin/fulfillment/ship.html", _("Ship parcels"), parcels=parcels, form=form)
 
     @admin.action(description=_("Print the pick list of selected parcels"), permissions=["view"])
     def print_pick_list(self, request, queryset):
@@ -492,20 +500,23 @@ class ShipmentAdmin(admin.ModelAdmin):
                 message = ngettext("%(n)d order re-routed.", "%(n)d orders re-routed.", done)
                 self.message_user(request, message % {"n": done}, messages.SUCCESS)
             return None
-        context = {
-            **self.admin_site.each_context(request),
-            "title": _("Re-route orders"),
-            "parcels": queryset.select_related("order", "warehouse"),
-            "form": form,
-            "opts": self.model._meta,
-        }
-        return render(request, "admin/fulfillment/reroute.html", context)
+        return admin_page(
+            self,
+            request,
+            "admin/fulfillment/reroute.html",
+            _("Re-route orders"),
+            parcels=queryset.select_related("order", "warehouse"),
+            form=form,
+        )
 
 
 class OrderShipmentInline(ReadOnlyInline):
     model = models.Shipment
     fields = ("link", "warehouse", "status", "carrier", "tracking_number", "shipped_at", "delivered_at")
     show_change_link = True
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).select_related("warehouse")
 
     @admin.display(description=_("shipment"))
     def link(self, obj) -> str:
@@ -607,7 +618,11 @@ class PurchaseOrderAdmin(admin.ModelAdmin):
         return (
             super()
             .get_queryset(request)
-            .annotate(_units=Sum("lines__quantity"), _received=Sum("lines__received_quantity"))
+            .annotate(
+                _units=Sum("lines__quantity"),
+                _received=Sum("lines__received_quantity"),
+                _cost=Sum(F("lines__quantity") * F("lines__unit_cost"), output_field=DecimalField()),
+            )
         )
 
     def get_readonly_fields(self, request, obj=None):
@@ -626,7 +641,7 @@ class PurchaseOrderAdmin(admin.ModelAdmin):
 
     @admin.display(description=_("total cost"))
     def total_cost(self, obj):
-        return sum((line.line_cost for line in obj.lines.all()), 0)
+        return money(obj._cost or 0)
 
     @admin.display(description=_("receive goods"))
     def receive_link(self, obj) -> str:
@@ -668,15 +683,15 @@ class PurchaseOrderAdmin(admin.ModelAdmin):
                 self.message_user(request, _("Goods received into %(w)s.") % {"w": po.warehouse}, messages.SUCCESS)
                 return HttpResponseRedirect(reverse("admin:fulfillment_purchaseorder_change", args=[po.pk]))
         receipts = models.StockMovement.objects.filter(reference=po.number, reason=models.StockMovement.Reason.RECEIVE)
-        context = {
-            **self.admin_site.each_context(request),
-            "title": _("Receive goods of %(n)s") % {"n": po.number},
-            "po": po,
-            "form": form,
-            "receipts": receipts.select_related("variant", "actor"),
-            "opts": self.model._meta,
-        }
-        return render(request, "admin/fulfillment/receive.html", context)
+        return admin_page(
+            self,
+            request,
+            "admin/fulfillment/receive.html",
+            _("Receive goods of %(n)s") % {"n": po.number},
+            po=po,
+            form=form,
+            receipts=receipts.select_related("variant", "actor"),
+        )
 
     @admin.action(description=_("Place selected drafts with the supplier"), permissions=["change"])
     def place(self, request, queryset):

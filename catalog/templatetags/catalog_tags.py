@@ -1,7 +1,6 @@
 """Listing helpers rendered in Python: a page shows 24 product cards and up to a hundred facet
 checkboxes, and the template engine's per-variable lookups were most of a listing's rendering
-time. The markup is the same as templates/catalog/partials/product_card.html, which the home
-page still includes."""
+time. Every product grid (home, listings, search, suggestions) uses these cards."""
 
 from django import template
 from django.utils.html import escape
@@ -42,7 +41,7 @@ def cards_html(products) -> list[str]:
 
 @register.simple_tag
 def product_cards(products) -> SafeString:
-    """The <li> cards of a grid, as the product_card.html partial renders them."""
+    """The <li> cards of a product grid."""
     return mark_safe("".join(cards_html(products)))  # noqa: S308 - every value escaped in card_html
 
 

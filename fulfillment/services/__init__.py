@@ -8,6 +8,7 @@ from fulfillment.services.procurement import (
     purchase_order_receive,
 )
 from fulfillment.services.shipping import (
+    goods_value,
     order_reroute,
     pick_list,
     shipment_insured_value,
@@ -26,7 +27,6 @@ from fulfillment.services.stock import (
     StockRefused,
     product_stock_flags_refresh,
     stock_commit,
-    stock_levels,
     stock_movement_totals,
     stock_receive,
     stock_release,
@@ -37,6 +37,7 @@ from fulfillment.services.stock import (
 __all__ = [
     "OutOfStock",
     "StockRefused",
+    "goods_value",
     "low_stock_digest_queue",
     "low_stock_rows",
     "order_reroute",
@@ -57,7 +58,6 @@ __all__ = [
     "shipments_due_for_poll",
     "staff_groups_ensure",
     "stock_commit",
-    "stock_levels",
     "stock_movement_totals",
     "stock_receive",
     "stock_release",

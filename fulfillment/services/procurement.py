@@ -86,7 +86,3 @@ def purchase_order_receive(
         po.received_at = timezone.now()
     po.save(update_fields=["status", "received_at"])
     return movements
-
-
-def purchase_order_total(po: PurchaseOrder):
-    return sum((line.line_cost for line in po.lines.all()), 0)

@@ -11,7 +11,7 @@ from decimal import Decimal
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
-from django.db.models import Count, F, Max, Sum
+from django.db.models import Count, DecimalField, F, Max, Sum
 from django.utils import timezone
 
 from fulfillment import carriers
@@ -27,7 +27,7 @@ from fulfillment.services.stock import (
 from orders.models import Notification, Order
 from orders.services import notification_queue, order_record_delivered, order_record_shipped
 from orders.signals import cod_collected
-from shop.core.money import format_money
+from shop.core.money import format_money, money
 
 Status = Shipment.Status
 TRACKING_NUMBER_MAX = Shipment._meta.get_field("tracking_number").max_length
@@ -160,14 +160,21 @@ def _waybill_request(shipment: Shipment) -> carriers.WaybillRequest:
     )
 
 
+def goods_value():
+    """A parcel's goods value (Σ units × unit price of its lines), as a query expression, so a
+    list of parcels can annotate it instead of asking per parcel."""
+    return Sum(F("lines__quantity") * F("lines__order_line__unit_price"), output_field=DecimalField())
+
+
 def shipment_insured_value(shipment: Shipment) -> Decimal:
-    """The goods value a parcel is insured for: its lines' value, when the order bought insurance."""
+    """The goods value a parcel is insured for: its lines' value, when the order bought insurance.
+    Uses the `goods_value` annotation when the parcel was loaded with it."""
     if not shipment.order.insured:
         return Decimal("0.00")
-    total = Decimal("0.00")
-    for line in shipment.lines.select_related("order_line"):
-        total += line.order_line.unit_price * line.quantity
-    return total
+    value = getattr(shipment, "goods_value", None)
+    if value is None:
+        value = Shipment.objects.filter(pk=shipment.pk).aggregate(value=goods_value())["value"]
+    return money(value or 0)
 
 
 def shipment_ship(*, shipment_id: int, carrier: str, tracking_number: str = "", actor=None) -> Shipment:

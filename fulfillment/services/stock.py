@@ -6,11 +6,10 @@ constraints are the last line), and one StockMovement row saying why. So on_hand
 always equal the sums of their movements, and nothing is ever oversold.
 """
 
-from collections import defaultdict
 from collections.abc import Iterable
 
 from django.db import connection, transaction
-from django.db.models import Exists, F, OuterRef
+from django.db.models import Exists, F, OuterRef, Sum
 
 from catalog.models import Product
 from fulfillment.geo import locate
@@ -224,16 +223,9 @@ def stock_commit(*, reservations: Iterable[Reservation], reference: str, actor=N
         reservation.save(update_fields=["state"])
 
 
-def stock_levels(*, stock_ids: Iterable[int]) -> dict[int, tuple[int, int]]:
-    return {
-        pk: (h, r) for pk, h, r in Stock.objects.filter(pk__in=list(stock_ids)).values_list("pk", "on_hand", "reserved")
-    }
-
-
 def stock_movement_totals() -> dict[int, tuple[int, int]]:
     """Σ deltas per stock row (for checking the invariant)."""
-    totals: dict[int, list[int]] = defaultdict(lambda: [0, 0])
-    for stock_id, on_hand, reserved in StockMovement.objects.values_list("stock_id", "on_hand_delta", "reserved_delta"):
-        totals[stock_id][0] += on_hand
-        totals[stock_id][1] += reserved
-    return {k: (v[0], v[1]) for k, v in totals.items()}
+    sums = StockMovement.objects.values("stock_id").annotate(
+        on_hand=Sum("on_hand_delta"), reserved=Sum("reserved_delta")
+    )
+    return {row["stock_id"]: (row["on_hand"], row["reserved"]) for row in sums}

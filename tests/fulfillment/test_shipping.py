@@ -641,3 +641,27 @@ def test_a_gateway_success_after_accepting_cash_on_delivery_stops_the_collection
     assert states == {"sandbox": "captured", "cod": "withdrawn"}
     payment_apply(payment_id=online.pk, result=result)  # the gateway's retry changes nothing
     assert dict(Payment.objects.filter(order=order).values_list("provider", "state")) == states
+
+
+@pytest.mark.parametrize("url", ["/admin/fulfillment/shipment/", "/admin/fulfillment/purchaseorder/"])
+def test_staff_lists_take_the_same_queries_for_2_or_6_rows(admin_client, places, url):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    v = variant()
+    stock(places["sh"], v, 50)
+
+    def add_rows(n):
+        for _ in range(n):
+            paid_order([(v, 1)], insured=True)
+            purchase_order(places["sh"], [(v, 3, "8.00"), (variant(), 2, "5.00")])
+
+    def queries():
+        with CaptureQueriesContext(connection) as captured:
+            assert admin_client.get(url).status_code == 200
+        return len(captured)
+
+    add_rows(2)
+    few = queries()
+    add_rows(4)
+    assert queries() == few
