@@ -86,6 +86,14 @@ class WarehouseAdmin(admin.ModelAdmin):
             .annotate(_to_pack=Count("shipments", filter=Q(shipments__status=models.Shipment.Status.PENDING)))
         )
 
+    actions = ("mail_low_stock_digest",)
+
+    @admin.action(description=_("Mail today's low-stock digest to warehouse staff now"), permissions=["view"])
+    def mail_low_stock_digest(self, request, queryset):
+        sent = services.low_stock_digest_queue()
+        message = ngettext("%(n)d digest mailed.", "%(n)d digests mailed.", sent) % {"n": sent}
+        self.message_user(request, message if sent else _("Nothing is low: no digest to mail."))
+
     @admin.display(description=_("parcels to pack"), ordering="_to_pack")
     def to_pack(self, obj) -> int:
         return obj._to_pack
@@ -96,12 +104,27 @@ class WarehouseAdmin(admin.ModelAdmin):
         return format_html('<a href="{}" target="_blank">{}</a>', url, _("Print pick list"))
 
 
+class LowStockFilter(admin.SimpleListFilter):
+    """What the daily low-stock digest lists: available at or under the variant's threshold."""
+
+    title = _("stock level")
+    parameter_name = "level"
+
+    def lookups(self, request, model_admin):
+        return [("low", _("Low (at or under the threshold)"))]
+
+    def queryset(self, request, queryset):
+        if self.value() == "low":
+            return queryset.filter(on_hand__lte=F("reserved") + F("variant__low_stock_threshold"))
+        return queryset
+
+
 @admin.register(models.Stock)
 class StockAdmin(ImportExportModelAdmin):
     resource_classes = [StockResource]
     form = StockForm
     list_display = ("variant", "product", "warehouse", "on_hand", "reserved", "available", "history")
-    list_filter = ("warehouse",)
+    list_filter = (LowStockFilter, "warehouse")
     list_select_related = ("variant", "product", "warehouse")
     search_fields = ("variant__sku", "product__name")
     autocomplete_fields = ("variant",)

@@ -665,3 +665,17 @@ def test_staff_lists_take_the_same_queries_for_2_or_6_rows(admin_client, places,
     few = queries()
     add_rows(4)
     assert queries() == few
+
+
+def test_staff_see_low_stock_and_mail_the_digest_from_the_admin(staff_client, places):
+    low, plenty = variant(), variant()
+    low.low_stock_threshold = 3
+    low.save()
+    stock(places["sh"], low, 2)
+    stock(places["sh"], plenty, 50)
+    page = staff_client.get("/admin/fulfillment/stock/", {"level": "low"}).content.decode()
+    assert low.sku in page and plenty.sku not in page
+    staff_client.post(
+        "/admin/fulfillment/warehouse/", {"action": "mail_low_stock_digest", "_selected_action": [places["sh"].pk]}
+    )
+    assert Notification.objects.filter(kind="low_stock", to="picker@example.com").count() == 1
