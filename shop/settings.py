@@ -194,7 +194,12 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 # Fail fast when the broker is down: the outbox keeps the work and the sweeper re-queues it.
 CELERY_TASK_PUBLISH_RETRY = False
-CELERY_BROKER_TRANSPORT_OPTIONS = {"socket_connect_timeout": 2, "socket_timeout": 5}
+# kombu also retries the connection itself before a publish (2 s, then 4 s, until
+# broker_connection_timeout): about 6 s per task while Redis is down. One attempt with a short
+# connect timeout instead. The worker's own reconnecting is governed by
+# broker_connection_max_retries, not by these options, so it still waits for the broker.
+CELERY_BROKER_CONNECTION_TIMEOUT = 1
+CELERY_BROKER_TRANSPORT_OPTIONS = {"socket_connect_timeout": 0.5, "socket_timeout": 5, "max_retries": 0}
 CELERY_TIMEZONE = TIME_ZONE
 CELERY_BEAT_SCHEDULE = {
     "catalog-flush-view-counts": {
