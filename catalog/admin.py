@@ -4,12 +4,12 @@ tree, brands, departments, suppliers and attributes; bulk import and export of p
 from django.contrib import admin
 from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
-from import_export.admin import ImportExportModelAdmin
 from treebeard.admin import TreeAdmin
 from treebeard.forms import movenodeform_factory
 
 from catalog import models, services
 from catalog.resources import ProductResource, VariantResource
+from shop.core.admin import PermittedImportExportAdmin
 from shop.core.pagecache import page_cache_clear
 
 
@@ -80,7 +80,7 @@ class AttributeValueAdmin(admin.ModelAdmin):
     list_select_related = ("attribute",)
 
 
-class ProductAdmin(ImportExportModelAdmin):
+class ProductAdmin(PermittedImportExportAdmin):
     resource_classes = [ProductResource, VariantResource]
     list_display = (
         "name",

@@ -3,8 +3,14 @@
 A file is imported whole or not at all: it runs in one transaction
 (IMPORT_EXPORT_USE_TRANSACTIONS) and any bad row, whether an unknown reference or a value
 the model refuses, is reported row by row and rolls the whole file back.
+
+A row is held to the importer's permissions on the resource's model (a new row needs "add", an
+existing one "change"), and exported text cannot run as a spreadsheet formula.
 """
 
+import re
+
+from django.core.exceptions import ValidationError
 from django.utils.translation import gettext as _
 from import_export import fields, resources
 from import_export.widgets import ForeignKeyWidget
@@ -30,15 +36,58 @@ class Lookup(ForeignKeyWidget):
             ) from None
 
 
+# A cell starting with one of these is a formula (or a DDE call) to Excel and LibreOffice.
+FORMULA_TRIGGERS = ("=", "+", "-", "@", "\t", "\r")
+PLAIN_NUMBER = re.compile(r"[+-]?\d+(\.\d+)?")
+
+
+def formula_escape(value):
+    """A text cell that a spreadsheet would run (“=HYPERLINK(…)”, “@SUM(…)”) gets a leading
+    apostrophe, the OWASP defence, so it is shown as text; a plain number such as -5 is left alone."""
+    if isinstance(value, str) and value.startswith(FORMULA_TRIGGERS) and not PLAIN_NUMBER.fullmatch(value):
+        return "'" + value
+    return value
+
+
+def formula_unescape(value):
+    """The inverse on import, so that a file exported and imported back changes nothing."""
+    if isinstance(value, str) and value.startswith("'") and formula_escape(value[1:]) == value:
+        return value[1:]
+    return value
+
+
 class AllOrNothingResource(resources.ModelResource):
     """Rows the model refuses (validation errors) roll the file back too; the library
-    default would roll back only on other errors and write every valid row."""
+    default would roll back only on other errors and write every valid row.
+
+    Imported by someone (the admin passes the user), a row that would create an object needs
+    the model's add permission and one that would change it the change permission: the admin
+    checks only the permission on its own model, and a file may hold rows of either kind."""
 
     def import_data(self, dataset, dry_run=False, raise_errors=False, use_transactions=None, **kwargs):
         kwargs.setdefault("rollback_on_validation_errors", True)
         return super().import_data(
             dataset, dry_run=dry_run, raise_errors=raise_errors, use_transactions=use_transactions, **kwargs
         )
+
+    def before_import_row(self, row, **kwargs) -> None:
+        for column, value in row.items():
+            row[column] = formula_unescape(value)
+        super().before_import_row(row, **kwargs)
+
+    def after_init_instance(self, instance, new, row, **kwargs) -> None:
+        super().after_init_instance(instance, new, row, **kwargs)
+        user = kwargs.get("user")
+        if user is None:
+            return  # a management command or a test: whoever runs it holds the database
+        opts = self._meta.model._meta
+        action = "add" if new else "change"
+        if not user.has_perm(f"{opts.app_label}.{action}_{opts.model_name}"):
+            message = _("You may not add %(model)s.") if new else _("You may not change %(model)s.")
+            raise ValidationError(message % {"model": opts.verbose_name_plural})
+
+    def export_field(self, field, instance, **kwargs):
+        return formula_escape(super().export_field(field, instance, **kwargs))
 
     @staticmethod
     def written(result, **kwargs) -> bool:

@@ -15,7 +15,6 @@ from django.utils import timezone
 from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
-from import_export.admin import ImportExportModelAdmin
 
 from catalog.admin import ProductAdmin
 from catalog.models import Product
@@ -25,7 +24,7 @@ from fulfillment.exceptions import FulfillmentError, FulfillmentErrorCode
 from fulfillment.resources import StockResource
 from orders.admin import OrderAdmin
 from orders.models import Order
-from shop.core.admin import ReadOnlyInline
+from shop.core.admin import PermittedImportExportAdmin, ReadOnlyInline
 from shop.core.money import money
 
 
@@ -120,7 +119,7 @@ class LowStockFilter(admin.SimpleListFilter):
 
 
 @admin.register(models.Stock)
-class StockAdmin(ImportExportModelAdmin):
+class StockAdmin(PermittedImportExportAdmin):
     resource_classes = [StockResource]
     form = StockForm
     list_display = ("variant", "product", "warehouse", "on_hand", "reserved", "available", "history")

@@ -289,6 +289,15 @@ THUMBNAIL_QUALITY = 82
 
 IMPORT_EXPORT_USE_TRANSACTIONS = True
 IMPORT_EXPORT_SKIP_ADMIN_LOG = False
+# Unset, the library lets every staff account import and export every model: importing needs
+# the change permission of the admin's model, exporting its view permission (each file and row is
+# further held to its own model's permissions: shop.core.admin.PermittedImportExportAdmin and
+# catalog.resources.AllOrNothingResource).
+IMPORT_EXPORT_IMPORT_PERMISSION_CODE = "change"
+IMPORT_EXPORT_EXPORT_PERMISSION_CODE = "view"
+# Left off on purpose: the library's formula escaping strips one leading "=" only and turns every
+# cell into a string; exported cells are escaped by catalog.resources.AllOrNothingResource instead.
+IMPORT_EXPORT_ESCAPE_FORMULAE_ON_EXPORT = False
 
 LOGGING = {
     "version": 1,

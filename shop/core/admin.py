@@ -1,6 +1,7 @@
 """Admin building blocks shared by the apps."""
 
 from django.contrib import admin
+from import_export.admin import ImportExportModelAdmin
 
 
 class ReadOnlyInline(admin.TabularInline):
@@ -14,3 +15,26 @@ class ReadOnlyInline(admin.TabularInline):
 
     def has_add_permission(self, request, obj=None) -> bool:
         return False
+
+
+class PermittedImportExportAdmin(ImportExportModelAdmin):
+    """Import and export offer only the files (resources) whose model the user may change
+    (import) or view (export). IMPORT_EXPORT_*_PERMISSION_CODE hold the admin's own model; a
+    product admin also imports variants, which carry prices."""
+
+    @staticmethod
+    def _may(request, action: str, resource_class) -> bool:
+        opts = resource_class._meta.model._meta
+        return request.user.has_perm(f"{opts.app_label}.{action}_{opts.model_name}")
+
+    def get_import_resource_classes(self, request):
+        return [r for r in super().get_import_resource_classes(request) if self._may(request, "change", r)]
+
+    def get_export_resource_classes(self, request):
+        return [r for r in super().get_export_resource_classes(request) if self._may(request, "view", r)]
+
+    def has_import_permission(self, request) -> bool:
+        return super().has_import_permission(request) and bool(self.get_import_resource_classes(request))
+
+    def has_export_permission(self, request) -> bool:
+        return super().has_export_permission(request) and bool(self.get_export_resource_classes(request))
