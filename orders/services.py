@@ -9,9 +9,13 @@ import secrets
 from decimal import Decimal
 
 from django.conf import settings
+from django.contrib.auth.tokens import default_token_generator
 from django.db import IntegrityError, transaction
 from django.db.models import F, Q
+from django.urls import reverse
 from django.utils import timezone, translation
+from django.utils.encoding import force_bytes
+from django.utils.http import urlsafe_base64_encode
 
 from orders.exceptions import OrderError, OrderErrorCode
 from orders.models import Coupon, CouponRedemption, Notification, Order, OrderEvent
@@ -80,7 +84,7 @@ def notification_deliver(*, notification_id: int) -> bool:
         if notification is None:
             return False
         with translation.override(notification.language):
-            context = {**notification.context, "site_url": settings.SITE_URL}
+            context = {**notification.context, **_context_at_send(notification), "site_url": settings.SITE_URL}
             subject = render_to_string(f"orders/emails/{notification.kind}_subject.txt", context).strip()
             text = render_to_string(f"orders/emails/{notification.kind}.txt", context)
             html = render_to_string(f"orders/emails/{notification.kind}.html", context)
@@ -102,6 +106,19 @@ def notification_deliver(*, notification_id: int) -> bool:
     if failure is not None:
         raise failure
     return True
+
+
+def _context_at_send(notification: Notification) -> dict:
+    """What a mail needs that must never sit in the outbox, made as it is sent. A password-reset
+    link is a key to the account: the row names the user, and the link is made from the user's
+    state now (Django's token is derived from the password hash and last login, so a password
+    changed meanwhile still voids it, and a link used once stops working)."""
+    if notification.kind == Notification.Kind.PASSWORD_RESET and notification.user_id is not None:
+        user = notification.user
+        uid = urlsafe_base64_encode(force_bytes(user.pk))
+        token = default_token_generator.make_token(user)
+        return {"url": reverse("accounts:password_reset_confirm", kwargs={"uidb64": uid, "token": token})}
+    return {}
 
 
 def notification_sweep(*, older_than_seconds: int = 30) -> int:

@@ -6,6 +6,7 @@ from django.contrib import admin, messages
 from django.shortcuts import redirect, render
 from django.urls import path, reverse
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import ngettext
 
 from orders.admin import OrderAdmin
 from orders.models import Order
@@ -29,16 +30,75 @@ admin.site.unregister(Order)
 admin.site.register(Order, OrderWithPaymentsAdmin)
 
 
+class RefundInline(ReadOnlyInline):
+    model = models.Refund
+    fields = ("request_no", "amount", "reason", "state", "attempts", "last_error", "created_at", "completed_at")
+
+
+class ToRefundFilter(admin.SimpleListFilter):
+    """Finance's worklist: money the gateway took that must go back, and refunds that failed."""
+
+    title = _("to refund")
+    parameter_name = "to_refund"
+
+    def lookups(self, request, model_admin):
+        return [("yes", _("To refund (not yet refunded)")), ("failed", _("Refund failed"))]
+
+    def queryset(self, request, queryset):
+        if self.value() == "yes":
+            return queryset.filter(state=models.Payment.State.TO_REFUND)
+        if self.value() == "failed":
+            return queryset.filter(refunds__state=models.Refund.State.FAILED).distinct()
+        return queryset
+
+
 @admin.register(models.Payment)
 class PaymentAdmin(admin.ModelAdmin):
     list_display = ("reference", "order", "provider", "amount", "state", "created_at", "captured_at")
-    list_filter = ("provider", "state")
+    list_filter = (ToRefundFilter, "provider", "state")
     search_fields = ("reference", "transaction_id", "order__number")
     list_select_related = ("order",)
     readonly_fields = [f.name for f in models.Payment._meta.fields]
+    inlines = [RefundInline]
 
     def has_add_permission(self, request) -> bool:
         return False
+
+
+@admin.register(models.Refund)
+class RefundAdmin(admin.ModelAdmin):
+    """Refunds are read only: they are decided by the payment rules (and later after-sales) and
+    moved by the gateway. Finance may only send a failed one again, under the same number."""
+
+    list_display = ("request_no", "payment", "amount", "reason", "state", "attempts", "created_at", "completed_at")
+    list_filter = ("state", "reason", "payment__provider")
+    search_fields = ("request_no", "payment__reference", "payment__order__number", "gateway_reference")
+    list_select_related = ("payment",)
+    readonly_fields = [f.name for f in models.Refund._meta.fields]
+    actions = ["retry"]
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False
+
+    @admin.action(permissions=["change"], description=_("Send the failed refunds again"))
+    def retry(self, request, queryset):
+        sent = 0
+        for refund in queryset:
+            try:
+                services.refund_retry(refund_id=refund.pk, actor=request.user)
+            except PaymentError as exc:
+                self.message_user(request, f"{refund.request_no}: {exc.message}", messages.WARNING)
+            else:
+                sent += 1
+        if sent:
+            self.message_user(
+                request,
+                ngettext("%(n)d refund sent again.", "%(n)d refunds sent again.", sent) % {"n": sent},
+                messages.SUCCESS,
+            )
 
 
 @admin.register(models.GatewayNotification)

@@ -17,6 +17,14 @@ class PaymentErrorCode(StrEnum):
     UNKNOWN_PROVIDER = "unknown_provider"
     REASON_REQUIRED = "reason_required"
     GATEWAY_ERROR = "gateway_error"
+    # The gateway named a transaction that another of our payments already holds.
+    TRANSACTION_REUSED = "transaction_reused"
+    UNKNOWN_STATUS = "unknown_status"
+    BAD_SIGN_TYPE = "bad_sign_type"
+    TOO_LARGE = "too_large"
+    # Refunds: only money we hold can go back, and never more than was taken.
+    NOT_REFUNDABLE = "not_refundable"
+    REFUND_TOO_LARGE = "refund_too_large"
 
 
 class PaymentError(ShopError):
@@ -34,4 +42,10 @@ class PaymentError(ShopError):
         PaymentErrorCode.UNKNOWN_PROVIDER: _("This payment method is not available."),
         PaymentErrorCode.REASON_REQUIRED: _("A reason is required for a wallet adjustment."),
         PaymentErrorCode.GATEWAY_ERROR: _("The payment gateway did not accept the request."),
+        PaymentErrorCode.TRANSACTION_REUSED: _("The gateway's transaction is already recorded for another payment."),
+        PaymentErrorCode.UNKNOWN_STATUS: _("The notification reports a trade status we do not know."),
+        PaymentErrorCode.BAD_SIGN_TYPE: _("The notification is not signed with the expected algorithm."),
+        PaymentErrorCode.TOO_LARGE: _("The notification is too large."),
+        PaymentErrorCode.NOT_REFUNDABLE: _("This payment cannot be refunded to its method."),
+        PaymentErrorCode.REFUND_TOO_LARGE: _("The refund would exceed what the payment took."),
     }

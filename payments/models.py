@@ -17,7 +17,10 @@ class Payment(models.Model):
         AWAITING_COLLECTION = "cod_due", _("Due on delivery")  # cash on delivery, not yet collected
         # Cash on delivery withdrawn: the order was paid online before the parcel arrived.
         WITHDRAWN = "withdrawn", _("Withdrawn (paid another way)")
-        REFUNDED = "refunded", _("Refunded")
+        # The gateway took the money but the order did not need it (already paid another way,
+        # or cancelled meanwhile): it goes back through a Refund; finance sees it until then.
+        TO_REFUND = "to_refund", _("Captured, to refund")
+        REFUNDED = "refunded", _("Refunded")  # every cent went back
 
     order = models.ForeignKey("orders.Order", on_delete=models.PROTECT, related_name="payments")
     provider = models.CharField(_("provider"), max_length=20)
@@ -47,8 +50,58 @@ class Payment(models.Model):
         return self.reference
 
 
+class Refund(models.Model):
+    """Money going back to the method a payment came from (the gateway, or the wallet's ledger).
+
+    Written in the transaction that decides it; sent afterwards, outside any transaction, by a
+    task that may run many times: the gateway deduplicates by `request_no`, which never changes.
+    After-sales refunds use the same record with their own reason."""
+
+    class State(models.TextChoices):
+        PENDING = "pending", _("To send")  # decided; the gateway has not confirmed it yet
+        SUCCEEDED = "succeeded", _("Refunded")  # the gateway (or the ledger) confirmed it
+        FAILED = "failed", _("Failed: finance to act")  # retries exhausted; someone must look
+
+    class Reason(models.TextChoices):
+        PAID_TWICE = "paid_twice", _("Paid twice")  # a second payment for an order already paid
+        ORDER_NOT_PAYABLE = "not_payable", _("Paid after the order closed")  # e.g. cancelled by timeout
+        CUSTOMER = "customer", _("Customer refund")  # after-sales
+
+    payment = models.ForeignKey(Payment, on_delete=models.PROTECT, related_name="refunds")
+    amount = models.DecimalField(_("amount"), **MONEY)
+    # Our id for this refund at the gateway (Alipay's out_request_no, at most 64 characters).
+    request_no = models.CharField(_("refund request number"), max_length=64, unique=True)
+    reason = models.CharField(_("reason"), max_length=20, choices=Reason.choices)
+    note = models.CharField(_("note"), max_length=200, blank=True)
+    state = models.CharField(_("state"), max_length=10, choices=State.choices, default=State.PENDING)
+    gateway_reference = models.CharField(_("gateway reference"), max_length=80, blank=True)
+    attempts = models.PositiveSmallIntegerField(_("attempts"), default=0)
+    last_error = models.CharField(_("last error"), max_length=200, blank=True)
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    created_at = models.DateTimeField(_("created"), default=timezone.now)
+    attempted_at = models.DateTimeField(_("last attempt"), null=True, blank=True)
+    completed_at = models.DateTimeField(_("completed"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("refund")
+        verbose_name_plural = _("refunds")
+        ordering = ["-created_at", "-pk"]
+        constraints = [
+            models.CheckConstraint(condition=Q(amount__gt=0), name="refund_amount_positive"),
+            models.CheckConstraint(
+                condition=~Q(state="succeeded") | Q(completed_at__isnull=False), name="refund_completed_when_done"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.request_no
+
+
 class GatewayNotification(models.Model):
-    """Every server-to-server notification received, verified or not: the audit trail."""
+    """Every server-to-server notification received, verified or not: the audit trail. Only
+    verified ones keep their known fields in full; a refused one keeps a bounded excerpt."""
 
     provider = models.CharField(max_length=20)
     payload = models.JSONField()

@@ -5,13 +5,21 @@ amount and currency all match; accepting is idempotent (one capture, one transit
 however often or however concurrently it arrives) and safe out of order (a late "failed" never
 undoes "paid"); the browser's return never marks an order paid. Locks are taken order first,
 then payment or wallet, everywhere, so concurrent paths cannot deadlock.
+
+Money the gateway took that the order does not need (a second payment of an order already
+paid, a payment for an order cancelled meanwhile) is never an error answered to the gateway:
+it is recorded (Payment TO_REFUND, a Refund) and sent back to where it came from; a refund
+that keeps failing stays in front of finance in the admin.
 """
 
+import logging
 import secrets
+from datetime import timedelta
 from decimal import Decimal
 
 from django.conf import settings
-from django.db import transaction
+from django.db import IntegrityError, transaction
+from django.db.models import F, Q, Sum
 from django.utils import timezone
 
 from orders.exceptions import OrderError
@@ -19,9 +27,18 @@ from orders.models import Order
 from orders.services import order_mark_paid, order_record_method, order_transition
 from orders.signals import cod_withdrawn
 from payments.exceptions import PaymentError, PaymentErrorCode
-from payments.models import GatewayNotification, Payment, Wallet, WalletEntry
-from payments.providers import GatewayResult, gateway
+from payments.models import GatewayNotification, Payment, Refund, Wallet, WalletEntry
+from payments.providers import (
+    REFUSED_FIELD_MAX_CHARS,
+    REFUSED_FIELDS,
+    GatewayResult,
+    gateway,
+    notification_excerpt,
+)
 from shop.core.money import format_money, money
+from shop.core.tasks import enqueue
+
+log = logging.getLogger(__name__)
 
 
 def payment_reference_new() -> str:
@@ -52,20 +69,32 @@ def payment_start(*, order: Order, provider: str, return_url: str, notify_url: s
 def notification_accept(*, provider: str, data: dict[str, str]) -> Payment:
     """Verify and apply a gateway's notification. Returns the payment.
 
-    Raises PaymentError when anything does not match; nothing changes then. Every notification
-    is logged (GatewayNotification) whatever the outcome."""
-    log = GatewayNotification.objects.create(provider=provider, payload=data)
+    The signature is checked before anything is stored: a notification that fails it keeps
+    only a bounded excerpt (REFUSED_FIELDS, each cut short) with the reason; a verified one keeps
+    the provider's known fields in full. Raises PaymentError (or OrderError) when anything does
+    not match; nothing changes then but the audit row."""
+    provider_gateway = gateway(provider)
     try:
-        result = gateway(provider).verify(data)
+        result = provider_gateway.verify(data)
+    except PaymentError as exc:
+        excerpt = notification_excerpt(data, fields=REFUSED_FIELDS, max_chars=REFUSED_FIELD_MAX_CHARS)
+        GatewayNotification.objects.create(provider=provider, payload=excerpt, outcome=f"refused: {exc.code}")
+        log.warning("%s notification refused before verification: %s", provider, exc.code)
+        raise
+    record = GatewayNotification.objects.create(
+        provider=provider, payload=notification_excerpt(data, fields=provider_gateway.fields)
+    )
+    try:
         payment = _check(provider, result)
         payment = payment_apply(payment_id=payment.pk, result=result)
     except (PaymentError, OrderError) as exc:
-        log.outcome = f"rejected: {exc.code}"
-        log.save(update_fields=["outcome"])
+        record.outcome = f"rejected: {exc.code}"
+        record.save(update_fields=["outcome"])
+        log.warning("%s notification for %s rejected: %s", provider, result.reference[:40], exc.code)
         raise
-    log.accepted = True
-    log.outcome = f"{payment.reference}: {payment.state}"
-    log.save(update_fields=["accepted", "outcome"])
+    record.accepted = True
+    record.outcome = f"{payment.reference}: {payment.state}"
+    record.save(update_fields=["accepted", "outcome"])
     return payment
 
 
@@ -76,7 +105,8 @@ def _check(provider: str, result: GatewayResult) -> Payment:
     payment = Payment.objects.filter(provider=provider, reference=result.reference).first()
     if payment is None:
         raise PaymentError(PaymentErrorCode.UNKNOWN_PAYMENT)
-    if money(result.amount) != payment.amount:
+    # Exact: the provider parsed an amount in the two-decimal form; nothing is rounded.
+    if result.amount != payment.amount:
         raise PaymentError(PaymentErrorCode.AMOUNT_MISMATCH)
     if result.currency != payment.currency:
         raise PaymentError(PaymentErrorCode.CURRENCY_MISMATCH)
@@ -84,26 +114,194 @@ def _check(provider: str, result: GatewayResult) -> Payment:
 
 
 def payment_apply(*, payment_id: int, result: GatewayResult) -> Payment:
-    """Record a verified gateway outcome. Captures at most once; a failure after a capture is
-    ignored. Marks the order paid in the same transaction."""
+    """Record a verified gateway outcome for one payment. Idempotent and safe out of order:
+    a payment is captured at most once, a failure after a capture is ignored, and a status
+    that is not final (the buyer has not paid yet) changes nothing.
+
+    A success for an order that no longer needs the money (another payment captured it first,
+    or the order was cancelled or closed meanwhile) is not an error: the gateway has the money,
+    so the payment becomes TO_REFUND and its refund is sent to the gateway after commit.
+    Otherwise the payment is captured and the order marked paid in the same transaction.
+
+    Locks the order, then the payment. Raises PaymentError(TRANSACTION_REUSED) when another
+    of our payments already holds the gateway's transaction id; OrderError(AMOUNT_MISMATCH)
+    if the payment does not match the order's total."""
     with transaction.atomic():
         order_id = Payment.objects.values_list("order_id", flat=True).get(pk=payment_id)
-        Order.objects.select_for_update().filter(pk=order_id).first()  # order first, then payment
+        order = Order.objects.select_for_update().get(pk=order_id)  # order first, then payment
         payment = Payment.objects.select_for_update().get(pk=payment_id)
-        if payment.state == Payment.State.CAPTURED or not result.succeeded:
-            if not result.succeeded and payment.state == Payment.State.PENDING:
+        if payment.state in TAKEN or not result.final:
+            return payment
+        if not result.succeeded:
+            if payment.state == Payment.State.PENDING:
                 payment.state = Payment.State.FAILED
                 payment.save(update_fields=["state"])
             return payment
-        payment.state = Payment.State.CAPTURED
+        # Under the order lock every other capture of this order is visible: the first one
+        # wins, any later one goes back.
+        paid_already = Payment.objects.filter(order_id=order_id, state=Payment.State.CAPTURED).exists()
+        closed = order.status in (Order.Status.CANCELLED, Order.Status.CLOSED)
+        payment.state = Payment.State.TO_REFUND if paid_already or closed else Payment.State.CAPTURED
         payment.transaction_id = result.transaction_id
         payment.captured_at = timezone.now()
-        payment.save(update_fields=["state", "transaction_id", "captured_at"])
+        _payment_save_capture(payment)
+        if payment.state == Payment.State.TO_REFUND:
+            reason = Refund.Reason.PAID_TWICE if paid_already else Refund.Reason.ORDER_NOT_PAYABLE
+            _refund_open(order=order, payment=payment, amount=payment.amount, reason=reason)
+            log.warning("payment %s for order %s is not needed (%s): refunding", payment, order.number, reason)
+            return payment
         cod_withdraw(order_id=order_id, paid_by=payment)
-        # A capture for a cancelled order raises here and rolls the capture back: the gateway
-        # keeps retrying, staff see the rejected notification and refund by hand.
         order_mark_paid(order_id=order_id, amount=payment.amount, reference=payment.reference, method=payment.provider)
     return payment
+
+
+# A payment in one of these states holds (or held) the customer's money: a notification
+# can no longer change it.
+TAKEN = (Payment.State.CAPTURED, Payment.State.TO_REFUND, Payment.State.REFUNDED)
+
+
+def _payment_save_capture(payment: Payment) -> None:
+    """Save a capture's fields. Raises PaymentError(TRANSACTION_REUSED) if another payment of
+    ours already holds the gateway's transaction id (checked, and held by the unique
+    constraint against a concurrent notification). Precondition: payment row locked."""
+    reused = Payment.objects.filter(provider=payment.provider, transaction_id=payment.transaction_id)
+    if reused.exclude(pk=payment.pk).exists():
+        raise PaymentError(PaymentErrorCode.TRANSACTION_REUSED)
+    try:
+        with transaction.atomic():  # a savepoint, so the error can be answered cleanly
+            payment.save(update_fields=["state", "transaction_id", "captured_at"])
+    except IntegrityError as exc:
+        if "payment_one_per_transaction" not in str(exc):
+            raise
+        raise PaymentError(PaymentErrorCode.TRANSACTION_REUSED) from exc
+
+
+# -- refunds ----------------------------------------------------------------------------------
+
+# Attempts at the gateway before a refund is left to finance (Refund.State.FAILED).
+REFUND_MAX_ATTEMPTS = 8
+REFUNDABLE = (Payment.State.CAPTURED, Payment.State.TO_REFUND)
+
+
+def payment_refund(*, payment_id: int, amount: Decimal, reason: str, note: str = "", actor=None) -> Refund:
+    """Refund (part of) a payment to the method it came from: a gateway payment through the
+    gateway after commit, a wallet payment at once by a ledger credit. Returns the Refund.
+
+    Locks the order, then the payment. Raises PaymentError(NOT_REFUNDABLE) for a payment that
+    holds no money of the customer's (not captured, or cash on delivery: cash goes back another
+    way), REFUND_TOO_LARGE when the refunds would exceed the amount taken."""
+    with transaction.atomic():
+        order_id = Payment.objects.values_list("order_id", flat=True).get(pk=payment_id)
+        order = Order.objects.select_for_update().get(pk=order_id)
+        payment = Payment.objects.select_for_update().get(pk=payment_id)
+        return _refund_open(order=order, payment=payment, amount=amount, reason=reason, note=note, actor=actor)
+
+
+def _refund_open(*, order: Order, payment: Payment, amount: Decimal, reason: str, note: str = "", actor=None) -> Refund:
+    """Record a refund and have it sent. Precondition: order and payment rows locked, in that
+    order. Raises PaymentError(NOT_REFUNDABLE, REFUND_TOO_LARGE)."""
+    amount = money(amount)
+    if payment.provider == "cod" or payment.state not in REFUNDABLE or amount <= 0:
+        raise PaymentError(PaymentErrorCode.NOT_REFUNDABLE)
+    # Failed refunds count too: the gateway may have paid one whose answer was lost, and
+    # finance settles it under the same request number.
+    committed = payment.refunds.aggregate(total=Sum("amount"))["total"] or Decimal("0")
+    if committed + amount > payment.amount:
+        raise PaymentError(PaymentErrorCode.REFUND_TOO_LARGE)
+    refund = Refund.objects.create(
+        payment=payment,
+        amount=amount,
+        # Derived from the payment and never changed: every retry names the same refund, and
+        # the gateway (Alipay's out_request_no) pays it once.
+        request_no=f"{payment.reference}R{payment.refunds.count() + 1:02d}",
+        reason=reason,
+        note=note[:200],
+        actor=actor,
+    )
+    if payment.provider == "wallet":
+        _wallet_post(user=order.customer, amount=amount, reason=WalletEntry.Reason.REFUND, reference=refund.request_no)
+        _refund_complete(refund=refund, payment=payment, gateway_reference=refund.request_no)
+    else:
+        transaction.on_commit(lambda: enqueue("payments.tasks.refund_send", refund.pk))
+    return refund
+
+
+def _refund_complete(*, refund: Refund, payment: Payment, gateway_reference: str) -> None:
+    """The money went back. Precondition: order, payment and refund rows locked."""
+    refund.state = Refund.State.SUCCEEDED
+    refund.gateway_reference = gateway_reference[:80]
+    refund.completed_at = timezone.now()
+    refund.last_error = ""
+    refund.save(update_fields=["state", "gateway_reference", "completed_at", "last_error"])
+    returned = payment.refunds.filter(state=Refund.State.SUCCEEDED).aggregate(total=Sum("amount"))["total"]
+    if returned >= payment.amount:
+        payment.state = Payment.State.REFUNDED
+        payment.save(update_fields=["state"])
+
+
+def refund_send(*, refund_id: int) -> Refund:
+    """Ask the payment's gateway to pay a refund, and record its answer on the refund: done,
+    or the error (pending for another attempt; FAILED, for finance, after REFUND_MAX_ATTEMPTS).
+    Idempotent: a refund already done is returned unchanged, and sending again repeats the same
+    request number, which the gateway pays once. Never raises for a gateway's refusal.
+
+    Precondition: no transaction open. The gateway is called with no lock held (STYLE.md);
+    the answer is recorded afterwards, locking order, payment and refund in that order."""
+    refund = Refund.objects.select_related("payment").get(pk=refund_id)
+    if refund.state == Refund.State.SUCCEEDED:
+        return refund
+    payment = refund.payment
+    attempts = refund.attempts + 1
+    error, reference = "", None
+    Refund.objects.filter(pk=refund_id).update(attempts=F("attempts") + 1, attempted_at=timezone.now())
+    try:
+        reference: str | None = gateway(payment.provider).refund(
+            payment=payment, amount=refund.amount, request_no=refund.request_no
+        )
+    except PaymentError as exc:
+        error = f"{exc.code}: {exc.message}"[:200]
+        log.warning("refund %s attempt %d failed: %s", refund.request_no, attempts, exc.code)
+    with transaction.atomic():
+        Order.objects.select_for_update().filter(pk=payment.order_id).first()
+        payment = Payment.objects.select_for_update().get(pk=payment.pk)
+        refund = Refund.objects.select_for_update().get(pk=refund_id)
+        if refund.state == Refund.State.SUCCEEDED:
+            return refund
+        if reference is not None:
+            _refund_complete(refund=refund, payment=payment, gateway_reference=reference)
+            return refund
+        refund.last_error = error
+        if refund.attempts >= REFUND_MAX_ATTEMPTS:
+            refund.state = Refund.State.FAILED
+        refund.save(update_fields=["last_error", "state"])
+    return refund
+
+
+@transaction.atomic
+def refund_retry(*, refund_id: int, actor=None) -> Refund:
+    """Finance sends a failed refund again (same request number). Raises
+    PaymentError(NOT_REFUNDABLE) unless it failed."""
+    refund = Refund.objects.select_for_update().get(pk=refund_id)
+    if refund.state != Refund.State.FAILED:
+        raise PaymentError(PaymentErrorCode.NOT_REFUNDABLE)
+    refund.state = Refund.State.PENDING
+    refund.attempts = 0
+    refund.save(update_fields=["state", "attempts"])
+    transaction.on_commit(lambda: enqueue("payments.tasks.refund_send", refund.pk))
+    return refund
+
+
+def refunds_sweep(*, older_than_seconds: int = 600, now=None, limit: int = 200) -> int:
+    """Queue again the refunds still pending whose last attempt (or creation, when the broker
+    was down as it was queued) is older than `older_than_seconds`. Returns how many."""
+    cutoff = (now or timezone.now()) - timedelta(seconds=older_than_seconds)
+    stale = Refund.objects.filter(state=Refund.State.PENDING, created_at__lt=cutoff).filter(
+        Q(attempted_at__isnull=True) | Q(attempted_at__lt=cutoff)
+    )
+    ids = list(stale.order_by("pk").values_list("pk", flat=True)[:limit])
+    for refund_id in ids:
+        enqueue("payments.tasks.refund_send", refund_id)
+    return len(ids)
 
 
 # -- wallet ---------------------------------------------------------------------------------

@@ -24,3 +24,25 @@ def sandbox_notify(self, reference: str, outcome: str, notify_url: str) -> bool:
     if answer != "success":
         raise self.retry(countdown=min(2**self.request.retries, 60))
     return True
+
+
+@shared_task(bind=True, acks_late=True, max_retries=10)
+def refund_send(self, refund_id: int) -> str:
+    """Send a refund to its gateway; retry with growing pauses while it stays pending (the
+    service marks it failed, for finance, after its last attempt). Returns its state."""
+    from payments.models import Refund
+    from payments.services import refund_send as send  # no import cycle at load time
+
+    refund = send(refund_id=refund_id)
+    # Run eagerly (no broker, or inside a request's on-commit), a retry would repeat at once in
+    # the caller's thread: the refunds sweeper tries again later instead.
+    if refund.state == Refund.State.PENDING and not self.request.is_eager:
+        raise self.retry(countdown=min(60 * 2**self.request.retries, 3600))
+    return refund.state
+
+
+@shared_task(acks_late=True)
+def refunds_sweep() -> int:
+    from payments.services import refunds_sweep as sweep
+
+    return sweep()

@@ -17,6 +17,7 @@ from orders.models import Order
 from payments import services
 from payments.exceptions import PaymentError
 from payments.models import Payment
+from payments.providers import NOTIFICATION_MAX_BYTES
 from payments.tasks import sandbox_notify
 
 
@@ -54,6 +55,14 @@ def order_pay(request: HttpRequest, number: str) -> HttpResponse:
 def notify(request: HttpRequest, provider: str) -> HttpResponse:
     if provider not in settings.PAYMENT_PROVIDERS or provider in ("wallet", "cod"):
         raise Http404
+    # Bounded before anything reads the body: the site-wide upload limit is sized for images.
+    # Django reads no more than CONTENT_LENGTH, so the header is the bound.
+    try:
+        length = int(request.META.get("CONTENT_LENGTH") or 0)
+    except ValueError:
+        length = -1
+    if not 0 <= length <= NOTIFICATION_MAX_BYTES:
+        return HttpResponse("fail", status=413, content_type="text/plain")
     try:
         services.notification_accept(provider=provider, data=request.POST.dict())
     except (PaymentError, OrderError):  # rejected, nothing changed; a real gateway retries later

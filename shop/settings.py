@@ -221,6 +221,7 @@ CELERY_BEAT_SCHEDULE = {
         "task": "fulfillment.tasks.low_stock_digest",
         "schedule": crontab(hour=8, minute=0),
     },
+    "payments-sweep-refunds": {"task": "payments.tasks.refunds_sweep", "schedule": timedelta(minutes=10)},
 }
 
 # Where the shop is reachable from outside: links in mail, gateway notify and return URLs.
@@ -263,7 +264,16 @@ ALIPAY = {
     "PRIVATE_KEY": env.str("ALIPAY_PRIVATE_KEY", default="", multiline=True),
     "ALIPAY_PUBLIC_KEY": env.str("ALIPAY_PUBLIC_KEY", default="", multiline=True),
     "GATEWAY_URL": env.str("ALIPAY_GATEWAY_URL", default="https://openapi.alipay.com/gateway.do"),
+    # Our seller account's PID (2088…): Alipay signs other merchants' trades too, so a
+    # notification counts only for this seller_id.
+    "SELLER_ID": env.str("ALIPAY_SELLER_ID", default=""),
 }
+if "alipay" in PAYMENT_PROVIDERS and not all(
+    ALIPAY[k] for k in ("APP_ID", "PRIVATE_KEY", "ALIPAY_PUBLIC_KEY", "SELLER_ID")
+):
+    raise ImproperlyConfigured(
+        "PAYMENT_PROVIDERS lists alipay: set ALIPAY_APP_ID, ALIPAY_PRIVATE_KEY, ALIPAY_PUBLIC_KEY and ALIPAY_SELLER_ID."
+    )
 
 # Catalogue
 SHOP_CURRENCY = env.str("SHOP_CURRENCY", default="CNY")

@@ -4,7 +4,9 @@ Requests: the common parameters plus `biz_content` (JSON), signed RSA2 = SHA256w
 parameters sorted by name as `k=v&k=v` (empty values and `sign` left out; `sign_type` is signed),
 base64-encoded. Asynchronous notifications: the same string built from every posted field except
 `sign` and `sign_type`, verified with Alipay's public key; the shop answers the plain text "success".
-Keys, app id and gateway URL come from settings.ALIPAY; tests use locally generated keys.
+A notification is taken only when signed RSA2 by Alipay for our app id and our seller account
+(`seller_id`, the merchant's 2088… PID: another merchant's trade signed by Alipay verifies too).
+Keys, app id, seller id and gateway URL come from settings.ALIPAY; tests use locally generated keys.
 """
 
 import base64
@@ -37,8 +39,46 @@ def rsa2_verify(message: str, signature: str, public_key_pem: str) -> bool:
     return True
 
 
+# The fields of an asynchronous notification (Alipay's published list) kept once verified;
+# `sign` is left out: it proves nothing once checked and is the bulk of the body.
+NOTIFICATION_FIELDS = (
+    "notify_time",
+    "notify_type",
+    "notify_id",
+    "charset",
+    "version",
+    "sign_type",
+    "auth_app_id",
+    "app_id",
+    "trade_no",
+    "out_trade_no",
+    "out_biz_no",
+    "buyer_id",
+    "buyer_logon_id",
+    "seller_id",
+    "seller_email",
+    "trade_status",
+    "total_amount",
+    "receipt_amount",
+    "invoice_amount",
+    "buyer_pay_amount",
+    "point_amount",
+    "refund_fee",
+    "subject",
+    "body",
+    "gmt_create",
+    "gmt_payment",
+    "gmt_refund",
+    "gmt_close",
+    "fund_bill_list",
+    "passback_params",
+    "voucher_detail_list",
+)
+
+
 class AlipayGateway:
     code = "alipay"
+    fields = NOTIFICATION_FIELDS
 
     def __init__(self, config: dict | None = None) -> None:
         self.config = config or settings.ALIPAY
@@ -69,12 +109,25 @@ class AlipayGateway:
         return f"{self.config['GATEWAY_URL']}?{urlencode(params)}"
 
     def verify(self, data: dict[str, str]) -> GatewayResult:
+        """Check the signature (RSA2 only; Alipay always says which), then that the trade is our
+        app's and our seller account's. Raises PaymentError(BAD_SIGN_TYPE, BAD_SIGNATURE,
+        WRONG_MERCHANT, MALFORMED or UNKNOWN_STATUS)."""
+        # sign_type is outside the signed string: a notification naming RSA (SHA1) or nothing
+        # is refused rather than verified some other way.
+        if data.get("sign_type") != "RSA2":
+            raise PaymentError(PaymentErrorCode.BAD_SIGN_TYPE)
         signature = data.get("sign", "")
         if not signature or not rsa2_verify(signing_string(data), signature, self.config["ALIPAY_PUBLIC_KEY"]):
             raise PaymentError(PaymentErrorCode.BAD_SIGNATURE)
+        # An unset seller id refuses everything: the check cannot be skipped by forgetting it.
+        seller = self.config.get("SELLER_ID", "")
+        if not seller or data.get("seller_id") != seller or data.get("app_id") != self.config["APP_ID"]:
+            raise PaymentError(PaymentErrorCode.WRONG_MERCHANT)
         # Page pay settles in yuan: total_amount is in CNY.
         return notification_result(
-            data, required=("app_id", "out_trade_no", "trade_no", "total_amount", "trade_status"), currency="CNY"
+            data,
+            required=("app_id", "out_trade_no", "trade_no", "total_amount", "trade_status"),
+            currency="CNY",
         )
 
     def ack(self) -> str:

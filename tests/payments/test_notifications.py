@@ -103,13 +103,16 @@ def test_failure_then_success_pays(client, pending_payment):
     assert state(pending_payment)[:2] == ("captured", "paid")
 
 
-def test_notification_for_a_cancelled_order_is_refused(client, pending_payment):
+def test_a_payment_for_a_cancelled_order_goes_back(client, pending_payment, django_capture_on_commit_callbacks):
+    """The gateway took the money after the order was cancelled: answered "success" (so it stops
+    retrying) and refunded, never marking the order paid (tests/payments/test_payment_safety.py)."""
     from orders.services import order_cancel
 
     order_cancel(order_id=pending_payment.order_id, actor_kind="system", reason="timeout")
-    response = client.post(NOTIFY, notification_for(reference=pending_payment.reference, outcome="pay"))
-    assert response.status_code == 400
-    assert state(pending_payment)[:2] == ("pending", "cancelled")
+    with django_capture_on_commit_callbacks(execute=True):
+        response = client.post(NOTIFY, notification_for(reference=pending_payment.reference, outcome="pay"))
+    assert response.status_code == 200
+    assert state(pending_payment)[:2] == ("refunded", "cancelled")
 
 
 def test_return_page_never_marks_paid(client, pending_payment):

@@ -297,6 +297,7 @@ def alipay(settings, keys):
         "PRIVATE_KEY": keys["merchant_private"],
         "ALIPAY_PUBLIC_KEY": keys["alipay_public"],
         "GATEWAY_URL": GATEWAY_URL,
+        "SELLER_ID": "2088101106499364",  # the seller_id of alipay_notification()
     }
     settings.PAYMENT_PROVIDERS = [*settings.PAYMENT_PROVIDERS, "alipay"]
     return keys
