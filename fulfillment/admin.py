@@ -297,6 +297,11 @@ class RerouteForm(forms.Form):
         empty_label=_("Nearest warehouse with stock (automatic)"),
     )
 
+    def __init__(self, *args, may_collect_cash: bool, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        if not may_collect_cash:
+            del self.fields["cod_collected"]  # recording cash captures a payment: finance's call
+
 
 @admin.register(models.Shipment)
 class ShipmentAdmin(admin.ModelAdmin):
@@ -360,12 +365,14 @@ class ShipmentAdmin(admin.ModelAdmin):
             (reverse("admin:fulfillment_shipment_packing_slip", args=[obj.pk]) + "?format=pdf", "PDF"),
             (reverse("admin:fulfillment_shipment_delivery_note", args=[obj.pk]), _("Delivery note")),
             (reverse("admin:fulfillment_shipment_delivery_note", args=[obj.pk]) + "?format=pdf", "PDF"),
-            (reverse("admin:fulfillment_shipment_record_event", args=[obj.pk]), _("Record a tracking event")),
         ]
-        return format_html(
-            " · ".join(['<a href="{}" target="_blank">{}</a>'] * 4 + ['<a href="{}">{}</a>']),
-            *[x for pair in links for x in pair],
-        )
+        templates = ['<a href="{}" target="_blank">{}</a>'] * 4
+        if obj.carrier == models.Shipment.Carrier.OWN_FLEET:  # other carriers report their own events
+            links.append(
+                (reverse("admin:fulfillment_shipment_record_event", args=[obj.pk]), _("Record a tracking event"))
+            )
+            templates.append('<a href="{}">{}</a>')
+        return format_html(" · ".join(templates), *[x for pair in links for x in pair])
 
     def get_urls(self):
         view = self.admin_site.admin_view
@@ -430,9 +437,19 @@ class ShipmentAdmin(admin.ModelAdmin):
         shipment = get_object_or_404(models.Shipment, pk=pk)
         if not self.has_change_permission(request, shipment):
             raise PermissionDenied
-        form = RecordEventForm(request.POST or None)
+        if shipment.carrier and shipment.carrier != models.Shipment.Carrier.OWN_FLEET:
+            # The carrier reports this parcel's events; nothing is entered by hand.
+            error = FulfillmentError(FulfillmentErrorCode.NOT_OWN_FLEET, number=shipment.number)
+            self.message_user(request, error.message, messages.ERROR)
+            return HttpResponseRedirect(reverse("admin:fulfillment_shipment_change", args=[shipment.pk]))
+        may_collect_cash = request.user.has_perm(services.CASH_PERMISSION)
+        form = RecordEventForm(request.POST or None, may_collect_cash=may_collect_cash)
         if request.method == "POST" and form.is_valid():
             try:
+                if form.cleaned_data["kind"] == models.TrackingEvent.Kind.DELIVERED and (
+                    shipment.cod_amount and not may_collect_cash
+                ):
+                    raise FulfillmentError(FulfillmentErrorCode.CASH_NOT_ALLOWED, number=shipment.number)
                 services.shipment_record_event(shipment_id=shipment.pk, actor=request.user, **form.cleaned_data)
             except FulfillmentError as exc:
                 form.add_error(None, exc.message)

@@ -25,6 +25,8 @@ class FulfillmentErrorCode(StrEnum):
     CASH_REQUIRED = "cash_required"
     TRACKING_TOO_LONG = "tracking_too_long"
     PO_CHANGED = "po_changed"
+    NOT_OWN_FLEET = "not_own_fleet"
+    CASH_NOT_ALLOWED = "cash_not_allowed"
 
 
 class FulfillmentError(ShopError):
@@ -58,5 +60,13 @@ class FulfillmentError(ShopError):
         FulfillmentErrorCode.PO_CHANGED: _(
             "Purchase order %(number)s was received by someone else meanwhile; check the figures and enter "
             "what is still to receive."
+        ),
+        FulfillmentErrorCode.NOT_OWN_FLEET: _(
+            "Shipment %(number)s travels with a carrier that reports its own tracking; events are recorded "
+            "by hand only for our own fleet."
+        ),
+        FulfillmentErrorCode.CASH_NOT_ALLOWED: _(
+            "Shipment %(number)s is cash on delivery: recording its delivery records the cash collected, "
+            "which needs the permission to record cash collections."
         ),
     }

@@ -37,6 +37,11 @@ class Payment(models.Model):
         verbose_name = _("payment")
         verbose_name_plural = _("payments")
         ordering = ["-created_at"]
+        permissions = [
+            # Recording that a courier handed over the cash of a delivery captures its payment
+            # (fulfillment's record-event page asks for it).
+            ("record_cash_collection", _("Can record cash collected on delivery")),
+        ]
         constraints = [
             # One payment per gateway transaction, and at most one capture per order.
             models.UniqueConstraint(fields=["provider", "transaction_id"], name="payment_one_per_transaction"),

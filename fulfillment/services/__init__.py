@@ -8,6 +8,7 @@ from fulfillment.services.procurement import (
     purchase_order_receive,
 )
 from fulfillment.services.shipping import (
+    CASH_PERMISSION,
     goods_value,
     order_reroute,
     pick_list,
@@ -35,6 +36,7 @@ from fulfillment.services.stock import (
 )
 
 __all__ = [
+    "CASH_PERMISSION",
     "OutOfStock",
     "StockRefused",
     "goods_value",

@@ -30,6 +30,8 @@ from orders.signals import cod_collected
 from shop.core.money import format_money, money
 
 Status = Shipment.Status
+# Who may record the cash a courier collected on delivery: it captures a payment.
+CASH_PERMISSION = "payments.record_cash_collection"
 TRACKING_NUMBER_MAX = Shipment._meta.get_field("tracking_number").max_length
 
 # What a tracking event means for the parcel.
@@ -304,14 +306,20 @@ def shipment_record_event(
     *, shipment_id: int, kind: str, description: str = "", location: str = "", signed_by: str = "",
     cod_collected: Decimal | None = None, occurred_at=None, actor=None,
 ) -> int:  # fmt: skip
-    """Staff record what happened to an own-fleet parcel (or correct any parcel): the same path
-    as a carrier's events. A delivery needs who signed. Raises FulfillmentError."""
+    """Staff record what happened to an own-fleet parcel: the same path as a carrier's events.
+    A delivery needs who signed, and for cash on delivery the cash collected, which captures the
+    payment: callers let only those allowed to record cash (CASH_PERMISSION) pass it.
+
+    Only the own fleet: any other carrier reports its parcels itself (polled), and an event
+    entered by hand could deliver a parcel, or collect its cash, that the carrier still holds.
+    Raises FulfillmentError (NOT_OWN_FLEET, SIGNATURE_REQUIRED, CASH_REQUIRED, NOT_SHIPPED)."""
+    carrier, number, cash_due = Shipment.objects.values_list("carrier", "number", "cod_amount").get(pk=shipment_id)
+    if carrier and carrier != Shipment.Carrier.OWN_FLEET:  # none yet: refused below as not shipped
+        raise FulfillmentError(FulfillmentErrorCode.NOT_OWN_FLEET, number=number)
     if kind == TrackingEvent.Kind.DELIVERED and not signed_by.strip():
         raise FulfillmentError(FulfillmentErrorCode.SIGNATURE_REQUIRED)
-    if kind == TrackingEvent.Kind.DELIVERED and cod_collected is None:
-        cash_due = Shipment.objects.values_list("cod_amount", flat=True).get(pk=shipment_id)
-        if cash_due:
-            raise FulfillmentError(FulfillmentErrorCode.CASH_REQUIRED, amount=format_money(cash_due))
+    if kind == TrackingEvent.Kind.DELIVERED and cod_collected is None and cash_due:
+        raise FulfillmentError(FulfillmentErrorCode.CASH_REQUIRED, amount=format_money(cash_due))
     update = carriers.TrackingUpdate(
         external_id=f"staff-{uuid.uuid4().hex}",
         occurred_at=occurred_at or timezone.now(),
