@@ -19,7 +19,7 @@ from django.utils.translation import ngettext
 from catalog.admin import ProductAdmin
 from catalog.models import Product
 from fulfillment import models, pdf, services
-from fulfillment.carriers import CarrierError
+from fulfillment.carriers import CarrierError, carriers_available
 from fulfillment.exceptions import FulfillmentError, FulfillmentErrorCode
 from fulfillment.resources import StockResource
 from orders.admin import OrderAdmin
@@ -275,8 +275,14 @@ class TrackingEventInline(ReadOnlyInline):
     fields = ("occurred_at", "kind", "location", "description", "recorded_by")
 
 
+def carrier_choices() -> list[tuple[str, str]]:
+    """The carriers this deployment is configured for (no express without its API settings)."""
+    available = carriers_available()
+    return [(code, label) for code, label in models.Shipment.Carrier.choices if code in available]
+
+
 class ShipForm(forms.Form):
-    carrier = forms.ChoiceField(label=_("Carrier"), choices=models.Shipment.Carrier.choices)
+    carrier = forms.ChoiceField(label=_("Carrier"), choices=carrier_choices)
 
 
 class RecordEventForm(forms.Form):

@@ -225,7 +225,10 @@ CELERY_BEAT_SCHEDULE = {
 }
 
 # Where the shop is reachable from outside: links in mail, gateway notify and return URLs.
-SITE_URL = env.str("SITE_URL", default="http://127.0.0.1:8000").rstrip("/")
+# Unset, the local server's own port (bin/run and bin/stack serve on PORT).
+SITE_URL = env.str("SITE_URL", default=f"http://127.0.0.1:{env.int('PORT', default=8000)}").rstrip("/")
+# The benchmark's ceiling view (/bench/ceiling/): routed only in DEBUG or when asked for (bin/bench).
+BENCH_VIEWS_ENABLED = env.bool("BENCH_VIEWS_ENABLED", default=DEBUG)
 
 # Orders and checkout
 ORDER_PAYMENT_MINUTES = env.int("ORDER_PAYMENT_MINUTES", default=30)  # unpaid orders cancelled after
@@ -245,20 +248,49 @@ NOTIFICATION_MAX_ATTEMPTS = 8
 ORDER_AUTO_CONFIRM_DAYS_AFTER_DELIVERY = env.int("ORDER_AUTO_CONFIRM_DAYS_AFTER_DELIVERY", default=7)
 ORDER_AUTO_CONFIRM_DAYS_AFTER_SHIPPING = env.int("ORDER_AUTO_CONFIRM_DAYS_AFTER_SHIPPING", default=15)
 
-# Fulfillment: carriers and tracking. The express carrier is an HTTP API; `make run` and the
-# tests start fulfillment.carrier_sandbox, a stand-in implementing it.
-CARRIER_EXPRESS_URL = env.str("CARRIER_EXPRESS_URL", default="http://127.0.0.1:8001").rstrip("/")
-CARRIER_EXPRESS_KEY = env.str("CARRIER_EXPRESS_KEY", default="sandbox-key")
+# Fulfillment: carriers and tracking. The express carrier is an HTTP API; `make run`, `make stack`
+# and the tests start fulfillment.carrier_sandbox, a stand-in implementing it. Outside DEBUG
+# nothing points at that stand-in by default: without CARRIER_EXPRESS_URL the express carrier is
+# simply not offered, and a configured one needs a real key (the sandbox's public default key
+# would let anyone who can reach its URL report deliveries, cash on delivery collected included).
+_CARRIER_SANDBOX_KEY = "sandbox-key"  # the stand-in's public default, refused below
+CARRIER_EXPRESS_URL = env.str("CARRIER_EXPRESS_URL", default="http://127.0.0.1:8001" if DEBUG else "").rstrip("/")
+CARRIER_EXPRESS_KEY = env.str("CARRIER_EXPRESS_KEY", default=_CARRIER_SANDBOX_KEY if DEBUG else "")
+if not DEBUG and CARRIER_EXPRESS_URL and (CARRIER_EXPRESS_KEY == _CARRIER_SANDBOX_KEY or len(CARRIER_EXPRESS_KEY) < 16):
+    raise ImproperlyConfigured(
+        "With DEBUG off the express carrier (CARRIER_EXPRESS_URL) needs a real CARRIER_EXPRESS_KEY "
+        "(at least 16 characters, not the sandbox's default); unset CARRIER_EXPRESS_URL to ship without it."
+    )
 CARRIER_EXPRESS_TIMEOUT = env.float("CARRIER_EXPRESS_TIMEOUT", default=5.0)
 CARRIER_POLL_SECONDS = env.int("CARRIER_POLL_SECONDS", default=300)  # how often a parcel in transit is polled
 CARRIER_POLL_BACKOFF_MAX_SECONDS = 6 * 3600  # a failing carrier is polled less and less, at most this apart
 
-# Payments. The sandbox gateway is a stand-in served by the app; Alipay needs real keys.
-PAYMENT_PROVIDERS = env.list("PAYMENT_PROVIDERS", default=["sandbox", "wallet", "cod"])
+# Payments. The sandbox gateway is a stand-in served by the app (its hosted page marks orders
+# paid with no money): on in DEBUG, off and unrouted otherwise unless SANDBOX_GATEWAY_ENABLED,
+# and then only with a real shared secret. Alipay needs real keys.
+SANDBOX_GATEWAY_ENABLED = env.bool("SANDBOX_GATEWAY_ENABLED", default=DEBUG)
+_SANDBOX_DEFAULT_SECRET = "sandbox-shared-secret"  # noqa: S105 - public; refused below outside DEBUG
+PAYMENT_PROVIDERS = env.list(
+    "PAYMENT_PROVIDERS", default=["sandbox", "wallet", "cod"] if SANDBOX_GATEWAY_ENABLED else ["wallet", "cod"]
+)
 SANDBOX_GATEWAY = {
     "MERCHANT_ID": env.str("SANDBOX_MERCHANT_ID", default="sandbox-merchant"),
-    "SECRET": env.str("SANDBOX_SECRET", default="sandbox-shared-secret"),
+    "SECRET": env.str("SANDBOX_SECRET", default=_SANDBOX_DEFAULT_SECRET if DEBUG else ""),
 }
+if "sandbox" in PAYMENT_PROVIDERS and not SANDBOX_GATEWAY_ENABLED:
+    raise ImproperlyConfigured(
+        "PAYMENT_PROVIDERS lists the sandbox gateway, which is a test stand-in: set SANDBOX_GATEWAY_ENABLED=1 "
+        "to use it on purpose, or remove it from PAYMENT_PROVIDERS."
+    )
+if (
+    SANDBOX_GATEWAY_ENABLED
+    and not DEBUG
+    and (SANDBOX_GATEWAY["SECRET"] == _SANDBOX_DEFAULT_SECRET or len(SANDBOX_GATEWAY["SECRET"]) < 32)
+):
+    raise ImproperlyConfigured(
+        "With DEBUG off the sandbox gateway (SANDBOX_GATEWAY_ENABLED) needs a real SANDBOX_SECRET "
+        "(at least 32 random characters, not the public default)."
+    )
 ALIPAY = {
     "APP_ID": env.str("ALIPAY_APP_ID", default=""),
     "PRIVATE_KEY": env.str("ALIPAY_PRIVATE_KEY", default="", multiline=True),

@@ -1,7 +1,7 @@
 """Site-wide pages: home, language switch, health check and the benchmark's ceiling view."""
 
 from django.conf import settings
-from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import render
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET
@@ -34,7 +34,10 @@ def healthz(request: HttpRequest) -> HttpResponse:
 
 
 def bench_ceiling(request: HttpRequest) -> HttpResponse:
-    """The benchmark's ceiling: a bare view returning ?kb= kilobytes (default 20), no query."""
+    """The benchmark's ceiling: a bare view returning ?kb= kilobytes (default 20), no query.
+    Only where enabled (shop.urls): elsewhere it would be a free amplifier of traffic."""
+    if not settings.BENCH_VIEWS_ENABLED:
+        raise Http404
     raw = request.GET.get("kb", "20")
     size = min(int(raw), 200) if raw.isdigit() else 20
     return HttpResponse(b"<!doctype html><html><body>" + b"x" * (size * 1024) + b"</body></html>")

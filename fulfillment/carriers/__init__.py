@@ -7,7 +7,8 @@ and report the tracking events of a waybill. `carrier(code)` returns the impleme
   the signed delivery in the admin, so there is nothing to fetch.
 - `express`: an express company reached over HTTP (`express.ExpressCarrier`, configured by
   CARRIER_EXPRESS_URL / CARRIER_EXPRESS_KEY). `fulfillment.carrier_sandbox` is a faithful
-  stand-in for that API which the tests and `make run` start.
+  stand-in for that API which the tests, `make run` and `make stack` start. Outside DEBUG it
+  has no default address: unconfigured, it is not offered and its parcels are not polled.
 """
 
 from dataclasses import dataclass, field
@@ -71,6 +72,11 @@ class Carrier:
     label = ""
     polled = False  # whether the shop fetches events from it
 
+    @classmethod
+    def is_configured(cls) -> bool:
+        """Whether this deployment can use it (an API needs its address and key)."""
+        return True
+
     def create_waybill(self, request: WaybillRequest) -> str:
         """Return the tracking number. Raises CarrierError / CarrierUnavailable."""
         raise NotImplementedError
@@ -81,12 +87,24 @@ class Carrier:
         raise NotImplementedError
 
 
-def carrier(code: str) -> Carrier:
+def _registry() -> dict[str, type[Carrier]]:
     from fulfillment.carriers.express import ExpressCarrier
     from fulfillment.carriers.own_fleet import OwnFleet
 
-    carriers = {OwnFleet.code: OwnFleet, ExpressCarrier.code: ExpressCarrier}
+    return {OwnFleet.code: OwnFleet, ExpressCarrier.code: ExpressCarrier}
+
+
+def carriers_available() -> list[str]:
+    """The codes of the carriers this deployment is configured for."""
+    return [code for code, cls in _registry().items() if cls.is_configured()]
+
+
+def carrier(code: str) -> Carrier:
+    """The carrier's implementation. Raises CarrierError if unknown or not configured here."""
     try:
-        return carriers[code]()
+        cls = _registry()[code]
     except KeyError:
         raise CarrierError(f"unknown carrier {code!r}") from None
+    if not cls.is_configured():
+        raise CarrierError(f"carrier {code!r} is not configured")
+    return cls()

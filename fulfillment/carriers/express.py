@@ -115,6 +115,10 @@ class ExpressCarrier(Carrier):
     label = "Express"
     polled = True
 
+    @classmethod
+    def is_configured(cls) -> bool:
+        return bool(settings.CARRIER_EXPRESS_URL and settings.CARRIER_EXPRESS_KEY)
+
     def __init__(self, base_url: str | None = None, key: str | None = None, timeout: float | None = None) -> None:
         self.base_url = (base_url or settings.CARRIER_EXPRESS_URL).rstrip("/")
         self.key = key if key is not None else settings.CARRIER_EXPRESS_KEY

@@ -189,7 +189,10 @@ def shipment_ship(*, shipment_id: int, carrier: str, tracking_number: str = "", 
     shipment = Shipment.objects.select_related("order", "warehouse").get(pk=shipment_id)
     if not shipment.is_open:
         raise FulfillmentError(FulfillmentErrorCode.NOT_OPEN, number=shipment.number)
-    courier = carriers.carrier(carrier)
+    try:
+        courier = carriers.carrier(carrier)
+    except carriers.CarrierError as exc:  # unknown, or not configured in this deployment
+        raise FulfillmentError(FulfillmentErrorCode.CARRIER_REFUSED, number=shipment.number, reason=str(exc)) from exc
     tracking_number = tracking_number.strip()
     if len(tracking_number) > TRACKING_NUMBER_MAX:
         raise FulfillmentError(FulfillmentErrorCode.TRACKING_TOO_LONG, number=shipment.number, max=TRACKING_NUMBER_MAX)
@@ -336,7 +339,7 @@ def shipments_due_for_poll(*, now=None, limit: int = 500) -> list[int]:
     """Parcels with a polled carrier whose next look is due. Each is claimed (its next poll
     pushed back) so that a slow queue does not get the same parcel twice."""
     now = now or timezone.now()
-    polled = [code for code, _label in Shipment.Carrier.choices if carriers.carrier(code).polled]
+    polled = [code for code in carriers.carriers_available() if carriers.carrier(code).polled]
     with transaction.atomic():
         ids = list(
             Shipment.objects.select_for_update(skip_locked=True)

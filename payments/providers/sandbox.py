@@ -31,6 +31,10 @@ class SandboxGateway:
     fields = (*SIGNED_FIELDS, "sign_type")
 
     def start(self, *, payment, subject: str, return_url: str, notify_url: str) -> str:
+        """The hosted page's URL. Like Alipay's it carries the return and notify URLs, but the
+        page ignores them and uses the shop's own (payments.views.sandbox_page)."""
+        if not settings.SANDBOX_GATEWAY_ENABLED:  # a test stand-in: unrouted unless enabled
+            raise PaymentError(PaymentErrorCode.UNKNOWN_PROVIDER)
         query = urlencode({"return_url": return_url, "notify_url": notify_url})
         return reverse("payments:sandbox_page", kwargs={"reference": payment.reference}) + "?" + query
 
