@@ -4,15 +4,19 @@ Products carry a few denormalised columns (price, in_stock, card_image, counters
 search vector) so that a listing page is one query on one table; services keep them right.
 """
 
+import contextlib
 import functools
+import uuid
 
 from django.conf import settings
 from django.contrib.postgres.search import SearchVectorField
 from django.db import models
 from django.db.models import Q
+from django.db.models.fields.files import ImageFieldFile
 from django.urls import reverse
 from django.utils import timezone, translation
 from django.utils.translation import gettext_lazy as _
+from PIL import Image, UnidentifiedImageError
 from treebeard.mp_tree import MP_Node
 
 from catalog.validators import validate_product_image
@@ -261,8 +265,52 @@ def stock_status(available: int, low_threshold: int) -> StockStatus:
     return StockStatus.IN_STOCK
 
 
+# The stored file's extension: the format Pillow finds in the file (validators.ALLOWED_FORMATS).
+IMAGE_EXTENSIONS = {"JPEG": "jpg", "PNG": "png", "WEBP": "webp", "GIF": "gif"}
+UNKNOWN_EXTENSION = "bin"
+
+
+def image_extension(content) -> str:
+    """The extension for a file's content as Pillow reads it; "bin" for anything else (a file
+    saved without validation). Reads the header only and leaves the file at its start."""
+    try:
+        content.seek(0)
+        with Image.open(content) as image:
+            fmt = image.format
+    except (AttributeError, ValueError, OSError, UnidentifiedImageError, Image.DecompressionBombError):
+        fmt = None
+    finally:
+        with contextlib.suppress(AttributeError, ValueError, OSError):
+            content.seek(0)  # the storage reads it from the start
+    return IMAGE_EXTENSIONS.get(fmt, UNKNOWN_EXTENSION)
+
+
+class GeneratedNameImageFieldFile(ImageFieldFile):
+    def save(self, name, content, save=True):
+        # Every way of storing a file (a model form, Model.save(), field.save(name, content))
+        # comes through here: the client's name stops now, and upload_to gets only an extension
+        # taken from the content.
+        super().save(f"upload.{image_extension(content)}", content, save)
+
+
+class GeneratedNameImageField(models.ImageField):
+    """An ImageField whose stored names never come from the client: upload_to gets
+    "upload.<extension of the format in the file>" instead of the name the client sent."""
+
+    attr_class = GeneratedNameImageFieldFile
+
+
 def product_image_path(instance: "ProductImage", filename: str) -> str:
-    return f"products/{instance.product_id or 'new'}/{filename}"
+    """products/<product id>/<random hex>.<extension>.
+
+    The client's file name is dropped: it can carry a path ("../../x"), a double extension
+    ("evil.php.jpg") a web server might honour, or a customer's name, and it would be served
+    back as typed. Only an extension of IMAGE_EXTENSIONS is kept from `filename` (which
+    GeneratedNameImageField makes from the file's content), anything else becomes "bin"."""
+    extension = filename.rpartition(".")[2].lower() if "." in filename else ""
+    if extension not in IMAGE_EXTENSIONS.values():
+        extension = UNKNOWN_EXTENSION
+    return f"products/{instance.product_id or 'new'}/{uuid.uuid4().hex}.{extension}"
 
 
 class ProductImage(models.Model):
@@ -276,7 +324,7 @@ class ProductImage(models.Model):
         verbose_name=_("variant"),
         help_text=_("Shown when this variant is chosen (e.g. the red one)."),
     )
-    image = models.ImageField(
+    image = GeneratedNameImageField(
         _("image"), upload_to=product_image_path, validators=[validate_product_image], max_length=255
     )
     alt = models.CharField(_("alternative text"), max_length=200, blank=True)

@@ -4,7 +4,7 @@ Chinese text uses the Adobe CID font STSong-Light, which PDF readers provide: no
 or ship, and the file stays a few kilobytes."""
 
 from io import BytesIO
-from xml.sax.saxutils import escape
+from xml.sax import saxutils
 
 from django.utils.translation import gettext as _
 from reportlab.lib import colors
@@ -23,6 +23,14 @@ TEXT = ParagraphStyle("text", fontName=FONT, fontSize=10, leading=14)
 SMALL = ParagraphStyle("small", fontName=FONT, fontSize=8, leading=11, textColor=colors.grey)
 
 
+def escape(value) -> str:
+    """Text for a Paragraph, which parses its text as markup: every value that goes into one
+    (names, addresses, numbers, tracking numbers from staff or the carrier, our own labels) is
+    escaped, so "<b>" or "&" prints as typed instead of restyling the page or making the build
+    raise. Quotes too, as a value can end up inside an attribute."""
+    return saxutils.escape(str(value), {'"': "&quot;", "'": "&#39;"})
+
+
 def shipment_document(kind: str, context: dict) -> bytes:
     """`kind` is "packing_slip" (for the packer: what goes in the box) or "delivery_note" (for
     the customer: what was sent, insurance, cash due, signature)."""
@@ -35,8 +43,8 @@ def shipment_document(kind: str, context: dict) -> bytes:
     t = _labels()
     title = _("Packing slip") if kind == "packing_slip" else _("Delivery note")
     story = [
-        Paragraph(f"{title} · {shipment.number}", TITLE),
-        Paragraph(f"{t['Order']}: {order.number} &nbsp; {t['Placed']}: {order.placed_at:%Y-%m-%d %H:%M}", TEXT),
+        Paragraph(f"{escape(title)} · {escape(shipment.number)}", TITLE),
+        Paragraph(f"{t['Order']}: {escape(order.number)} &nbsp; {t['Placed']}: {order.placed_at:%Y-%m-%d %H:%M}", TEXT),
         Paragraph(f"{t['From']}: {escape(shipment.warehouse.name)} · {escape(shipment.warehouse.city)}", TEXT),
         Paragraph(
             f"{t['Ship to']}: {escape(order.recipient)} {escape(order.phone)}<br/>"
@@ -45,7 +53,11 @@ def shipment_document(kind: str, context: dict) -> bytes:
         ),
     ]
     if shipment.tracking_number:
-        story.append(Paragraph(f"{t['Carrier']}: {shipment.get_carrier_display()} · {shipment.tracking_number}", TEXT))
+        story.append(
+            Paragraph(
+                f"{t['Carrier']}: {escape(shipment.get_carrier_display())} · {escape(shipment.tracking_number)}", TEXT
+            )
+        )
     story.append(Spacer(1, 5 * mm))
     if kind == "packing_slip":
         rows = [[_("Packed"), _("SKU"), _("Product"), _("Options"), _("Qty")]]
@@ -71,10 +83,12 @@ def shipment_document(kind: str, context: dict) -> bytes:
     story.append(table)
     story.append(Spacer(1, 6 * mm))
     if order.insured:
-        story.append(Paragraph(f"{t['Shipping insurance']}: {context['insured_value']}", TEXT))
+        story.append(Paragraph(f"{t['Shipping insurance']}: {escape(context['insured_value'])}", TEXT))
     if kind == "delivery_note":
         if shipment.cod_amount:
-            story.append(Paragraph(f"{t['Cash on delivery']}: {shipment.cod_amount} {order.currency}", TEXT))
+            story.append(
+                Paragraph(f"{t['Cash on delivery']}: {escape(shipment.cod_amount)} {escape(order.currency)}", TEXT)
+            )
         story += [
             Spacer(1, 14 * mm),
             Paragraph(f"{t['Received in good order']}: ______________________ &nbsp; {t['Date']}: ____________", TEXT),
@@ -91,8 +105,9 @@ def _cells(line) -> list:
 
 
 def _labels() -> dict[str, str]:
-    # Spelled out (not inside f-strings) so that makemessages finds them.
-    return {
+    # Spelled out (not inside f-strings) so that makemessages finds them. Escaped: a translation
+    # is text too ("&" in a label would break the markup).
+    labels = {
         "Carrier": _("Carrier"),
         "Cash on delivery": _("Cash on delivery"),
         "Date": _("Date"),
@@ -104,3 +119,4 @@ def _labels() -> dict[str, str]:
         "Ship to": _("Ship to"),
         "Shipping insurance": _("Shipping insurance"),
     }
+    return {key: escape(label) for key, label in labels.items()}

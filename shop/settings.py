@@ -57,6 +57,8 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
+    # Before the page cache: a page served from the cache gets the Content-Security-Policy too.
+    "csp.middleware.CSPMiddleware",
     # Serves anonymous catalogue pages from the cache before sessions or locale run.
     "shop.core.pagecache.AnonymousPageCacheMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -162,9 +164,9 @@ STATIC_ROOT = Path(env.str("STATIC_ROOT", default=str(VAR_DIR / "static")))
 STATICFILES_DIRS = [BASE_DIR / "static"]
 MEDIA_URL = "/media/"
 MEDIA_ROOT = Path(env.str("MEDIA_ROOT", default=str(VAR_DIR / "media")))
-# The embedded default and the benchmark serve media from Django; production puts
-# media on object storage or behind the web server and turns this off.
-SERVE_MEDIA = env.bool("SERVE_MEDIA", default=True)
+# Django serves media in DEBUG; outside it only when asked (SERVE_MEDIA=1: make stack, the
+# benchmark, the browser tests). Production puts media behind the web server or on object storage.
+SERVE_MEDIA = env.bool("SERVE_MEDIA", default=DEBUG)
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {
@@ -349,7 +351,61 @@ LOGGING = {
     "loggers": {"jieba": {"level": "ERROR"}},
 }
 
+# -- Security. Outside DEBUG everything is on (`check --deploy` is clean); each can be turned off
+# from the environment, as bin/test and bin/stack do for their plain-http servers on loopback.
+SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=not DEBUG)
+# A load balancer's health check may come over plain http (SecurityMiddleware drops the leading /).
+SECURE_REDIRECT_EXEMPT = [r"^healthz$"]
+# One year: what the preload list asks for and what a shop taking money wants (never plain http).
+# For a first rollout on a new domain start lower (SECURE_HSTS_SECONDS=3600) and raise it once
+# https works everywhere: browsers remember the header for that long.
+SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=0 if DEBUG else 31_536_000)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env.bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", default=not DEBUG)
+# Preloading is a commitment for the whole registered domain that is slow to undo: the owner of
+# the domain opts in. Left off, check --deploy's reminder (security.W021) is silenced below.
+SECURE_HSTS_PRELOAD = env.bool("SECURE_HSTS_PRELOAD", default=False)
+SESSION_COOKIE_SECURE = env.bool("SESSION_COOKIE_SECURE", default=not DEBUG)
+CSRF_COOKIE_SECURE = env.bool("CSRF_COOKIE_SECURE", default=not DEBUG)
+# Not trusted by default: the Procfile binds gunicorn to 127.0.0.1, and gunicorn already takes
+# X-Forwarded-Proto from a proxy on this machine only (its forwarded_allow_ips). Set this (e.g.
+# "HTTP_X_FORWARDED_PROTO,https") only when a proxy elsewhere always sets the header, overwriting
+# the client's: trusted without one, any client could claim https.
+_proxy_ssl_header = env.list("SECURE_PROXY_SSL_HEADER", default=[])
+if _proxy_ssl_header and len(_proxy_ssl_header) != 2:
+    raise ImproperlyConfigured('SECURE_PROXY_SSL_HEADER is "HEADER,value", e.g. "HTTP_X_FORWARDED_PROTO,https".')
+SECURE_PROXY_SSL_HEADER = tuple(_proxy_ssl_header) or None
+SECURE_REFERRER_POLICY = env.str("SECURE_REFERRER_POLICY", default="same-origin")
+SECURE_CROSS_ORIGIN_OPENER_POLICY = env.str("SECURE_CROSS_ORIGIN_OPENER_POLICY", default="same-origin")
+SILENCED_SYSTEM_CHECKS = [] if SECURE_HSTS_PRELOAD else ["security.W021"]
 if not DEBUG:
     SESSION_COOKIE_HTTPONLY = True
     SECURE_CONTENT_TYPE_NOSNIFF = True
     X_FRAME_OPTIONS = "DENY"
+
+
+def _origin(url: str) -> str:
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}" if parts.scheme and parts.netloc else ""
+
+
+# Content-Security-Policy (django-csp), in DEBUG too: no inline script, style or event handler
+# anywhere, so an injected <script> or style="" does nothing. Forms post to the shop itself; a
+# browser also holds the redirect after a form post to form-action, so the payment gateway's
+# origin (Alipay page pay: POST /pay/ redirects there) and SITE_URL's are listed too.
+_FORM_ACTION = ["'self'", _origin(SITE_URL)]
+if "alipay" in PAYMENT_PROVIDERS:
+    _FORM_ACTION.append(_origin(ALIPAY["GATEWAY_URL"]))
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": ["'self'"],
+        "script-src": ["'self'"],
+        "style-src": ["'self'"],
+        "img-src": ["'self'", "data:"],
+        "font-src": ["'self'"],
+        "connect-src": ["'self'"],
+        "form-action": list(dict.fromkeys(filter(None, _FORM_ACTION))),
+        "frame-ancestors": ["'none'"],
+        "base-uri": ["'self'"],
+        "object-src": ["'none'"],
+    },
+}
