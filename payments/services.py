@@ -66,20 +66,29 @@ def payment_start(*, order: Order, provider: str, return_url: str, notify_url: s
     )
 
 
+# A notification refused for these reasons may come from anyone: only a bounded excerpt is kept.
+UNAUTHENTICATED = (PaymentErrorCode.BAD_SIGNATURE, PaymentErrorCode.BAD_SIGN_TYPE)
+
+
 def notification_accept(*, provider: str, data: dict[str, str]) -> Payment:
     """Verify and apply a gateway's notification. Returns the payment.
 
     The signature is checked before anything is stored: a notification that fails it keeps
-    only a bounded excerpt (REFUSED_FIELDS, each cut short) with the reason; a verified one keeps
-    the provider's known fields in full. Raises PaymentError (or OrderError) when anything does
+    only a bounded excerpt (REFUSED_FIELDS, each cut short) with the reason ("refused: …"); a
+    verified one keeps the provider's known fields in full (refused after verification:
+    "rejected: …"). Raises PaymentError (or OrderError) when anything does
     not match; nothing changes then but the audit row."""
     provider_gateway = gateway(provider)
     try:
         result = provider_gateway.verify(data)
     except PaymentError as exc:
-        excerpt = notification_excerpt(data, fields=REFUSED_FIELDS, max_chars=REFUSED_FIELD_MAX_CHARS)
-        GatewayNotification.objects.create(provider=provider, payload=excerpt, outcome=f"refused: {exc.code}")
-        log.warning("%s notification refused before verification: %s", provider, exc.code)
+        if exc.code in UNAUTHENTICATED:
+            payload = notification_excerpt(data, fields=REFUSED_FIELDS, max_chars=REFUSED_FIELD_MAX_CHARS)
+            outcome = f"refused: {exc.code}"
+        else:  # signed by the gateway, but not for us or not understood
+            payload, outcome = notification_excerpt(data, fields=provider_gateway.fields), f"rejected: {exc.code}"
+        GatewayNotification.objects.create(provider=provider, payload=payload, outcome=outcome)
+        log.warning("%s notification %s", provider, outcome)
         raise
     record = GatewayNotification.objects.create(
         provider=provider, payload=notification_excerpt(data, fields=provider_gateway.fields)
