@@ -25,6 +25,7 @@ class PaymentErrorCode(StrEnum):
     # Refunds: only money we hold can go back, and never more than was taken.
     NOT_REFUNDABLE = "not_refundable"
     REFUND_TOO_LARGE = "refund_too_large"
+    REFUND_NOT_FAILED = "refund_not_failed"
 
 
 class PaymentError(ShopError):
@@ -48,4 +49,5 @@ class PaymentError(ShopError):
         PaymentErrorCode.TOO_LARGE: _("The notification is too large."),
         PaymentErrorCode.NOT_REFUNDABLE: _("This payment cannot be refunded to its method."),
         PaymentErrorCode.REFUND_TOO_LARGE: _("The refund would exceed what the payment took."),
+        PaymentErrorCode.REFUND_NOT_FAILED: _("Only a failed refund can be sent again."),
     }

@@ -288,14 +288,15 @@ def refund_send(*, refund_id: int) -> Refund:
 
 @transaction.atomic
 def refund_retry(*, refund_id: int, actor=None) -> Refund:
-    """Finance sends a failed refund again (same request number). Raises
-    PaymentError(NOT_REFUNDABLE) unless it failed."""
+    """Finance sends a failed refund again (same request number, so the gateway still pays it
+    at most once). Raises PaymentError(REFUND_NOT_FAILED) unless it failed."""
     refund = Refund.objects.select_for_update().get(pk=refund_id)
     if refund.state != Refund.State.FAILED:
-        raise PaymentError(PaymentErrorCode.NOT_REFUNDABLE)
+        raise PaymentError(PaymentErrorCode.REFUND_NOT_FAILED)
     refund.state = Refund.State.PENDING
     refund.attempts = 0
     refund.save(update_fields=["state", "attempts"])
+    log.info("refund %s sent again by %s", refund.request_no, actor)
     transaction.on_commit(lambda: enqueue("payments.tasks.refund_send", refund.pk))
     return refund
 

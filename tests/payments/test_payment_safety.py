@@ -217,6 +217,8 @@ def test_a_failed_refund_stays_to_refund_and_finance_sees_it(
     refund.refresh_from_db()
     assert (refund.state, refund.gateway_reference) == ("succeeded", f"sandbox-refund-{refund.request_no}")
     assert states(order) == [("sandbox", "captured"), ("sandbox", "refunded")]
+    again = admin.post("/admin/payments/refund/", {"action": "retry", "_selected_action": [refund.pk]}, follow=True)
+    assert "Only a failed refund can be sent again." in again.content.decode() or "失败" in again.content.decode()
 
 
 def test_a_refund_lost_with_the_broker_is_sent_by_the_sweeper(client, db):
