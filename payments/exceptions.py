@@ -21,7 +21,6 @@ class PaymentErrorCode(StrEnum):
     TRANSACTION_REUSED = "transaction_reused"
     UNKNOWN_STATUS = "unknown_status"
     BAD_SIGN_TYPE = "bad_sign_type"
-    TOO_LARGE = "too_large"
     # Refunds: only money we hold can go back, and never more than was taken.
     NOT_REFUNDABLE = "not_refundable"
     REFUND_TOO_LARGE = "refund_too_large"
@@ -46,7 +45,6 @@ class PaymentError(ShopError):
         PaymentErrorCode.TRANSACTION_REUSED: _("The gateway's transaction is already recorded for another payment."),
         PaymentErrorCode.UNKNOWN_STATUS: _("The notification reports a trade status we do not know."),
         PaymentErrorCode.BAD_SIGN_TYPE: _("The notification is not signed with the expected algorithm."),
-        PaymentErrorCode.TOO_LARGE: _("The notification is too large."),
         PaymentErrorCode.NOT_REFUNDABLE: _("This payment cannot be refunded to its method."),
         PaymentErrorCode.REFUND_TOO_LARGE: _("The refund would exceed what the payment took."),
         PaymentErrorCode.REFUND_NOT_FAILED: _("Only a failed refund can be sent again."),
