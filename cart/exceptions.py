@@ -16,6 +16,9 @@ class CartErrorCode(StrEnum):
     BAD_SHIPPING = "bad_shipping"
     BAD_PAYMENT = "bad_payment"
     STALE = "stale"
+    TOO_MANY_UNPAID = "too_many_unpaid"
+    TOO_MANY_UNPAID_UNITS = "too_many_unpaid_units"
+    TOO_MANY_UNPAID_OF_ONE = "too_many_unpaid_of_one"
 
 
 class CartError(ShopError):
@@ -30,4 +33,15 @@ class CartError(ShopError):
         CartErrorCode.BAD_SHIPPING: _("Choose a shipping method."),
         CartErrorCode.BAD_PAYMENT: _("Choose a payment method."),
         CartErrorCode.STALE: _("This cart has already been checked out."),
+        CartErrorCode.TOO_MANY_UNPAID: _(
+            "You already have %(n)d orders awaiting payment. Pay for or cancel one of them before placing another."
+        ),
+        CartErrorCode.TOO_MANY_UNPAID_UNITS: _(
+            "Orders awaiting payment may hold at most %(max)d items in all; this one would bring yours to %(n)d. "
+            "Pay for or cancel an unpaid order first, or order fewer."
+        ),
+        CartErrorCode.TOO_MANY_UNPAID_OF_ONE: _(
+            "Orders awaiting payment may hold at most %(max)d of “%(name)s”; this one would bring yours to %(n)d. "
+            "Pay for or cancel an unpaid order first, or order fewer."
+        ),
     }

@@ -12,6 +12,7 @@ from datetime import timedelta
 from decimal import Decimal
 
 from django.conf import settings
+from django.contrib.auth import get_user_model
 from django.db import IntegrityError, transaction
 from django.db.models import F, Prefetch, Sum
 from django.db.models.functions import Coalesce
@@ -26,21 +27,18 @@ from orders.exceptions import OrderError
 from orders.models import Order, OrderLine
 from orders.services import coupon_check, coupon_redeem, order_number_new, order_record_placed
 from shop.core.money import money
+from shop.core.text import parse_whole_number
 from shop.models import Address
 
 
 def parse_quantity(raw) -> int:
-    """A quantity from a form: a whole number from 1 to the maximum, or CartError."""
+    """A quantity from a form: a whole number from 1 to the maximum, or CartError.
+
+    The shop's one rule for digits (shop.core.text): full-width digits count, as in a postcode;
+    "٣", "²", signs and decimals do not."""
     limit = settings.CART_MAX_LINE_QUANTITY
-    try:
-        text = str(raw).strip()
-        # ASCII digits only: str.isdigit() and int() also take "５", "٣" or "²".
-        if not (text.isascii() and text.isdigit()):
-            raise ValueError(text)
-        quantity = int(text)
-    except (TypeError, ValueError) as exc:
-        raise CartError(CartErrorCode.BAD_QUANTITY, max=limit) from exc
-    if not 1 <= quantity <= limit:
+    quantity = parse_whole_number(raw)
+    if quantity is None or not 1 <= quantity <= limit:
         raise CartError(CartErrorCode.BAD_QUANTITY, max=limit)
     return quantity
 
@@ -270,6 +268,38 @@ def checkout_totals(*, summary: CartSummary, province: str, shipping_method: str
     )
 
 
+def checkout_check_unpaid_caps(*, customer, summary: CartSummary) -> None:
+    """Refuse an order that would leave `customer` more unpaid orders, or more units waiting in
+    unpaid orders (in all, or of one variant), than the settings allow: a customer must not
+    sit on stock others want to buy (an unpaid order reserves its units until it times out).
+
+    Raises CartError (TOO_MANY_UNPAID, TOO_MANY_UNPAID_UNITS, TOO_MANY_UNPAID_OF_ONE).
+    Precondition: inside the placing transaction with the customer's row locked, so that two
+    placements cannot both take the last free slot."""
+    unpaid = Order.objects.filter(customer=customer, status=Order.Status.PENDING_PAYMENT)
+    max_orders = settings.ORDER_MAX_UNPAID_PER_CUSTOMER
+    if unpaid.count() >= max_orders:
+        raise CartError(CartErrorCode.TOO_MANY_UNPAID, n=max_orders)
+    held = dict(
+        OrderLine.objects.filter(order__in=unpaid)
+        .order_by()
+        .values("variant_id")
+        .annotate(n=Sum("quantity"))
+        .values_list("variant_id", "n")
+    )
+    wanted = sum(line.line.quantity for line in summary.lines)
+    max_units = settings.ORDER_MAX_UNPAID_UNITS_PER_CUSTOMER
+    if sum(held.values()) + wanted > max_units:
+        raise CartError(CartErrorCode.TOO_MANY_UNPAID_UNITS, max=max_units, n=sum(held.values()) + wanted)
+    max_of_one = settings.ORDER_MAX_UNPAID_UNITS_PER_VARIANT
+    for line in summary.lines:
+        units = held.get(line.variant.pk, 0) + line.line.quantity
+        if units > max_of_one:
+            raise CartError(
+                CartErrorCode.TOO_MANY_UNPAID_OF_ONE, max=max_of_one, n=units, name=line.variant.product.display_name
+            )
+
+
 def checkout_place_order(
     *,
     cart_token,
@@ -284,7 +314,8 @@ def checkout_place_order(
 
     Idempotent: the cart row is locked first, and a cart already turned into an order returns
     that order, so a double click or a replayed POST gives one order. Raises CartError (empty,
-    price changed, out of stock, bad choice) or OrderError (coupon); nothing is written then."""
+    price changed, out of stock, bad choice, too much left unpaid: checkout_check_unpaid_caps)
+    or OrderError (coupon); nothing is written then."""
     if payment_method not in settings.PAYMENT_PROVIDERS:
         raise CartError(CartErrorCode.BAD_PAYMENT)
     if shipping_method not in settings.SHIPPING_METHODS:
@@ -307,6 +338,10 @@ def checkout_place_order(
             raise CartError(CartErrorCode.EMPTY)
         if any(line.price_changed for line in summary.lines):
             raise CartError(CartErrorCode.PRICE_CHANGED)
+        # One placement at a time per customer, so the caps below count what is really held.
+        # NO KEY UPDATE: rows referring to the customer (orders, mail) can still be inserted.
+        get_user_model().objects.select_for_update(no_key=True).filter(pk=customer.pk).first()
+        checkout_check_unpaid_caps(customer=customer, summary=summary)
         # Retired since it was put in the cart: stock_reserve would still find its units.
         unsellable = [line for line in summary.lines if not (line.variant.is_active and line.variant.product.is_active)]
         if unsellable:

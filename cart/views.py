@@ -18,6 +18,7 @@ from cart.exceptions import CartError
 from cart.forms import CheckoutForm
 from cart.shipping import insurance_fee, shipping_quotes
 from orders.exceptions import OrderError
+from shop.core.text import parse_whole_number
 from shop.models import Address
 
 
@@ -63,7 +64,9 @@ def csrf_token(request: HttpRequest) -> JsonResponse:
 def cart_add(request: HttpRequest) -> HttpResponse:
     try:
         quantity = services.parse_quantity(request.POST.get("quantity", "1"))
-        variant_id = int(request.POST.get("variant", ""))
+        variant_id = parse_whole_number(request.POST.get("variant", ""))
+        if variant_id is None:
+            raise ValueError("no variant")
         cart = services.cart_open(user=request.user, session=request.session)
         services.cart_add(cart=cart, variant_id=variant_id, quantity=quantity)
     except ValueError:
@@ -179,10 +182,13 @@ def checkout(request: HttpRequest) -> HttpResponse:
 @ratelimit(key="user", rate=settings.RATELIMIT_PLACE_ORDER, method="POST", block=True)
 def checkout_place(request: HttpRequest) -> HttpResponse:
     try:
+        address_id = parse_whole_number(request.POST.get("address", ""))
+        if address_id is None:
+            raise ValueError("no address")
         order = services.checkout_place_order(
             cart_token=request.POST.get("cart", ""),
             customer=request.user,
-            address_id=int(request.POST.get("address", "0") or 0),
+            address_id=address_id,
             shipping_method=request.POST.get("shipping_method", ""),
             insured=request.POST.get("insured") == "1",
             payment_method=request.POST.get("payment_method", ""),

@@ -5,6 +5,7 @@ run eagerly in-process, mail to the console and a local-memory cache. Tests and 
 set DATABASE_URL, CELERY_BROKER_URL (or REDIS_URL) and CACHE_URL to real services.
 """
 
+import ipaddress
 from datetime import timedelta
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
@@ -75,7 +76,9 @@ MIDDLEWARE = [
 
 AUTHENTICATION_BACKENDS = [
     "axes.backends.AxesStandaloneBackend",  # first: refuses locked-out username + IP pairs
-    "django.contrib.auth.backends.ModelBackend",
+    # Then passwords, refused outright from an address that failed too often across usernames.
+    "shop.accounts.backends.AddressThrottledModelBackend",
+    "django.contrib.auth.backends.ModelBackend",  # only for sessions signed in before the line above
 ]
 
 ROOT_URLCONF = "shop.urls"
@@ -110,6 +113,17 @@ LOGIN_URL = "accounts:login"
 LOGIN_REDIRECT_URL = "accounts:overview"
 LOGOUT_REDIRECT_URL = "home"
 
+# The client's address. Behind a reverse proxy (nginx in front of gunicorn) every request comes
+# from the proxy: list its addresses or networks here (e.g. 127.0.0.1 when nginx runs on the same
+# machine) and the client is read from X-Forwarded-For, right to left, skipping these proxies.
+# Empty: REMOTE_ADDR, and X-Forwarded-For is never read (anyone can send it). shop.core.net.client_ip
+# is what django-axes and django-ratelimit (key="ip") count by.
+TRUSTED_PROXIES = env.list("TRUSTED_PROXIES", default=[])
+try:
+    [ipaddress.ip_network(_proxy, strict=False) for _proxy in TRUSTED_PROXIES]
+except ValueError as _exc:
+    raise ImproperlyConfigured(f"TRUSTED_PROXIES: {_exc} (addresses or networks, comma-separated)") from _exc
+
 # Brute-force protection: 5 failures lock that username from that IP for 15 minutes.
 AXES_FAILURE_LIMIT = 5
 AXES_COOLOFF_TIME = timedelta(minutes=15)
@@ -118,10 +132,16 @@ AXES_USERNAME_FORM_FIELD = "username"
 AXES_LOCKOUT_TEMPLATE = "shop/accounts/locked_out.html"
 AXES_RESET_ON_SUCCESS = True
 AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = False  # the page promises 15 minutes, not more
-AXES_IPWARE_META_PRECEDENCE_ORDER = ["REMOTE_ADDR"]
+AXES_CLIENT_IP_CALLABLE = "shop.core.net.client_ip"
 # Rate limits (django-ratelimit, counted in the default cache).
 RATELIMIT_REGISTER = env.str("RATELIMIT_REGISTER", default="10/h")
 RATELIMIT_PLACE_ORDER = env.str("RATELIMIT_PLACE_ORDER", default="30/m")
+RATELIMIT_IP_META_KEY = "shop.core.net.client_ip"
+# Failed logins from one address, whatever the usernames (the admin's login included).
+RATELIMIT_LOGIN_FAILURES_PER_ADDRESS = env.str("RATELIMIT_LOGIN_FAILURES_PER_ADDRESS", default="20/h")
+# Password reset requests: per client address (a 429 page), per address typed (silently no mail).
+RATELIMIT_PASSWORD_RESET_PER_ADDRESS = env.str("RATELIMIT_PASSWORD_RESET_PER_ADDRESS", default="5/h")
+RATELIMIT_PASSWORD_RESET_PER_EMAIL = env.str("RATELIMIT_PASSWORD_RESET_PER_EMAIL", default="3/h")
 RATELIMIT_VIEW = "shop.views.rate_limited"
 
 AUTH_PASSWORD_VALIDATORS = [
@@ -234,6 +254,11 @@ BENCH_VIEWS_ENABLED = env.bool("BENCH_VIEWS_ENABLED", default=DEBUG)
 
 # Orders and checkout
 ORDER_PAYMENT_MINUTES = env.int("ORDER_PAYMENT_MINUTES", default=30)  # unpaid orders cancelled after
+# An unpaid order holds its stock until it is paid or times out: caps per customer, so that one
+# customer cannot sit on what others want to buy.
+ORDER_MAX_UNPAID_PER_CUSTOMER = env.int("ORDER_MAX_UNPAID_PER_CUSTOMER", default=5)
+ORDER_MAX_UNPAID_UNITS_PER_CUSTOMER = env.int("ORDER_MAX_UNPAID_UNITS_PER_CUSTOMER", default=200)
+ORDER_MAX_UNPAID_UNITS_PER_VARIANT = env.int("ORDER_MAX_UNPAID_UNITS_PER_VARIANT", default=99)
 CART_MAX_LINE_QUANTITY = 99
 SHIPPING_METHODS = {
     # fee = base + per started kg above the first; free over a goods value (None: never free)

@@ -9,6 +9,7 @@ from django.contrib.auth.forms import AuthenticationForm, PasswordResetForm
 from django.utils.translation import gettext_lazy as _
 
 from orders.services import notification_queue
+from shop.core.text import fold_digits, parse_digits
 from shop.models import Address
 
 User = get_user_model()
@@ -16,8 +17,8 @@ PHONE = re.compile(r"^\+?[0-9][0-9 -]{6,18}$")
 
 
 def clean_phone(value: str) -> str:
-    value = value.strip()
-    if value and not PHONE.match(value):
+    value = fold_digits(value.strip())  # the shop's digit rule (shop.core.text): stored as ASCII
+    if value and not PHONE.fullmatch(value):
         raise forms.ValidationError(_("Enter a phone number of digits, e.g. 13800138000."))
     return value
 
@@ -76,9 +77,13 @@ class AddressForm(forms.ModelForm):
 
     def clean_postcode(self) -> str:
         postcode = self.cleaned_data["postcode"].strip()
-        if postcode and not postcode.isdigit():
+        if not postcode:
+            return postcode
+        # Not str.isdigit(): it takes "²" and "٣" too. Full-width digits are stored as ASCII.
+        digits = parse_digits(postcode)
+        if digits is None:
             raise forms.ValidationError(_("A postcode is digits only."))
-        return postcode
+        return digits
 
 
 class OutboxPasswordResetForm(PasswordResetForm):

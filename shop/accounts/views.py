@@ -5,14 +5,16 @@ from django.contrib import messages
 from django.contrib.auth import login
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse_lazy
+from django.utils.decorators import method_decorator
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import get_language
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 from django_ratelimit.decorators import ratelimit
+from django_ratelimit.exceptions import Ratelimited
 
 from orders.models import Order
 from payments.models import Wallet
@@ -40,7 +42,7 @@ def register(request: HttpRequest) -> HttpResponse:
             phone=form.cleaned_data["phone"],
             language=get_language() or "",
         )
-        login(request, user, backend="django.contrib.auth.backends.ModelBackend")
+        login(request, user, backend="shop.accounts.backends.AddressThrottledModelBackend")
         messages.success(request, _("Welcome! Your account is ready."))
         return _next_or(request, "accounts:overview")
     return render(request, "shop/accounts/register.html", {"form": form})
@@ -50,6 +52,13 @@ class LoginView(auth_views.LoginView):
     template_name = "shop/accounts/login.html"
     authentication_form = forms.LoginForm
     redirect_authenticated_user = True
+
+    def post(self, request, *args, **kwargs):
+        # An address that failed too often with any usernames gets the 429 page before a password
+        # is hashed (the admin's login is refused by the same rule in the authentication backend).
+        if services.login_address_blocked(request=request):
+            raise Ratelimited
+        return super().post(request, *args, **kwargs)
 
 
 class PasswordChangeView(auth_views.PasswordChangeView):
@@ -62,11 +71,29 @@ class PasswordChangeView(auth_views.PasswordChangeView):
         return super().form_valid(form)
 
 
+@method_decorator(
+    ratelimit(
+        group="accounts.password-reset-per-address",
+        key="ip",
+        rate=lambda group, request: settings.RATELIMIT_PASSWORD_RESET_PER_ADDRESS,
+        method="POST",
+    ),
+    name="post",
+)
 class PasswordResetView(auth_views.PasswordResetView):
+    """Reset by mail, limited per client address (the 429 page) and per address typed: past
+    that limit the same "check your mail" page, and no mail, so nobody learns whether an
+    account exists and nobody can flood a mailbox."""
+
     template_name = "shop/accounts/form.html"
     form_class = forms.OutboxPasswordResetForm
     success_url = reverse_lazy("accounts:password_reset_done")
     extra_context = {"title": _("Reset your password"), "intro": _("We will mail you a link to set a new one.")}
+
+    def form_valid(self, form):
+        if services.password_reset_allowed(request=self.request, email=form.cleaned_data["email"]):
+            return super().form_valid(form)
+        return HttpResponseRedirect(self.get_success_url())
 
 
 class PasswordResetDoneView(auth_views.PasswordResetDoneView):

@@ -1,10 +1,11 @@
 """Quantities typed by customers, as a property: whatever arrives, a whole number from 1 to
 CART_MAX_LINE_QUANTITY is taken, and anything else is refused with a message and changes nothing.
 
-Valid means ASCII digits, optionally padded with whitespace (a browser's number field may send
-" 3"), whose value is in range. Everything else is invalid: zero, negatives, huge numbers,
-decimals, exponents, signs, words, empty or blank, full-width or Arabic-Indic digits ("５",
-"٣"), superscripts, None."""
+Valid means ASCII or full-width digits (a Chinese input method in full-width mode types "５"; the
+shop's one rule for digits, shop.core.text, as for postcodes), optionally padded with whitespace
+(a browser's number field may send " 3"), whose value is in range. Everything else is invalid:
+zero, negatives, huge numbers, decimals, exponents, signs, words, empty or blank, Arabic-Indic
+or other scripts' digits ("٣"), superscripts, None."""
 
 import re
 import string
@@ -32,7 +33,7 @@ def expected(raw) -> int | None:
     """The oracle: the quantity `raw` stands for, or None when it must be refused."""
     if raw is None:
         return None
-    text = raw.strip()
+    text = raw.strip().translate(str.maketrans("０１２３４５６７８９", "0123456789"))
     if not re.fullmatch(r"[0-9]+", text):
         return None
     value = int(text)
@@ -56,9 +57,9 @@ quantities = st.one_of(
 
 # Examples that must always be tried, whatever hypothesis draws.
 ALWAYS = [
-    "1", "99", " 7 ", "\t42\n", "07",  # valid
+    "1", "99", " 7 ", "\t42\n", "07", "５", "１２", "9９",  # valid
     "0", "00", "-1", "100", "1000000000000000000000", "1.5", "2.0", "1e2", "+3", "0x10", "3 4",
-    "", " ", "\t", "abc", "五", "５", "٣", "１２", "²", "½", "NaN", "None",  # invalid
+    "", " ", "\t", "abc", "五", "٣", "１٢", "０", "１００", "²", "½", "NaN", "None", "3_0",  # invalid
     None,
 ]  # fmt: skip
 
