@@ -99,8 +99,8 @@ def test_customer_pages_under_the_policy(desktop_page: Page, demo_catalogue, liv
     pick_option(page, options_of(other)["size"])
     expect_variant_shown(page, other)  # the picker's script runs: it is a file, not inline
     seen.collect()
-    page.locator("#add-to-cart").click()
-    page.wait_for_load_state()
+    with page.expect_navigation():
+        page.locator("#add-to-cart").click()
     seen.collect()
 
     page.goto(reverse("cart:detail"))
@@ -117,15 +117,15 @@ def test_customer_pages_under_the_policy(desktop_page: Page, demo_catalogue, liv
     page.locator("#review-order").click()
     expect(page.locator("#place-order")).to_be_visible()
     seen.collect()
-    page.locator("#place-order").click()
-    page.wait_for_load_state()
+    with page.expect_navigation():
+        page.locator("#place-order").click()
     order = Order.objects.get(customer=user)
     expect(page).to_have_url(re.compile(re.escape(order.get_absolute_url())))
     seen.collect()
 
     # The gateway's page posts to itself and redirects back to the shop: form-action allows both.
-    page.locator("#pay-now").click()
-    page.wait_for_load_state()
+    with page.expect_navigation():
+        page.locator("#pay-now").click()
     seen.collect()
     page.locator("#gateway-pay").click()
     expect(page).to_have_url(re.compile(re.escape(reverse("payments:return"))))
