@@ -4,7 +4,7 @@ totals sent by the browser are never read."""
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse
 from django.middleware.csrf import get_token
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -25,7 +25,7 @@ from shop.models import Address
 def _back(request: HttpRequest, default: str = "cart:detail") -> HttpResponse:
     target = request.POST.get("next", "")
     if target and url_has_allowed_host_and_scheme(target, allowed_hosts={request.get_host()}):
-        return redirect(target)
+        return HttpResponseRedirect(target)  # redirect() would reverse "next=abc" as a view name: a 500
     return redirect(default)
 
 

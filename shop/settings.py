@@ -60,6 +60,9 @@ MIDDLEWARE = [
     "whitenoise.middleware.WhiteNoiseMiddleware",
     # Before the page cache: a page served from the cache gets the Content-Security-Policy too.
     "csp.middleware.CSPMiddleware",
+    # 400 for a NUL or other control character in the path, query or form, before anything
+    # (the page cache's key, a view's query) reads them.
+    "shop.core.middleware.ControlCharacterMiddleware",
     # Serves anonymous catalogue pages from the cache before sessions or locale run.
     "shop.core.pagecache.AnonymousPageCacheMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",

@@ -28,7 +28,7 @@ def _next_or(request: HttpRequest, default: str) -> HttpResponse:
     if target and url_has_allowed_host_and_scheme(
         target, allowed_hosts={request.get_host()}, require_https=request.is_secure()
     ):
-        return redirect(target)
+        return HttpResponseRedirect(target)  # redirect() would reverse "next=abc" as a view name: a 500
     return redirect(default)
 
 
