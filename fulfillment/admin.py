@@ -294,6 +294,11 @@ class RecordEventForm(forms.Form):
         label=_("Cash collected"), max_digits=12, decimal_places=2, min_value=0, required=False
     )
 
+    def __init__(self, *args, may_collect_cash: bool, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        if not may_collect_cash:
+            del self.fields["cod_collected"]  # recording cash captures a payment: finance's call
+
 
 class RerouteForm(forms.Form):
     warehouse = forms.ModelChoiceField(
@@ -302,11 +307,6 @@ class RerouteForm(forms.Form):
         required=False,
         empty_label=_("Nearest warehouse with stock (automatic)"),
     )
-
-    def __init__(self, *args, may_collect_cash: bool, **kwargs) -> None:
-        super().__init__(*args, **kwargs)
-        if not may_collect_cash:
-            del self.fields["cod_collected"]  # recording cash captures a payment: finance's call
 
 
 @admin.register(models.Shipment)
