@@ -21,5 +21,5 @@ lint:
 	.venv/bin/ruff check . && .venv/bin/ruff format --check . && .venv/bin/lint-imports
 
 messages:
-	.venv/bin/python manage.py makemessages -l zh_Hans -l en --ignore=.venv --ignore=var --no-obsolete
-	.venv/bin/python manage.py compilemessages --ignore=.venv
+	DEBUG=1 .venv/bin/python manage.py makemessages -l zh_Hans -l en --ignore=.venv --ignore=var --no-obsolete
+	DEBUG=1 .venv/bin/python manage.py compilemessages --ignore=.venv
