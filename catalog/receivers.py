@@ -5,6 +5,7 @@ from django.db.models.signals import m2m_changed, post_delete, post_save
 
 from catalog import models
 from shop.core.pagecache import page_cache_clear
+from shop.core.tasks import enqueue
 
 WATCHED = (
     models.Product,
@@ -22,10 +23,9 @@ def catalogue_changed(sender, **kwargs) -> None:
 
 
 def image_saved(sender, instance, created, **kwargs) -> None:
-    from catalog.tasks import build_image_renditions
-
     if not kwargs.get("raw") and not instance.renditions:
-        transaction.on_commit(lambda: build_image_renditions.delay(instance.pk))
+        # Through enqueue: a broker outage must not fail the admin's save after it committed.
+        transaction.on_commit(lambda: enqueue("catalog.tasks.build_image_renditions", instance.pk))
 
 
 def connect() -> None:

@@ -14,10 +14,10 @@ from catalog import selectors
 from catalog.filters import SORT_CHOICES, ProductFilter, apply_sort
 from catalog.models import Category, Product
 from catalog.services import VIEW_COUNTER, product_view_record
-from catalog.tasks import flush_view_counts
 from catalog.templatetags.catalog_tags import cards_html
 from shop.core.money import format_money
 from shop.core.pagecache import cache_anonymous_page, count_on_hit
+from shop.core.tasks import enqueue
 
 MAX_QUERY_LENGTH = 100
 FILTER_PARAMS = frozenset(ProductFilter.base_filters)
@@ -221,7 +221,7 @@ def product_detail(request: HttpRequest, slug: str) -> HttpResponse:
     except Product.DoesNotExist as exc:
         raise Http404(_("No such product.")) from exc
     if product_view_record(product_id=live.id):
-        flush_view_counts.delay()
+        enqueue("catalog.tasks.flush_view_counts")  # a broker outage must not fail the page
     body, related = _product_parts(live, get_language())
     variant_data = [
         {
