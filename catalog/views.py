@@ -18,6 +18,7 @@ from catalog.templatetags.catalog_tags import cards_html
 from shop.core.money import format_money
 from shop.core.pagecache import cache_anonymous_page, count_on_hit
 from shop.core.tasks import enqueue
+from shop.core.text import parse_whole_number
 
 MAX_QUERY_LENGTH = 100
 FILTER_PARAMS = frozenset(ProductFilter.base_filters)
@@ -46,11 +47,10 @@ def _valid_filters(params: QueryDict, queryset) -> tuple[ProductFilter, list[str
 def _page_number(raw: str | None, num_pages: int) -> tuple[int, str | None]:
     if raw in (None, ""):
         return 1, None
-    try:
-        number = int(raw)
-    except (TypeError, ValueError):
+    number = parse_whole_number(raw.removeprefix("-"))  # the digits rule of shop.core.text
+    if number is None:
         return 1, _("“%(page)s” is not a page number; showing the first page.") % {"page": raw[:20]}
-    if number < 1:
+    if number < 1 or raw.startswith("-"):
         return 1, _("Pages start at 1; showing the first page.")
     if number > num_pages:
         return num_pages, _("There are only %(n)d pages; showing the last one.") % {"n": num_pages}

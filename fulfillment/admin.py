@@ -26,6 +26,7 @@ from orders.admin import OrderAdmin
 from orders.models import Order
 from shop.core.admin import PermittedImportExportAdmin, ReadOnlyInline
 from shop.core.money import money
+from shop.core.text import parse_whole_number
 
 
 class StockForm(forms.ModelForm):
@@ -395,9 +396,8 @@ class ShipmentAdmin(admin.ModelAdmin):
     def pick_list_view(self, request):
         if not self.has_view_permission(request):
             raise PermissionDenied
-        warehouse_id = request.GET.get("warehouse", "")
-        warehouse = get_object_or_404(models.Warehouse, pk=int(warehouse_id) if warehouse_id.isdigit() else 0)
-        ids = [int(i) for i in request.GET.getlist("shipment") if i.isdigit()] or None
+        warehouse = get_object_or_404(models.Warehouse, pk=parse_whole_number(request.GET.get("warehouse")) or 0)
+        ids = [n for n in map(parse_whole_number, request.GET.getlist("shipment")) if n is not None] or None
         rows = services.pick_list(warehouse_id=warehouse.pk, shipment_ids=ids)
         parcels = models.Shipment.objects.filter(warehouse=warehouse, status=models.Shipment.Status.PENDING)
         if ids:

@@ -8,6 +8,7 @@ from django.views.decorators.http import require_GET
 
 from catalog.selectors import home_sections
 from shop.core.pagecache import cache_anonymous_page
+from shop.core.text import parse_whole_number
 
 
 @cache_anonymous_page
@@ -38,8 +39,7 @@ def bench_ceiling(request: HttpRequest) -> HttpResponse:
     Only where enabled (shop.urls): elsewhere it would be a free amplifier of traffic."""
     if not settings.BENCH_VIEWS_ENABLED:
         raise Http404
-    raw = request.GET.get("kb", "20")
-    size = min(int(raw), 200) if raw.isdigit() else 20
+    size = min(parse_whole_number(request.GET.get("kb", "20")) or 20, 200)
     return HttpResponse(b"<!doctype html><html><body>" + b"x" * (size * 1024) + b"</body></html>")
 
 

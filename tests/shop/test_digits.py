@@ -234,3 +234,36 @@ def test_adding_to_the_cart_follows_the_rule_for_quantity_and_variant(quantity, 
         assert messages_of(response) != ["Added to your cart."]
     else:
         assert lines == [(variant.pk, added)]
+
+
+@pytest.mark.parametrize("raw", ["٣", "²", "3_0", "+3"])
+def test_a_page_number_in_other_digits_is_not_a_page_number(client, db, raw):
+    response = client.get("/products/", {"page": raw})
+    assert response.status_code == 200
+    assert response.context["page"].number == 1
+    assert any("不是有效页码" in e for e in response.context["errors"]), response.context["errors"]
+
+
+def test_a_full_width_page_number_is_taken(client, make_product):
+    make_product()
+    response = client.get("/products/", {"page": "１"})
+    assert response.status_code == 200
+    assert response.context["errors"] == []
+
+
+@pytest.mark.parametrize("raw", ["²", "٣", "9" * 40], ids=["superscript", "arabic-indic", "40-digits"])
+def test_pick_list_ids_follow_the_rule(admin_client, raw):
+    warehouse = factories.WarehouseFactory()
+    assert admin_client.get("/admin/fulfillment/shipment/pick-list/", {"warehouse": raw}).status_code == 404
+    response = admin_client.get("/admin/fulfillment/shipment/pick-list/", {"warehouse": warehouse.pk, "shipment": raw})
+    assert response.status_code == 200
+
+
+@pytest.mark.parametrize("raw", ["²", "٣", "9" * 5000], ids=["superscript", "arabic-indic", "5000-digits"])
+def test_bench_ceiling_size_follows_the_rule(rf, settings, raw):
+    from shop.views import bench_ceiling
+
+    settings.BENCH_VIEWS_ENABLED = True
+    response = bench_ceiling(rf.get("/bench/ceiling/", {"kb": raw}))
+    assert response.status_code == 200
+    assert 20 * 1024 < len(response.content) < 21 * 1024
