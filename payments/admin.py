@@ -3,7 +3,8 @@ through an adjustment with a reason, recorded in the ledger."""
 
 from django import forms
 from django.contrib import admin, messages
-from django.shortcuts import redirect, render
+from django.core.exceptions import PermissionDenied
+from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import path, reverse
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
@@ -64,6 +65,9 @@ class PaymentAdmin(admin.ModelAdmin):
     def has_add_permission(self, request) -> bool:
         return False
 
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False  # the record of money taken: kept whatever happens to it later
+
 
 @admin.register(models.Refund)
 class RefundAdmin(admin.ModelAdmin):
@@ -110,6 +114,9 @@ class GatewayNotificationAdmin(admin.ModelAdmin):
     def has_add_permission(self, request) -> bool:
         return False
 
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False  # the audit trail of what gateways told us
+
 
 class EntryInline(ReadOnlyInline):
     model = models.WalletEntry
@@ -132,6 +139,9 @@ class WalletAdmin(admin.ModelAdmin):
     def has_add_permission(self, request) -> bool:
         return False
 
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False  # a balance and its ledger are kept; adjust with a reason instead
+
     def get_urls(self):
         return [
             path("<int:pk>/adjust/", self.admin_site.admin_view(self.adjust_view), name="payments_wallet_adjust"),
@@ -139,9 +149,9 @@ class WalletAdmin(admin.ModelAdmin):
         ]
 
     def adjust_view(self, request, pk: int):
-        wallet = models.Wallet.objects.select_related("user").get(pk=pk)
+        wallet = get_object_or_404(models.Wallet.objects.select_related("user"), pk=pk)
         if not self.has_change_permission(request, wallet):
-            return redirect("admin:index")
+            raise PermissionDenied
         form = AdjustForm(request.POST or None)
         if request.method == "POST" and form.is_valid():
             try:

@@ -146,15 +146,16 @@ INTENDED: dict[str, set[str]] = {
     "orders_notification:delete_selected": SU,
     # Money: nothing for warehouse staff. Payments and gateway notifications come from gateways;
     # refunds from the payment rules; wallets change only through an adjustment with a reason.
-    **_model("payments_payment", add=NOBODY),
-    "payments_payment:delete_selected": SU,
-    **_model("payments_gatewaynotification", add=NOBODY),
-    "payments_gatewaynotification:delete_selected": SU,
+    # Money records and the gateways' word are never deleted, not even by the superuser.
+    **_model("payments_payment", add=NOBODY, delete=NOBODY),
+    "payments_payment:delete_selected": NOBODY,
+    **_model("payments_gatewaynotification", add=NOBODY, delete=NOBODY),
+    "payments_gatewaynotification:delete_selected": NOBODY,
     **_model("payments_refund", add=NOBODY, delete=NOBODY),
     "payments_refund:delete_selected": NOBODY,
     "payments_refund:retry": SU,
-    **_model("payments_wallet", add=NOBODY, _adjust=SU),
-    "payments_wallet:delete_selected": SU,
+    **_model("payments_wallet", add=NOBODY, delete=NOBODY, _adjust=SU),
+    "payments_wallet:delete_selected": NOBODY,
 }
 
 
@@ -312,3 +313,11 @@ def test_every_admin_page_and_action_matches_the_intended_table(world):
     print(f"admin permission matrix: {len(served)} pages and actions x {len(ROLES)} roles = {cells} cells")
     assert not wrong, "outcomes differ from the intended table (role, page, status):\n" + "\n".join(wrong)
     assert cells == len(served) * len(ROLES)
+
+
+def test_adjusting_a_wallet_that_does_not_exist_is_404_and_without_permission_403(admin_client, client):
+    assert admin_client.get("/admin/payments/wallet/999999/adjust/").status_code == 404
+    wallet = Wallet.objects.create(user=factories.UserFactory())
+    staff = factories.UserFactory(is_staff=True)
+    client.force_login(staff)
+    assert client.get(f"/admin/payments/wallet/{wallet.pk}/adjust/").status_code == 403
