@@ -287,9 +287,11 @@ def test_stock_invariants_hold_under_any_sequence_of_changes():
     places = list(warehouses().values())[:3]  # Beijing, Shanghai, Guangzhou
     variants = [variant(price="20.00"), variant(price="35.00"), variant(price="60.00")]
     StockMachine.seen.clear()
+    # Derandomized: the same 30 runs every time, so the coverage check below cannot fail on a
+    # draw that happened not to re-route (it did, now and then, with a random seed).
     run_state_machine_as_test(
         lambda: StockMachine(places, variants),
-        settings=hypothesis_settings(max_examples=30, stateful_step_count=25, deadline=None),
+        settings=hypothesis_settings(max_examples=30, stateful_step_count=25, deadline=None, derandomize=True),
     )
     # Not a vacuous pass: the runs together placed, refused, shipped and re-routed orders.
     assert {"placed", "out of stock", "shipped", "re-routed"} <= set(StockMachine.seen)
