@@ -33,6 +33,23 @@ LOCALE = "zh-CN"
 TIMEOUT_MS = 10_000
 
 
+VISIBLE_IMAGES_LOADED = """() => Array.from(document.images)
+    .filter(i => i.getBoundingClientRect().top < window.innerHeight)
+    .every(i => i.complete)"""
+
+
+def wait_for_visible_images(page: Page) -> None:
+    """Wait until every image in the viewport has loaded (lazy ones further down may never load
+    in a headless run). Polled with page.evaluate, which goes through the DevTools protocol:
+    page.wait_for_function polls by evaluating a string in the page, which the shop's strict
+    Content-Security-Policy (no 'unsafe-eval') refuses after the first try."""
+    for _ in range(TIMEOUT_MS // 50):
+        if page.evaluate(VISIBLE_IMAGES_LOADED):
+            return
+        page.wait_for_timeout(50)
+    raise AssertionError("images in the viewport did not load within the timeout")
+
+
 @pytest.fixture(scope="module")
 def browser() -> Browser:
     executable = shutil.which("chromium")

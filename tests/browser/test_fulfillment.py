@@ -33,6 +33,7 @@ from fulfillment.carrier_sandbox import start_in_thread
 from fulfillment.models import Shipment, TrackingEvent
 from orders.models import Notification, Order
 from tests import factories
+from tests.browser.conftest import wait_for_visible_images
 from tests.fulfillment.support import paid_order, stock, variant, warehouses
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -79,11 +80,7 @@ class Journey:
         self.step += 1
         page.wait_for_load_state()
         # Images in the viewport, as lazy ones further down may never load in a headless run.
-        page.wait_for_function(
-            """() => Array.from(document.images)
-                .filter(i => i.getBoundingClientRect().top < window.innerHeight)
-                .every(i => i.complete)"""
-        )
+        wait_for_visible_images(page)
         page.screenshot(path=self.directory / f"{self.prefix}-{self.step:02d}-{name}.png", full_page=True)
 
     def assert_clean(self) -> None:

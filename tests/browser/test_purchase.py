@@ -39,6 +39,7 @@ from payments.services import wallet_top_up
 from shop.core.money import format_money
 from shop.models import Address
 from tests import factories
+from tests.browser.conftest import wait_for_visible_images
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -75,11 +76,7 @@ class Journey:
         self.step += 1
         self.page.wait_for_load_state()
         # Images in the viewport, as lazy ones further down may never load in a headless run.
-        self.page.wait_for_function(
-            """() => Array.from(document.images)
-                .filter(i => i.getBoundingClientRect().top < window.innerHeight)
-                .every(i => i.complete)"""
-        )
+        wait_for_visible_images(self.page)
         self.page.screenshot(path=self.directory / f"{self.prefix}-{self.step:02d}-{name}.png", full_page=True)
 
     def assert_clean(self) -> None:

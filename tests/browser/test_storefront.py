@@ -18,6 +18,7 @@ from playwright.sync_api import Page, expect
 
 from catalog.models import Attribute, Product, ProductImage, ProductVariant
 from shop.core.money import format_money
+from tests.browser.conftest import wait_for_visible_images
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -49,11 +50,7 @@ class Recorder:
 
 def images_loaded(page: Page) -> None:
     """Wait until every image in the viewport has loaded (card images are lazy)."""
-    page.wait_for_function(
-        """() => Array.from(document.images)
-            .filter(i => i.getBoundingClientRect().top < window.innerHeight)
-            .every(i => i.complete)"""
-    )
+    wait_for_visible_images(page)
     broken = page.evaluate(
         """() => Array.from(document.images)
             .filter(i => i.complete && i.getBoundingClientRect().top < window.innerHeight && i.naturalWidth === 0)

@@ -14,7 +14,7 @@ from urllib.parse import parse_qsl
 
 import pytest
 from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import padding, rsa
+from cryptography.hazmat.primitives.asymmetric import padding
 from django.test import Client
 
 from orders.models import Order
@@ -23,47 +23,12 @@ from payments.providers import REFUSED_FIELDS, sandbox
 from payments.sandbox_gateway import notification_for
 from payments.services import payment_start
 from tests import factories
+from tests.payments.conftest import APP_ID, SELLER_ID
 from tests.purchase import buyer_with_cart, place, stocked_variant
 
 pytestmark = pytest.mark.django_db
 
-APP_ID = "2021000123456789"
-SELLER_ID = "2088101106499364"
-GATEWAY_URL = "https://openapi.alipay.test/gateway.do"
 NOTIFY = "/payments/notify/alipay/"
-
-
-def key_pair() -> tuple[str, str]:
-    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    private = key.private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-    ).decode()
-    public = (
-        key.public_key()
-        .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
-        .decode()
-    )
-    return private, public
-
-
-@pytest.fixture(scope="module")
-def keys() -> dict:
-    merchant_private, _merchant_public = key_pair()
-    alipay_private, alipay_public = key_pair()
-    return {"merchant_private": merchant_private, "alipay_private": alipay_private, "alipay_public": alipay_public}
-
-
-@pytest.fixture
-def alipay(settings, keys):
-    settings.ALIPAY = {
-        "APP_ID": APP_ID,
-        "PRIVATE_KEY": keys["merchant_private"],
-        "ALIPAY_PUBLIC_KEY": keys["alipay_public"],
-        "GATEWAY_URL": GATEWAY_URL,
-        "SELLER_ID": SELLER_ID,
-    }
-    settings.PAYMENT_PROVIDERS = [*settings.PAYMENT_PROVIDERS, "alipay"]
-    return keys
 
 
 def sign(data: dict, private_pem: str) -> str:

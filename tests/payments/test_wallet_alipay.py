@@ -10,7 +10,7 @@ from urllib.parse import parse_qsl, urlsplit
 import pytest
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import padding, rsa
+from cryptography.hazmat.primitives.asymmetric import padding
 from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.db.models import Sum
@@ -26,6 +26,7 @@ from payments.models import GatewayNotification, Payment, Wallet, WalletEntry
 from payments.providers.alipay import AlipayGateway
 from payments.services import payment_start, wallet_adjust, wallet_for, wallet_pay, wallet_top_up
 from tests import factories
+from tests.payments.conftest import APP_ID, GATEWAY_URL
 from tests.purchase import buyer_with_cart, english, last_message, place, stocked_variant
 
 pytestmark = pytest.mark.django_db
@@ -260,47 +261,6 @@ def test_cash_on_delivery_moves_the_order_on_with_the_money_due():
 
 
 # -- Alipay ---------------------------------------------------------------------------------
-
-APP_ID = "2021000123456789"
-GATEWAY_URL = "https://openapi.alipay.test/gateway.do"
-
-
-def key_pair() -> tuple[str, str]:
-    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    private = key.private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-    ).decode()
-    public = (
-        key.public_key()
-        .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
-        .decode()
-    )
-    return private, public
-
-
-@pytest.fixture(scope="module")
-def keys() -> dict:
-    merchant_private, merchant_public = key_pair()
-    alipay_private, alipay_public = key_pair()
-    return {
-        "merchant_private": merchant_private,
-        "merchant_public": merchant_public,
-        "alipay_private": alipay_private,
-        "alipay_public": alipay_public,
-    }
-
-
-@pytest.fixture
-def alipay(settings, keys):
-    settings.ALIPAY = {
-        "APP_ID": APP_ID,
-        "PRIVATE_KEY": keys["merchant_private"],
-        "ALIPAY_PUBLIC_KEY": keys["alipay_public"],
-        "GATEWAY_URL": GATEWAY_URL,
-        "SELLER_ID": "2088101106499364",  # the seller_id of alipay_notification()
-    }
-    settings.PAYMENT_PROVIDERS = [*settings.PAYMENT_PROVIDERS, "alipay"]
-    return keys
 
 
 # Written here from Alipay's published rules, not imported from the code under test.
