@@ -59,7 +59,7 @@ MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     # Before the page cache: a page served from the cache gets the Content-Security-Policy too.
-    "csp.middleware.CSPMiddleware",
+    "shop.core.middleware.StaticCSPMiddleware",  # django-csp's, the policy built once
     # 400 for a NUL or other control character in the path, query or form, before anything
     # (the page cache's key, a view's query) reads them.
     "shop.core.middleware.ControlCharacterMiddleware",

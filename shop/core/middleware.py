@@ -13,12 +13,22 @@ refused: a browser stuck with it could otherwise never load a page until it expi
 
 import re
 from collections.abc import Callable, Iterable
+from functools import cache
 
+from csp.constants import HEADER
+from csp.middleware import CheckableLazyObject, CSPMiddleware
+from csp.utils import build_policy
+from django.conf import settings
+from django.core.signals import setting_changed
 from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest
+from django.http.response import HttpResponseBase
 from django.utils import translation
 from django.utils.translation import gettext as _
 
 CONTROL_CHARACTERS = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+# What a control character looks like in a raw query string: %00-%1F or %7F (tab, LF and CR
+# among them; the parsed values are checked properly when one of these turns up).
+ENCODED_CONTROL = re.compile(r"%(?:[01][0-9A-Fa-f]|7[Ff])")
 
 
 def has_control_character(text: str) -> bool:
@@ -53,10 +63,60 @@ class ControlCharacterMiddleware:
 
     @staticmethod
     def _refused(request: HttpRequest) -> bool:
-        if has_control_character(request.path) or _any_control(request.GET.lists()):
+        if has_control_character(request.path):
+            return True
+        # Parsing the query string costs more than the rest of a cached page's middleware: only
+        # a query that holds a control character, raw or percent-encoded, is parsed here.
+        query = request.META.get("QUERY_STRING", "")
+        if (ENCODED_CONTROL.search(query) or has_control_character(query)) and _any_control(request.GET.lists()):
             return True
         if request.method != "POST":
             return False
         # request.POST reads only urlencoded and multipart bodies (JSON and others stay unread);
         # a multipart body's files go to request.FILES, unread here (Django cleans their names).
         return _any_control(request.POST.lists())
+
+
+@cache
+def _static_policy() -> str | None:
+    """The policy's header, or None when settings ask for more than one fixed policy."""
+    if getattr(settings, "CONTENT_SECURITY_POLICY_REPORT_ONLY", None) or (
+        (getattr(settings, "CONTENT_SECURITY_POLICY", None) or {}).get("EXCLUDE_URL_PREFIXES")
+    ):
+        return None
+    return build_policy()
+
+
+def _policy_changed(*, setting: str, **kwargs) -> None:
+    if setting.startswith("CONTENT_SECURITY_POLICY"):
+        _static_policy.cache_clear()
+
+
+setting_changed.connect(_policy_changed, dispatch_uid="shop.core.middleware.static_csp")
+
+
+# What django-csp's decorators (csp_update, csp_replace, csp_override…) leave on a response.
+PER_VIEW_ATTRIBUTES = tuple(f"_csp_{kind}{ro}" for kind in ("config", "update", "replace") for ro in ("", "_ro"))
+
+
+class StaticCSPMiddleware(CSPMiddleware):
+    """django-csp's middleware with the policy built once. The shop's policy is the same for
+    every response (no nonces, no per-view changes), and django-csp builds the header string
+    afresh for each one: about 80 µs, a fifth of what a page served from the page cache costs.
+    A response or request that does use django-csp's per-view or nonce features, or a report-only
+    policy, goes through django-csp's own path unchanged."""
+
+    def process_response(self, request: HttpRequest, response: HttpResponseBase) -> HttpResponseBase:
+        policy = _static_policy()
+        customised = (
+            policy is None
+            or getattr(request, "_csp_nonce", None) is not None
+            or any(getattr(response, name, None) is not None for name in PER_VIEW_ATTRIBUTES)
+        )
+        if customised or (settings.DEBUG and response.status_code in (404, 500)):
+            return super().process_response(request, response)
+        if HEADER not in response and not getattr(response, "_csp_exempt", False):
+            response[HEADER] = policy
+        # As django-csp does: a nonce asked for after the header is written raises.
+        request.csp_nonce = CheckableLazyObject(self._csp_nonce_post_response)
+        return response

@@ -326,3 +326,42 @@ def test_our_admin_pages_have_the_policy_and_no_inline_code(staff_client, world)
         assert_strict(response)
     po = PurchaseOrder.objects.get()
     assert_strict(staff_client.get(f"/admin/fulfillment/purchaseorder/{po.pk}/receive/"))
+
+
+def test_the_policy_built_once_is_django_csps_own_and_per_view_changes_still_apply(rf):
+    """StaticCSPMiddleware sends the policy it built once; a response changed by django-csp's
+    decorators, or a request that used a nonce, goes through django-csp's own path."""
+    from csp.decorators import csp_update
+    from csp.middleware import CSPMiddleware
+    from django.http import HttpResponse
+
+    from shop.core.middleware import StaticCSPMiddleware
+
+    plain = StaticCSPMiddleware(lambda request: HttpResponse("ok"))(rf.get("/"))
+    reference = CSPMiddleware(lambda request: HttpResponse("ok"))(rf.get("/"))
+    assert plain["Content-Security-Policy"] == reference["Content-Security-Policy"]
+    assert "'unsafe-inline'" not in plain["Content-Security-Policy"]
+
+    @csp_update({"img-src": ["https://img.example.com"]})
+    def view(request):
+        return HttpResponse("ok")
+
+    updated = StaticCSPMiddleware(view)(rf.get("/"))
+    assert "https://img.example.com" in updated["Content-Security-Policy"]
+
+    def uses_nonce(request):
+        return HttpResponse(str(request.csp_nonce))
+
+    # Our policy has no nonce placeholder, so django-csp adds none: the same header either way.
+    with_nonce = StaticCSPMiddleware(uses_nonce)(rf.get("/"))
+    assert with_nonce["Content-Security-Policy"] == CSPMiddleware(uses_nonce)(rf.get("/"))["Content-Security-Policy"]
+
+
+def test_a_changed_policy_setting_is_picked_up(rf, settings):
+    from django.http import HttpResponse
+
+    from shop.core.middleware import StaticCSPMiddleware
+
+    settings.CONTENT_SECURITY_POLICY = {"DIRECTIVES": {"default-src": ["'none'"]}}
+    response = StaticCSPMiddleware(lambda request: HttpResponse("ok"))(rf.get("/"))
+    assert response["Content-Security-Policy"] == "default-src 'none'"
