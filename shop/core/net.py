@@ -16,7 +16,6 @@ import ipaddress
 from functools import lru_cache
 
 from django.conf import settings
-from django.core.exceptions import ImproperlyConfigured
 from django.http import HttpRequest
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
@@ -25,14 +24,12 @@ IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 @lru_cache(maxsize=8)
 def _networks(proxies: tuple[str, ...]) -> tuple[IPNetwork, ...]:
-    try:
-        return tuple(ipaddress.ip_network(p.strip(), strict=False) for p in proxies if p.strip())
-    except ValueError as exc:
-        raise ImproperlyConfigured(f"TRUSTED_PROXIES holds something that is not an address or network: {exc}") from exc
+    return tuple(ipaddress.ip_network(p.strip(), strict=False) for p in proxies if p.strip())
 
 
 def trusted_proxy_networks() -> tuple[IPNetwork, ...]:
-    """settings.TRUSTED_PROXIES parsed (addresses or CIDR networks); raises ImproperlyConfigured."""
+    """settings.TRUSTED_PROXIES parsed (addresses or CIDR networks; settings refuse to start with
+    anything else)."""
     return _networks(tuple(getattr(settings, "TRUSTED_PROXIES", ()) or ()))
 
 

@@ -2,9 +2,11 @@
 settings of a shop that offers Alipay page pay. Written from Alipay's published rules, not
 imported from the code under test."""
 
+import base64
+
 import pytest
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import rsa
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
 APP_ID = "2021000123456789"
 SELLER_ID = "2088101106499364"  # our seller account (PID), as Alipay puts it in seller_id
@@ -22,6 +24,18 @@ def key_pair() -> tuple[str, str]:
         .decode()
     )
     return private, public
+
+
+def rsa2_sign(message: str, private_pem: str) -> str:
+    """SHA256withRSA, base64: Alipay's RSA2."""
+    key = serialization.load_pem_private_key(private_pem.encode(), password=None)
+    return base64.b64encode(key.sign(message.encode(), padding.PKCS1v15(), hashes.SHA256())).decode()
+
+
+def notification_string(params: dict) -> str:
+    """An async notification's signed content: every field but sign and sign_type with a value,
+    sorted by name, as k=v joined by &."""
+    return "&".join(f"{k}={params[k]}" for k in sorted(params) if k not in ("sign", "sign_type") and params[k] != "")
 
 
 @pytest.fixture(scope="session")

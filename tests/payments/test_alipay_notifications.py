@@ -23,7 +23,7 @@ from payments.providers import REFUSED_FIELDS, sandbox
 from payments.sandbox_gateway import notification_for
 from payments.services import payment_start
 from tests import factories
-from tests.payments.conftest import APP_ID, SELLER_ID
+from tests.payments.conftest import APP_ID, SELLER_ID, notification_string, rsa2_sign
 from tests.purchase import buyer_with_cart, place, stocked_variant
 
 pytestmark = pytest.mark.django_db
@@ -32,11 +32,7 @@ NOTIFY = "/payments/notify/alipay/"
 
 
 def sign(data: dict, private_pem: str) -> str:
-    """Alipay's notification signature: every field but sign and sign_type with a value, sorted,
-    k=v joined by &, SHA256withRSA, base64."""
-    content = "&".join(f"{k}={data[k]}" for k in sorted(data) if k not in ("sign", "sign_type") and data[k] != "")
-    key = serialization.load_pem_private_key(private_pem.encode(), password=None)
-    return base64.b64encode(key.sign(content.encode(), padding.PKCS1v15(), hashes.SHA256())).decode()
+    return rsa2_sign(notification_string(data), private_pem)
 
 
 def order_for(price: str = "19.00") -> Order:

@@ -26,7 +26,7 @@ from payments.models import GatewayNotification, Payment, Wallet, WalletEntry
 from payments.providers.alipay import AlipayGateway
 from payments.services import payment_start, wallet_adjust, wallet_for, wallet_pay, wallet_top_up
 from tests import factories
-from tests.payments.conftest import APP_ID, GATEWAY_URL
+from tests.payments.conftest import APP_ID, GATEWAY_URL, SELLER_ID, notification_string, rsa2_sign
 from tests.purchase import buyer_with_cart, english, last_message, place, stocked_variant
 
 pytestmark = pytest.mark.django_db
@@ -264,11 +264,6 @@ def test_cash_on_delivery_moves_the_order_on_with_the_money_due():
 
 
 # Written here from Alipay's published rules, not imported from the code under test.
-def rsa2_sign(message: str, private_pem: str) -> str:
-    key = serialization.load_pem_private_key(private_pem.encode(), password=None)
-    return base64.b64encode(key.sign(message.encode(), padding.PKCS1v15(), hashes.SHA256())).decode()
-
-
 def rsa2_verifies(message: str, signature: str, public_pem: str) -> bool:
     key = serialization.load_pem_public_key(public_pem.encode())
     try:
@@ -282,11 +277,6 @@ def request_string(params: dict) -> str:
     """A request's signed content: every parameter but `sign` (sign_type included) with a
     value, sorted by name, as k=v joined by &."""
     return "&".join(f"{k}={params[k]}" for k in sorted(params) if k != "sign" and params[k] != "")
-
-
-def notification_string(params: dict) -> str:
-    """An async notification's signed content: as a request's, but without sign_type either."""
-    return "&".join(f"{k}={params[k]}" for k in sorted(params) if k not in ("sign", "sign_type") and params[k] != "")
 
 
 @pytest.fixture
@@ -351,7 +341,7 @@ def alipay_notification(payment, private_pem: str, **changes) -> dict:
         "out_trade_no": payment.reference,
         "out_biz_no": "",
         "buyer_id": "2088102122524333",
-        "seller_id": "2088101106499364",
+        "seller_id": SELLER_ID,
         "trade_status": "TRADE_SUCCESS",
         "total_amount": amount,
         "receipt_amount": amount,
