@@ -91,6 +91,13 @@ class Category(MP_Node, Bilingual):
     slug = models.SlugField(_("slug"), max_length=120, unique=True)
     description = models.TextField(_("description"), blank=True)
     is_active = models.BooleanField(_("active"), default=True)
+    # Consumer Rights Protection Law art. 25: online purchases may be returned without a reason
+    # within 7 days, except perishable, custom-made, hygiene and similar goods.
+    no_reason_returns = models.BooleanField(
+        _("7-day no-reason returns"),
+        default=True,
+        help_text=_("Untick for perishable, custom-made or hygiene goods. A product may override it."),
+    )
 
     node_order_by = ["name"]
 
@@ -168,6 +175,13 @@ class Product(Bilingual):
         AttributeValue, blank=True, related_name="products", verbose_name=_("attributes")
     )
     is_active = models.BooleanField(_("active"), default=True)
+    # None: as the category says.
+    no_reason_returns = models.BooleanField(
+        _("7-day no-reason returns"),
+        null=True,
+        blank=True,
+        help_text=_("Leave unknown to follow the category."),
+    )
     created_at = models.DateTimeField(_("created"), default=timezone.now, editable=False)
     updated_at = models.DateTimeField(_("updated"), auto_now=True)
 
@@ -180,6 +194,10 @@ class Product(Bilingual):
     card_image = models.CharField(max_length=255, blank=True, editable=False)
     view_count = models.PositiveIntegerField(_("views"), default=0, editable=False)
     sales_count = models.PositiveIntegerField(_("sold"), default=0, editable=False)
+    # Reviews, kept by aftersales with one atomic UPDATE per review (never read-then-write).
+    rating_count = models.PositiveIntegerField(_("reviews"), default=0, editable=False)
+    rating_sum = models.PositiveIntegerField(default=0, editable=False)
+    rating = models.DecimalField(_("rating"), max_digits=3, decimal_places=2, default=0, editable=False)
     search_vector = SearchVectorField(null=True, editable=False)
 
     class Meta:
@@ -192,6 +210,7 @@ class Product(Bilingual):
             models.Index(fields=["-sales_count"], name="product_popular", condition=Q(is_active=True)),
             models.Index(fields=["-view_count"], name="product_viewed", condition=Q(is_active=True)),
             models.Index(fields=["-created_at"], name="product_newest", condition=Q(is_active=True)),
+            models.Index(fields=["-rating", "-rating_count"], name="product_rated", condition=Q(is_active=True)),
         ]
         constraints = [
             models.CheckConstraint(condition=Q(price__gte=0), name="product_price_not_negative"),

@@ -98,6 +98,7 @@ class StockMovement(models.Model):
         RELEASE = "release", _("Released (order cancelled or re-routed)")
         SHIP = "ship", _("Shipped")
         RETURN = "return", _("Returned by customer")
+        WRITE_OFF = "write_off", _("Written off (damaged)")
 
     stock = models.ForeignKey(Stock, on_delete=models.CASCADE, related_name="movements", verbose_name=_("stock"))
     warehouse = models.ForeignKey(Warehouse, on_delete=models.PROTECT, related_name="+", verbose_name=_("warehouse"))
@@ -190,6 +191,11 @@ class Shipment(models.Model):
         OWN_FLEET = "own_fleet", _("Own fleet")
         EXPRESS = "express", _("Express")
 
+    class Kind(models.TextChoices):
+        OUTBOUND = "outbound", _("To the customer")
+        RETURN = "return", _("Return from the customer")
+        REPLACEMENT = "replacement", _("Replacement (exchange)")
+
     OPEN = (Status.PENDING, Status.PACKED)  # not yet handed to a carrier
     TRACKED = (Status.SHIPPED, Status.IN_TRANSIT, Status.EXCEPTION)  # with the carrier
 
@@ -201,6 +207,9 @@ class Shipment(models.Model):
         Warehouse, on_delete=models.PROTECT, related_name="shipments", verbose_name=_("warehouse")
     )
     status = models.CharField(_("status"), max_length=12, choices=Status.choices, default=Status.PENDING)
+    # A return travels the other way (the customer sends it to `warehouse`) and has no lines:
+    # tracking follows it like any parcel, but its delivery is the shop's, not the customer's.
+    kind = models.CharField(_("kind"), max_length=12, choices=Kind.choices, default=Kind.OUTBOUND)
     carrier = models.CharField(_("carrier"), max_length=12, choices=Carrier.choices, blank=True)
     tracking_number = models.CharField(_("tracking number"), max_length=40, blank=True)
     # Cash the courier collects on delivery (cash-on-delivery orders), and what was collected.

@@ -76,6 +76,8 @@ class Order(PostalAddress):
     completed_at = models.DateTimeField(_("completed"), null=True, blank=True)
     cancelled_at = models.DateTimeField(_("cancelled"), null=True, blank=True)
     cancel_reason = models.CharField(_("cancellation reason"), max_length=200, blank=True)
+    # The customer removed a finished order from their list; the shop keeps it.
+    hidden_by_customer = models.BooleanField(_("removed by the customer"), default=False)
 
     class Meta:
         verbose_name = _("order")
@@ -225,6 +227,16 @@ class Notification(models.Model):
         ORDER_COMPLETED = "order_completed", _("Order completed")
         LOW_STOCK = "low_stock", _("Low stock digest")
         PASSWORD_RESET = "password_reset", _("Password reset")
+        AFTERSALE_RECEIVED = "aftersale_received", _("After-sales request received")
+        AFTERSALE_APPROVED = "aftersale_approved", _("After-sales request approved")
+        AFTERSALE_REJECTED = "aftersale_rejected", _("After-sales request rejected")
+        AFTERSALE_CLOSED = "aftersale_closed", _("After-sales request closed")
+        AFTERSALE_MESSAGE = "aftersale_message", _("Message on an after-sales request")
+        RETURN_RECEIVED = "return_received", _("Return received")
+        REFUND_PAID = "refund_paid", _("Refund paid")
+        EXCHANGE_SHIPPED = "exchange_shipped", _("Replacement shipped")
+        REVIEW_REPLY = "review_reply", _("Reply to a review")
+        ADDRESS_CHANGED = "address_changed", _("Delivery address changed")
 
     class State(models.TextChoices):
         PENDING = "pending", _("Pending")

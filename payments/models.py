@@ -2,7 +2,7 @@
 
 from django.conf import settings
 from django.db import models
-from django.db.models import Q
+from django.db.models import F, Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
@@ -21,6 +21,8 @@ class Payment(models.Model):
         # or cancelled meanwhile): it goes back through a Refund; finance sees it until then.
         TO_REFUND = "to_refund", _("Captured, to refund")
         REFUNDED = "refunded", _("Refunded")  # every cent went back
+        # Cash on delivery no longer due: the order was closed before the parcel arrived.
+        CANCELLED = "cancelled", _("Cancelled")
 
     order = models.ForeignKey("orders.Order", on_delete=models.PROTECT, related_name="payments")
     provider = models.CharField(_("provider"), max_length=20)
@@ -30,6 +32,9 @@ class Payment(models.Model):
     amount = models.DecimalField(_("amount"), **MONEY)
     currency = models.CharField(_("currency"), max_length=3)
     state = models.CharField(_("state"), max_length=10, choices=State.choices, default=State.PENDING)
+    # Σ of this payment's refunds, whatever their state or destination: the database refuses
+    # a refund that would take more than was captured (payment_refunds_within_amount).
+    refunded = models.DecimalField(_("refunded"), default=0, **MONEY)
     created_at = models.DateTimeField(default=timezone.now)
     captured_at = models.DateTimeField(null=True, blank=True)
 
@@ -49,6 +54,9 @@ class Payment(models.Model):
                 fields=["order"], condition=Q(state="captured"), name="payment_one_capture_per_order"
             ),
             models.CheckConstraint(condition=Q(amount__gt=0), name="payment_amount_positive"),
+            models.CheckConstraint(
+                condition=Q(refunded__gte=0) & Q(refunded__lte=F("amount")), name="payment_refunds_within_amount"
+            ),
         ]
 
     def __str__(self) -> str:
@@ -72,11 +80,20 @@ class Refund(models.Model):
         ORDER_NOT_PAYABLE = "not_payable", _("Paid after the order closed")  # e.g. cancelled by timeout
         CUSTOMER = "customer", _("Customer refund")  # after-sales
 
+    class Destination(models.TextChoices):
+        ORIGINAL = "original", _("Original payment method")
+        WALLET = "wallet", _("Wallet balance")
+
     payment = models.ForeignKey(Payment, on_delete=models.PROTECT, related_name="refunds")
     amount = models.DecimalField(_("amount"), **MONEY)
     # Our id for this refund at the gateway (Alipay's out_request_no, at most 64 characters).
     request_no = models.CharField(_("refund request number"), max_length=64, unique=True)
     reason = models.CharField(_("reason"), max_length=20, choices=Reason.choices)
+    # Where the money goes: back through the payment's method, or (the customer's choice, and
+    # always for cash on delivery) into the customer's wallet at once.
+    destination = models.CharField(
+        _("paid to"), max_length=10, choices=Destination.choices, default=Destination.ORIGINAL
+    )
     note = models.CharField(_("note"), max_length=200, blank=True)
     state = models.CharField(_("state"), max_length=10, choices=State.choices, default=State.PENDING)
     gateway_reference = models.CharField(_("gateway reference"), max_length=80, blank=True)

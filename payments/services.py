@@ -35,6 +35,7 @@ from payments.providers import (
     gateway,
     notification_excerpt,
 )
+from payments.signals import refund_settled
 from shop.core.money import format_money, money
 from shop.core.tasks import enqueue
 
@@ -192,31 +193,53 @@ REFUND_MAX_ATTEMPTS = 8
 REFUNDABLE = (Payment.State.CAPTURED, Payment.State.TO_REFUND)
 
 
-def payment_refund(*, payment_id: int, amount: Decimal, reason: str, note: str = "", actor=None) -> Refund:
-    """Refund (part of) a payment to the method it came from: a gateway payment through the
-    gateway after commit, a wallet payment at once by a ledger credit. Returns the Refund.
+def payment_refund(
+    *, payment_id: int, amount: Decimal, reason: str, note: str = "", actor=None, destination: str = ""
+) -> Refund:
+    """Refund (part of) a payment: back to the method it came from (a gateway payment through the
+    gateway after commit, a wallet payment at once by a ledger credit), or into the customer's
+    wallet at once when `destination` is WALLET (the customer's choice; always so for cash
+    collected on delivery, which has no way back of its own). Returns the Refund.
 
     Locks the order, then the payment. Raises PaymentError(NOT_REFUNDABLE) for a payment that
-    holds no money of the customer's (not captured, or cash on delivery: cash goes back another
-    way), REFUND_TOO_LARGE when the refunds would exceed the amount taken."""
+    holds no money of the customer's (not captured), REFUND_TOO_LARGE when the refunds would
+    exceed the amount taken (held by the payment_refunds_within_amount constraint too)."""
     with transaction.atomic():
         order_id = Payment.objects.values_list("order_id", flat=True).get(pk=payment_id)
         order = Order.objects.select_for_update().get(pk=order_id)
         payment = Payment.objects.select_for_update().get(pk=payment_id)
-        return _refund_open(order=order, payment=payment, amount=amount, reason=reason, note=note, actor=actor)
+        return _refund_open(
+            order=order, payment=payment, amount=amount, reason=reason, note=note, actor=actor, destination=destination
+        )
 
 
-def _refund_open(*, order: Order, payment: Payment, amount: Decimal, reason: str, note: str = "", actor=None) -> Refund:
+def payment_refundable(payment: Payment) -> Decimal:
+    """What can still go back of a payment: captured less every refund already committed."""
+    if payment.state not in REFUNDABLE:
+        return Decimal("0.00")
+    return payment.amount - payment.refunded
+
+
+def _refund_open(
+    *, order: Order, payment: Payment, amount: Decimal, reason: str, note: str = "", actor=None, destination: str = ""
+) -> Refund:
     """Record a refund and have it sent. Precondition: order and payment rows locked, in that
     order. Raises PaymentError(NOT_REFUNDABLE, REFUND_TOO_LARGE)."""
     amount = money(amount)
-    if payment.provider == "cod" or payment.state not in REFUNDABLE or amount <= 0:
+    if payment.state not in REFUNDABLE or amount <= 0:
         raise PaymentError(PaymentErrorCode.NOT_REFUNDABLE)
+    if payment.provider in ("cod", "wallet") or not destination:
+        # Cash has no way back but the wallet; a wallet payment goes back to the wallet.
+        destination = Refund.Destination.WALLET if payment.provider == "cod" else Refund.Destination.ORIGINAL
     # Failed refunds count too: the gateway may have paid one whose answer was lost, and
-    # finance settles it under the same request number.
-    committed = payment.refunds.aggregate(total=Sum("amount"))["total"] or Decimal("0")
-    if committed + amount > payment.amount:
+    # finance settles it under the same request number. One conditional UPDATE decides: the
+    # check constraint (refunded <= amount) is the last line.
+    taken = Payment.objects.filter(pk=payment.pk, refunded__lte=F("amount") - amount).update(
+        refunded=F("refunded") + amount
+    )
+    if not taken:
         raise PaymentError(PaymentErrorCode.REFUND_TOO_LARGE)
+    payment.refresh_from_db(fields=["refunded"])
     refund = Refund.objects.create(
         payment=payment,
         amount=amount,
@@ -224,14 +247,37 @@ def _refund_open(*, order: Order, payment: Payment, amount: Decimal, reason: str
         # the gateway (Alipay's out_request_no) pays it once.
         request_no=f"{payment.reference}R{payment.refunds.count() + 1:02d}",
         reason=reason,
+        destination=destination,
         note=note[:200],
         actor=actor,
     )
-    if payment.provider == "wallet":
+    if payment.provider == "wallet" or destination == Refund.Destination.WALLET:
         _wallet_post(user=order.customer, amount=amount, reason=WalletEntry.Reason.REFUND, reference=refund.request_no)
         _refund_complete(refund=refund, payment=payment, gateway_reference=refund.request_no)
     else:
         transaction.on_commit(lambda: enqueue("payments.tasks.refund_send", refund.pk))
+    return refund
+
+
+@transaction.atomic
+def refund_to_wallet_instead(*, refund_id: int, actor=None) -> Refund:
+    """Finance pays a failed gateway refund into the customer's wallet instead (the gateway will
+    not take it: the buyer's account closed, the trade too old). Same amount, same record.
+    Raises PaymentError(REFUND_NOT_FAILED) unless it failed."""
+    payment_id = Refund.objects.values_list("payment_id", flat=True).get(pk=refund_id)
+    order_id = Payment.objects.values_list("order_id", flat=True).get(pk=payment_id)
+    order = Order.objects.select_for_update().get(pk=order_id)
+    payment = Payment.objects.select_for_update().get(pk=payment_id)
+    refund = Refund.objects.select_for_update().get(pk=refund_id)
+    if refund.state != Refund.State.FAILED:
+        raise PaymentError(PaymentErrorCode.REFUND_NOT_FAILED)
+    refund.destination = Refund.Destination.WALLET
+    refund.save(update_fields=["destination"])
+    _wallet_post(
+        user=order.customer, amount=refund.amount, reason=WalletEntry.Reason.REFUND, reference=refund.request_no
+    )
+    _refund_complete(refund=refund, payment=payment, gateway_reference=refund.request_no)
+    log.info("refund %s paid to the wallet instead by %s", refund.request_no, actor)
     return refund
 
 
@@ -246,6 +292,7 @@ def _refund_complete(*, refund: Refund, payment: Payment, gateway_reference: str
     if returned >= payment.amount:
         payment.state = Payment.State.REFUNDED
         payment.save(update_fields=["state"])
+    refund_settled.send(sender=Refund, refund=refund)
 
 
 def refund_send(*, refund_id: int) -> Refund:
@@ -283,6 +330,8 @@ def refund_send(*, refund_id: int) -> Refund:
         if refund.attempts >= REFUND_MAX_ATTEMPTS:
             refund.state = Refund.State.FAILED
         refund.save(update_fields=["last_error", "state"])
+        if refund.state == Refund.State.FAILED:
+            refund_settled.send(sender=Refund, refund=refund)
     return refund
 
 

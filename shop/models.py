@@ -88,3 +88,19 @@ class Address(PostalAddress):
 
     def __str__(self) -> str:
         return f"{self.recipient} {self.phone} {self.one_line}"
+
+
+class Sequence(models.Model):
+    """A gap-free document numbering (refund notes, invoices): `sequence_next` takes the next
+    number under the row's lock, so two concurrent documents never share one and a rolled-back
+    transaction gives its number back."""
+
+    name = models.CharField(max_length=40, unique=True)
+    last = models.PositiveBigIntegerField(default=0)
+
+    class Meta:
+        verbose_name = _("document sequence")
+        verbose_name_plural = _("document sequences")
+
+    def __str__(self) -> str:
+        return f"{self.name}: {self.last}"

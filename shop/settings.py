@@ -247,6 +247,8 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": crontab(hour=8, minute=0),
     },
     "payments-sweep-refunds": {"task": "payments.tasks.refunds_sweep", "schedule": timedelta(minutes=10)},
+    "aftersales-deadlines": {"task": "aftersales.tasks.enforce_deadlines", "schedule": timedelta(minutes=10)},
+    "aftersales-default-reviews": {"task": "aftersales.tasks.default_reviews", "schedule": timedelta(hours=1)},
 }
 
 # Where the shop is reachable from outside: links in mail, gateway notify and return URLs.
@@ -277,6 +279,23 @@ NOTIFICATION_MAX_ATTEMPTS = 8
 # carrier never reports delivery.
 ORDER_AUTO_CONFIRM_DAYS_AFTER_DELIVERY = env.int("ORDER_AUTO_CONFIRM_DAYS_AFTER_DELIVERY", default=7)
 ORDER_AUTO_CONFIRM_DAYS_AFTER_SHIPPING = env.int("ORDER_AUTO_CONFIRM_DAYS_AFTER_SHIPPING", default=15)
+
+# After-sales deadlines (../shared/AFTERSALES.md: Taobao's and WeChat Shop's published rules). Each
+# is enforced by the beat job: what nobody did in time is done for the customer.
+AFTERSALES_CANCEL_RESPOND_HOURS = env.int("AFTERSALES_CANCEL_RESPOND_HOURS", default=24)  # packed, not shipped
+AFTERSALES_RESPOND_HOURS = env.int("AFTERSALES_RESPOND_HOURS", default=48)  # shop silent → approved
+AFTERSALES_APPEAL_DAYS = env.int("AFTERSALES_APPEAL_DAYS", default=5)  # a rejection may be appealed once
+AFTERSALES_RETURN_SHIP_DAYS = env.int("AFTERSALES_RETURN_SHIP_DAYS", default=7)  # customer silent → closed
+AFTERSALES_RETURN_RECEIVE_DAYS = env.int("AFTERSALES_RETURN_RECEIVE_DAYS", default=10)  # shop silent → refunded
+AFTERSALES_NO_REASON_DAYS = env.int("AFTERSALES_NO_REASON_DAYS", default=7)  # CRPL art. 25, from delivery
+AFTERSALES_QUALITY_DAYS = env.int("AFTERSALES_QUALITY_DAYS", default=15)  # quality problems, from delivery
+AFTERSALES_MAX_REQUESTS_PER_LINE = env.int("AFTERSALES_MAX_REQUESTS_PER_LINE", default=5)
+AFTERSALES_MAX_PHOTOS = 6
+AFTERSALES_PHOTO_MAX_BYTES = 8 * 1024 * 1024
+AFTERSALES_PHOTO_MAX_SIDE = 2000  # photos are re-encoded, no larger than this, without their metadata
+REVIEW_DAYS = env.int("REVIEW_DAYS", default=15)  # then a default positive review
+REVIEW_FOLLOWUP_DAYS = env.int("REVIEW_FOLLOWUP_DAYS", default=180)
+REVIEW_DEFAULT_RATING = 5
 
 # Fulfillment: carriers and tracking. The express carrier is an HTTP API; `make run`, `make stack`
 # and the tests start fulfillment.carrier_sandbox, a stand-in implementing it. Outside DEBUG
