@@ -21,6 +21,7 @@ urlpatterns = [
     path("orders/", include("orders.urls")),
     path("orders/", include("fulfillment.urls")),
     path("payments/", include("payments.urls")),
+    path("aftersales/", include("aftersales.urls")),
     path("", include("cart.urls")),
     path("", include("catalog.urls")),
 ]

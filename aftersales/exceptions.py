@@ -1,0 +1,87 @@
+from enum import StrEnum
+
+from django.utils.translation import gettext_lazy as _
+
+from shop.core.errors import ShopError
+
+
+class AfterSaleErrorCode(StrEnum):
+    NOT_ELIGIBLE = "not_eligible"
+    NO_LINES = "no_lines"
+    TOO_MANY_UNITS = "too_many_units"
+    TOO_MANY_REQUESTS = "too_many_requests"
+    KIND_NOT_ALLOWED = "kind_not_allowed"
+    REASON_NOT_ALLOWED = "reason_not_allowed"
+    NO_REASON_WINDOW = "no_reason_window"
+    NO_REASON_EXCLUDED = "no_reason_excluded"
+    QUALITY_WINDOW = "quality_window"
+    TOO_MANY_PHOTOS = "too_many_photos"
+    BAD_PHOTO = "bad_photo"
+    DESCRIPTION_REQUIRED = "description_required"
+    EXCHANGE_VARIANT = "exchange_variant"
+    EXCHANGE_OUT_OF_STOCK = "exchange_out_of_stock"
+    BAD_TRANSITION = "bad_transition"
+    NOT_OPEN = "not_open"
+    APPEAL_USED = "appeal_used"
+    APPEAL_LATE = "appeal_late"
+    REASON_REQUIRED = "reason_required"
+    MESSAGE_EMPTY = "message_empty"
+    TRACKING_REQUIRED = "tracking_required"
+    TRACKING_IN_USE = "tracking_in_use"
+    CARRIER_UNAVAILABLE = "carrier_unavailable"
+    RECEIVE_COUNTS = "receive_counts"
+    NEEDS_SUPERVISOR = "needs_supervisor"
+    NOT_INSURED = "not_insured"
+    CLAIM_EXISTS = "claim_exists"
+    CLAIM_NOT_OPEN = "claim_not_open"
+    REFUND_TOO_LARGE = "refund_too_large"
+    ORDER_NOT_REVIEWABLE = "order_not_reviewable"
+    REVIEW_EXISTS = "review_exists"
+    REVIEW_LATE = "review_late"
+    FOLLOWUP_EXISTS = "followup_exists"
+    FOLLOWUP_LATE = "followup_late"
+    BAD_RATING = "bad_rating"
+
+
+class AfterSaleError(ShopError):
+    messages = {
+        AfterSaleErrorCode.NOT_ELIGIBLE: _("This order has nothing you can ask after-sales for now."),
+        AfterSaleErrorCode.NO_LINES: _("Choose at least one item and how many units."),
+        AfterSaleErrorCode.TOO_MANY_UNITS: _("You can ask for at most %(n)d of “%(name)s”."),
+        AfterSaleErrorCode.TOO_MANY_REQUESTS: _("“%(name)s” already has %(n)d requests, the most allowed."),
+        AfterSaleErrorCode.KIND_NOT_ALLOWED: _("This kind of request is not possible for this order now."),
+        AfterSaleErrorCode.REASON_NOT_ALLOWED: _("Choose one of the reasons offered for this kind of request."),
+        AfterSaleErrorCode.NO_REASON_WINDOW: _("No-reason returns end %(days)d days after delivery."),
+        AfterSaleErrorCode.NO_REASON_EXCLUDED: _(
+            "“%(name)s” cannot be returned without a reason (e.g. perishable, custom-made or hygiene goods)."
+        ),
+        AfterSaleErrorCode.QUALITY_WINDOW: _("Returns and exchanges end %(days)d days after delivery."),
+        AfterSaleErrorCode.TOO_MANY_PHOTOS: _("At most %(n)d photos."),
+        AfterSaleErrorCode.BAD_PHOTO: _("Photo %(n)d: %(error)s"),
+        AfterSaleErrorCode.DESCRIPTION_REQUIRED: _("Please describe the problem."),
+        AfterSaleErrorCode.EXCHANGE_VARIANT: _("Choose another option of the same product to exchange “%(name)s” for."),
+        AfterSaleErrorCode.EXCHANGE_OUT_OF_STOCK: _("The option you want in exchange is out of stock."),
+        AfterSaleErrorCode.BAD_TRANSITION: _("The request is %(from)s; it cannot become %(to)s."),
+        AfterSaleErrorCode.NOT_OPEN: _("This request is no longer open."),
+        AfterSaleErrorCode.APPEAL_USED: _("A request can be appealed only once."),
+        AfterSaleErrorCode.APPEAL_LATE: _("The time to appeal has passed."),
+        AfterSaleErrorCode.REASON_REQUIRED: _("Please give a reason the customer will see."),
+        AfterSaleErrorCode.MESSAGE_EMPTY: _("The message is empty."),
+        AfterSaleErrorCode.TRACKING_REQUIRED: _("Enter the carrier and the tracking number of your return."),
+        AfterSaleErrorCode.TRACKING_IN_USE: _("Tracking number %(tracking)s is already in use."),
+        AfterSaleErrorCode.CARRIER_UNAVAILABLE: _("The carrier cannot be reached just now; please try again shortly."),
+        AfterSaleErrorCode.RECEIVE_COUNTS: _(
+            "Units back in stock and written off must add up to the %(n)d units of “%(name)s”."
+        ),
+        AfterSaleErrorCode.NEEDS_SUPERVISOR: _("An escalated or appealed request is decided by a supervisor."),
+        AfterSaleErrorCode.NOT_INSURED: _("Parcel %(number)s was not insured."),
+        AfterSaleErrorCode.CLAIM_EXISTS: _("Parcel %(number)s already has a claim."),
+        AfterSaleErrorCode.CLAIM_NOT_OPEN: _("This claim is already settled."),
+        AfterSaleErrorCode.REFUND_TOO_LARGE: _("The refund would exceed what was paid."),
+        AfterSaleErrorCode.ORDER_NOT_REVIEWABLE: _("Items can be reviewed once the order is completed."),
+        AfterSaleErrorCode.REVIEW_EXISTS: _("You have already reviewed this item."),
+        AfterSaleErrorCode.REVIEW_LATE: _("Reviews close %(days)d days after the order is completed."),
+        AfterSaleErrorCode.FOLLOWUP_EXISTS: _("A review can be followed up once."),
+        AfterSaleErrorCode.FOLLOWUP_LATE: _("Follow-ups close %(days)d days after the order is completed."),
+        AfterSaleErrorCode.BAD_RATING: _("Choose a rating from 1 to 5 stars."),
+    }

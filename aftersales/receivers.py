@@ -1,0 +1,1 @@
+"""Receivers of signals from lower apps: one line each, calling a service."""

@@ -1,0 +1,1 @@
+"""Reads for after-sales pages: requests, refund notes, reviews."""

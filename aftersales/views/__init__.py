@@ -1,0 +1,1 @@
+"""Customer pages of after-sales: requests (views.requests) and reviews (views.reviews)."""

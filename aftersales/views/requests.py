@@ -1,0 +1,2 @@
+"""Customer pages: open a request from an order, follow it, cancel, appeal, message, send the
+return; open a refund note."""
