@@ -1,3 +1,2 @@
 """Periodic work of after-sales (Celery beat): deadlines and default reviews."""
 
-from celery import shared_task

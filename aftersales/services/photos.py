@@ -31,7 +31,7 @@ def photo_reencode(upload) -> ContentFile:
         image = ImageOps.exif_transpose(image)  # phones store the rotation in metadata we drop
         image.thumbnail((settings.AFTERSALES_PHOTO_MAX_SIDE, settings.AFTERSALES_PHOTO_MAX_SIDE))
         out = io.BytesIO()
-        if image.mode in ("RGBA", "LA", "P") and "transparency" in image.info or image.mode in ("RGBA", "LA"):
+        if (image.mode in ("RGBA", "LA", "P") and "transparency" in image.info) or image.mode in ("RGBA", "LA"):
             image.convert("RGBA").save(out, "PNG", optimize=True)
             name = "photo.png"
         else:
