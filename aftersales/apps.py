@@ -5,3 +5,9 @@ from django.utils.translation import gettext_lazy as _
 class AftersalesConfig(AppConfig):
     name = "aftersales"
     verbose_name = _("After-sales")
+
+    def ready(self) -> None:
+        from aftersales import receivers
+        from payments.signals import refund_settled
+
+        refund_settled.connect(receivers.refund_settled, dispatch_uid="aftersales-refund-settled")

@@ -41,6 +41,8 @@ class AfterSaleErrorCode(StrEnum):
     FOLLOWUP_EXISTS = "followup_exists"
     FOLLOWUP_LATE = "followup_late"
     BAD_RATING = "bad_rating"
+    ALREADY_SHIPPED = "already_shipped"
+    NOTHING_TO_CLAIM = "nothing_to_claim"
 
 
 class AfterSaleError(ShopError):
@@ -84,4 +86,10 @@ class AfterSaleError(ShopError):
         AfterSaleErrorCode.FOLLOWUP_EXISTS: _("A review can be followed up once."),
         AfterSaleErrorCode.FOLLOWUP_LATE: _("Follow-ups close %(days)d days after the order is completed."),
         AfterSaleErrorCode.BAD_RATING: _("Choose a rating from 1 to 5 stars."),
+        AfterSaleErrorCode.ALREADY_SHIPPED: _(
+            "Some of these units have already left the warehouse: reject the request and ask for a return instead."
+        ),
+        AfterSaleErrorCode.NOTHING_TO_CLAIM: _(
+            "Only an insured parcel with the carrier (or delivered damaged) can be claimed for."
+        ),
     }

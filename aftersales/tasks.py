@@ -1,2 +1,12 @@
 """Periodic work of after-sales (Celery beat): deadlines and default reviews."""
 
+from celery import shared_task
+
+from aftersales.services import requests as request_services
+
+
+@shared_task(acks_late=True)
+def enforce_deadlines() -> dict[str, int]:
+    """Approve what the shop left unanswered, close what the customer let lapse, refund returns
+    the shop did not confirm, complete exchanges whose replacement left. Idempotent."""
+    return request_services.aftersales_enforce_deadlines()
