@@ -49,4 +49,42 @@ class SandboxGateway:
         return "success"
 
     def refund(self, *, payment, amount: Decimal, request_no: str) -> str:
-        return f"sandbox-refund-{request_no}"
+        """alipay.trade.refund's rules, kept by the stand-in in the shared cache (Redis): a
+        request number is paid once, however often it is sent (the same answer comes back);
+        a trade never refunds more than it took (refused, as Alipay refuses with
+        ACQ.REFUND_AMT_NOT_EQUAL_TOTAL / "refund amount exceeds"). Raises PaymentError."""
+        if not settings.SANDBOX_GATEWAY_ENABLED:
+            raise PaymentError(PaymentErrorCode.UNKNOWN_PROVIDER)
+        return sandbox_refund_pay(trade=payment.reference, taken=payment.amount, amount=amount, request_no=request_no)
+
+
+def _cents(amount: Decimal) -> int:
+    return int((amount * 100).to_integral_value())
+
+
+def sandbox_refund_pay(*, trade: str, taken: Decimal, amount: Decimal, request_no: str) -> str:
+    """The stand-in gateway's refund ledger: `cache.add` (Redis SET NX) claims the request
+    number atomically, so concurrent sends of one request pay it once."""
+    from django.core.cache import cache
+
+    reference = f"sandbox-refund-{request_no}"
+    if not cache.add(f"sandbox-refund:{request_no}", reference, timeout=None):
+        return reference  # paid already: the same answer, no money moves
+    cache.add(_refunded_key(trade), 0, timeout=None)
+    total = cache.incr(_refunded_key(trade), _cents(amount))
+    if total > _cents(taken):
+        cache.decr(_refunded_key(trade), _cents(amount))
+        cache.delete(f"sandbox-refund:{request_no}")
+        raise PaymentError(PaymentErrorCode.GATEWAY_ERROR)
+    return reference
+
+
+def _refunded_key(trade: str) -> str:
+    return f"sandbox-refunded:{trade}"
+
+
+def sandbox_refunded(trade: str) -> Decimal:
+    """What the stand-in gateway has paid back on a trade (for tests and the sandbox page)."""
+    from django.core.cache import cache
+
+    return Decimal(cache.get(_refunded_key(trade)) or 0) / 100
