@@ -1,11 +1,20 @@
-from django.urls import path  # noqa: F401 - used as the lists below fill
+from django.urls import path
 
 from aftersales.views import requests, reviews  # noqa: F401
 
 app_name = "aftersales"
 
 # Requests and refund notes (customer pages): views.requests.
-request_urls = []
+request_urls = [
+    path("", requests.request_list, name="list"),
+    path("new/<str:order_number>/", requests.request_new, name="new"),
+    path("refunds/<str:number>/", requests.refund_note, name="refund"),
+    path("<str:number>/", requests.request_detail, name="detail"),
+    path("<str:number>/cancel/", requests.request_cancel, name="cancel"),
+    path("<str:number>/appeal/", requests.request_appeal, name="appeal"),
+    path("<str:number>/message/", requests.request_message, name="message"),
+    path("<str:number>/return/", requests.request_return_shipped, name="return_shipped"),
+]
 
 # Reviews (customer pages and the product page's review list): views.reviews.
 review_urls = []

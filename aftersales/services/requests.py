@@ -314,6 +314,12 @@ def _discount_shares(order: Order, lines: list[OrderLine]) -> dict[int, Decimal]
     return shares
 
 
+def line_refund_amount(*, net: Decimal, quantity: int, done: int, units: int) -> Decimal:
+    """What `units` more of a line give back when `done` were refunded before: the line's net
+    total in proportion, counted cumulatively, so the parts always add up to the net total."""
+    return money(net * (done + units) / quantity) - money(net * done / quantity)
+
+
 def refund_amounts(*, order: Order, quantities: dict[int, int], with_fees: bool) -> RefundAmounts:
     """What refunding `quantities` (order line id → units) gives back: for each line, the line's
     net total (less its discount share) in proportion to units, counted cumulatively over the
@@ -331,10 +337,7 @@ def refund_amounts(*, order: Order, quantities: dict[int, int], with_fees: bool)
     for line_id, n in quantities.items():
         line = lines[line_id]
         net = line.line_total - shares[line_id]
-        done = before.get(line_id, 0)
-        taken = money(net * done / line.quantity)
-        upto = money(net * (done + n) / line.quantity)
-        result[line_id] = (n, upto - taken)
+        result[line_id] = (n, line_refund_amount(net=net, quantity=line.quantity, done=before.get(line_id, 0), units=n))
     goods = sum((amount for _n, amount in result.values()), Decimal("0.00"))
     shipping = order.shipping_fee if with_fees else Decimal("0.00")
     insurance = order.insurance_fee if with_fees else Decimal("0.00")
