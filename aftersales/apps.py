@@ -1,4 +1,5 @@
 from django.apps import AppConfig
+from django.db.models.signals import post_migrate
 from django.utils.translation import gettext_lazy as _
 
 
@@ -11,3 +12,5 @@ class AftersalesConfig(AppConfig):
         from payments.signals import refund_settled
 
         refund_settled.connect(receivers.refund_settled, dispatch_uid="aftersales-refund-settled")
+        # After every migrate (the after-sales permissions exist by then): the staff groups.
+        post_migrate.connect(receivers.ensure_staff_groups, sender=self, dispatch_uid="aftersales-staff-groups")

@@ -1,7 +1,12 @@
 """Receivers of signals from lower apps: one line each, calling a service."""
 
 from aftersales.services import requests as request_services
+from aftersales.services.staff import aftersales_groups_ensure
 
 
 def refund_settled(sender, refund, **kwargs) -> None:
     request_services.refund_note_settled(refund=refund)
+
+
+def ensure_staff_groups(sender, **kwargs) -> None:
+    aftersales_groups_ensure()

@@ -79,10 +79,15 @@ class RefundAdmin(admin.ModelAdmin):
     search_fields = ("request_no", "payment__reference", "payment__order__number", "gateway_reference")
     list_select_related = ("payment",)
     readonly_fields = [f.name for f in models.Refund._meta.fields]
-    actions = ["retry"]
+    actions = ["retry", "to_wallet"]
 
     def has_add_permission(self, request) -> bool:
         return False
+
+    def save_model(self, request, obj, form, change) -> None:
+        # Every field is read only, so "Save" has nothing to store; saving the row anyway could
+        # write back a state the payout task changed meanwhile (SUCCEEDED back to FAILED).
+        pass
 
     def has_delete_permission(self, request, obj=None) -> bool:
         return False
@@ -101,6 +106,25 @@ class RefundAdmin(admin.ModelAdmin):
             self.message_user(
                 request,
                 ngettext("%(n)d refund sent again.", "%(n)d refunds sent again.", sent) % {"n": sent},
+                messages.SUCCESS,
+            )
+
+    @admin.action(permissions=["change"], description=_("Pay the failed refunds to the customers' wallets instead"))
+    def to_wallet(self, request, queryset):
+        # When the gateway will not take a refund (the buyer's account closed, the trade too
+        # old): the same amount, on the same record, goes into the customer's wallet.
+        paid = 0
+        for refund in queryset:
+            try:
+                services.refund_to_wallet_instead(refund_id=refund.pk, actor=request.user)
+            except PaymentError as exc:
+                self.message_user(request, f"{refund.request_no}: {exc.message}", messages.WARNING)
+            else:
+                paid += 1
+        if paid:
+            self.message_user(
+                request,
+                ngettext("%(n)d refund paid to the wallet.", "%(n)d refunds paid to the wallet.", paid) % {"n": paid},
                 messages.SUCCESS,
             )
 

@@ -36,18 +36,33 @@ WAREHOUSE_PERMISSIONS = [
     "fulfillment.add_purchaseorderline",
     "fulfillment.change_purchaseorderline",
     "fulfillment.delete_purchaseorderline",
+    # After-sales (granted by name: they exist once aftersales is migrated, whose post_migrate
+    # runs this again): read the requests, receive returned goods, file and settle insurance
+    # claims. Never decide a request, and never a claim's refund (the claim form asks for
+    # aftersales.decide_aftersale before it offers one).
+    "aftersales.view_aftersale",
+    "aftersales.receive_return",
+    "aftersales.view_insuranceclaim",
+    "aftersales.add_insuranceclaim",
+    "aftersales.change_insuranceclaim",
 ]
+
+
+def group_ensure(*, name: str, permissions: list[str]) -> Group:
+    """Create the group `name` or correct it to hold exactly `permissions` ("app.codename";
+    those not created yet are skipped, so run it again once they are)."""
+    group, _created = Group.objects.get_or_create(name=name)
+    wanted = []
+    for permission in permissions:
+        app_label, codename = permission.split(".")
+        wanted.extend(Permission.objects.filter(content_type__app_label=app_label, codename=codename))
+    group.permissions.set(wanted)
+    return group
 
 
 def staff_groups_ensure() -> Group:
     """Create or correct the warehouse staff group (run after every migrate)."""
-    group, _created = Group.objects.get_or_create(name=WAREHOUSE_GROUP)
-    wanted = []
-    for name in WAREHOUSE_PERMISSIONS:
-        app_label, codename = name.split(".")
-        wanted.extend(Permission.objects.filter(content_type__app_label=app_label, codename=codename))
-    group.permissions.set(wanted)
-    return group
+    return group_ensure(name=WAREHOUSE_GROUP, permissions=WAREHOUSE_PERMISSIONS)
 
 
 def low_stock_rows(*, limit: int = 500) -> list[dict]:

@@ -17,6 +17,8 @@ from django.test import Client, RequestFactory
 from django.urls import reverse
 from django.utils import timezone
 
+from aftersales.models import AfterSale, InsuranceClaim, RefundNote, Review
+from aftersales.services.staff import CUSTOMER_SERVICE_GROUP, FINANCE_GROUP, SUPERVISOR_GROUP, aftersales_groups_ensure
 from cart.models import Cart
 from catalog.models import Supplier
 from fulfillment import services as fulfillment
@@ -30,14 +32,24 @@ from tests.fulfillment.support import paid_order, stock, variant, warehouses
 pytestmark = pytest.mark.django_db
 
 SUPERUSER, WAREHOUSE, STAFF, CUSTOMER = "superuser", "warehouse", "staff", "customer"
-ROLES = (SUPERUSER, WAREHOUSE, STAFF, CUSTOMER)
+SERVICE, SUPERVISOR, FINANCE = "service", "supervisor", "finance"
+ROLES = (SUPERUSER, WAREHOUSE, SERVICE, SUPERVISOR, FINANCE, STAFF, CUSTOMER)
 # Every group there is, by the role that stands for it here.
-GROUP_ROLES = {WAREHOUSE_GROUP: WAREHOUSE}
+GROUP_ROLES = {
+    WAREHOUSE_GROUP: WAREHOUSE,
+    CUSTOMER_SERVICE_GROUP: SERVICE,
+    SUPERVISOR_GROUP: SUPERVISOR,
+    FINANCE_GROUP: FINANCE,
+}
 
 SU = {SUPERUSER}
 SW = {SUPERUSER, WAREHOUSE}
 NOBODY: set[str] = set()
 EVERYONE = set(ROLES)
+# Customer service and its supervisors: the same pages (a supervisor's extra is a decision the
+# service allows, not a page).
+CS = {SERVICE, SUPERVISOR}
+SF = {SUPERUSER, FINANCE}
 
 
 def _model(name: str, *, add=SU, change=SU, delete=SU, **extra) -> dict[str, set[str]]:
@@ -115,47 +127,90 @@ INTENDED: dict[str, set[str]] = {
     "fulfillment_stock:delete_selected": NOBODY,
     **_model("fulfillment_stockmovement", change=SW, add=NOBODY, delete=NOBODY),
     "fulfillment_stockmovement:delete_selected": NOBODY,
+    # Customer service reads parcels (where is my parcel, lost parcels), prints nothing it could
+    # not read anyway, and moves none.
     **_model(
         "fulfillment_shipment",
-        change=SW,
+        change=SW | CS,
         add=NOBODY,
         delete=NOBODY,
-        _pick_list=SW,
-        _packing_slip=SW,
-        _delivery_note=SW,
+        _pick_list=SW | CS,
+        _packing_slip=SW | CS,
+        _delivery_note=SW | CS,
         _record_event=SW,
     ),
     "fulfillment_shipment:delete_selected": NOBODY,
     "fulfillment_shipment:mark_packed": SW,
     "fulfillment_shipment:ship": SW,
-    "fulfillment_shipment:print_pick_list": SW,
+    "fulfillment_shipment:print_pick_list": SW | CS,
     "fulfillment_shipment:reroute": SW,
     "fulfillment_shipment:poll_now": SW,
     **_model("fulfillment_purchaseorder", change=SW, add=SW, _receive=SW),
     "fulfillment_purchaseorder:delete_selected": SU,
     "fulfillment_purchaseorder:place": SW,
     "fulfillment_purchaseorder:cancel": SW,
-    # Orders: warehouse staff read them (to ship); cancelling, coupons and the outbox (mail
-    # addresses, what was sent) are not theirs. Orders are placed by customers, never deleted.
-    **_model("orders_order", change=SW, add=NOBODY, delete=NOBODY),
+    # Orders: warehouse staff read them (to ship), customer service and finance too (requests and
+    # refunds); cancelling, coupons and the outbox (mail addresses, what was sent) are not theirs.
+    # Orders are placed by customers, never deleted.
+    **_model("orders_order", change=SW | CS | SF, add=NOBODY, delete=NOBODY),
     "orders_order:delete_selected": NOBODY,
     "orders_order:cancel_orders": SU,
     **_model("orders_coupon"),
     "orders_coupon:delete_selected": SU,
     **_model("orders_notification", add=NOBODY),
     "orders_notification:delete_selected": SU,
-    # Money: nothing for warehouse staff. Payments and gateway notifications come from gateways;
-    # refunds from the payment rules; wallets change only through an adjustment with a reason.
-    # Money records and the gateways' word are never deleted, not even by the superuser.
-    **_model("payments_payment", add=NOBODY, delete=NOBODY),
+    # Money: nothing for warehouse staff or customer service. Payments and gateway notifications
+    # come from gateways; refunds from the payment rules; wallets change only through an
+    # adjustment with a reason (the superuser's). Finance reads payments, refunds and wallets and
+    # acts on a failed refund: sent again, or paid to the wallet instead (same amount, same
+    # record). Money records and the gateways' word are never deleted, not even by the superuser.
+    **_model("payments_payment", change=SF, add=NOBODY, delete=NOBODY),
     "payments_payment:delete_selected": NOBODY,
     **_model("payments_gatewaynotification", add=NOBODY, delete=NOBODY),
     "payments_gatewaynotification:delete_selected": NOBODY,
-    **_model("payments_refund", add=NOBODY, delete=NOBODY),
+    **_model("payments_refund", change=SF, add=NOBODY, delete=NOBODY),
     "payments_refund:delete_selected": NOBODY,
-    "payments_refund:retry": SU,
-    **_model("payments_wallet", add=NOBODY, delete=NOBODY, _adjust=SU),
+    "payments_refund:retry": SF,
+    "payments_refund:to_wallet": SF,
+    **_model("payments_wallet", change=SF, add=NOBODY, delete=NOBODY, _adjust=SU),
     "payments_wallet:delete_selected": NOBODY,
+    # After-sales requests: customers open them (no add), nothing is deleted or edited. Customer
+    # service decides (approve, reject, escalate) and messages the customer; only warehouse staff
+    # receive the goods back into stock; finance does not see requests, warehouse staff do not
+    # decide them. Escalated ones are a supervisor's (the service refuses others: not a page).
+    **_model(
+        "aftersales_aftersale",
+        change=SU | CS | {WAREHOUSE},
+        add=NOBODY,
+        delete=NOBODY,
+        _approve=SU | CS,
+        _reject=SU | CS,
+        _escalate=SU | CS,
+        _message=SU | CS,
+        _receive=SW,
+    ),
+    "aftersales_aftersale:delete_selected": NOBODY,
+    # Refund notes: documents, read only for everyone; finance acts on their failed payouts.
+    **_model("aftersales_refundnote", change=SF | CS, add=NOBODY, delete=NOBODY),
+    "aftersales_refundnote:delete_selected": NOBODY,
+    "aftersales_refundnote:retry_payout": SF,
+    "aftersales_refundnote:pay_to_wallet": SF,
+    # Insurance claims: filed by customer service or warehouse staff (a refund remedy only by
+    # those who may decide requests: the form's choice), the carrier's answer recorded by the
+    # warehouse; finance reads what carriers paid. Never deleted.
+    **_model(
+        "aftersales_insuranceclaim",
+        change=SW | CS | SF,
+        add=SW | CS,
+        delete=NOBODY,
+        _settle=SW,
+    ),
+    "aftersales_insuranceclaim:delete_selected": NOBODY,
+    # Reviews: customer service reads and moderates them (reply, hide with a reason, show
+    # again); nobody writes or deletes one here.
+    **_model("aftersales_review", change=SU | CS, add=NOBODY, delete=NOBODY, _moderate=SU | CS),
+    "aftersales_review:delete_selected": NOBODY,
+    "aftersales_review:show_again": SU | CS,
 }
 
 
@@ -195,6 +250,23 @@ def world(db):
     AccessAttempt.objects.create(**axes, http_accept="*/*", get_data="", post_data="", failures_since_start=1)
     AccessLog.objects.create(**axes, http_accept="*/*", attempt_time=now)
     AccessFailureLog.objects.create(**axes, http_accept="*/*", attempt_time=now, locked_out=False)
+    # After-sales: one of each (made directly: the pages need them, not their history).
+    line = order.lines.get()
+    request = AfterSale.objects.create(
+        number="AS-MATRIX", order=order, customer=order.customer, kind=AfterSale.Kind.REFUND,
+        reason=AfterSale.Reason.NOT_RECEIVED, description="没收到", due_at=now,
+    )  # fmt: skip
+    request.lines.create(order_line=line, quantity=1)
+    note = RefundNote.objects.create(
+        number="RN-MATRIX", order=order, goods_amount=Decimal("1.00"), amount=Decimal("1.00"),
+        destination=AfterSale.RefundTo.ORIGINAL,
+    )  # fmt: skip
+    note.lines.create(order_line=line, quantity=1, amount=Decimal("1.00"))
+    InsuranceClaim.objects.create(
+        number="IC-MATRIX", order=order, shipment=parcel, declared_value=Decimal("30.00"),
+        remedy=InsuranceClaim.Remedy.RESHIP,
+    )  # fmt: skip
+    Review.objects.create(order_line=line, product=v.product, customer=order.customer, rating=4, text="不错")
     assert Notification.objects.exists() and StockMovement.objects.exists() and Shipment.objects.exists()
     return {"warehouse": places["sh"]}
 
@@ -205,7 +277,13 @@ def _users() -> dict[str, object]:
     picker.groups.add(fulfillment.staff_groups_ensure())
     clerk = factories.UserFactory(email="clerk@example.com", is_staff=True)
     customer = factories.UserFactory(email="buyer@example.com")
-    return {SUPERUSER: superuser, WAREHOUSE: picker, STAFF: clerk, CUSTOMER: customer}
+    users = {SUPERUSER: superuser, WAREHOUSE: picker, STAFF: clerk, CUSTOMER: customer}
+    for name, group in aftersales_groups_ensure().items():
+        role = GROUP_ROLES[name]
+        if role not in users:
+            users[role] = factories.UserFactory(email=f"{role}@example.com", is_staff=True)
+            users[role].groups.add(group)
+    return users
 
 
 # -- what the admin serves ------------------------------------------------------------------------
