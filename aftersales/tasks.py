@@ -3,6 +3,7 @@
 from celery import shared_task
 
 from aftersales.services import requests as request_services
+from aftersales.services import reviews as review_services
 
 
 @shared_task(acks_late=True)
@@ -10,3 +11,9 @@ def enforce_deadlines() -> dict[str, int]:
     """Approve what the shop left unanswered, close what the customer let lapse, refund returns
     the shop did not confirm, complete exchanges whose replacement left. Idempotent."""
     return request_services.aftersales_enforce_deadlines()
+
+
+@shared_task(acks_late=True)
+def default_reviews() -> int:
+    """Default positive reviews for lines not reviewed within REVIEW_DAYS. Idempotent."""
+    return review_services.reviews_default()
