@@ -140,8 +140,20 @@ class Units:
     delivered: int = 0
     warehouses: list[int] = field(default_factory=list)  # where they left from
     in_requests: int = 0  # units in live requests
+    cancelling: int = 0  # units of unshipped stock in cancellations not decided yet
+    claimed_shipped: int = 0  # units of shipped goods in live refund, return or exchange requests
     requests: int = 0  # requests ever opened on the line
     refunded: int = 0  # units on refund notes
+
+    @property
+    def free_unshipped(self) -> int:
+        """Units still held for shipping that no cancellation holds (approved ones released theirs)."""
+        return max(self.held_pending + self.held_packed - self.cancelling, 0)
+
+    @property
+    def free_shipped(self) -> int:
+        """Units that left the warehouse that no live request holds."""
+        return max(self.shipped - self.claimed_shipped, 0)
 
 
 def order_units(order: Order) -> dict[int, Units]:
@@ -172,12 +184,25 @@ def order_units(order: Order) -> dict[int, Units]:
         .values("order_line_id")
         .annotate(
             n=Sum("quantity", filter=Q(request__status__in=AfterSale.LIVE)),
+            cancelling=Sum(
+                "quantity",
+                filter=Q(
+                    request__kind=Kind.CANCEL,
+                    request__status__in=(Status.PENDING, Status.ESCALATED, Status.REJECTED),
+                ),
+            ),
+            claimed_shipped=Sum(
+                "quantity", filter=Q(request__status__in=AfterSale.LIVE) & ~Q(request__kind=Kind.CANCEL)
+            ),
             requests=Count("request", distinct=True),
         )
     )
     for row in requested:
-        units[row["order_line_id"]].in_requests = row["n"] or 0
-        units[row["order_line_id"]].requests = row["requests"]
+        u = units[row["order_line_id"]]
+        u.in_requests = row["n"] or 0
+        u.cancelling = row["cancelling"] or 0
+        u.claimed_shipped = row["claimed_shipped"] or 0
+        u.requests = row["requests"]
     for row in RefundNoteLine.objects.filter(note__order=order).values("order_line_id").annotate(n=Sum("quantity")):
         units[row["order_line_id"]].refunded = row["n"]
     return units
@@ -213,7 +238,7 @@ def aftersale_eligibility(*, order: Order, now=None) -> Eligibility:
     result = []
     for line in lines:
         u = units[line.pk]
-        free = max(line.quantity - u.in_requests, 0)
+        free = u.free_unshipped + u.free_shipped
         el = LineEligibility(
             line_id=line.pk,
             name=line.product_name,
@@ -233,11 +258,7 @@ def aftersale_eligibility(*, order: Order, now=None) -> Eligibility:
             el.available = 0
             result.append(el)
             continue
-        held = u.held_pending + u.held_packed
-        # Units not in a live request, by where they are: requests take unshipped ones first.
-        free_unshipped = max(min(free, held), 0)
-        free_shipped = max(min(free, u.shipped) - max(u.in_requests - held, 0), 0) if u.shipped else 0
-        free_shipped = min(free_shipped, free)
+        free_unshipped, free_shipped = u.free_unshipped, u.free_shipped
         if free_unshipped:
             el.kinds.append(Kind.CANCEL)
             el.reasons[Kind.CANCEL] = list(REASONS[Kind.CANCEL])
@@ -290,12 +311,9 @@ def _exchange_options(product_ids: list[int]) -> dict[int, list[tuple[int, str]]
     return options
 
 
-def _units_for_kind(el: LineEligibility, kind: str, units: Units) -> int:
+def _units_for_kind(kind: str, units: Units) -> int:
     """How many units of a line a new request of `kind` may take."""
-    held = units.held_pending + units.held_packed
-    if kind == Kind.CANCEL:
-        return min(el.available, held)
-    return min(el.available, units.shipped - max(units.in_requests - held, 0))
+    return units.free_unshipped if kind == Kind.CANCEL else units.free_shipped
 
 
 # -- refunds: amounts ---------------------------------------------------------------------------
@@ -474,7 +492,7 @@ def aftersale_open(
                         )
                     raise AfterSaleError(AfterSaleErrorCode.NO_REASON_EXCLUDED, name=el.name)
                 raise AfterSaleError(AfterSaleErrorCode.REASON_NOT_ALLOWED)
-            most = _units_for_kind(el, kind, units[line_id])
+            most = _units_for_kind(kind, units[line_id])
             if n > most:
                 raise AfterSaleError(AfterSaleErrorCode.TOO_MANY_UNITS, n=most, name=el.name)
             if kind == Kind.EXCHANGE and exchange_variants.get(line_id) not in {v for v, _l in el.exchange_options}:
