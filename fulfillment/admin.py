@@ -8,7 +8,7 @@ from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
 from django.db.models import Count, DecimalField, F, Q, Sum
-from django.http import HttpResponse, HttpResponseRedirect
+from django.http import Http404, HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404, render
 from django.urls import path, reverse
 from django.utils import timezone
@@ -249,6 +249,9 @@ class StockMovementAdmin(admin.ModelAdmin):
 
 
 class ShipmentLineInline(ReadOnlyInline):
+    """What is in the box: a replacement parcel's line shows the variant it carries, not the one
+    of the order line it replaces."""
+
     model = models.ShipmentLine
     fields = ("sku", "product", "options", "quantity")
 
@@ -256,19 +259,31 @@ class ShipmentLineInline(ReadOnlyInline):
         return self.fields
 
     def get_queryset(self, request):
-        return super().get_queryset(request).select_related("order_line")
+        return (
+            super()
+            .get_queryset(request)
+            .select_related("order_line", "reservation__variant__product")
+            .prefetch_related("reservation__variant__options")
+        )
+
+    @staticmethod
+    def _item(obj):
+        variant = obj.reservation.variant
+        if variant.pk == obj.order_line.variant_id:
+            return obj.order_line.sku, obj.order_line.product_name, obj.order_line.variant_label
+        return variant.sku, variant.product.name, " / ".join(o.value for o in variant.options.all())
 
     @admin.display(description=_("SKU"))
     def sku(self, obj) -> str:
-        return obj.order_line.sku
+        return self._item(obj)[0]
 
     @admin.display(description=_("product"))
     def product(self, obj) -> str:
-        return obj.order_line.product_name
+        return self._item(obj)[1]
 
     @admin.display(description=_("options"))
     def options(self, obj) -> str:
-        return obj.order_line.variant_label
+        return self._item(obj)[2]
 
 
 class TrackingEventInline(ReadOnlyInline):
@@ -313,10 +328,10 @@ class RerouteForm(forms.Form):
 @admin.register(models.Shipment)
 class ShipmentAdmin(admin.ModelAdmin):
     list_display = (
-        "number", "order_link", "warehouse", "status", "carrier", "tracking_number", "insured_value", "cod_amount",
-        "created_at", "shipped_at", "delivered_at",
+        "number", "order_link", "kind", "warehouse", "status", "carrier", "tracking_number", "insured_value",
+        "cod_amount", "created_at", "shipped_at", "delivered_at",
     )  # fmt: skip
-    list_filter = ("status", "warehouse", "carrier", ("created_at", admin.DateFieldListFilter))
+    list_filter = ("status", "kind", "warehouse", "carrier", ("created_at", admin.DateFieldListFilter))
     search_fields = ("number", "order__number", "tracking_number", "order__recipient", "order__phone")
     list_select_related = ("order", "warehouse")
     date_hierarchy = "created_at"
@@ -324,12 +339,12 @@ class ShipmentAdmin(admin.ModelAdmin):
     inlines = [ShipmentLineInline, TrackingEventInline]
     actions = ("mark_packed", "ship", "print_pick_list", "reroute", "poll_now")
     readonly_fields = (
-        "number", "order_link", "warehouse", "status", "carrier", "tracking_number", "insurance", "cod_amount",
+        "number", "order_link", "kind", "warehouse", "status", "carrier", "tracking_number", "insurance", "cod_amount",
         "cod_collected", "signed_by", "created_at", "packed_at", "shipped_at", "delivered_at", "shipped_by",
         "documents", "poll_failures", "last_poll_error", "next_poll_at",
     )  # fmt: skip
     fieldsets = (
-        (None, {"fields": ("number", "order_link", "warehouse", "status", "documents")}),
+        (None, {"fields": ("number", "order_link", "kind", "warehouse", "status", "documents")}),
         (_("Carrier"), {"fields": ("carrier", "tracking_number", "insurance", "cod_amount", "cod_collected")}),
         (
             _("Progress"),
@@ -367,18 +382,22 @@ class ShipmentAdmin(admin.ModelAdmin):
 
     @admin.display(description=_("documents"))
     def documents(self, obj) -> str:
-        links = [
-            (reverse("admin:fulfillment_shipment_packing_slip", args=[obj.pk]), _("Packing slip")),
-            (reverse("admin:fulfillment_shipment_packing_slip", args=[obj.pk]) + "?format=pdf", "PDF"),
-            (reverse("admin:fulfillment_shipment_delivery_note", args=[obj.pk]), _("Delivery note")),
-            (reverse("admin:fulfillment_shipment_delivery_note", args=[obj.pk]) + "?format=pdf", "PDF"),
-        ]
-        templates = ['<a href="{}" target="_blank">{}</a>'] * 4
+        links, templates = [], []
+        if obj.kind != models.Shipment.Kind.RETURN:  # the customer packed it: nothing to print
+            links = [
+                (reverse("admin:fulfillment_shipment_packing_slip", args=[obj.pk]), _("Packing slip")),
+                (reverse("admin:fulfillment_shipment_packing_slip", args=[obj.pk]) + "?format=pdf", "PDF"),
+                (reverse("admin:fulfillment_shipment_delivery_note", args=[obj.pk]), _("Delivery note")),
+                (reverse("admin:fulfillment_shipment_delivery_note", args=[obj.pk]) + "?format=pdf", "PDF"),
+            ]
+            templates = ['<a href="{}" target="_blank">{}</a>'] * 4
         if obj.carrier == models.Shipment.Carrier.OWN_FLEET:  # other carriers report their own events
             links.append(
                 (reverse("admin:fulfillment_shipment_record_event", args=[obj.pk]), _("Record a tracking event"))
             )
             templates.append('<a href="{}">{}</a>')
+        if not links:
+            return "—"
         return format_html(" · ".join(templates), *[x for pair in links for x in pair])
 
     def get_urls(self):
@@ -415,7 +434,9 @@ class ShipmentAdmin(admin.ModelAdmin):
         if not self.has_view_permission(request):
             raise PermissionDenied
         shipment = get_object_or_404(models.Shipment.objects.select_related("order", "warehouse"), pk=pk)
-        lines = list(shipment.lines.select_related("order_line"))
+        if shipment.kind == models.Shipment.Kind.RETURN:
+            raise Http404("a return parcel has no packing slip or delivery note")
+        lines = services.shipment_lines_described(shipment=shipment)
         context = {
             "shipment": shipment,
             "order": shipment.order,
@@ -473,19 +494,38 @@ class ShipmentAdmin(admin.ModelAdmin):
 
     # -- actions ------------------------------------------------------------------------------
 
+    def _without_returns(self, request, queryset):
+        """Return parcels travel from the customer: the warehouse neither packs nor ships them."""
+        returns = queryset.filter(kind=models.Shipment.Kind.RETURN).count()
+        if returns:
+            message = ngettext(
+                "%(n)d return parcel skipped: returns are sent by the customer, not packed or shipped here.",
+                "%(n)d return parcels skipped: returns are sent by the customer, not packed or shipped here.",
+                returns,
+            )
+            self.message_user(request, message % {"n": returns}, messages.WARNING)
+        return queryset.exclude(kind=models.Shipment.Kind.RETURN)
+
     @admin.action(description=_("Mark selected parcels packed"), permissions=["change"])
     def mark_packed(self, request, queryset):
         for_each(
             self,
             request,
-            queryset,
+            self._without_returns(request, queryset),
             lambda s: services.shipment_pack(shipment_id=s.pk, actor=request.user),
             lambda n: ngettext("%(n)d parcel packed.", "%(n)d parcels packed.", n),
         )
 
     @admin.action(description=_("Ship selected parcels (carrier and tracking numbers)"), permissions=["change"])
     def ship(self, request, queryset):
-        parcels = list(queryset.select_related("order", "warehouse").order_by("number"))
+        parcels = list(
+            queryset.exclude(kind=models.Shipment.Kind.RETURN).select_related("order", "warehouse").order_by("number")
+        )
+        if not parcels:
+            self._without_returns(request, queryset)
+            return None
+        if "apply" not in request.POST:
+            self._without_returns(request, queryset)
         form = ShipForm(request.POST if "apply" in request.POST else None)
         if "apply" in request.POST and form.is_valid():
             carrier = form.cleaned_data["carrier"]
@@ -557,7 +597,7 @@ class ShipmentAdmin(admin.ModelAdmin):
 
 class OrderShipmentInline(ReadOnlyInline):
     model = models.Shipment
-    fields = ("link", "warehouse", "status", "carrier", "tracking_number", "shipped_at", "delivered_at")
+    fields = ("link", "kind", "warehouse", "status", "carrier", "tracking_number", "shipped_at", "delivered_at")
     show_change_link = True
 
     def get_queryset(self, request):

@@ -29,12 +29,19 @@ POST /v1/waybills
      "recipient": {"province", "city", "name", "address", "phone"},
      "weight_grams": 1200,                           whole grams, 1 to 100000
      "cod_amount": "12.30",                          cash to collect on delivery; default "0.00"
-     "insured_value": "0.00"}                        default "0.00"
+     "insured_value": "0.00",                        default "0.00"
+     "type": "standard"}                             or "return"; default "standard"
 
     Province, city and name are required for both places; the recipient also needs an address
     and a phone (the courier must find and call them), while the sender's are optional (the
     company collects at the account's registered pickup point). Amounts are strings with two
     decimals, never JSON numbers.
+
+    A "return" waybill is reverse logistics: the courier collects the parcel at the sender's
+    door (a customer sending goods back), so the sender needs an address and a phone, and
+    delivers it to the recipient (the shipper's warehouse), whose address and phone are optional
+    (the account's registered return address); nothing is collected on delivery ("cod_amount"
+    must be "0.00") and the recipient itself always signs.
     → 201 {"tracking_number": "SX" + 12 digits, "reference": ...}
     The same reference again → 200 with the tracking number already given (whatever the rest
     of the body says): a retried request never makes a second waybill.
@@ -154,6 +161,7 @@ class Waybill:
     insured_value: str
     created_at: datetime
     exception: bool | None = None  # forced by the scenario endpoint; None: decided by the hash
+    type: str = "standard"  # or "return": collected at the sender's door, signed by the recipient
 
 
 @dataclass(frozen=True)
@@ -292,6 +300,8 @@ def plan(waybill: Waybill) -> list[Event]:
     # from the hub to the delivering branch.
     last_stop = f"{destination}转运中心" if hubs or destination != origin else f"{destination}{delivery_branch}营业部"
     collected_text = f"【{at_origin}】快件已由【{origin}{pickup_branch}营业部】揽收，揽收员：{collector}"
+    if waybill.type == "return":
+        collected_text = f"【{at_origin}】退货件已由{origin}{pickup_branch}营业部上门揽收，揽收员：{collector}"
     events = [Event(collected, "COLLECTED", collected_text, at_origin)]
     next_stops = [f"{hub}转运中心" for hub in hubs] + [last_stop]
     events.append(
@@ -317,7 +327,8 @@ def plan(waybill: Waybill) -> list[Event]:
         f"请保持电话畅通{cash_note}"
     )
     # Cash on delivery is paid to the courier in person: a locker or a front desk cannot pay it.
-    if signer == "recipient" or cod:
+    # A return goes to the shipper's warehouse, which signs for its parcels itself.
+    if signer == "recipient" or cod or waybill.type == "return":
         signed_by = recipient["name"]
         signed_text = f"快件已签收，签收人：{signed_by}，感谢使用，期待再次为您服务"
     elif signer == LOCKER:
@@ -374,7 +385,14 @@ def waybill_problem(data: object) -> str | None:
     reference = data.get("reference")
     if not isinstance(reference, str) or not 1 <= len(reference.strip()) <= 64:
         return "reference must be a string of 1 to 64 characters"
+    kind = data.get("type", "standard")
+    if kind not in ("standard", "return"):
+        return 'type must be "standard" or "return"'
+    # Whoever the courier must find and call needs an address and a phone: the recipient of a
+    # parcel, the sender of a return (collected at their door).
     required = {"sender": ("province", "city", "name"), "recipient": ("province", "city", "name", "address", "phone")}
+    if kind == "return":
+        required = {"sender": required["recipient"], "recipient": required["sender"]}
     for role in ("sender", "recipient"):
         place = data.get(role)
         if not isinstance(place, dict):
@@ -394,6 +412,8 @@ def waybill_problem(data: object) -> str | None:
         amount = data.get(key, "0.00")
         if not isinstance(amount, str) or not AMOUNT.fullmatch(amount):
             return f'{key} must be a string amount with two decimals, like "12.30"'
+    if kind == "return" and data.get("cod_amount", "0.00") != "0.00":
+        return 'a return collects no cash: cod_amount must be "0.00"'
     return None
 
 
@@ -472,6 +492,7 @@ class Sandbox:
                 cod_amount=data.get("cod_amount", "0.00"),
                 insured_value=data.get("insured_value", "0.00"),
                 created_at=self._now(),
+                type=data.get("type", "standard"),
             )
             self._by_reference[data["reference"]] = number
         return 201, {"tracking_number": number, "reference": data["reference"]}
@@ -500,6 +521,7 @@ class Sandbox:
                     {
                         "tracking_number": waybill.tracking_number,
                         "reference": waybill.reference,
+                        "type": waybill.type,
                         "created_at": waybill.created_at.isoformat(timespec="seconds"),
                         "exception": has_exception(waybill),
                         "exception_forced": waybill.exception,

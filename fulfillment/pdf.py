@@ -100,8 +100,13 @@ def shipment_document(kind: str, context: dict) -> bytes:
 
 
 def _cells(line) -> list:
+    # Lines from shipment_lines_described say what is in the box (a replacement carries another
+    # variant than its order line's); bare lines show their order line.
     ordered = line.order_line
-    return [ordered.sku, Paragraph(escape(ordered.product_name), TEXT), ordered.variant_label, str(line.quantity)]
+    sku = getattr(line, "sku", ordered.sku)
+    name = getattr(line, "product_name", ordered.product_name)
+    options = getattr(line, "options", ordered.variant_label)
+    return [sku, Paragraph(escape(name), TEXT), options, str(line.quantity)]
 
 
 def _labels() -> dict[str, str]:

@@ -50,6 +50,9 @@ class WaybillRequest:
     weight_grams: int
     cod_amount: Decimal = Decimal("0.00")  # cash the courier collects on delivery
     insured_value: Decimal = Decimal("0.00")
+    # A customer's return (reverse logistics): the courier collects from the sender (the
+    # customer) and delivers to the shop's warehouse, which signs for it.
+    is_return: bool = False
 
 
 @dataclass(frozen=True)

@@ -127,18 +127,17 @@ class ExpressCarrier(Carrier):
     def create_waybill(self, request: WaybillRequest) -> str:
         """Return the tracking number. The API keys waybills by reference, so a retry after a
         timeout gets the waybill the first attempt made, never a second one."""
-        answer = self._call(
-            "POST",
-            "/v1/waybills",
-            {
-                "reference": request.reference,
-                "sender": place_json(request.sender),
-                "recipient": place_json(request.recipient),
-                "weight_grams": request.weight_grams,
-                "cod_amount": str(money(request.cod_amount)),
-                "insured_value": str(money(request.insured_value)),
-            },
-        )
+        payload = {
+            "reference": request.reference,
+            "sender": place_json(request.sender),
+            "recipient": place_json(request.recipient),
+            "weight_grams": request.weight_grams,
+            "cod_amount": str(money(request.cod_amount)),
+            "insured_value": str(money(request.insured_value)),
+        }
+        if request.is_return:
+            payload["type"] = "return"  # left out otherwise: "standard" is the API's default
+        answer = self._call("POST", "/v1/waybills", payload)
         number = answer.get("tracking_number")
         if not isinstance(number, str) or not number:
             raise CarrierUnavailable("express: malformed answer: no tracking number")

@@ -7,12 +7,20 @@ from fulfillment.services.procurement import (
     purchase_order_place,
     purchase_order_receive,
 )
+from fulfillment.services.returns import (
+    order_units_state,
+    replacement_parcel_create,
+    return_parcel_open,
+    return_receive,
+    stock_release_units,
+)
 from fulfillment.services.shipping import (
     CASH_PERMISSION,
     goods_value,
     order_reroute,
     pick_list,
     shipment_insured_value,
+    shipment_lines_described,
     shipment_pack,
     shipment_poll,
     shipment_record_event,
@@ -21,6 +29,7 @@ from fulfillment.services.shipping import (
     shipments_cod_withdraw,
     shipments_create,
     shipments_due_for_poll,
+    shipments_set_cod_due,
 )
 from fulfillment.services.staff import low_stock_digest_queue, low_stock_rows, staff_groups_ensure
 from fulfillment.services.stock import (
@@ -31,7 +40,9 @@ from fulfillment.services.stock import (
     stock_movement_totals,
     stock_receive,
     stock_release,
+    stock_release_part,
     stock_reserve,
+    stock_return_receive,
     stock_set_on_hand,
 )
 
@@ -43,13 +54,18 @@ __all__ = [
     "low_stock_digest_queue",
     "low_stock_rows",
     "order_reroute",
+    "order_units_state",
     "pick_list",
     "product_stock_flags_refresh",
     "purchase_order_cancel",
     "purchase_order_number_new",
     "purchase_order_place",
     "purchase_order_receive",
+    "replacement_parcel_create",
+    "return_parcel_open",
+    "return_receive",
     "shipment_insured_value",
+    "shipment_lines_described",
     "shipment_pack",
     "shipment_poll",
     "shipment_record_event",
@@ -58,11 +74,15 @@ __all__ = [
     "shipments_cod_withdraw",
     "shipments_create",
     "shipments_due_for_poll",
+    "shipments_set_cod_due",
     "staff_groups_ensure",
     "stock_commit",
     "stock_movement_totals",
     "stock_receive",
     "stock_release",
+    "stock_release_part",
+    "stock_release_units",
     "stock_reserve",
+    "stock_return_receive",
     "stock_set_on_hand",
 ]

@@ -11,9 +11,10 @@ from decimal import Decimal
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
-from django.db.models import Count, DecimalField, F, Max, Sum
+from django.db.models import Count, DecimalField, F, Max, QuerySet, Sum
 from django.utils import timezone
 
+from catalog.models import ProductVariant
 from fulfillment import carriers
 from fulfillment.exceptions import FulfillmentError, FulfillmentErrorCode
 from fulfillment.models import Reservation, Shipment, ShipmentLine, TrackingEvent, Warehouse
@@ -24,12 +25,14 @@ from fulfillment.services.stock import (
     stock_release,
     stock_reserve,
 )
+from fulfillment.signals import return_delivered
 from orders.models import Notification, Order
 from orders.services import notification_queue, order_record_delivered, order_record_shipped
 from orders.signals import cod_collected
 from shop.core.money import format_money, money
 
 Status = Shipment.Status
+Kind = Shipment.Kind
 # Who may record the cash a courier collected on delivery: it captures a payment.
 CASH_PERMISSION = "payments.record_cash_collection"
 TRACKING_NUMBER_MAX = Shipment._meta.get_field("tracking_number").max_length
@@ -94,6 +97,45 @@ def shipments_cod_withdraw(*, order: Order) -> int:
     )
 
 
+def shipments_set_cod_due(*, order: Order, amount: Decimal) -> int:
+    """The cash the courier collects for the order changed before its parcels left (its delivery
+    was re-priced, or units were cancelled): the open parcel that collects it now collects
+    `amount` (0: no parcel collects anything). When the parcel that carried the cash was
+    cancelled (all its units cancelled), the first open parcel takes it over, as a re-route does.
+    Returns the parcels changed (0 when nothing changed: idempotent).
+
+    Precondition: order row locked. Raises FulfillmentError(NOT_OPEN) when the cash is on a
+    parcel already with the carrier (its waybill says what to collect) and `amount` differs,
+    ValueError for a negative amount or an amount with no open parcel to carry it."""
+    amount = money(amount)
+    if amount < 0:
+        raise ValueError("a cash-on-delivery amount cannot be negative")
+    parcels = list(
+        Shipment.objects.select_for_update()
+        .filter(order=order, kind=Kind.OUTBOUND)
+        .exclude(status=Status.CANCELLED)
+        .order_by("number")
+    )
+    carrying = [p for p in parcels if p.cod_amount > 0]
+    gone = [p for p in carrying if not p.is_open]
+    if gone:
+        if gone[0].cod_amount == amount:
+            return 0
+        raise FulfillmentError(FulfillmentErrorCode.NOT_OPEN, number=gone[0].number)
+    open_parcels = [p for p in parcels if p.is_open]
+    target = carrying[0] if carrying else (open_parcels[0] if open_parcels and amount else None)
+    if amount and target is None:
+        raise ValueError(f"order {order.number} has no open parcel to collect {amount}")
+    changed = 0
+    for parcel in open_parcels:
+        due = amount if parcel is target else Decimal("0.00")
+        if parcel.cod_amount != due:
+            parcel.cod_amount = due
+            parcel.save(update_fields=["cod_amount"])
+            changed += 1
+    return changed
+
+
 def order_reroute(*, order_id: int, warehouse_id: int | None = None, actor=None) -> list[Shipment]:
     """Route again the parcels of an order that have not left: their units are released and
     reserved afresh, from `warehouse_id` if given (which must hold them all) or by the usual
@@ -102,7 +144,11 @@ def order_reroute(*, order_id: int, warehouse_id: int | None = None, actor=None)
     Raises FulfillmentError(NOTHING_TO_REROUTE or CANNOT_SERVE)."""
     with transaction.atomic():
         order = Order.objects.select_for_update().get(pk=order_id)
-        parcels = list(Shipment.objects.select_for_update().filter(order=order, status__in=Shipment.OPEN))
+        # Only the order's own parcels: a replacement's lines stand for other variants than
+        # their order lines' (see replacement_parcel_create), which shipments_create cannot make.
+        parcels = list(
+            Shipment.objects.select_for_update().filter(order=order, kind=Kind.OUTBOUND, status__in=Shipment.OPEN)
+        )
         if not parcels:
             raise FulfillmentError(FulfillmentErrorCode.NOTHING_TO_REROUTE, number=order.number)
         reservations = [
@@ -149,7 +195,9 @@ def shipment_pack(*, shipment_id: int, actor=None) -> Shipment:
 
 def _waybill_request(shipment: Shipment) -> carriers.WaybillRequest:
     order, warehouse = shipment.order, shipment.warehouse
-    weight = shipment.lines.aggregate(grams=Sum(F("quantity") * F("order_line__weight_grams")))["grams"]
+    # A replacement carries other variants than its order lines: weigh those.
+    per_unit = "reservation__variant__weight_grams" if shipment.kind == Kind.REPLACEMENT else "order_line__weight_grams"
+    weight = shipment.lines.aggregate(grams=Sum(F("quantity") * F(per_unit)))["grams"]
     return carriers.WaybillRequest(
         reference=shipment.number,
         sender=carriers.Place(warehouse.province, warehouse.city, warehouse.address, warehouse.name, warehouse.phone),
@@ -215,7 +263,7 @@ def shipment_ship(*, shipment_id: int, carrier: str, tracking_number: str = "", 
             shipment = Shipment.objects.select_for_update().select_related("warehouse").get(pk=shipment_id)
             if not shipment.is_open:
                 raise FulfillmentError(FulfillmentErrorCode.NOT_OPEN, number=shipment.number)
-            lines = list(shipment.lines.select_related("reservation", "order_line"))
+            lines = shipment_lines_described(shipment=shipment)
             stock_commit(reservations=[line.reservation for line in lines], reference=shipment.number, actor=actor)
             now = timezone.now()
             shipment.status = Status.SHIPPED
@@ -226,7 +274,8 @@ def shipment_ship(*, shipment_id: int, carrier: str, tracking_number: str = "", 
             shipment.next_poll_at = now + timezone.timedelta(seconds=settings.CARRIER_POLL_SECONDS)
             shipment.save()
             _mail(Notification.Kind.SHIPMENT_SHIPPED, shipment, order, lines)
-            if not Reservation.objects.filter(order=order, state=Reservation.State.HELD).exists():
+            # A replacement never moves the order: it was shipped (or completed) long ago.
+            if shipment.kind == Kind.OUTBOUND and not _order_goods_held(order).exists():
                 order_record_shipped(order=order, actor=actor)
     except IntegrityError as exc:
         if "tracking_number" not in str(exc):  # the constraint's name (PostgreSQL) or columns (SQLite)
@@ -291,18 +340,31 @@ def _deliver(shipment: Shipment, order: Order, delivery: carriers.TrackingUpdate
     shipment.status = Status.DELIVERED
     shipment.delivered_at = delivery.occurred_at
     shipment.signed_by = delivery.signed_by[:60]
+    if shipment.kind == Kind.RETURN:
+        # The shop received the customer's return: nothing to tell the customer "delivered",
+        # no cash, and the order's own delivery (its auto-confirm clock) is not this parcel's.
+        shipment.save()
+        return_delivered.send(sender=Shipment, shipment=shipment)
+        return
     if delivery.cod_collected is not None:
         shipment.cod_collected = delivery.cod_collected
     shipment.save()
-    _mail(Notification.Kind.SHIPMENT_DELIVERED, shipment, order, list(shipment.lines.select_related("order_line")))
+    _mail(Notification.Kind.SHIPMENT_DELIVERED, shipment, order, shipment_lines_described(shipment=shipment))
     if shipment.cod_amount and delivery.cod_collected:
         cod_collected.send(sender=Shipment, order=order, amount=delivery.cod_collected, reference=shipment.number)
-    parcels = Shipment.objects.filter(order=order).exclude(status=Status.CANCELLED)
-    if (
-        not Reservation.objects.filter(order=order, state=Reservation.State.HELD).exists()
-        and not parcels.exclude(status=Status.DELIVERED).exists()
-    ):
+    if shipment.kind != Kind.OUTBOUND:
+        return  # a replacement's delivery does not restart the order's auto-confirm clock
+    parcels = Shipment.objects.filter(order=order, kind=Kind.OUTBOUND).exclude(status=Status.CANCELLED)
+    if not _order_goods_held(order).exists() and not parcels.exclude(status=Status.DELIVERED).exists():
         order_record_delivered(order=order, when=parcels.aggregate(last=Max("delivered_at"))["last"])
+
+
+def _order_goods_held(order: Order) -> QuerySet:
+    """The order's own units still held (not those of a replacement parcel, which has its own life
+    after the order has shipped)."""
+    return Reservation.objects.filter(order=order, state=Reservation.State.HELD).exclude(
+        shipment_line__shipment__kind=Kind.REPLACEMENT
+    )
 
 
 def shipment_record_event(
@@ -399,12 +461,7 @@ def _mail(kind: str, shipment: Shipment, order: Order, lines: list[ShipmentLine]
             "url": order.get_absolute_url(),
             "cod": format_money(shipment.cod_amount) if shipment.cod_amount else "",
             "lines": [
-                {
-                    "name": line.order_line.product_name,
-                    "options": line.order_line.variant_label,
-                    "quantity": line.quantity,
-                }
-                for line in lines
+                {"name": line.product_name, "options": line.options, "quantity": line.quantity} for line in lines
             ],
         },
     )
@@ -416,8 +473,54 @@ def pick_list(*, warehouse_id: int, shipment_ids: list[int] | None = None) -> li
     lines = ShipmentLine.objects.filter(shipment__warehouse_id=warehouse_id, shipment__status=Status.PENDING)
     if shipment_ids is not None:
         lines = lines.filter(shipment_id__in=shipment_ids)
-    return list(
-        lines.values("order_line__sku", "order_line__product_name", "order_line__variant_label")
+    rows = list(
+        lines.exclude(shipment__kind=Kind.REPLACEMENT)
+        .values("order_line__sku", "order_line__product_name", "order_line__variant_label")
         .annotate(units=Sum("quantity"), parcels=Count("shipment", distinct=True))
-        .order_by("order_line__sku")
     )
+    # Replacement parcels carry the variant reserved for them, not their order line's.
+    replacements = list(
+        lines.filter(shipment__kind=Kind.REPLACEMENT)
+        .values("reservation__variant_id")
+        .annotate(units=Sum("quantity"), parcels=Count("shipment", distinct=True))
+    )
+    if replacements:
+        described = _variants_described([r["reservation__variant_id"] for r in replacements])
+        by_sku = {row["order_line__sku"]: row for row in rows}
+        for r in replacements:
+            sku, name, options = described[r["reservation__variant_id"]]
+            row = by_sku.get(sku)
+            if row is None:
+                row = by_sku[sku] = {
+                    "order_line__sku": sku, "order_line__product_name": name, "order_line__variant_label": options,
+                    "units": 0, "parcels": 0,
+                }  # fmt: skip
+                rows.append(row)
+            row["units"] += r["units"]
+            row["parcels"] += r["parcels"]  # a parcel is a replacement or not: no parcel counted twice
+    return sorted(rows, key=lambda row: row["order_line__sku"])
+
+
+def _variants_described(variant_ids) -> dict[int, tuple[str, str, str]]:
+    """variant id -> (SKU, product name, options), options spelled as checkout copies them."""
+    variants = ProductVariant.objects.filter(pk__in=set(variant_ids)).select_related("product")
+    return {
+        v.pk: (v.sku, v.product.name, " / ".join(o.value for o in v.options.all()))
+        for v in variants.prefetch_related("options")
+    }
+
+
+def shipment_lines_described(*, shipment: Shipment) -> list[ShipmentLine]:
+    """The parcel's lines (with their reservations and order lines), each with `sku`,
+    `product_name` and `options`: what is actually in the box. A replacement's line points at the
+    order line it replaces but carries the variant reserved for it; any other line is its order
+    line's copy as bought."""
+    lines = list(shipment.lines.select_related("reservation", "order_line"))
+    other = [line.reservation.variant_id for line in lines if line.reservation.variant_id != line.order_line.variant_id]
+    described = _variants_described(other) if other else {}
+    for line in lines:
+        ordered = line.order_line
+        line.sku, line.product_name, line.options = described.get(
+            line.reservation.variant_id, (ordered.sku, ordered.product_name, ordered.variant_label)
+        )
+    return lines

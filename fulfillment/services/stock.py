@@ -210,6 +210,63 @@ def stock_release(*, order, reservations=None, actor=None, note: str = "") -> in
     return released
 
 
+def stock_release_part(
+    *, reservation: Reservation, quantity: int, reference: str, actor=None, note: str = ""
+) -> Reservation:
+    """Give back `quantity` units of one held reservation (a customer cancels part of a paid,
+    unshipped order): all of it, and it becomes released; or part, and it is split: the held
+    reservation shrinks and the released part becomes a reservation of its own in the released
+    state, so the order's reservations still add up to what it bought and every stock row still
+    reserves exactly its held reservations. Returns the released reservation.
+
+    Precondition: order row locked, `reservation` loaded under its lock and held; 0 < quantity
+    <= its units. Raises ValueError otherwise, StockRefused if its stock row does not cover it."""
+    if reservation.state != Reservation.State.HELD or not 0 < quantity <= reservation.quantity:
+        raise ValueError(f"cannot release {quantity} of reservation {reservation.pk} ({reservation.state})")
+    if (
+        _move(reservation.stock_id, Reason.RELEASE, reserved=-quantity, reference=reference, actor=actor, note=note)
+        is None
+    ):
+        raise StockRefused(f"reservation {reservation.pk} is not covered by its stock row")
+    _refresh_flags_on_commit([reservation.stock_id])
+    if quantity == reservation.quantity:
+        reservation.state = Reservation.State.RELEASED
+        reservation.save(update_fields=["state"])
+        return reservation
+    reservation.quantity -= quantity
+    reservation.save(update_fields=["quantity"])
+    return Reservation.objects.create(
+        order_id=reservation.order_id,
+        stock_id=reservation.stock_id,
+        variant_id=reservation.variant_id,
+        quantity=quantity,
+        state=Reservation.State.RELEASED,
+    )
+
+
+@transaction.atomic
+def stock_return_receive(
+    *, warehouse_id: int, variant_id: int, restock: int, write_off: int, reference: str, actor=None, note: str = ""
+) -> list[StockMovement]:
+    """Returned units arrive at a warehouse: every unit comes in (a return movement of
+    restock + write_off), then the damaged ones go out again (a write-off movement), so on_hand
+    ends up by `restock` and the history shows both. Raises ValueError for negative counts.
+    Returns the movements written (none when both are 0)."""
+    if restock < 0 or write_off < 0:
+        raise ValueError("restock and write_off cannot be negative")
+    if not restock + write_off:
+        return []
+    stock = _stock_row(warehouse_id, variant_id)
+    moved = [_move(stock.pk, Reason.RETURN, on_hand=restock + write_off, reference=reference, actor=actor, note=note)]
+    if write_off:
+        # Cannot be refused: the units just came in and nothing reserves them.
+        moved.append(_move(stock.pk, Reason.WRITE_OFF, on_hand=-write_off, reference=reference, actor=actor, note=note))
+    if None in moved:  # pragma: no cover - see above
+        raise StockRefused(f"stock {stock.pk} refused returned units")
+    _refresh_flags_on_commit([stock.pk])
+    return moved
+
+
 def stock_commit(*, reservations: Iterable[Reservation], reference: str, actor=None) -> None:
     """Goods leave: for each held reservation on_hand and reserved both drop by its units.
     Precondition: the reservations' order is locked; raises StockRefused if one is not held."""
