@@ -38,11 +38,11 @@ class RequestForm(forms.Form):
     kind = forms.ChoiceField(label=_("What do you need?"), widget=forms.RadioSelect)
     reason = forms.ChoiceField(label=_("Reason"))
     description = forms.CharField(
-        label=_("Description"),
+        label=_("Problem description"),
         required=False,
         max_length=1000,
         widget=forms.Textarea(attrs={"rows": 4, "maxlength": 1000}),
-        help_text=_("What is wrong, in a few words (required for quality problems)."),
+        help_text=_("What is wrong, in a few words (not needed to cancel, nor for a no-reason return)."),
     )
     photos = MultipleFileField(label=_("Photos"), required=False)
     refund_to = forms.ChoiceField(
