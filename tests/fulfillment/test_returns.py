@@ -441,3 +441,33 @@ def test_the_admin_shows_the_kind_and_never_packs_or_ships_a_return(places, admi
     assert change.status_code == 200 and "packing-slip" not in change.content.decode()
     assert admin_client.get(f"/admin/fulfillment/shipment/{parcel.pk}/packing-slip/").status_code == 404
     assert admin_client.get(f"/admin/fulfillment/shipment/{parcel.pk}/record-event/").status_code == 200
+
+
+def test_a_held_replacement_does_not_keep_the_order_awaiting_shipment(places):
+    """A parcel lost before the rest of the order left is reshipped (an insurance claim's
+    remedy): the order is shipped once its own parcels have left, whatever the replacement does,
+    and the replacement's delivery is not the order's."""
+    from_beijing, from_guangzhou = variant(), variant()
+    stock(places["bj"], from_beijing, 5)
+    stock(places["gz"], from_guangzhou, 5)
+    order = paid_order([(from_beijing, 1), (from_guangzhou, 1)])
+    lost, rest = order.shipments.order_by("number")
+    services.shipment_ship(shipment_id=lost.pk, carrier="own_fleet")
+    services.shipment_record_event(shipment_id=lost.pk, kind="exception", description="丢失")
+    lost_line = lost.lines.get()
+    with transaction.atomic():
+        replacement = services.replacement_parcel_create(
+            order=locked(order),
+            items=[(lost_line.order_line_id, lost_line.reservation.variant_id, 1)],
+            reference="CL-1",
+        )
+    services.shipment_ship(shipment_id=rest.pk, carrier="own_fleet")
+    order.refresh_from_db()
+    assert order.status == Order.Status.SHIPPED  # the replacement still held does not hold it back
+    events = order.events.count()
+    deliver_by_hand(services.shipment_ship(shipment_id=replacement.pk, carrier="own_fleet"))
+    deliver_by_hand(rest)
+    order.refresh_from_db()
+    assert order.events.count() == events  # shipping the replacement moved nothing
+    assert order.delivered_at is None  # the lost parcel never arrived: the shipping clock rules
+    assert_stock_invariants()
