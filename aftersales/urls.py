@@ -1,6 +1,6 @@
 from django.urls import path
 
-from aftersales.views import requests, reviews  # noqa: F401
+from aftersales.views import requests, reviews
 
 app_name = "aftersales"
 
@@ -17,6 +17,10 @@ request_urls = [
 ]
 
 # Reviews (customer pages and the product page's review list): views.reviews.
-review_urls = []
+review_urls = [
+    path("reviews/order/<str:number>/", reviews.order_review, name="review_order"),
+    path("reviews/<int:review_id>/followup/", reviews.review_followup_view, name="review_followup"),
+    path("reviews/product/<int:product_id>/", reviews.product_reviews, name="product_reviews"),
+]
 
 urlpatterns = [*review_urls, *request_urls]

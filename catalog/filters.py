@@ -16,6 +16,7 @@ SORT_CHOICES = [
     ("price_asc", _("Price: low to high")),
     ("price_desc", _("Price: high to low")),
     ("newest", _("Newest")),
+    ("rating", _("Best rated")),
 ]
 
 

@@ -140,6 +140,7 @@ SORTS = {
     "price_asc": ("price", "id"),
     "price_desc": ("-price", "-id"),
     "newest": ("-created_at", "-id"),
+    "rating": ("-rating", "-rating_count", "-id"),  # the product_rated index
 }
 
 

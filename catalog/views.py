@@ -258,7 +258,8 @@ def product_detail(request: HttpRequest, slug: str) -> HttpResponse:
         request,
         "catalog/product_detail.html",
         # Our template's output and escaped live values.
-        {"title": body["title"], "body": mark_safe(html), "variant_data": variant_data},  # noqa: S308
+        # product_id: for the review block the template loads from aftersales (catalog never imports it).
+        {"title": body["title"], "body": mark_safe(html), "variant_data": variant_data, "product_id": live.id},  # noqa: S308
     )
     count_on_hit(response, VIEW_COUNTER, live.id)
     return response
