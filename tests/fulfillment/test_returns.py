@@ -8,6 +8,7 @@ from decimal import Decimal
 
 import pytest
 from django.db import transaction
+from django.urls import reverse
 from django.utils import timezone
 
 from catalog.models import Product
@@ -21,6 +22,7 @@ from orders.services import order_confirm_receipt
 from tests import factories
 from tests.fulfillment.aftersales_support import assert_stock_invariants
 from tests.fulfillment.support import paid_order, stock, variant, warehouses
+from tests.purchase import english
 
 pytestmark = pytest.mark.django_db
 Status = Shipment.Status
@@ -471,3 +473,22 @@ def test_a_held_replacement_does_not_keep_the_order_awaiting_shipment(places):
     assert order.events.count() == events  # shipping the replacement moved nothing
     assert order.delivered_at is None  # the lost parcel never arrived: the shipping clock rules
     assert_stock_invariants()
+
+
+def test_the_customers_tracking_page_tells_a_return_and_a_replacement_apart(client, places):
+    small = variant(name="卫衣")
+    small.options.add(factories.AttributeValueFactory(attribute=factories.AttributeFactory(code="size"), value="S"))
+    medium = sized(small.product, "M")
+    stock(places["sh"], small, 5)
+    stock(places["sh"], medium, 5)
+    order = completed_order([(small, 1)])
+    services.return_parcel_open(
+        order=order, warehouse_id=places["sh"].pk, carrier="own_fleet", tracking_number="RET-9", reference="AS-P-1"
+    )
+    services.replacement_parcel_create(order=order, items=[(order.lines.get().pk, medium.pk, 1)], reference="AS-P-1")
+    english(client).force_login(order.customer)
+    page = client.get(reverse("fulfillment:tracking", kwargs={"number": order.number})).content.decode()
+    assert "Return from the customer" in page and "back to our warehouse in 上海" in page and "RET-9" in page
+    assert "Replacement (exchange)" in page
+    # The replacement's line names the product, not the option it replaces (S).
+    assert page.count("(S)") == 1
