@@ -47,6 +47,12 @@ def _link(viewname: str, pk, text) -> str:
     return format_html('<a href="{}">{}</a>', reverse(viewname, args=[pk]), text)
 
 
+def _posted(request):
+    """The submitted data of a POST (even an empty one: an approval may have no fields), else
+    None for an unbound form."""
+    return request.POST if request.method == "POST" else None
+
+
 def _page(model_admin, request, template: str, title: str, **context):
     """A form page inside the admin's frame (menu, breadcrumbs, title)."""
     return render(
@@ -362,7 +368,7 @@ class AfterSaleAdmin(admin.ModelAdmin):
 
     def approve_view(self, request, pk: int):
         obj = self._request_for(request, pk, DECIDE)
-        form = ApproveForm(request.POST or None, request=obj, prefix="approve")
+        form = ApproveForm(_posted(request), request=obj, prefix="approve")
 
         def call(data):
             warehouse = data.get("warehouse")
@@ -375,7 +381,7 @@ class AfterSaleAdmin(admin.ModelAdmin):
 
     def reject_view(self, request, pk: int):
         obj = self._request_for(request, pk, DECIDE)
-        form = RejectForm(request.POST or None, prefix="reject")
+        form = RejectForm(_posted(request), prefix="reject")
 
         def call(data):
             request_services.aftersale_reject(request_id=obj.pk, actor=request.user, reason=data["reason"])
@@ -384,7 +390,7 @@ class AfterSaleAdmin(admin.ModelAdmin):
 
     def escalate_view(self, request, pk: int):
         obj = self._request_for(request, pk, DECIDE)
-        form = EscalateForm(request.POST or None, prefix="escalate")
+        form = EscalateForm(_posted(request), prefix="escalate")
 
         def call(data):
             request_services.aftersale_escalate(request_id=obj.pk, actor=request.user, note=data.get("note", ""))
@@ -395,7 +401,7 @@ class AfterSaleAdmin(admin.ModelAdmin):
 
     def message_view(self, request, pk: int):
         obj = self._request_for(request, pk, DECIDE)
-        form = MessageForm(request.POST or None, prefix="message")
+        form = MessageForm(_posted(request), prefix="message")
 
         def call(data):
             request_services.aftersale_message_post(
@@ -407,7 +413,7 @@ class AfterSaleAdmin(admin.ModelAdmin):
     def receive_view(self, request, pk: int):
         obj = self._request_for(request, pk, RECEIVE)
         lines = obj.lines.select_related("order_line").order_by("pk")
-        form = ReceiveForm(request.POST or None, lines=lines)
+        form = ReceiveForm(_posted(request), lines=lines)
 
         def call(data):
             restock, write_off = form.counts()
@@ -681,7 +687,7 @@ class InsuranceClaimAdmin(admin.ModelAdmin):
         value from the parcel and opens the customer's refund or replacement."""
         if not self.has_add_permission(request):
             raise PermissionDenied
-        form = FileClaimForm(request.POST or None, may_refund=request.user.has_perm(DECIDE))
+        form = FileClaimForm(_posted(request), may_refund=request.user.has_perm(DECIDE))
         if request.method == "POST" and form.is_valid():
             data = form.cleaned_data
             try:
@@ -701,7 +707,7 @@ class InsuranceClaimAdmin(admin.ModelAdmin):
             raise PermissionDenied
         claim = get_object_or_404(models.InsuranceClaim.objects.select_related("order", "shipment"), pk=pk)
         change_url = reverse("admin:aftersales_insuranceclaim_change", args=[claim.pk])
-        form = SettleClaimForm(request.POST or None)
+        form = SettleClaimForm(_posted(request))
         if request.method == "POST" and form.is_valid():
             data = form.cleaned_data
             paid = data["outcome"] == "paid"
