@@ -160,26 +160,6 @@ class ReceiveForm(forms.Form):
         return restock, write_off
 
 
-class RequestLineInline(ReadOnlyInline):
-    model = models.AfterSaleLine
-    fields = ("item", "options", "quantity", "exchange_variant", "restocked", "written_off")
-
-    def get_queryset(self, request):
-        return super().get_queryset(request).select_related("order_line", "exchange_variant")
-
-    @admin.display(description=_("item"))
-    def item(self, obj) -> str:
-        return f"{obj.order_line.product_name} ({obj.order_line.sku})"
-
-    @admin.display(description=_("options"))
-    def options(self, obj) -> str:
-        return obj.order_line.variant_label
-
-    def has_view_permission(self, request, obj=None) -> bool:
-        # The lines are part of the request: whoever sees the request sees them.
-        return request.user.has_perm("aftersales.view_aftersale")
-
-
 @admin.register(models.AfterSale)
 class AfterSaleAdmin(admin.ModelAdmin):
     """The queue: open requests first, the overdue ones on top, then by deadline."""
@@ -191,7 +171,6 @@ class AfterSaleAdmin(admin.ModelAdmin):
     list_filter = ("status", "kind", OverdueFilter, NewMessageFilter)
     search_fields = ("number", "order__number", "customer__email")
     show_full_result_count = False
-    inlines = [RequestLineInline]
     readonly_fields = (
         "number", "order_link", "customer", "kind", "reason", "description", "refund_to", "status", "deadline",
         "reject_reason", "appeal_text", "appealed_at", "escalated", "close_reason", "return_warehouse",
