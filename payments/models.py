@@ -24,7 +24,14 @@ class Payment(models.Model):
         # Cash on delivery no longer due: the order was closed before the parcel arrived.
         CANCELLED = "cancelled", _("Cancelled")
 
+    class Purpose(models.TextChoices):
+        ORDER = "order", _("Order total")  # what the customer pays for the order as placed
+        # A later charge on a paid order (its delivery address moved to a dearer region),
+        # taken from the wallet: the order's one capture stays the one above.
+        SUPPLEMENT = "supplement", _("Supplement")
+
     order = models.ForeignKey("orders.Order", on_delete=models.PROTECT, related_name="payments")
+    purpose = models.CharField(_("purpose"), max_length=10, choices=Purpose.choices, default=Purpose.ORDER)
     provider = models.CharField(_("provider"), max_length=20)
     reference = models.CharField(_("our reference"), max_length=40, unique=True)
     # NULL until captured: unique per provider only once the gateway has named it.
@@ -48,10 +55,11 @@ class Payment(models.Model):
             ("record_cash_collection", _("Can record cash collected on delivery")),
         ]
         constraints = [
-            # One payment per gateway transaction, and at most one capture per order.
+            # One payment per gateway transaction, and at most one capture of the order's total
+            # per order (supplements, charged later on top of it, are not a second payment of it).
             models.UniqueConstraint(fields=["provider", "transaction_id"], name="payment_one_per_transaction"),
             models.UniqueConstraint(
-                fields=["order"], condition=Q(state="captured"), name="payment_one_capture_per_order"
+                fields=["order"], condition=Q(state="captured", purpose="order"), name="payment_one_capture_per_order"
             ),
             models.CheckConstraint(condition=Q(amount__gt=0), name="payment_amount_positive"),
             models.CheckConstraint(

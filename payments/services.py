@@ -151,6 +151,10 @@ def payment_apply(*, payment_id: int, result: GatewayResult) -> Payment:
         # wins, any later one goes back.
         paid_already = Payment.objects.filter(order_id=order_id, state=Payment.State.CAPTURED).exists()
         closed = order.status in (Order.Status.CANCELLED, Order.Status.CLOSED)
+        # The order was re-priced after this payment was started (its delivery address changed):
+        # the money paid is not the total owed, so it goes back and the order stays unpaid.
+        stale = payment.amount != order.total
+        closed = closed or stale
         payment.state = Payment.State.TO_REFUND if paid_already or closed else Payment.State.CAPTURED
         payment.transaction_id = result.transaction_id
         payment.captured_at = timezone.now()
@@ -436,6 +440,45 @@ def wallet_pay(*, order_id: int, user) -> Payment:
         order_mark_paid(
             order_id=order.pk, amount=order.total, reference=reference, actor_kind="customer", method="wallet"
         )
+    return payment
+
+
+def payment_supplement_from_wallet(*, order: Order, amount: Decimal, note: str = "") -> Payment:
+    """Charge a paid order `amount` more, from the customer's wallet, at once: a captured
+    supplement payment (Payment.Purpose.SUPPLEMENT) and the wallet debit the ledger records,
+    so that what the order's payments hold (captured less refunded) still equals its total.
+
+    Precondition: order row locked, in the caller's transaction (whose rollback undoes both).
+    Raises PaymentError(INSUFFICIENT_BALANCE) when the balance does not cover it."""
+    amount = money(amount)
+    reference = payment_reference_new()
+    _wallet_post(
+        user=order.customer, amount=-amount, reason=WalletEntry.Reason.PAYMENT, reference=order.number, note=note
+    )
+    return Payment.objects.create(
+        order=order,
+        purpose=Payment.Purpose.SUPPLEMENT,
+        provider="wallet",
+        reference=reference,
+        transaction_id=reference,
+        amount=amount,
+        currency=order.currency,
+        state=Payment.State.CAPTURED,
+        captured_at=timezone.now(),
+    )
+
+
+def cod_reprice(*, order: Order, difference: Decimal) -> Payment | None:
+    """The order's total moved by `difference` before the courier collected (its delivery was
+    re-priced): the cash due moves with it. Returns the cash-on-delivery payment still due, if
+    any. Precondition: order row locked."""
+    due = Payment.objects.select_for_update().filter(
+        order=order, provider="cod", state=Payment.State.AWAITING_COLLECTION
+    )
+    payment = due.first()
+    if payment is not None and difference:
+        payment.amount = money(payment.amount + difference)
+        payment.save(update_fields=["amount"])
     return payment
 
 
