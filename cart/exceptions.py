@@ -19,6 +19,12 @@ class CartErrorCode(StrEnum):
     TOO_MANY_UNPAID = "too_many_unpaid"
     TOO_MANY_UNPAID_UNITS = "too_many_unpaid_units"
     TOO_MANY_UNPAID_OF_ONE = "too_many_unpaid_of_one"
+    NOT_FINISHED = "not_finished"
+    ADDRESS_LOCKED = "address_locked"
+    ALREADY_PACKED = "already_packed"
+    SAME_ADDRESS = "same_address"
+    WALLET_SHORT = "wallet_short"
+    CANNOT_REFUND_DIFFERENCE = "cannot_refund_difference"
 
 
 class CartError(ShopError):
@@ -43,5 +49,20 @@ class CartError(ShopError):
         CartErrorCode.TOO_MANY_UNPAID_OF_ONE: _(
             "Orders awaiting payment may hold at most %(max)d of “%(name)s”; this one would bring yours to %(n)d. "
             "Pay for or cancel an unpaid order first, or order fewer."
+        ),
+        CartErrorCode.NOT_FINISHED: _("An order can be bought again once it is completed, cancelled or closed."),
+        CartErrorCode.ADDRESS_LOCKED: _(
+            "The delivery address can be changed only while the order awaits payment or shipment."
+        ),
+        CartErrorCode.ALREADY_PACKED: _(
+            "A parcel of this order has already been packed, so its delivery address can no longer be changed."
+        ),
+        CartErrorCode.SAME_ADDRESS: _("The order already goes to this address."),
+        CartErrorCode.WALLET_SHORT: _(
+            "Delivering to this address costs %(more)s more for shipping, paid from your wallet, and your "
+            "balance (%(balance)s) does not cover it. The address was not changed."
+        ),
+        CartErrorCode.CANNOT_REFUND_DIFFERENCE: _(
+            "The lower shipping fee cannot be refunded automatically; please contact us. The address was not changed."
         ),
     }

@@ -23,3 +23,14 @@ class CheckoutForm(forms.Form):
             c for c in Order.PaymentMethod.choices if c[0] in settings.PAYMENT_PROVIDERS
         ]
         self.fields["payment_method"].initial = settings.PAYMENT_PROVIDERS[0]
+
+
+class AddressChangeForm(forms.Form):
+    """Another address of the customer's book for an order not yet packed: the same book, and so
+    the same checks of province, city and phone, as checkout's."""
+
+    address = forms.TypedChoiceField(label=_("Deliver to"), coerce=int, widget=forms.RadioSelect)
+
+    def __init__(self, *args, addresses, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["address"].choices = [(a.pk, f"{a.recipient} {a.phone} · {a.one_line}") for a in addresses]

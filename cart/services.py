@@ -1,9 +1,11 @@
-"""The cart and checkout: lines with live prices and availability, coupons, and placing the order.
+"""The cart and checkout: lines with live prices and availability, coupons, and placing the order;
+after it, buying an order again and changing its delivery address.
 
-Placing an order is the one workflow that composes the apps below: it locks the cart (so a
+Placing an order is the workflow that composes the apps below: it locks the cart (so a
 double click or a replayed POST finds the order the cart already became), snapshots lines and
 address into orders, reserves stock through fulfillment and redeems the coupon, all in one
-transaction: any failure leaves nothing half-written.
+transaction: any failure leaves nothing half-written. Changing the delivery address of an order
+not yet packed composes them too (orders' snapshot, fulfillment's routing, payments' money).
 """
 
 import uuid
@@ -16,17 +18,40 @@ from django.contrib.auth import get_user_model
 from django.db import IntegrityError, transaction
 from django.db.models import F, Prefetch, Sum
 from django.db.models.functions import Coalesce
-from django.utils import timezone
+from django.utils import timezone, translation
+from django.utils.translation import gettext as _
 
 from cart.exceptions import CartError, CartErrorCode
 from cart.models import Cart, CartLine
 from cart.shipping import insurance_fee, shipping_quote
 from catalog.models import AttributeValue, ProductVariant
-from fulfillment.services import OutOfStock, stock_reserve
+from fulfillment.exceptions import FulfillmentError
+from fulfillment.geo import locate
+from fulfillment.models import Reservation, Shipment, Stock, Warehouse
+from fulfillment.services import (
+    OutOfStock,
+    order_reroute,
+    stock_release,
+    stock_reserve,
+)
+from fulfillment.services.routing import warehouses_by_distance
+from fulfillment.services.shipping import shipments_set_cod_due
+from fulfillment.services.stock import stock_lock_for_variants
 from orders.exceptions import OrderError
-from orders.models import Order, OrderLine
-from orders.services import coupon_check, coupon_redeem, order_number_new, order_record_placed
-from shop.core.money import money
+from orders.models import Notification, Order, OrderLine
+from orders.services import (
+    FINISHED,
+    coupon_check,
+    coupon_redeem,
+    notification_queue,
+    order_number_new,
+    order_record_delivery_change,
+    order_record_placed,
+)
+from payments.exceptions import PaymentError
+from payments.models import Payment, Refund
+from payments.services import cod_reprice, payment_refund, payment_supplement_from_wallet, wallet_for
+from shop.core.money import format_money, money
 from shop.core.text import parse_whole_number
 from shop.models import Address
 
@@ -408,3 +433,281 @@ def checkout_place_order(
         cart.state = Cart.State.ORDERED
         cart.save(update_fields=["state"])
     return order
+
+
+# -- buying an order again -----------------------------------------------------------------
+
+
+@dataclass
+class BuyAgain:
+    """What went into the cart: names added in full, names with fewer units than ordered
+    ("name × n"), and names left out (no longer sold, or none in stock)."""
+
+    added: list[str] = field(default_factory=list)
+    fewer: list[str] = field(default_factory=list)
+    unavailable: list[str] = field(default_factory=list)
+    out_of_stock: list[str] = field(default_factory=list)
+
+
+def _line_name(line: OrderLine) -> str:
+    return f"{line.product_name} ({line.variant_label})" if line.variant_label else line.product_name
+
+
+def cart_buy_again(*, cart: Cart, order: Order) -> BuyAgain:
+    """Put a finished order's lines back into the cart, at today's prices (the cart shows the
+    live price; the order's price is not carried over). A variant no longer sold or out of
+    stock is left out; a line is cut to what is in stock and to the cart's cap per line
+    (CART_MAX_LINE_QUANTITY, counting what the cart already holds).
+
+    Precondition: the caller checked that `order` is the customer's. Raises
+    CartError(NOT_FINISHED) for an order still under way."""
+    if order.status not in FINISHED:
+        raise CartError(CartErrorCode.NOT_FINISHED)
+    result = BuyAgain()
+    for line in order.lines.all():
+        name = _line_name(line)
+        sellable = ProductVariant.objects.filter(pk=line.variant_id, is_active=True, product__is_active=True).exists()
+        if not sellable:
+            result.unavailable.append(name)
+            continue
+        in_cart = CartLine.objects.filter(cart=cart, variant_id=line.variant_id).values_list("quantity", flat=True)
+        already = next(iter(in_cart), 0)
+        room = min(settings.CART_MAX_LINE_QUANTITY, _available(line.variant_id)) - already
+        quantity = min(line.quantity, room)
+        if quantity <= 0:
+            # Nothing more can go in: none in stock, or the cart holds all there is (or the cap).
+            (result.out_of_stock if already == 0 else result.fewer).append(
+                name if already == 0 else f"{name} × {already}"
+            )
+            continue
+        try:
+            cart_add(cart=cart, variant_id=line.variant_id, quantity=quantity)
+        except CartError:  # sold out or retired in the meantime
+            result.out_of_stock.append(name)
+            continue
+        if quantity < line.quantity:
+            result.fewer.append(f"{name} × {already + quantity}")
+        else:
+            result.added.append(name)
+    return result
+
+
+# -- changing the delivery address of an order not yet packed ----------------------------------
+
+# An order's delivery can change until a parcel is packed: unpaid, or paid and still to pack.
+ADDRESS_CHANGEABLE = (Order.Status.PENDING_PAYMENT, Order.Status.PAID)
+
+
+@dataclass
+class AddressChange:
+    """What changing the address did. `difference` is the new total less the old one;
+    `refunded` went back to the customer, `from_wallet` was paid from the wallet, and for cash
+    on delivery `cash_due` is what the courier now collects (None otherwise)."""
+
+    order: Order
+    old_fee: Decimal
+    new_fee: Decimal
+    difference: Decimal
+    refunded: Decimal = Decimal("0.00")
+    from_wallet: Decimal = Decimal("0.00")
+    cash_due: Decimal | None = None
+    rerouted: bool = False
+
+
+def order_address_changeable(*, order: Order) -> bool:
+    """Whether the customer may still change the order's delivery address: unpaid and payable,
+    or paid with every parcel still waiting to be packed."""
+    if order.status not in ADDRESS_CHANGEABLE:
+        return False
+    if order.status == Order.Status.PENDING_PAYMENT and not order.is_payable:
+        return False
+    return not _parcels_beyond_pending(order).exists()
+
+
+def _parcels_beyond_pending(order: Order):
+    return Shipment.objects.filter(order=order).exclude(status__in=(Shipment.Status.PENDING, Shipment.Status.CANCELLED))
+
+
+def order_shipping_quote(*, order: Order, province: str) -> Decimal:
+    """The order's shipping fee to `province`, by today's rules (cart.shipping), for the goods and
+    weight it was placed with. Raises CartError(BAD_SHIPPING) if its method is no longer offered."""
+    weight = sum(line.weight_grams * line.quantity for line in order.lines.all())
+    try:
+        quote = shipping_quote(
+            method=order.shipping_method, weight_grams=weight, province=province, goods=order.subtotal
+        )
+    except KeyError as exc:
+        raise CartError(CartErrorCode.BAD_SHIPPING) from exc
+    return quote.fee
+
+
+def _ranking(warehouse_ids: set[int], province: str, city: str) -> list[int]:
+    places = {
+        pk: (lat, lng) if lat is not None and lng is not None else None
+        for pk, lat, lng in Warehouse.objects.filter(pk__in=warehouse_ids).values_list("pk", "latitude", "longitude")
+    }
+    return warehouses_by_distance(places, locate(province, city))
+
+
+def _nearest_changed(order: Order, before: tuple[str, str]) -> bool:
+    """Whether the warehouses that could serve the order rank differently, nearest first, from
+    the new address than from the old one: only then can routing choose another place."""
+    if before == (order.province, order.city):
+        return False
+    variant_ids = [line.variant_id for line in order.lines.all()]
+    candidates = set(
+        Stock.objects.filter(variant_id__in=variant_ids, warehouse__is_active=True).values_list(
+            "warehouse_id", flat=True
+        )
+    )
+    return _ranking(candidates, *before) != _ranking(candidates, order.province, order.city)
+
+
+def _reroute(order: Order, *, actor) -> bool:
+    """Route the order's units again from its (new) address. Paid: its parcels, through
+    fulfillment's re-route. Unpaid: its reservations (there are no parcels yet), released and
+    reserved afresh under the stock rows' locks. Precondition: order row locked."""
+    if order.status == Order.Status.PAID:
+        try:
+            order_reroute(order_id=order.pk, actor=actor)
+        except FulfillmentError:  # no open parcel (nothing reserved to move): nothing to do
+            return False
+        return True
+    held = list(Reservation.objects.filter(order=order, state=Reservation.State.HELD))
+    if not held:
+        return False
+    wanted: dict[int, int] = {}
+    for reservation in held:
+        wanted[reservation.variant_id] = wanted.get(reservation.variant_id, 0) + reservation.quantity
+    # Every stock row of these variants locked in the global order before releasing anything
+    # (as order_reroute does): the units just released are there to be reserved again.
+    stock_lock_for_variants(wanted)
+    stock_release(order=order, reservations=held, actor=actor, note="address changed")
+    stock_reserve(order=order, wanted=wanted, actor=actor)
+    return True
+
+
+def _refund_difference(order: Order, amount: Decimal, *, actor) -> Decimal:
+    """Give `amount` back from the order's captured payments, newest first (a wallet supplement
+    before the payment of the order). Precondition: order row locked."""
+    left = amount
+    captured = Payment.objects.filter(order=order, state=Payment.State.CAPTURED).order_by("-created_at", "-pk")
+    for payment in captured:
+        take = min(left, payment.amount - payment.refunded)
+        if take <= 0:
+            continue
+        payment_refund(
+            payment_id=payment.pk,
+            amount=take,
+            reason=Refund.Reason.CUSTOMER,
+            note="shipping re-priced",
+            actor=actor,
+        )
+        left -= take
+        if not left:
+            break
+    if left:
+        raise CartError(CartErrorCode.CANNOT_REFUND_DIFFERENCE)
+    return amount
+
+
+def order_change_address(*, order_id: int, customer, address_id: int) -> AddressChange:
+    """Deliver a not yet packed order to another address of the customer's book (recipient,
+    phone and place, as checked when the address was saved, the same book checkout uses).
+
+    The order's address snapshot is replaced and recorded in its history; its units are routed
+    again when the warehouses rank differently from the new place; the shipping fee is quoted
+    again by today's rules (insurance is on the goods value, which does not change) and the
+    difference settled: lower, it goes back to the customer's payment (payments.payment_refund),
+    or the courier collects less for cash on delivery; higher, an unpaid order just costs more,
+    cash on delivery collects more, and a paid order is charged the difference from the wallet,
+    or the change is refused when the balance does not cover it. Either way what the order's
+    payments hold (captured less refunded) keeps equal to its total. All or nothing.
+
+    Locks the order first, then its parcels, payments and stock (fulfillment's and payments'
+    order). Another customer's order raises Order.DoesNotExist; CartError (NO_ADDRESS,
+    ADDRESS_LOCKED, ALREADY_PACKED, SAME_ADDRESS, WALLET_SHORT, BAD_SHIPPING) otherwise."""
+    with transaction.atomic():
+        order = Order.objects.select_for_update().get(pk=order_id, customer=customer)
+        address = Address.objects.filter(pk=address_id, user=customer).first()
+        if address is None:
+            raise CartError(CartErrorCode.NO_ADDRESS)
+        if order.status not in ADDRESS_CHANGEABLE or (
+            order.status == Order.Status.PENDING_PAYMENT and not order.is_payable
+        ):
+            raise CartError(CartErrorCode.ADDRESS_LOCKED)
+        parcels = list(Shipment.objects.select_for_update().filter(order=order).order_by("pk"))
+        if any(p.status not in (Shipment.Status.PENDING, Shipment.Status.CANCELLED) for p in parcels):
+            raise CartError(CartErrorCode.ALREADY_PACKED)
+        snapshot = address.snapshot()
+        if snapshot == order.snapshot():
+            raise CartError(CartErrorCode.SAME_ADDRESS)
+        old_fee, old_total = order.shipping_fee, order.total
+        new_fee = order_shipping_quote(order=order, province=snapshot["province"])
+        difference = money(new_fee - old_fee)
+        cash_due_before = sum(
+            (p.cod_amount for p in parcels if p.status == Shipment.Status.PENDING), start=Decimal("0.00")
+        )
+        cod_due = (
+            order.status == Order.Status.PAID
+            and Payment.objects.filter(order=order, provider="cod", state=Payment.State.AWAITING_COLLECTION).exists()
+        )
+        charge_wallet = order.status == Order.Status.PAID and not cod_due and difference > 0
+        if charge_wallet:
+            balance = wallet_for(customer).balance
+            if balance < difference:
+                raise CartError(
+                    CartErrorCode.WALLET_SHORT, more=format_money(difference), balance=format_money(balance)
+                )
+        before = (order.province, order.city)
+        with translation.override(customer.language or settings.LANGUAGE_CODE):
+            note = _("Delivery address changed; shipping %(old)s → %(new)s") % {
+                "old": format_money(old_fee),
+                "new": format_money(new_fee),
+            }
+        event = order_record_delivery_change(order, snapshot=snapshot, shipping_fee=new_fee, actor=customer, note=note)
+        change = AddressChange(order=order, old_fee=old_fee, new_fee=new_fee, difference=order.total - old_total)
+        if cod_due:
+            change.cash_due = cod_reprice(order=order, difference=change.difference).amount
+        elif charge_wallet:
+            try:
+                payment_supplement_from_wallet(order=order, amount=change.difference, note="shipping re-priced")
+            except PaymentError as exc:  # the balance moved since it was read
+                raise CartError(
+                    CartErrorCode.WALLET_SHORT, more=format_money(change.difference), balance=exc.message
+                ) from exc
+            change.from_wallet = change.difference
+        elif order.status == Order.Status.PAID and change.difference < 0:
+            change.refunded = _refund_difference(order, -change.difference, actor=customer)
+        if _nearest_changed(order, before):
+            change.rerouted = _reroute(order, actor=customer)
+        if cod_due:
+            shipments_set_cod_due(order=order, amount=cash_due_before + change.difference)
+        _mail_address_changed(order, change, event_id=event.pk)
+    return change
+
+
+def _mail_address_changed(order: Order, change: AddressChange, *, event_id: int) -> None:
+    customer = order.customer
+    notification_queue(
+        kind=Notification.Kind.ADDRESS_CHANGED,
+        key=f"{Notification.Kind.ADDRESS_CHANGED}:{order.pk}:{event_id}",
+        to=customer.email,
+        language=customer.language,
+        order=order,
+        user=customer,
+        context={
+            "number": order.number,
+            "url": order.get_absolute_url(),
+            "recipient": order.recipient,
+            "phone": order.phone,
+            "address": order.one_line,
+            "old_fee": format_money(change.old_fee),
+            "new_fee": format_money(change.new_fee),
+            "total": format_money(order.total),
+            "unpaid": order.status == Order.Status.PENDING_PAYMENT,
+            "refunded": format_money(change.refunded) if change.refunded else "",
+            "from_wallet": format_money(change.from_wallet) if change.from_wallet else "",
+            "cash_due": format_money(change.cash_due) if change.cash_due is not None else "",
+        },
+    )

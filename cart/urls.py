@@ -14,4 +14,7 @@ urlpatterns = [
     path("cart/accept-prices/", views.cart_accept_prices, name="accept_prices"),
     path("checkout/", views.checkout, name="checkout"),
     path("checkout/place/", views.checkout_place, name="place"),
+    # After the order: its lines back into the cart; its delivery address while not packed.
+    path("cart/buy-again/<str:number>/", views.order_buy_again, name="buy_again"),
+    path("checkout/change-address/<str:number>/", views.order_change_address, name="change_address"),
 ]

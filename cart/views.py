@@ -1,10 +1,12 @@
 """Cart and checkout pages. Every figure shown or charged is computed on the server; prices or
 totals sent by the browser are never read."""
 
+from decimal import Decimal
+
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse
 from django.middleware.csrf import get_token
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -15,9 +17,12 @@ from django_ratelimit.decorators import ratelimit
 
 from cart import services
 from cart.exceptions import CartError
-from cart.forms import CheckoutForm
+from cart.forms import AddressChangeForm, CheckoutForm
 from cart.shipping import insurance_fee, shipping_quotes
+from orders import selectors as order_selectors
 from orders.exceptions import OrderError
+from orders.models import Order
+from shop.core.money import format_money
 from shop.core.text import parse_whole_number
 from shop.models import Address
 
@@ -202,6 +207,103 @@ def checkout_place(request: HttpRequest) -> HttpResponse:
         return redirect("cart:checkout")
     messages.success(request, _("Order %(n)s placed. Please pay to confirm it.") % {"n": order.number})
     return redirect(order)
+
+
+def _own_order(request: HttpRequest, number: str) -> Order:
+    try:
+        return order_selectors.order_of(customer=request.user, number=number)
+    except Order.DoesNotExist as exc:
+        raise Http404(_("No such order.")) from exc
+
+
+@login_required
+@require_POST
+def order_buy_again(request: HttpRequest, number: str) -> HttpResponse:
+    """A finished order's lines back into the cart, at today's prices."""
+    order = _own_order(request, number)
+    cart = services.cart_open(user=request.user, session=request.session)
+    try:
+        result = services.cart_buy_again(cart=cart, order=order)
+    except CartError as exc:
+        messages.error(request, exc.message)
+        return redirect(order)
+    if result.added or result.fewer:
+        messages.success(request, _("The items of order %(n)s are in your cart, at today's prices.") % {"n": number})
+    if result.fewer:
+        messages.warning(
+            request, _("Fewer than ordered, as many as we have: %(names)s.") % {"names": ", ".join(result.fewer)}
+        )
+    if result.unavailable:
+        messages.warning(request, _("No longer sold: %(names)s.") % {"names": ", ".join(result.unavailable)})
+    if result.out_of_stock:
+        messages.warning(request, _("Out of stock: %(names)s.") % {"names": ", ".join(result.out_of_stock)})
+    if not (result.added or result.fewer):
+        messages.error(request, _("Nothing of order %(n)s could be put in your cart.") % {"n": number})
+        return redirect(order)
+    return redirect("cart:detail")
+
+
+@login_required
+def order_change_address(request: HttpRequest, number: str) -> HttpResponse:
+    """GET: the customer's addresses, each with the shipping fee it would cost. POST: deliver the
+    order (not yet packed) there; the fee difference is settled by the service."""
+    order = _own_order(request, number)
+    addresses = list(Address.objects.filter(user=request.user))
+    form = AddressChangeForm(request.POST or None, addresses=addresses)
+    if request.method == "POST" and form.is_valid():
+        try:
+            change = services.order_change_address(
+                order_id=order.pk, customer=request.user, address_id=form.cleaned_data["address"]
+            )
+        except CartError as exc:
+            messages.error(request, exc.message)
+            return redirect("cart:change_address", number=number)
+        messages.success(request, _("Order %(n)s will be delivered to the new address.") % {"n": number})
+        if change.refunded:
+            messages.info(
+                request,
+                _("Shipping costs less: %(amount)s is refunded to your payment.")
+                % {"amount": format_money(change.refunded)},
+            )
+        if change.from_wallet:
+            messages.info(
+                request,
+                _("Shipping costs %(amount)s more, paid from your wallet.")
+                % {"amount": format_money(change.from_wallet)},
+            )
+        if change.cash_due is not None and change.difference:
+            messages.info(
+                request,
+                _("The courier will collect %(amount)s on delivery.") % {"amount": format_money(change.cash_due)},
+            )
+        if order.status == Order.Status.PENDING_PAYMENT and change.difference:
+            messages.info(
+                request, _("The order total is now %(amount)s.") % {"amount": format_money(change.order.total)}
+            )
+        return redirect(order)
+    changeable = services.order_address_changeable(order=order)
+    options = []
+    if changeable:
+        for address in addresses:
+            try:
+                fee = services.order_shipping_quote(order=order, province=address.province)
+            except CartError:
+                fee = None
+            difference = Decimal("0.00") if fee is None else fee - order.shipping_fee
+            options.append(
+                {
+                    "address": address,
+                    "fee": fee,
+                    "more": max(difference, Decimal("0.00")),
+                    "less": max(-difference, Decimal("0.00")),
+                    "current": address.snapshot() == order.snapshot(),
+                }
+            )
+    return render(
+        request,
+        "cart/change_address.html",
+        {"order": order, "form": form, "options": options, "changeable": changeable},
+    )
 
 
 PROVINCES = [

@@ -17,6 +17,8 @@ class OrderErrorCode(StrEnum):
     COUPON_USED_UP = "coupon_used_up"
     COUPON_CUSTOMER_LIMIT = "coupon_customer_limit"
     NOT_SHIPPED = "not_shipped"
+    NOT_FINISHED = "not_finished"
+    AFTERSALE_IN_PROGRESS = "aftersale_in_progress"
 
 
 class OrderError(ShopError):
@@ -32,4 +34,8 @@ class OrderError(ShopError):
         OrderErrorCode.COUPON_USED_UP: _("The coupon “%(code)s” has been fully used."),
         OrderErrorCode.COUPON_CUSTOMER_LIMIT: _("You have already used the coupon “%(code)s”."),
         OrderErrorCode.NOT_SHIPPED: _("Receipt can be confirmed only once the order has shipped."),
+        OrderErrorCode.NOT_FINISHED: _("Only a completed, cancelled or closed order can be removed from your list."),
+        OrderErrorCode.AFTERSALE_IN_PROGRESS: _(
+            "This order has an after-sales request in progress; remove it from your list once that is finished."
+        ),
     }

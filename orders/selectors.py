@@ -1,6 +1,6 @@
 """Reads of orders for the customer's pages."""
 
-from django.db.models import Prefetch, QuerySet
+from django.db.models import Exists, OuterRef, Prefetch, Q, QuerySet
 
 from orders.models import Order, OrderEvent
 
@@ -9,19 +9,31 @@ TABS = {
     "to_ship": [Order.Status.PAID],
     "shipped": [Order.Status.SHIPPED],
     "completed": [Order.Status.COMPLETED],
+    # 售后: closed orders, and (orders_of) every order with an after-sales request.
     "aftersales": [Order.Status.CLOSED],
 }
 
 
+def _has_aftersales():
+    """An order has an after-sales request. Through the reverse relation, so that orders does not
+    import aftersales (which sits above it); EXISTS rather than a join, so no order is listed twice."""
+    requests = Order._meta.get_field("aftersales").related_model
+    return Exists(requests.objects.filter(order=OuterRef("pk")))
+
+
 def orders_of(*, customer, tab: str | None = None) -> QuerySet[Order]:
-    orders = Order.objects.filter(customer=customer).prefetch_related("lines")
-    if tab in TABS:
+    """A customer's orders, newest first, without those they removed from their list."""
+    orders = Order.objects.filter(customer=customer, hidden_by_customer=False).prefetch_related("lines")
+    if tab == "aftersales":
+        orders = orders.filter(Q(status__in=TABS[tab]) | _has_aftersales())
+    elif tab in TABS:
         orders = orders.filter(status__in=TABS[tab])
     return orders
 
 
 def order_of(*, customer, number: str) -> Order:
-    """A customer's own order with lines, events and payments. Raises Order.DoesNotExist."""
+    """A customer's own order with lines, events and payments, even one they removed from their
+    list (mail and after-sales pages link to it). Raises Order.DoesNotExist."""
     return (
         Order.objects.filter(customer=customer)
         .prefetch_related("lines", Prefetch("events", queryset=OrderEvent.objects.order_by("created_at", "pk")))

@@ -282,6 +282,55 @@ def order_confirm_receipt(*, order_id: int, customer=None, actor_kind: str = "cu
     return order_transition(order, Order.Status.COMPLETED, actor=customer, actor_kind=actor_kind, note=note)
 
 
+# Orders whose story is over: the customer may remove them from their list, or buy them again.
+FINISHED = (Order.Status.COMPLETED, Order.Status.CANCELLED, Order.Status.CLOSED)
+
+
+@transaction.atomic
+def order_hide(*, order_id: int, customer) -> Order:
+    """The customer removes a finished order from their list. The shop keeps it: staff still see
+    it, and its page still opens for the customer (mail and after-sales pages link to it).
+    Idempotent. Another customer's order raises Order.DoesNotExist; an order still under way, or
+    with an after-sales request in progress, raises OrderError (NOT_FINISHED, AFTERSALE_IN_PROGRESS)."""
+    order = Order.objects.select_for_update().get(pk=order_id, customer=customer)
+    if order.hidden_by_customer:
+        return order
+    if order.status not in FINISHED:
+        raise OrderError(OrderErrorCode.NOT_FINISHED)
+    # Through the reverse relation: orders does not import aftersales (it sits above).
+    requests = Order._meta.get_field("aftersales").related_model
+    # A rejected request may still be appealed, but nothing is happening on it meanwhile.
+    over = (requests.Status.COMPLETED, requests.Status.CLOSED, requests.Status.REJECTED)
+    if requests.objects.filter(order=order).exclude(status__in=over).exists():
+        raise OrderError(OrderErrorCode.AFTERSALE_IN_PROGRESS)
+    order.hidden_by_customer = True
+    order.save(update_fields=["hidden_by_customer"])
+    return order
+
+
+def order_record_delivery_change(
+    order: Order, *, snapshot: dict, shipping_fee: Decimal, actor=None, actor_kind: str = "customer", note: str = ""
+) -> OrderEvent:
+    """Replace a not yet packed order's delivery address (PostalAddress fields) and shipping fee,
+    keeping its total adding up, and record it in the order's history. The status does not
+    change, so the event goes from the status to itself: a note in the timeline, not a move of
+    the state machine (Order.TRANSITIONS is not consulted). The caller (cart's workflow) decides
+    the fee and settles the money. Precondition: order row locked."""
+    for name in Order.SNAPSHOT_FIELDS:
+        setattr(order, name, snapshot[name])
+    order.shipping_fee = money(shipping_fee)
+    order.total = money(order.subtotal - order.discount + order.shipping_fee + order.insurance_fee)
+    order.save(update_fields=[*Order.SNAPSHOT_FIELDS, "shipping_fee", "total"])
+    return OrderEvent.objects.create(
+        order=order,
+        from_status=order.status,
+        to_status=order.status,
+        actor=actor if getattr(actor, "pk", None) else None,
+        actor_kind=actor_kind,
+        note=note[:300],
+    )
+
+
 def orders_auto_confirm(*, now=None, limit: int = 500) -> int:
     """Confirm receipt for the customer (the periodic task): N days after delivery, or M days
     after shipping when the carrier never reported delivery. Returns how many."""

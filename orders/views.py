@@ -1,5 +1,5 @@
 """The customer's orders: list by status, detail with its timeline, cancel an unpaid order,
-confirm receipt of a shipped one."""
+confirm receipt of a shipped one, remove a finished one from the list."""
 
 from django.conf import settings
 from django.contrib import messages
@@ -13,7 +13,7 @@ from django.views.decorators.http import require_POST
 from orders import selectors
 from orders.exceptions import OrderError
 from orders.models import Order
-from orders.services import order_cancel, order_confirm_receipt
+from orders.services import order_cancel, order_confirm_receipt, order_hide
 
 
 @login_required
@@ -65,3 +65,17 @@ def order_confirm_receipt_view(request: HttpRequest, number: str) -> HttpRespons
     else:
         messages.success(request, _("Thank you! Order %(n)s is complete.") % {"n": number})
     return redirect(order)
+
+
+@login_required
+@require_POST
+def order_hide_view(request: HttpRequest, number: str) -> HttpResponse:
+    """Remove a finished order from the customer's list (the shop keeps it; its page still opens)."""
+    order = _own_order(request, number)
+    try:
+        order_hide(order_id=order.pk, customer=request.user)
+    except OrderError as exc:
+        messages.error(request, exc.message)
+        return redirect(order)
+    messages.success(request, _("Order %(n)s was removed from your list.") % {"n": number})
+    return redirect("orders:list")
