@@ -314,3 +314,26 @@ def test_staff_without_the_moderation_permission_only_look(client):
     assert not Review.objects.get(pk=review.pk).is_hidden
     clerk.user_permissions.add(Permission.objects.get(codename="moderate_review"))
     assert client.get(f"/admin/aftersales/review/{review.pk}/moderate/").status_code == 200
+
+
+def test_bought_delivered_confirmed_reviewed_with_a_photo_and_shown(client, django_capture_on_commit_callbacks):
+    """The whole path: an order paid at the gateway, shipped, delivered and confirmed through the
+    services; the customer reviews it with a photo; the product page shows it under "with photos"."""
+    from tests.aftersales.support import completed, shop
+
+    _places, v = shop()
+    order = completed([(v, 1)])
+    assert order.status == Order.Status.COMPLETED
+    line = order.lines.get()
+    english(client).force_login(order.customer)
+    with django_capture_on_commit_callbacks(execute=True):
+        response = client.post(
+            f"/aftersales/reviews/order/{order.number}/",
+            {"line": line.pk, f"line-{line.pk}-rating": "5", f"line-{line.pk}-text": "Arrived fast, as pictured",
+             f"line-{line.pk}-photos": [photo()]},
+        )  # fmt: skip
+    assert response.status_code == 302
+    html = client.get(v.product.get_absolute_url()).content.decode()
+    assert "Arrived fast, as pictured" in html and "With photos (1)" in html and 'class="review-photos"' in html
+    product = Product.objects.get(pk=v.product_id)
+    assert (product.rating_count, product.rating) == (1, 5)
