@@ -16,7 +16,7 @@ from django.views.decorators.http import require_POST
 from django_ratelimit.decorators import ratelimit
 from django_ratelimit.exceptions import Ratelimited
 
-from orders.models import Order
+from orders.selectors import orders_of
 from payments.models import Wallet
 from shop.accounts import forms, services
 from shop.models import Address
@@ -116,7 +116,7 @@ class PasswordResetConfirmView(auth_views.PasswordResetConfirmView):
 
 @login_required
 def overview(request: HttpRequest) -> HttpResponse:
-    orders = Order.objects.filter(customer=request.user).prefetch_related("lines")[:5]
+    orders = orders_of(customer=request.user)[:5]  # as the order list: without those removed from it
     wallet = Wallet.objects.filter(user=request.user).first()
     return render(
         request,

@@ -67,9 +67,10 @@ def test_a_finished_order_is_removed_from_the_list_and_kept_for_the_shop(browser
     order.refresh_from_db()
     assert order.hidden_by_customer
     assert order.status == status  # nothing else changed
-    listed = browser.get("/orders/").content.decode()
-    assert f'href="/orders/{order.number}/"' not in listed
-    assert f'href="/orders/{other.number}/"' in listed
+    for page in ("/orders/", "/account/"):  # the list, and the account's recent orders
+        listed = browser.get(page).content.decode()
+        assert f'href="/orders/{order.number}/"' not in listed
+        assert f'href="/orders/{other.number}/"' in listed
     for tab in selectors.TABS:
         assert order not in selectors.orders_of(customer=order.customer, tab=tab)
     # The page still opens (mail and after-sales pages link to it), saying it was removed.
