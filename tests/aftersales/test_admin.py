@@ -105,6 +105,50 @@ def test_the_queue_puts_open_overdue_requests_first_then_by_deadline_and_marks_t
     assert len(found.context["cl"].result_list) == 5
 
 
+def test_the_lists_query_count_does_not_grow_with_their_rows():
+    from django.db import connection as db
+    from django.test.utils import CaptureQueriesContext
+
+    _places, v = shop()
+    order = completed([(v, 1)])
+    parcel = order.shipments.get()
+    client = signed_in(factories.UserFactory(is_staff=True, is_superuser=True))
+    lists = [QUEUE, NOTES, reverse("admin:aftersales_insuranceclaim_changelist")]
+
+    def add_rows(n: int, start: int) -> None:
+        for i in range(start, start + n):
+            request = AfterSale.objects.create(
+                number=f"AS-Q{i}", order=order, customer=order.customer, kind=Kind.RETURN, reason=Reason.QUALITY,
+                due_at=timezone.now(),
+            )  # fmt: skip
+            request.lines.create(order_line=line_of(order), quantity=1)
+            request.messages.create(author=order.customer, body="?")
+            RefundNote.objects.create(
+                number=f"RN-Q{i}", order=order, request=request, goods_amount=1, amount=1, destination="original"
+            )
+        for i in range(start, start + n):  # a claim per parcel: more parcels of the same order
+            shipment = Shipment.objects.create(
+                number=f"P-Q{i}", order=order, warehouse=parcel.warehouse, status=Shipment.Status.SHIPPED,
+                carrier="own_fleet", tracking_number=f"Q{i}",
+            )  # fmt: skip
+            InsuranceClaim.objects.create(
+                number=f"IC-Q{i}", order=order, shipment=shipment, declared_value=1, remedy="reship"
+            )
+
+    def counts() -> list[int]:
+        found = []
+        for changelist in lists:
+            with CaptureQueriesContext(db) as queries:
+                assert client.get(changelist).status_code == 200
+            found.append(len(queries))
+        return found
+
+    add_rows(1, 0)
+    few = counts()
+    add_rows(5, 1)
+    assert counts() == few
+
+
 def test_the_queue_flags_a_customer_message_until_staff_answer():
     request = a_return()
     client = signed_in(member(CUSTOMER_SERVICE_GROUP))
