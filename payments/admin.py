@@ -55,8 +55,8 @@ class ToRefundFilter(admin.SimpleListFilter):
 
 @admin.register(models.Payment)
 class PaymentAdmin(admin.ModelAdmin):
-    list_display = ("reference", "order", "provider", "amount", "state", "created_at", "captured_at")
-    list_filter = (ToRefundFilter, "provider", "state")
+    list_display = ("reference", "order", "purpose", "provider", "amount", "state", "created_at", "captured_at")
+    list_filter = (ToRefundFilter, "provider", "state", "purpose")
     search_fields = ("reference", "transaction_id", "order__number")
     list_select_related = ("order",)
     readonly_fields = [f.name for f in models.Payment._meta.fields]

@@ -403,3 +403,16 @@ def test_the_page_lists_the_address_book_with_each_fee(tea, client):
 
     assert "乌鲁木齐" in page and "+¥10.00" in page
     assert 'id="change-address"' in page
+
+
+def test_finance_sees_the_supplement_in_the_admin(tea, client):
+    order = order_from(tea, "shanghai")
+    wallet_top_up(user=order.customer, amount=Decimal("10.00"), reference="top-up")
+    change(order, "xinjiang")
+    client.force_login(factories.UserFactory(email="finance@example.com", is_staff=True, is_superuser=True))
+
+    page = client.get("/admin/payments/payment/", {"purpose__exact": "supplement"}).content.decode()
+
+    supplement = order.payments.get(purpose=Payment.Purpose.SUPPLEMENT)
+    assert supplement.reference in page
+    assert f"P-{order.number}" not in page  # the order's own payment is filtered out
