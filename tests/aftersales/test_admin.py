@@ -70,6 +70,34 @@ def a_packed_cancel() -> AfterSale:
     return open_request(order, Kind.CANCEL, Reason.CHANGED_MIND, {line_of(order).pk: 1})
 
 
+def test_migrate_leaves_every_staff_group_with_its_after_sales_permissions():
+    """Made after migrate by the post_migrate receivers (fulfillment's runs before the
+    after-sales permissions exist; aftersales' runs again after them)."""
+    from django.contrib.auth.models import Group
+
+    def codenames(name: str) -> set[str]:
+        group = Group.objects.get(name=name)
+        return {f"{p.content_type.app_label}.{p.codename}" for p in group.permissions.select_related("content_type")}
+
+    assert {"aftersales.view_aftersale", "aftersales.receive_return", "aftersales.add_insuranceclaim"} <= codenames(
+        WAREHOUSE_GROUP
+    )
+    assert "aftersales.decide_aftersale" not in codenames(WAREHOUSE_GROUP)
+    service = codenames(CUSTOMER_SERVICE_GROUP)
+    assert {"aftersales.decide_aftersale", "aftersales.moderate_review"} <= service
+    assert not service & {"aftersales.receive_return", "aftersales.supervise_aftersale", "payments.change_refund"}
+    assert codenames(SUPERVISOR_GROUP) == service | {"aftersales.supervise_aftersale"}
+    finance = codenames(FINANCE_GROUP)
+    assert "payments.change_refund" in finance
+    assert not any(c.endswith("_aftersale") for c in finance)  # finance neither sees nor decides requests
+    # Amounts are never editable: no group may change a payment, a wallet or a refund note.
+    for name in (WAREHOUSE_GROUP, CUSTOMER_SERVICE_GROUP, SUPERVISOR_GROUP, FINANCE_GROUP):
+        assert not codenames(name) & {
+            "payments.change_payment", "payments.change_wallet", "aftersales.change_refundnote",
+            "aftersales.change_aftersale", "orders.change_order",
+        }  # fmt: skip
+
+
 # -- the queue ----------------------------------------------------------------------------------
 
 
