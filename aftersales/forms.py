@@ -49,6 +49,7 @@ class RequestForm(forms.Form):
         label=_("Refund to"),
         choices=AfterSale.RefundTo.choices,
         initial=AfterSale.RefundTo.ORIGINAL,
+        required=False,  # an exchange refunds nothing; unset means the original method
         widget=forms.RadioSelect,
     )
 

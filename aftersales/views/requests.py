@@ -64,7 +64,7 @@ def request_new(request: HttpRequest, order_number: str) -> HttpResponse:
                     description=data["description"],
                     photos=data["photos"],
                     exchange_variants=form.exchange_variants() or None,
-                    refund_to=data["refund_to"],
+                    refund_to=data["refund_to"] or AfterSale.RefundTo.ORIGINAL,
                 )
             except AfterSaleError as exc:
                 form.add_error(None, exc.message)

@@ -527,3 +527,31 @@ def test_the_mails_a_request_sends_are_delivered(settings, django_capture_on_com
     assert any(request.number in s for s in subjects)
     rejected = [m for m in mail.outbox if "Worn, not faulty" in m.body]
     assert rejected and request.get_absolute_url() in rejected[0].body
+
+
+def test_an_exchange_offers_the_products_other_options_and_records_the_choice(client):
+    places, small = shop(price="60.00")
+    large = factories.VariantFactory(product=small.product, price=small.price)
+    from tests.fulfillment.support import stock
+
+    stock(places["sh"], large, 5)
+    order = completed([(small, 1)], how="wallet")
+    line = line_of(order)
+    logged_in(client, order.customer)
+    url = reverse("aftersales:new", kwargs={"order_number": order.number})
+    page = client.get(url)
+    assert Kind.EXCHANGE in page.context["eligibility"].kinds
+    body = page.content.decode()
+    assert f'name="exchange_{line.pk}"' in body and f'<option value="{large.pk}">' in body
+    assert f'<option value="{small.pk}">' not in body  # not the option bought
+    data = {"kind": Kind.EXCHANGE, "reason": Reason.QUALITY, f"qty_{line.pk}": "1", "description": "Too small."}
+    response = client.post(url, data)  # no option chosen: the service says which item needs one
+    assert response.status_code == 400 and AfterSale.objects.count() == 0
+    assert str(AfterSaleError(AfterSaleErrorCode.EXCHANGE_VARIANT, name=line.product_name).message) in (
+        response.content.decode().replace("&ldquo;", "“").replace("&rdquo;", "”")
+    )
+    response = client.post(url, {**data, f"exchange_{line.pk}": str(large.pk)})
+    request = AfterSale.objects.get(order=order)
+    assert response.status_code == 302 and request.kind == Kind.EXCHANGE
+    assert [(x.order_line_id, x.exchange_variant_id) for x in request.lines.all()] == [(line.pk, large.pk)]
+    assert large.sku in client.get(request.get_absolute_url()).content.decode()
