@@ -10,3 +10,7 @@ def refund_settled(sender, refund, **kwargs) -> None:
 
 def ensure_staff_groups(sender, **kwargs) -> None:
     aftersales_groups_ensure()
+
+
+def return_delivered(sender, shipment, **kwargs) -> None:
+    request_services.aftersale_return_arrived(shipment=shipment)

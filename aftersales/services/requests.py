@@ -365,12 +365,22 @@ def refund_amounts(*, order: Order, quantities: dict[int, int], with_fees: bool)
 
 
 def _order_payment(order: Order) -> Payment | None:
-    """The payment holding the order's money (captured), or its cash-on-delivery payment."""
-    payments = list(order.payments.all())
-    captured = next((p for p in payments if p.state in (Payment.State.CAPTURED,)), None)
+    """The payment holding the order's money (its captured total), or its cash-on-delivery
+    payment still to collect."""
+    payments = [p for p in order.payments.all() if p.purpose == Payment.Purpose.ORDER]
+    captured = next((p for p in payments if p.state == Payment.State.CAPTURED), None)
     if captured is not None:
         return captured
     return next((p for p in payments if p.provider == "cod" and p.state == Payment.State.AWAITING_COLLECTION), None)
+
+
+def _supplements(order: Order) -> list[Payment]:
+    """Later charges on top of the order's total (a re-priced shipping fee), still refundable."""
+    return [
+        p
+        for p in order.payments.all()
+        if p.purpose == Payment.Purpose.SUPPLEMENT and p.state == Payment.State.CAPTURED and p.refunded < p.amount
+    ]
 
 
 # -- transitions and mail ------------------------------------------------------------------------
@@ -666,7 +676,10 @@ def _refund(order: Order, request: AfterSale, *, with_fees: bool, actor=None, no
     quantities = {x.order_line_id: x.quantity for x in request.lines.all()}
     amounts = refund_amounts(order=order, quantities=quantities, with_fees=with_fees)
     payment = _order_payment(order)
-    refundable = (payment.amount - payment.refunded) if payment and payment.state == Payment.State.CAPTURED else None
+    supplements = _supplements(order) if with_fees else []
+    refundable = None
+    if payment is not None and payment.state == Payment.State.CAPTURED:
+        refundable = payment.amount - payment.refunded + sum(p.amount - p.refunded for p in supplements)
     goods, shipping, insurance = _capped(amounts, refundable)
     note = RefundNote.objects.create(
         number=refund_note_number(),
@@ -689,9 +702,25 @@ def _refund(order: Order, request: AfterSale, *, with_fees: bool, actor=None, no
         return note
     from payments.services import payment_refund
 
+    # The order is closing: what was charged on top of its total goes back first (to the
+    # wallet it came from, at once); the rest from the order's payment.
+    from_main = note.amount
+    for supplement in supplements:
+        part = min(supplement.amount - supplement.refunded, from_main)
+        if part > 0:
+            payment_refund(
+                payment_id=supplement.pk,
+                amount=part,
+                reason=Refund.Reason.CUSTOMER,
+                note=f"{request.number} {note.number}",
+            )
+            from_main -= part
+    if from_main <= 0:
+        _note_settle(note, RefundNote.State.PAID)
+        return note
     refund = payment_refund(
         payment_id=payment.pk,
-        amount=note.amount,
+        amount=from_main,
         reason=Refund.Reason.CUSTOMER,
         note=f"{request.number} {note.number}",
         actor=actor if getattr(actor, "pk", None) else None,
@@ -911,6 +940,19 @@ def aftersale_return_shipped(*, request_id: int, customer, carrier: str, trackin
             due_at=timezone.now() + timedelta(days=settings.AFTERSALES_RETURN_RECEIVE_DAYS),
         )
     return request
+
+
+def aftersale_return_arrived(*, shipment) -> None:
+    """The carrier delivered a return parcel to the warehouse: the request says so (staff still
+    inspect and receive it; the receive deadline keeps running). Precondition: the order and the
+    parcel are locked by the tracking workflow."""
+    request = AfterSale.objects.select_for_update().filter(return_shipment=shipment).first()
+    if request is None or request.status != Status.RETURN_SHIPPED:
+        return
+    AfterSaleEvent.objects.create(
+        request=request, from_status=request.status, to_status=request.status, actor_kind="system",
+        note="return parcel delivered to the warehouse",
+    )  # fmt: skip
 
 
 # -- receiving a return -------------------------------------------------------------------------

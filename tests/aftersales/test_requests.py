@@ -11,13 +11,14 @@ from aftersales.exceptions import AfterSaleError, AfterSaleErrorCode
 from aftersales.models import AfterSale, RefundNote
 from aftersales.services import requests as svc
 from fulfillment.models import Reservation, Shipment, Stock, StockMovement
-from fulfillment.services import shipment_pack, stock_movement_totals
+from fulfillment.services import shipment_pack, shipment_record_event, stock_movement_totals
 from orders.models import Notification, Order
 from payments.models import Payment, Refund, Wallet
 from payments.providers.sandbox import sandbox_refunded
 from payments.services import refund_send
 from tests import factories
 from tests.aftersales.support import completed, line_of, paid, photo, ship_all, shop
+from tests.fulfillment.support import stock
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -204,6 +205,10 @@ def test_a_return_with_a_photo_goes_back_to_the_shipping_warehouse_and_is_refund
     )
     request.refresh_from_db()
     assert request.status == Status.RETURN_SHIPPED and request.return_shipment.tracking_number == "RT1"
+    mails = Notification.objects.filter(order=order).count()
+    shipment_record_event(shipment_id=request.return_shipment_id, kind="delivered", signed_by="仓库")
+    assert request.events.filter(note="return parcel delivered to the warehouse").exists()
+    assert Notification.objects.filter(order=order).count() == mails  # the customer is not told "delivered"
     on_hand = Stock.objects.get(variant=v).on_hand
     svc.aftersale_receive(request_id=request.pk, actor=staff(), restock={request.lines.get().pk: 1}, write_off={})
     request.refresh_from_db()
@@ -553,4 +558,29 @@ def test_reservations_of_a_partly_cancelled_order_stay_consistent():
     held = Reservation.objects.filter(order=order, state=Reservation.State.HELD)
     assert sum(r.quantity for r in held) == 1 == Stock.objects.get(variant=v).reserved
     assert sum(x.quantity for x in order.shipments.get().lines.all()) == 1
+    assert_ledgers_balance()
+
+
+def test_closing_an_order_charged_a_shipping_supplement_gives_back_the_supplement_too():
+    from cart.services import order_change_address
+    from payments.services import wallet_top_up
+
+    places, v = shop(price="50.00")
+    order = paid([(v, 1)])
+    wallet_top_up(user=order.customer, amount=Decimal("100.00"), reference="top-up")
+    remote = factories.AddressFactory(
+        user=order.customer, province="新疆", city="乌鲁木齐", district="", is_default=False
+    )
+    stock(places["bj"], v, 5)
+    order_change_address(order_id=order.pk, customer=order.customer, address_id=remote.pk)
+    order.refresh_from_db()
+    supplement = order.payments.get(purpose=Payment.Purpose.SUPPLEMENT)
+    request = open_request(order, Kind.CANCEL, Reason.CHANGED_MIND, {line_of(order).pk: 1})
+    order.refresh_from_db()
+    assert order.status == Order.Status.CLOSED
+    assert request.refund_note.amount == order.total  # goods, the re-priced shipping, everything
+    supplement.refresh_from_db()
+    main = order.payments.get(purpose=Payment.Purpose.ORDER)
+    assert supplement.refunded == supplement.amount and main.refunded == main.amount
+    assert Wallet.objects.get(user=order.customer).balance == Decimal("100.00")
     assert_ledgers_balance()
