@@ -43,6 +43,7 @@ class AfterSaleErrorCode(StrEnum):
     BAD_RATING = "bad_rating"
     ALREADY_SHIPPED = "already_shipped"
     NOTHING_TO_CLAIM = "nothing_to_claim"
+    REFUND_NOT_ALLOWED = "refund_not_allowed"
 
 
 class AfterSaleError(ShopError):
@@ -89,6 +90,7 @@ class AfterSaleError(ShopError):
         AfterSaleErrorCode.ALREADY_SHIPPED: _(
             "Some of these units have already left the warehouse: reject the request and ask for a return instead."
         ),
+        AfterSaleErrorCode.REFUND_NOT_ALLOWED: _("Only staff who decide after-sales requests can refund a customer."),
         AfterSaleErrorCode.NOTHING_TO_CLAIM: _(
             "Only an insured parcel with the carrier (or delivered damaged) can be claimed for."
         ),

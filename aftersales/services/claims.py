@@ -33,6 +33,13 @@ def insurance_claim_file(*, shipment_id: int, actor, loss: str, remedy: str, not
     (remedy "reship"). Raises AfterSaleError(NOT_INSURED, CLAIM_EXISTS, NOTHING_TO_CLAIM)."""
     from fulfillment.services import replacement_parcel_create
 
+    if (
+        remedy != InsuranceClaim.Remedy.RESHIP
+        and actor is not None
+        and not actor.has_perm("aftersales.decide_aftersale")
+    ):
+        # Refunding is deciding money: the admin's form offers it only to them, and so does this.
+        raise AfterSaleError(AfterSaleErrorCode.REFUND_NOT_ALLOWED)
     with transaction.atomic():
         order_id = Shipment.objects.values_list("order_id", flat=True).get(pk=shipment_id)
         order = Order.objects.select_for_update().get(pk=order_id)

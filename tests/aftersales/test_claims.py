@@ -26,6 +26,13 @@ def lost_parcel(insured: bool = True):
 def test_a_lost_insured_parcel_is_claimed_for_its_declared_value_and_the_customer_refunded():
     order, parcel, _v = lost_parcel()
     clerk = factories.UserFactory(is_staff=True)
+    with pytest.raises(AfterSaleError) as exc:  # refunding is deciding money
+        claims.insurance_claim_file(shipment_id=parcel.pk, actor=clerk, loss="lost", remedy="refund")
+    assert exc.value.code == AfterSaleErrorCode.REFUND_NOT_ALLOWED and not InsuranceClaim.objects.exists()
+    from django.contrib.auth.models import Permission
+
+    clerk.user_permissions.add(Permission.objects.get(codename="decide_aftersale"))
+    clerk = type(clerk).objects.get(pk=clerk.pk)
     claim = claims.insurance_claim_file(shipment_id=parcel.pk, actor=clerk, loss="lost", remedy="refund")
     assert claim.declared_value == Decimal("400.00") and claim.status == InsuranceClaim.Status.FILED
     request = AfterSale.objects.get(insurance_claim=claim)
