@@ -327,6 +327,7 @@ class DemoBuilder:
         report.admin_email, report.admin_password = self._admin()
         if 0 < self.target <= 5000:  # the benchmark's big catalogue needs no orders
             self._orders()
+            self._aftersales()
         return report
 
     def _orders(self) -> None:
@@ -388,6 +389,114 @@ class DemoBuilder:
                     variant=variant, quantity=50, unit_cost=(variant.price * 6 / 10).quantize(variant.price)
                 )
             fulfillment.purchase_order_place(po_id=po.pk)
+
+    def _completed_order(self, customer, address, items, *, reference: str):
+        """An order placed, paid, shipped with our own fleet, delivered and confirmed by the
+        customer, through the services as in production. `items`: [(variant, quantity)]."""
+        from cart.models import Cart
+        from cart.services import checkout_place_order
+        from fulfillment import services as fulfillment
+        from fulfillment.models import Shipment
+        from orders.services import order_confirm_receipt, order_mark_paid
+
+        cart = Cart.objects.create(user=customer)
+        for variant, quantity in items:
+            cart.lines.create(variant=variant, quantity=quantity, price_seen=variant.price)
+        order = checkout_place_order(
+            cart_token=cart.token, customer=customer, address_id=address.pk, shipping_method="standard",
+            insured=False, payment_method="sandbox",
+        )  # fmt: skip
+        order_mark_paid(order_id=order.pk, amount=order.total, reference=reference)
+        for parcel in Shipment.objects.filter(order=order, status__in=Shipment.OPEN):
+            fulfillment.shipment_pack(shipment_id=parcel.pk)
+            fulfillment.shipment_ship(shipment_id=parcel.pk, carrier="own_fleet")
+            fulfillment.shipment_record_event(shipment_id=parcel.pk, kind="delivered", signed_by="本人")
+        return order_confirm_receipt(order_id=order.pk, customer=customer)
+
+    def _aftersales(self) -> None:
+        """After-sales and reviews to look at: the demo customer has a completed order with one
+        line reviewed and one still to review, and a return awaiting the shop on another; a few
+        other customers have reviewed the two most popular products (one review with a photo,
+        one with a follow-up), so their pages show a rating. Done once (skipped when the demo
+        customer has reviewed anything)."""
+        from django.contrib.auth import get_user_model
+        from django.core.files.uploadedfile import SimpleUploadedFile
+        from django.db.models import F
+
+        from aftersales.models import AfterSale, Review
+        from aftersales.services.requests import aftersale_open
+        from aftersales.services.reviews import review_create, review_followup
+        from shop.models import Address
+
+        User = get_user_model()
+        customer = User.objects.filter(email=DEMO_CUSTOMER).first()
+        if customer is None or Review.objects.filter(customer=customer).exists():
+            return
+        address = Address.objects.filter(user=customer).first()
+
+        # Variants with plenty to sell, one per product, the most popular products first.
+        popular, products = [], set()
+        rows = (
+            Stock.objects.filter(
+                variant__is_active=True, variant__product__is_active=True, on_hand__gte=F("reserved") + 20
+            )
+            .select_related("variant__product")
+            .order_by("-variant__product__sales_count", "variant__product_id", "variant_id")
+        )
+        for row in rows[:200]:
+            if row.variant.product_id not in products and len(popular) < 4:
+                products.add(row.variant.product_id)
+                popular.append(row.variant)
+        if len(popular) < 4:
+            return
+
+        def photo(colour, name):
+            buffer = io.BytesIO()
+            image = Image.new("RGB", (640, 480), colour)
+            ImageDraw.Draw(image).rounded_rectangle([160, 120, 480, 360], radius=40, fill=(250, 250, 245))
+            image.save(buffer, "JPEG", quality=85)
+            return SimpleUploadedFile(name, buffer.getvalue(), content_type="image/jpeg")
+
+        # The demo customer: the best seller reviewed, the second one not yet (the order page
+        # shows "Review"); the fourth returned for a fault, awaiting the shop.
+        order = self._completed_order(customer, address, [(popular[0], 1), (popular[1], 1)], reference="DEMO-R1")
+        lines = {line.variant_id: line for line in order.lines.all()}
+        review_create(
+            order_line_id=lines[popular[0].pk].pk, customer=customer, rating=5,
+            text="做工很好,和图片一样,物流也快。会再买。",
+        )  # fmt: skip
+        order = self._completed_order(customer, address, [(popular[3], 1)], reference="DEMO-R2")
+        aftersale_open(
+            order_id=order.pk, customer=customer, kind=AfterSale.Kind.RETURN, reason=AfterSale.Reason.QUALITY,
+            quantities={order.lines.get().pk: 1}, description="收到后发现边角开裂,申请退货。",
+            photos=[photo((180, 90, 60), "crack.jpg")], refund_to=AfterSale.RefundTo.WALLET,
+        )  # fmt: skip
+
+        # Other customers' reviews of the two best sellers: good, neutral and bad.
+        reviewers = [
+            ("王", "芳", 5, "质量超出预期,颜色很正。", True, ""),
+            ("张", "伟", 4, "整体不错,就是包装有点简陋。", False, "用了两周,依然很好,推荐。"),
+            ("刘", "洋", 5, "", False, ""),
+            ("陈", "静", 3, "一般般,和描述略有差别。", False, ""),
+            ("赵", "磊", 2, "尺寸偏小,不太满意。", False, ""),
+        ]
+        for i, (last, first, rating, text, with_photo, followup) in enumerate(reviewers):
+            email = f"reviewer{i + 1}@example.com"
+            user = User.objects.filter(email=email).first() or User.objects.create_user(
+                email=email, first_name=first, last_name=last
+            )
+            place = Address.objects.create(
+                user=user, recipient=last + first, phone=f"1390000{i:04d}", province="上海", city="上海",
+                district="浦东新区", street=f"世纪大道 {i + 1} 号", is_default=True,
+            )  # fmt: skip
+            order = self._completed_order(user, place, [(popular[0], 1), (popular[2], 1)], reference=f"DEMO-V{i}")
+            for line in order.lines.all():
+                review = review_create(
+                    order_line_id=line.pk, customer=user, rating=rating, text=text,
+                    photos=[photo((60 + 30 * i, 120, 160), "photo.jpg")] if with_photo else [],
+                )  # fmt: skip
+                if followup:
+                    review_followup(review_id=review.pk, customer=user, text=followup)
 
     # -- reference data ------------------------------------------------------------------
     def _reference_data(self) -> None:
