@@ -610,8 +610,13 @@ class OrderShipmentInline(ReadOnlyInline):
         )
 
 
-class OrderWithShipmentsAdmin(OrderAdmin):
-    inlines = [*OrderAdmin.inlines, OrderShipmentInline]
+# Built on the order admin registered so far (payments', with its payments inline: payments is
+# installed before fulfillment), not on orders' base one, which would drop those inlines.
+_OrderAdmin = type(admin.site.get_model_admin(Order))
+
+
+class OrderWithShipmentsAdmin(_OrderAdmin):
+    inlines = [*_OrderAdmin.inlines, OrderShipmentInline]
     fieldsets = (
         *OrderAdmin.fieldsets[:3],
         (_("Shipping"), {"fields": ("shipping_method", "insured", "shipped_at", "delivered_at", "completed_at")}),

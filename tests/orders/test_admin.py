@@ -65,3 +65,16 @@ def test_staff_cannot_cancel_a_paid_order(staff_client, order):
         {"action": "cancel_orders", "_selected_action": [order.pk], "apply": "1", "reason": "x"},
     )
     assert Order.objects.get(pk=order.pk).status == "paid"
+
+
+def test_the_order_page_shows_its_payments_parcels_and_after_sales_together(staff_client, order):
+    """Payments, fulfillment and after-sales each add inlines to the order admin: each builds
+    on the one registered before it, so none drops another's."""
+    from payments.services import wallet_pay, wallet_top_up
+
+    wallet_top_up(user=order.customer, amount=order.total, reference="top-up")
+    payment = wallet_pay(order_id=order.pk, user=order.customer)
+    detail = staff_client.get(f"/admin/orders/order/{order.pk}/change/").content.decode()
+    assert payment.reference in detail  # payments' inline
+    assert order.shipments.get().number in detail  # fulfillment's inline
+    assert "aftersale" in detail  # after-sales' inlines (requests, refund notes, claims)
