@@ -555,3 +555,23 @@ def test_an_exchange_offers_the_products_other_options_and_records_the_choice(cl
     assert response.status_code == 302 and request.kind == Kind.EXCHANGE
     assert [(x.order_line_id, x.exchange_variant_id) for x in request.lines.all()] == [(line.pk, large.pk)]
     assert large.sku in client.get(request.get_absolute_url()).content.decode()
+
+
+@pytest.mark.parametrize("express", [True, False])
+def test_the_return_form_offers_express_only_when_the_carrier_is_configured(client, settings, express):
+    settings.CARRIER_EXPRESS_URL = "http://127.0.0.1:9" if express else ""
+    settings.CARRIER_EXPRESS_KEY = "a-test-key-of-some-length"
+    order = completed_order()
+    request = open_return(order)
+    svc.aftersale_approve(request_id=request.pk, actor=staff_user())
+    logged_in(client, order.customer)
+    page = client.get(request.get_absolute_url())
+    carriers = [value for value, _label in page.context["return_form"].fields["carrier"].choices]
+    assert carriers == (["own_fleet", "express"] if express else ["own_fleet"])
+    assert ("return waybill" in page.content.decode()) is express
+
+
+def test_the_account_page_links_to_my_after_sales(client):
+    logged_in(client, factories.UserFactory())
+    body = client.get(reverse("accounts:overview")).content.decode()
+    assert f'href="{reverse("aftersales:list")}" id="my-aftersales"' in body
