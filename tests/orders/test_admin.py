@@ -75,6 +75,6 @@ def test_the_order_page_shows_its_payments_parcels_and_after_sales_together(staf
     wallet_top_up(user=order.customer, amount=order.total, reference="top-up")
     payment = wallet_pay(order_id=order.pk, user=order.customer)
     detail = staff_client.get(f"/admin/orders/order/{order.pk}/change/").content.decode()
-    assert payment.reference in detail  # payments' inline
+    assert 'id="payments-group"' in detail and payment.reference in detail  # payments' inline
     assert order.shipments.get().number in detail  # fulfillment's inline
     assert "aftersale" in detail  # after-sales' inlines (requests, refund notes, claims)
