@@ -575,3 +575,35 @@ def test_the_account_page_links_to_my_after_sales(client):
     logged_in(client, factories.UserFactory())
     body = client.get(reverse("accounts:overview")).content.decode()
     assert f'href="{reverse("aftersales:list")}" id="my-aftersales"' in body
+
+
+def _queries(client, url) -> int:
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    with CaptureQueriesContext(connection) as queries:
+        assert client.get(url).status_code == 200
+    return len(queries)
+
+
+def test_the_order_page_and_the_request_page_do_not_query_per_line():
+    from django.test import Client
+
+    counts = []
+    for n in (1, 4):
+        variants = [shop()[1] for _ in range(n)]
+        order = completed([(v, 2) for v in variants], how="wallet")
+        request = svc.aftersale_open(
+            order_id=order.pk,
+            customer=order.customer,
+            kind=Kind.RETURN,
+            reason=Reason.QUALITY,
+            quantities={line.pk: 1 for line in order.lines.all()},
+            description="x",
+            photos=[photo() for _ in range(n)],
+        )
+        svc.aftersale_message_post(request_id=request.pk, author=order.customer, body="hello", from_staff=False)
+        client = Client()
+        client.force_login(order.customer)
+        counts.append((_queries(client, order.get_absolute_url()), _queries(client, request.get_absolute_url())))
+    assert counts[0] == counts[1], counts
