@@ -964,7 +964,7 @@ def aftersale_receive(
     """The warehouse has the returned goods: each unit back into stock or written off as
     damaged (movements referencing the request). A return is then refunded; an exchange gets
     its replacement parcel (or, when that option is out of stock, a refund)."""
-    from fulfillment.services import return_receive
+    from fulfillment.services import return_parcel_received, return_receive
 
     with transaction.atomic():
         order, request = _locked(request_id)
@@ -991,6 +991,8 @@ def aftersale_receive(
             line.save(update_fields=["restocked", "written_off"])
         request.received_at = timezone.now()
         request.save(update_fields=["received_at"])
+        if request.return_shipment_id:
+            return_parcel_received(shipment_id=request.return_shipment_id)
         _mail(request, Notification.Kind.RETURN_RECEIVED)
         _after_return(order, request, actor=actor, note=note)
     return request

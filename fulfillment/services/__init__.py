@@ -11,6 +11,7 @@ from fulfillment.services.returns import (
     order_units_state,
     replacement_parcel_create,
     return_parcel_open,
+    return_parcel_received,
     return_receive,
     stock_release_units,
 )
@@ -63,6 +64,7 @@ __all__ = [
     "purchase_order_receive",
     "replacement_parcel_create",
     "return_parcel_open",
+    "return_parcel_received",
     "return_receive",
     "shipment_insured_value",
     "shipment_lines_described",

@@ -236,6 +236,17 @@ def return_parcel_open(
         raise FulfillmentError(FulfillmentErrorCode.TRACKING_IN_USE, tracking=tracking_number) from exc
 
 
+def return_parcel_received(*, shipment_id: int) -> bool:
+    """Staff have the return parcel in hand: it is delivered (if the carrier never said so)
+    and no longer polled. Returns whether it changed. Precondition: the order is locked."""
+    now = timezone.now()
+    return bool(
+        Shipment.objects.filter(pk=shipment_id, kind=Kind.RETURN)
+        .exclude(status=Status.DELIVERED)
+        .update(status=Status.DELIVERED, delivered_at=now, next_poll_at=None)
+    )
+
+
 def return_receive(
     *, warehouse_id: int, variant_id: int, restock: int, write_off: int, reference: str, actor=None, note: str = ""
 ) -> list:

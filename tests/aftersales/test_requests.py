@@ -233,6 +233,9 @@ def test_damaged_returned_units_are_written_off_with_a_movement():
     with pytest.raises(AfterSaleError):  # the counts must add up to the units returned
         svc.aftersale_receive(request_id=request.pk, actor=staff(), restock={line.pk: 1}, write_off={})
     svc.aftersale_receive(request_id=request.pk, actor=staff(), restock={line.pk: 1}, write_off={line.pk: 1})
+    request.refresh_from_db()
+    parcel = Shipment.objects.get(pk=request.return_shipment_id)  # in hand: no longer with the carrier
+    assert parcel.status == Shipment.Status.DELIVERED and parcel.next_poll_at is None
     assert Stock.objects.get(variant=v).on_hand == on_hand + 1
     assert StockMovement.objects.filter(reference=request.number, reason="write_off", on_hand_delta=-1).exists()
     assert_ledgers_balance()
