@@ -1,4 +1,4 @@
-"""Reviews in a real browser.
+"""Reviews in a real browser, and the demo's reviews.
 
 A customer whose order was paid at the sandbox gateway, shipped, delivered and confirmed
 (through the services, tests/aftersales/support.py) reviews its line in the browser: four
@@ -18,12 +18,16 @@ Run: SKIP_LINT=1 bash bin/test tests/browser/test_reviews.py
 import re
 
 import pytest
+from django.contrib.auth import get_user_model
 from django.core.cache import caches
 from django.urls import reverse
 from playwright.sync_api import Page, expect
 
-from aftersales.models import Review
+from aftersales.models import AfterSale, Review
+from aftersales.selectors.reviews import order_review_states
 from aftersales.services.reviews import review_create, review_followup
+from catalog.models import Product
+from orders.models import Order
 from tests import factories
 from tests.aftersales.reviews_support import completed_order, photo
 from tests.aftersales.support import completed, line_of, shop
@@ -232,3 +236,45 @@ def test_a_review_with_a_photo_shows_on_the_product_page_and_the_filters_work(
     for context_page in (page, visitor, plain):
         context_page.context.close()
     journey.assert_clean()
+
+
+def test_the_demo_has_reviews_to_read_one_to_write_and_a_return_awaiting_the_shop(
+    desktop_page: Page, demo_catalogue, settings, artifacts_dir
+):
+    """`make run`'s demo (shop/demo.py): the demo customer can write a review, read theirs and
+    follow a return; two best sellers show other customers' reviews. Building it again adds none."""
+    from shop.demo import DEMO_CUSTOMER, DemoBuilder
+
+    customer = get_user_model().objects.get(email=DEMO_CUSTOMER)
+    completed_orders = Order.objects.filter(customer=customer, status=Order.Status.COMPLETED).order_by("pk")
+    assert completed_orders.count() == 2
+    reviewed, returned = completed_orders
+    states = {s.line.pk: s for s in order_review_states(order=reviewed)}
+    assert sorted((s.review is not None, s.can_review) for s in states.values()) == [(False, True), (True, False)]
+    assert all(s.review.text for s in states.values() if s.review)
+    request = AfterSale.objects.get(customer=customer)
+    assert (request.order_id, request.status, request.kind) == (returned.pk, AfterSale.Status.PENDING, "return")
+    rated = list(Product.objects.filter(rating_count__gt=0).order_by("-rating_count"))
+    assert [p.rating_count for p in rated] == [6, 5]
+    assert {r.rating for r in Review.objects.filter(product=rated[1])} == {5, 4, 3, 2}
+    assert Review.objects.filter(has_photos=True).exists() and Review.objects.filter(followup_at__isnull=False).exists()
+
+    before = (Review.objects.count(), AfterSale.objects.count(), Order.objects.count())
+    DemoBuilder(products=80, progress=False)._aftersales()
+    assert (Review.objects.count(), AfterSale.objects.count(), Order.objects.count()) == before
+
+    page = desktop_page
+    password = (settings.VAR_DIR / "admin-password.txt").read_text().strip()
+    page.goto(reverse("accounts:login"))
+    page.locator("form.stack #id_username").fill(DEMO_CUSTOMER)
+    page.locator("form.stack #id_password").fill(password)
+    page.locator("form.stack [type=submit]").click()
+    arrived(page, re.escape(reverse("accounts:overview")) + "$")
+    page.goto(reviewed.get_absolute_url())
+    review_order = reverse("aftersales:review_order", kwargs={"number": reviewed.number})
+    expect(page.locator(f"#order-reviews a[href^='{review_order}']")).to_have_count(1)  # the line to review
+    expect(page.locator("#order-reviews .stars")).to_have_text("★★★★★")  # the one reviewed, to follow up
+    expect(page.locator("#order-reviews a[href$='/followup/']")).to_have_count(1)
+    page.goto(rated[0].get_absolute_url())
+    expect(page.locator("#reviews h2 .muted")).to_have_text("(6)")
+    expect(page.locator("#reviews .review-photos img").first).to_be_visible()
