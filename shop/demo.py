@@ -421,7 +421,6 @@ class DemoBuilder:
         customer has reviewed anything)."""
         from django.contrib.auth import get_user_model
         from django.core.files.uploadedfile import SimpleUploadedFile
-        from django.db.models import F
 
         from aftersales.models import AfterSale, Review
         from aftersales.services.requests import aftersale_open
@@ -434,19 +433,26 @@ class DemoBuilder:
             return
         address = Address.objects.filter(user=customer).first()
 
-        # Variants with plenty to sell, one per product, the most popular products first.
+        # One variant per product, the most popular products first, with enough to sell (topped
+        # up by a stock count when short: the demo's random stock may leave a best seller low).
+        from fulfillment.services import stock_set_on_hand
+
         popular, products = [], set()
         rows = (
-            Stock.objects.filter(
-                variant__is_active=True, variant__product__is_active=True, on_hand__gte=F("reserved") + 20
-            )
+            Stock.objects.filter(variant__is_active=True, variant__product__is_active=True)
             .select_related("variant__product")
-            .order_by("-variant__product__sales_count", "variant__product_id", "variant_id")
+            .order_by("-variant__product__sales_count", "variant__product_id", "variant_id", "pk")
         )
         for row in rows[:200]:
-            if row.variant.product_id not in products and len(popular) < 4:
-                products.add(row.variant.product_id)
-                popular.append(row.variant)
+            if row.variant.product_id in products or len(popular) == 4:
+                continue
+            products.add(row.variant.product_id)
+            popular.append(row.variant)
+            if row.on_hand - row.reserved < 20:
+                stock_set_on_hand(
+                    warehouse_id=row.warehouse_id, variant_id=row.variant_id, on_hand=row.reserved + 20,
+                    note="demo: stock for the after-sales examples",
+                )  # fmt: skip
         if len(popular) < 4:
             return
 

@@ -19,6 +19,7 @@ from payments.services import refund_send
 from tests import factories
 from tests.aftersales.support import completed, line_of, paid, photo, ship_all, shop
 from tests.fulfillment.support import stock
+from tests.orders.test_concurrency import run_at_once
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -492,28 +493,9 @@ def test_staff_messages_are_mailed_to_the_customer():
 # -- concurrency and idempotency ------------------------------------------------------------------
 
 
-def _together(calls):
-    import threading
-
-    from django.db import connection
-
-    errors, barrier = [], threading.Barrier(len(calls))
-
-    def run(call):
-        try:
-            barrier.wait()
-            call()
-        except Exception as exc:
-            errors.append(exc)
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=run, args=(c,)) for c in calls]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    return errors
+def _together(calls) -> list[Exception]:
+    """Run the calls in threads released at once; the exceptions they raised."""
+    return [r for r in run_at_once(calls) if isinstance(r, Exception)]
 
 
 def test_two_staff_approving_the_same_request_at_once_give_one_refund():

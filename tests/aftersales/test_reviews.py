@@ -3,14 +3,12 @@ order within REVIEW_DAYS, one follow-up within REVIEW_FOLLOWUP_DAYS, photos boun
 re-encoded, default positive reviews (idempotent), the shop's reply (mailed), hiding and the
 product's rating; the rating under concurrent reviews, with real threads on PostgreSQL."""
 
-import threading
 from datetime import timedelta
 from decimal import Decimal
 
 import pytest
 import time_machine
 from django.core import mail
-from django.db import connections
 from django.utils import timezone
 from PIL import Image
 
@@ -24,6 +22,7 @@ from orders.models import Notification, Order, OrderLine
 from orders.services import notification_deliver
 from tests import factories
 from tests.aftersales.reviews_support import completed_order, gps_exif, photo, variants_of_one_product
+from tests.orders.test_concurrency import run_at_once
 
 pytestmark = pytest.mark.django_db
 
@@ -316,29 +315,6 @@ def test_the_order_page_state_of_each_line(settings):
 
 
 # -- the rating under concurrent reviews --------------------------------------------------------
-
-
-def run_at_once(jobs):
-    """Run callables in threads released together; return their results or exceptions."""
-    barrier = threading.Barrier(len(jobs))
-    results: list = [None] * len(jobs)
-
-    def worker(i, job):
-        try:
-            barrier.wait(timeout=30)
-            results[i] = job()
-        except Exception as exc:  # collected and asserted on by the test
-            results[i] = exc
-        finally:
-            connections.close_all()
-
-    threads = [threading.Thread(target=worker, args=(i, job)) for i, job in enumerate(jobs)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(timeout=120)
-    assert not any(t.is_alive() for t in threads), "a reviewer is stuck (deadlock?)"
-    return results
 
 
 @pytest.mark.django_db(transaction=True)
