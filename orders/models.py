@@ -232,6 +232,8 @@ class Notification(models.Model):
         AFTERSALE_REJECTED = "aftersale_rejected", _("After-sales request rejected")
         AFTERSALE_CLOSED = "aftersale_closed", _("After-sales request closed")
         AFTERSALE_MESSAGE = "aftersale_message", _("Message on an after-sales request")
+        # The customer wrote on a request: customer service's mailbox is told.
+        AFTERSALE_CUSTOMER_MESSAGE = "aftersale_customer_msg", _("Customer's message on an after-sales request")
         RETURN_RECEIVED = "return_received", _("Return received")
         REFUND_PAID = "refund_paid", _("Refund paid")
         EXCHANGE_SHIPPED = "exchange_shipped", _("Replacement shipped")

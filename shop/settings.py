@@ -291,6 +291,9 @@ AFTERSALES_NO_REASON_DAYS = env.int("AFTERSALES_NO_REASON_DAYS", default=7)  # C
 AFTERSALES_QUALITY_DAYS = env.int("AFTERSALES_QUALITY_DAYS", default=15)  # quality problems, from delivery
 AFTERSALES_MAX_REQUESTS_PER_LINE = env.int("AFTERSALES_MAX_REQUESTS_PER_LINE", default=5)
 AFTERSALES_MAX_PHOTOS = 6
+# Customer service's mailbox: a customer's message on a request is mailed there (and shows in
+# the admin's queue). Unset: DEFAULT_FROM_EMAIL, the shop's own address.
+AFTERSALES_STAFF_EMAIL = env.str("AFTERSALES_STAFF_EMAIL", default=DEFAULT_FROM_EMAIL)
 AFTERSALES_PHOTO_MAX_BYTES = 8 * 1024 * 1024
 AFTERSALES_PHOTO_MAX_SIDE = 2000  # photos are re-encoded, no larger than this, without their metadata
 REVIEW_DAYS = env.int("REVIEW_DAYS", default=15)  # then a default positive review

@@ -15,7 +15,8 @@ from decimal import Decimal
 from django.conf import settings
 from django.db import transaction
 from django.db.models import Count, F, Q, Sum
-from django.utils import timezone
+from django.urls import reverse
+from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 
 from aftersales.exceptions import AfterSaleError, AfterSaleErrorCode
@@ -438,10 +439,7 @@ def request_context(request: AfterSale, **extra) -> dict:
 
 def _mail(request: AfterSale, kind: str, key: str | None = None, **extra) -> None:
     customer = request.customer
-    with_lang = customer.language or settings.LANGUAGE_CODE
-    from django.utils import translation
-
-    with translation.override(with_lang):  # labels in the mail's language
+    with translation.override(customer.language or settings.LANGUAGE_CODE):  # labels in the mail's language
         context = request_context(request, **extra)
     notification_queue(
         kind=kind,
@@ -897,6 +895,17 @@ def aftersale_message_post(*, request_id: int, author, body: str, from_staff: bo
                 Notification.Kind.AFTERSALE_MESSAGE,
                 key=f"aftersale_message:{message.pk}",
                 message=message.body,
+            )
+        elif settings.AFTERSALES_STAFF_EMAIL:
+            with translation.override(settings.LANGUAGE_CODE):  # customer service reads the shop's language
+                context = request_context(request, message=message.body)
+            notification_queue(
+                kind=Notification.Kind.AFTERSALE_CUSTOMER_MESSAGE,
+                key=f"aftersale_customer_msg:{message.pk}",
+                to=settings.AFTERSALES_STAFF_EMAIL,
+                language=settings.LANGUAGE_CODE,
+                context={**context, "admin_url": reverse("admin:aftersales_aftersale_change", args=[request.pk])},
+                order=request.order,
             )
     return message
 

@@ -478,7 +478,7 @@ def test_a_pending_request_the_shop_never_answers_is_approved():
     assert AfterSale.objects.get(pk=request.pk).status == Status.AWAITING_RETURN
 
 
-def test_staff_messages_are_mailed_to_the_customer():
+def test_messages_are_mailed_both_ways(settings):
     _places, v = shop()
     order = completed([(v, 1)])
     request = open_request(order, Kind.RETURN, Reason.QUALITY, {line_of(order).pk: 1})
@@ -486,6 +486,12 @@ def test_staff_messages_are_mailed_to_the_customer():
     svc.aftersale_message_post(request_id=request.pk, author=staff(), body="请上传照片", from_staff=True)
     mails = Notification.objects.filter(kind="aftersale_message", order=order)
     assert mails.count() == 1 and mails.get().context["message"] == "请上传照片"
+    assert mails.get().to == order.customer.email
+    # Both ways: the customer's message goes to customer service's mailbox, with the admin link.
+    to_staff = Notification.objects.get(kind="aftersale_customer_msg", order=order)
+    assert to_staff.to == settings.AFTERSALES_STAFF_EMAIL and to_staff.context["message"] == "在吗"
+    assert to_staff.context["admin_url"].endswith(f"/aftersales/aftersale/{request.pk}/change/")
+    assert to_staff.state == Notification.State.SENT  # sent on commit (tasks run eagerly here): it renders
     with pytest.raises(AfterSaleError):
         svc.aftersale_message_post(request_id=request.pk, author=order.customer, body="  ", from_staff=False)
 
