@@ -5,7 +5,7 @@ from collections import defaultdict
 from django.db.models import Case, IntegerField, Prefetch, QuerySet, Value, When
 from django.utils import timezone
 
-from aftersales.models import AfterSale, AfterSaleEvent, AfterSaleLine, RefundNote
+from aftersales.models import AfterSale, AfterSaleEvent, AfterSaleLine, InsuranceClaim, RefundNote
 
 
 def requests_of(*, customer) -> QuerySet[AfterSale]:
@@ -72,3 +72,8 @@ def staff_queue() -> QuerySet[AfterSale]:
         )
         .order_by("queue_rank", "due_at", "-created_at")
     )
+
+
+def order_claims(*, order) -> list[InsuranceClaim]:
+    """The shipping-insurance claims filed for an order's parcels (what the customer was given)."""
+    return list(InsuranceClaim.objects.filter(order=order).select_related("shipment").order_by("filed_at", "pk"))

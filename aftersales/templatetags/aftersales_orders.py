@@ -17,11 +17,12 @@ def order_aftersales(order) -> dict:
     """{"states": {order line id: [requests, newest first]}, "eligibility": Eligibility | None},
     computed once per page: `{% order_aftersales order as aftersales %}`."""
     if order.status not in AFTER_PAYMENT:
-        return {"order_number": order.number, "states": {}, "eligibility": None}
+        return {"order_number": order.number, "states": {}, "eligibility": None, "claims": []}
     return {
         "order_number": order.number,
         "states": selectors.order_line_states(order=order),
         "eligibility": request_services.aftersale_eligibility(order=order),
+        "claims": selectors.order_claims(order=order) if order.insured else [],
     }
 
 
@@ -55,4 +56,5 @@ def order_aftersales_actions(order, aftersales: dict) -> dict:
         if eligibility and any(line.no_reason for line in eligibility.lines)
         else None,
         "has_requests": any(aftersales["states"].values()),
+        "claims": aftersales["claims"],
     }

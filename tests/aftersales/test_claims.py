@@ -23,7 +23,7 @@ def lost_parcel(insured: bool = True):
     return order, order.shipments.get(kind=Shipment.Kind.OUTBOUND), v
 
 
-def test_a_lost_insured_parcel_is_claimed_for_its_declared_value_and_the_customer_refunded():
+def test_a_lost_insured_parcel_is_claimed_for_its_declared_value_and_the_customer_refunded(client):
     order, parcel, _v = lost_parcel()
     clerk = factories.UserFactory(is_staff=True)
     with pytest.raises(AfterSaleError) as exc:  # refunding is deciding money
@@ -46,6 +46,9 @@ def test_a_lost_insured_parcel_is_claimed_for_its_declared_value_and_the_custome
         claims.insurance_claim_file(shipment_id=parcel.pk, actor=clerk, loss="lost", remedy="refund")
     assert exc.value.code == AfterSaleErrorCode.CLAIM_EXISTS
     claims.insurance_claim_settle(claim_id=claim.pk, actor=clerk, paid=True, amount="400.00", carrier_reference="SF-1")
+    client.force_login(order.customer)  # the order page shows the claim
+    page = client.get(order.get_absolute_url()).content.decode()
+    assert claim.number in page and parcel.number in page
     claim.refresh_from_db()
     assert claim.status == InsuranceClaim.Status.PAID and claim.paid_amount == Decimal("400.00")
     with pytest.raises(AfterSaleError):
