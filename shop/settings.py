@@ -139,6 +139,8 @@ AXES_CLIENT_IP_CALLABLE = "shop.core.net.client_ip"
 # Rate limits (django-ratelimit, counted in the default cache).
 RATELIMIT_REGISTER = env.str("RATELIMIT_REGISTER", default="10/h")
 RATELIMIT_PLACE_ORDER = env.str("RATELIMIT_PLACE_ORDER", default="30/m")
+# After-sales requests opened and messages written per customer: each mails someone.
+RATELIMIT_AFTERSALES = env.str("RATELIMIT_AFTERSALES", default="30/h")
 RATELIMIT_IP_META_KEY = "shop.core.net.client_ip"
 # Failed logins from one address, whatever the usernames (the admin's login included).
 RATELIMIT_LOGIN_FAILURES_PER_ADDRESS = env.str("RATELIMIT_LOGIN_FAILURES_PER_ADDRESS", default="20/h")

@@ -5,6 +5,7 @@ Thin: each view finds the customer's own request (another customer's answers 404
 form and calls one service; the rules and their messages are the service's (AfterSaleError).
 """
 
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
@@ -13,6 +14,7 @@ from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
+from django_ratelimit.decorators import ratelimit
 
 from aftersales.exceptions import AfterSaleError
 from aftersales.forms import AppealForm, MessageForm, RequestForm, ReturnShipmentForm
@@ -44,6 +46,13 @@ def request_list(request: HttpRequest) -> HttpResponse:
 
 
 @login_required
+@ratelimit(
+    group="aftersales-writes",
+    key="user",
+    rate=lambda group, request: settings.RATELIMIT_AFTERSALES,
+    method="POST",
+    block=True,
+)
 def request_new(request: HttpRequest, order_number: str) -> HttpResponse:
     try:
         order = order_of(customer=request.user, number=order_number)
@@ -166,6 +175,13 @@ def request_appeal(request: HttpRequest, number: str) -> HttpResponse:
 
 @login_required
 @require_POST
+@ratelimit(
+    group="aftersales-writes",
+    key="user",
+    rate=lambda group, request: settings.RATELIMIT_AFTERSALES,
+    method="POST",
+    block=True,
+)
 def request_message(request: HttpRequest, number: str) -> HttpResponse:
     aftersale = _own_request(request, number)
     form = MessageForm(request.POST)
