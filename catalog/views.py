@@ -16,7 +16,7 @@ from catalog.models import Category, Product
 from catalog.services import VIEW_COUNTER, product_view_record
 from catalog.templatetags.catalog_tags import cards_html
 from shop.core.money import format_money
-from shop.core.pagecache import cache_anonymous_page, count_on_hit
+from shop.core.pagecache import cache_anonymous_page, count_on_hit, product_fragment_key
 from shop.core.tasks import enqueue
 from shop.core.text import parse_whole_number
 
@@ -189,11 +189,13 @@ def _product_body(live: selectors.ProductLive, language: str) -> dict:
     }
 
 
-def _product_parts(live: selectors.ProductLive, language: str) -> tuple[dict, list[tuple[int, str]]]:
-    """The cached body and related cards (one cache round trip), rebuilt when missing or stale."""
+def _product_parts(live: selectors.ProductLive, language: str) -> tuple[dict, list[tuple[int, str]], str | None]:
+    """The cached body and related cards, rebuilt when missing or stale, and the reviews block
+    another app renders into the page (None when not cached): one cache round trip."""
     cache = caches["pages"]
     body_key, related_key = f"product-body:{live.id}:{language}", f"related-cards:{live.category_id}:{language}"
-    cached = cache.get_many([body_key, related_key])
+    reviews_key = product_fragment_key("reviews", product_id=live.id, language=language)
+    cached = cache.get_many([body_key, related_key, reviews_key])
     body = cached.get(body_key)
     if (
         body is None
@@ -207,7 +209,7 @@ def _product_parts(live: selectors.ProductLive, language: str) -> tuple[dict, li
         products = selectors.category_best_sellers(category_id=live.category_id, size=RELATED_SIZE + 1)
         related = list(zip((p.pk for p in products), cards_html(products), strict=True))
         cache.set(related_key, related, settings.PAGE_CACHE_SECONDS)
-    return body, related
+    return body, related, cached.get(reviews_key)
 
 
 def _was(price, compare_at_price) -> str:
@@ -222,7 +224,7 @@ def product_detail(request: HttpRequest, slug: str) -> HttpResponse:
         raise Http404(_("No such product.")) from exc
     if product_view_record(product_id=live.id):
         enqueue("catalog.tasks.flush_view_counts")  # a broker outage must not fail the page
-    body, related = _product_parts(live, get_language())
+    body, related, reviews = _product_parts(live, get_language())
     variant_data = [
         {
             "id": v.id,
@@ -257,9 +259,15 @@ def product_detail(request: HttpRequest, slug: str) -> HttpResponse:
     response = render(
         request,
         "catalog/product_detail.html",
-        # Our template's output and escaped live values.
-        # product_id: for the review block the template loads from aftersales (catalog never imports it).
-        {"title": body["title"], "body": mark_safe(html), "variant_data": variant_data, "product_id": live.id},  # noqa: S308
+        {
+            "title": body["title"],
+            "body": mark_safe(html),  # noqa: S308 - our template's output and escaped live values
+            "variant_data": variant_data,
+            # The review block the template loads from aftersales (catalog never imports it), as
+            # prefetched with the page's parts: None when it is not cached yet.
+            "product_id": live.id,
+            "reviews": reviews,
+        },
     )
     count_on_hit(response, VIEW_COUNTER, live.id)
     return response

@@ -13,6 +13,7 @@ from django.utils.translation import gettext_lazy as _
 
 from aftersales.models import Review, ReviewPhoto
 from orders.models import Order, OrderLine
+from shop.core.pagecache import product_fragment_key
 from shop.core.text import parse_whole_number
 
 PAGE_SIZE = 10
@@ -53,8 +54,9 @@ def followup_deadline(order: Order) -> datetime.datetime | None:
 
 
 def reviews_block_key(*, product_id: int, language: str) -> str:
-    """The cache key of a product page's rendered review block (templatetags.aftersales_reviews)."""
-    return f"product-reviews:{product_id}:{language}"
+    """The cache key of a product page's rendered review block (templatetags.aftersales_reviews);
+    the product page prefetches it with its own parts (shop.core.pagecache.product_fragment_key)."""
+    return product_fragment_key("reviews", product_id=product_id, language=language)
 
 
 def mask_name(user) -> str:

@@ -16,11 +16,14 @@ register = template.Library()
 
 
 @register.simple_tag
-def product_reviews(product_id: int) -> str:
+def product_reviews(product_id: int, prefetched: str | None = None) -> str:
     """The first page of the product's reviews with its summary and filters, rendered once per
     product and language and kept PAGE_CACHE_SECONDS in the page cache's store (a review change
     drops it at once), so a warm product page spends no query on reviews and a cold one a fixed
-    few, whatever the number of reviews."""
+    few, whatever the number of reviews. `prefetched`: the block as the page already read it from
+    the cache (None when it was not there)."""
+    if prefetched is not None:  # the product page fetched it with its own parts: no round trip
+        return mark_safe(prefetched)  # noqa: S308 - our template's output, escaped there
     cache = caches["pages"]
     key = reviews_block_key(product_id=product_id, language=get_language())
     html = cache.get(key)

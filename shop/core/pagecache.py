@@ -28,6 +28,13 @@ from shop.core.counters import counter_incr
 _ATTR = "_shop_page_cache"
 
 
+def product_fragment_key(name: str, *, product_id: int, language: str) -> str:
+    """The page-cache key of a product page's fragment that another app renders (its reviews):
+    the product page fetches it in the same round trip as its own parts, and the app that owns
+    the fragment renders, stores and drops it under this key."""
+    return f"product-{name}:{product_id}:{language}"
+
+
 def cache_anonymous_page(view: Callable) -> Callable:
     """Mark a view's responses as cacheable for anonymous visitors."""
 

@@ -157,6 +157,25 @@ def test_the_product_page_query_count_does_not_grow_with_reviews(client, setting
         client.get(other.get_absolute_url())
 
 
+def test_a_warm_product_page_reads_its_review_block_in_its_own_cache_round_trip(client, settings):
+    """The review block comes with the page's own parts (one get_many), not a second trip."""
+    from unittest import mock
+
+    settings.PAGE_CACHE_ENABLED = False  # the view itself, as for a signed-in visitor
+    busy = reviewed_product([5, 4, 3])
+    url = busy.get_absolute_url()
+    client.get(url)  # renders and caches the parts and the block
+    pages = caches["pages"]
+    with (
+        mock.patch.object(pages, "get", wraps=pages.get) as get,
+        mock.patch.object(pages, "get_many", wraps=pages.get_many) as get_many,
+    ):
+        assert "review-average" in client.get(url).content.decode()
+    keys = [k for call in get_many.call_args_list for k in call.args[0]]
+    assert any(k.startswith("product-reviews:") for k in keys)
+    assert not any(str(call.args[0]).startswith("product-reviews:") for call in get.call_args_list)
+
+
 def test_a_new_review_shows_on_the_product_page_at_once(client, django_capture_on_commit_callbacks, settings):
     variant = factories.VariantFactory()
     order = completed_order([variant])
