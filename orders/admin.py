@@ -2,7 +2,10 @@
 
 from django import forms
 from django.contrib import admin, messages
+from django.contrib.auth import get_user_model
 from django.shortcuts import render
+from django.urls import reverse
+from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 
 from orders import models, services
@@ -113,3 +116,30 @@ class NotificationAdmin(admin.ModelAdmin):
 
     def has_add_permission(self, request) -> bool:
         return False
+
+
+class CustomerOrderInline(ReadOnlyInline):
+    """A customer's orders on their admin page (用户信息管理), newest first."""
+
+    model = models.Order
+    fk_name = "customer"
+    fields = ("link", "status", "total", "payment_method", "placed_at")
+    ordering = ("-placed_at",)
+    verbose_name_plural = _("orders")
+
+    @admin.display(description=_("order"))
+    def link(self, obj) -> str:
+        return format_html('<a href="{}">{}</a>', reverse("admin:orders_order_change", args=[obj.pk]), obj.number)
+
+
+# The customer admin as shop registered it, with the customer's orders added: each app adds its
+# own inlines to the admin registered before it (shop, orders, payments, aftersales).
+_CustomerAdmin = type(admin.site.get_model_admin(get_user_model()))
+
+
+class CustomerWithOrdersAdmin(_CustomerAdmin):
+    inlines = [*_CustomerAdmin.inlines, CustomerOrderInline]
+
+
+admin.site.unregister(get_user_model())
+admin.site.register(get_user_model(), CustomerWithOrdersAdmin)

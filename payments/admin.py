@@ -13,7 +13,6 @@ from orders.admin import OrderAdmin
 from orders.models import Order
 from payments import models, services
 from payments.exceptions import PaymentError
-from shop.admin import CustomerAdmin
 from shop.core.admin import ReadOnlyInline
 from shop.models import User
 
@@ -201,8 +200,30 @@ class WalletInline(admin.StackedInline):
     model = models.Wallet
     extra = 0
     can_delete = False
-    fields = ("balance", "adjust_link")
+    fields = ("balance", "recent_entries", "adjust_link")
     readonly_fields = fields
+
+    @admin.display(description=_("Latest entries"))
+    def recent_entries(self, obj):
+        from django.utils.html import format_html, format_html_join
+
+        entries = obj.entries.order_by("-created_at", "-pk")[:10] if obj.pk else []
+        rows = format_html_join(
+            "",
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            (
+                (
+                    e.created_at.strftime("%Y-%m-%d %H:%M"),
+                    e.amount,
+                    e.balance_after,
+                    e.get_reason_display(),
+                    e.reference or e.note,
+                )
+                for e in entries
+            ),
+        )
+        link = reverse("admin:payments_wallet_change", args=[obj.pk]) if obj.pk else ""
+        return format_html('<table class="wallet-entries">{}</table><a href="{}">{}</a>', rows, link, _("All entries"))
 
     @admin.display(description=_("Adjust"))
     def adjust_link(self, obj):
@@ -216,8 +237,12 @@ class WalletInline(admin.StackedInline):
         return False
 
 
-class CustomerWithWalletAdmin(CustomerAdmin):
-    inlines = [*CustomerAdmin.inlines, WalletInline]
+# Built on the customer admin registered so far (shop's, with orders' inline), not shop's class.
+_CustomerAdmin = type(admin.site.get_model_admin(User))
+
+
+class CustomerWithWalletAdmin(_CustomerAdmin):
+    inlines = [*_CustomerAdmin.inlines, WalletInline]
 
 
 admin.site.unregister(User)

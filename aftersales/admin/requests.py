@@ -12,6 +12,7 @@ receiving stock (aftersales.receive_return), money (payments.change_refund)."""
 
 from django import forms
 from django.contrib import admin, messages
+from django.contrib.auth import get_user_model
 from django.core.exceptions import PermissionDenied
 from django.db.models import OuterRef, Subquery, Sum
 from django.http import HttpResponseRedirect
@@ -753,3 +754,22 @@ class OrderWithAfterSalesAdmin(_OrderAdmin):
 
 admin.site.unregister(Order)
 admin.site.register(Order, OrderWithAfterSalesAdmin)
+
+
+class CustomerRequestInline(OrderRequestInline):
+    """A customer's after-sales requests on their admin page, newest first."""
+
+    fk_name = "customer"
+    fields = ("link", "order", "kind", "status", "due_at", "created_at")
+    ordering = ("-created_at",)
+
+
+_CustomerAdmin = type(admin.site.get_model_admin(get_user_model()))
+
+
+class CustomerWithAfterSalesAdmin(_CustomerAdmin):
+    inlines = [*_CustomerAdmin.inlines, CustomerRequestInline]
+
+
+admin.site.unregister(get_user_model())
+admin.site.register(get_user_model(), CustomerWithAfterSalesAdmin)
