@@ -269,6 +269,8 @@ BRAND_EN = [
     "sheng",
 ]
 WAREHOUSE_EMAIL = "warehouse@example.com"
+SERVICE_EMAIL = "service@example.com"  # customer service: after-sales requests, reviews
+FINANCE_EMAIL = "finance@example.com"  # refunds and payouts, payments, wallets
 DEMO_CUSTOMER = "customer@example.com"
 
 PROVINCES = [
@@ -748,7 +750,9 @@ class DemoBuilder:
         email = "admin@example.com"
         password_file = settings.VAR_DIR / "admin-password.txt"
         if User.objects.filter(email=email).exists() and password_file.exists():
-            return email, password_file.read_text().strip()
+            password = password_file.read_text().strip()
+            self._warehouse_staff(password)  # a login added since this database was made
+            return email, password
         password = "admin-" + secrets.token_urlsafe(9)
         user = User.objects.filter(email=email).first() or User.objects.create_superuser(email=email, password=password)
         user.set_password(password)
@@ -759,17 +763,23 @@ class DemoBuilder:
         return email, password
 
     def _warehouse_staff(self, password: str) -> None:
-        """A warehouse staff login (same password as the admin's): ships and receives, and cannot
-        change prices or money."""
+        """Staff logins, one per role (same password as the admin's): warehouse staff ship and
+        receive and cannot change prices or money; customer service decide after-sales requests
+        and answer reviews; finance see refunds and pay out the failed ones."""
         from django.contrib.auth import get_user_model
 
+        from aftersales.services.staff import CUSTOMER_SERVICE_GROUP, FINANCE_GROUP, aftersales_groups_ensure
         from fulfillment.services import staff_groups_ensure
 
         User = get_user_model()
-        user = User.objects.filter(email=WAREHOUSE_EMAIL).first() or User.objects.create_user(
-            email=WAREHOUSE_EMAIL, password=password
-        )
-        user.set_password(password)
-        user.is_staff = True
-        user.save()
-        user.groups.add(staff_groups_ensure())
+        groups = aftersales_groups_ensure()
+        for email, group in (
+            (WAREHOUSE_EMAIL, staff_groups_ensure()),
+            (SERVICE_EMAIL, groups[CUSTOMER_SERVICE_GROUP]),
+            (FINANCE_EMAIL, groups[FINANCE_GROUP]),
+        ):
+            user = User.objects.filter(email=email).first() or User.objects.create_user(email=email, password=password)
+            user.set_password(password)
+            user.is_staff = True
+            user.save()
+            user.groups.add(group)

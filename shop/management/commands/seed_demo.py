@@ -3,7 +3,7 @@
 from django.core.management.base import BaseCommand
 
 from catalog.models import Product
-from shop.demo import DEMO_CUSTOMER, WAREHOUSE_EMAIL, DemoBuilder
+from shop.demo import DEMO_CUSTOMER, FINANCE_EMAIL, SERVICE_EMAIL, WAREHOUSE_EMAIL, DemoBuilder
 
 
 class Command(BaseCommand):
@@ -24,6 +24,8 @@ class Command(BaseCommand):
             report = DemoBuilder(products=0, seed=seed, progress=False)._admin()
             self.stdout.write(f"Admin login: {report[0]} / {report[1]}")
             self.stdout.write(f"Warehouse staff login: {WAREHOUSE_EMAIL} / {report[1]}")
+            self.stdout.write(f"Customer service login: {SERVICE_EMAIL} / {report[1]}")
+            self.stdout.write(f"Finance login: {FINANCE_EMAIL} / {report[1]}")
             self.stdout.write(f"Demo customer login: {DEMO_CUSTOMER} / {report[1]}")
             return
         report = DemoBuilder(products=products, seed=seed, progress=not no_progress).build()
@@ -34,4 +36,6 @@ class Command(BaseCommand):
         )
         self.stdout.write(f"Admin login: {report.admin_email} / {report.admin_password}")
         self.stdout.write(f"Warehouse staff login: {WAREHOUSE_EMAIL} / {report.admin_password}")
+        self.stdout.write(f"Customer service login: {SERVICE_EMAIL} / {report.admin_password}")
+        self.stdout.write(f"Finance login: {FINANCE_EMAIL} / {report.admin_password}")
         self.stdout.write(f"Demo customer login: {DEMO_CUSTOMER} / {report.admin_password}")
