@@ -26,17 +26,15 @@ from cart.models import Cart, CartLine
 from cart.shipping import insurance_fee, shipping_quote
 from catalog.models import AttributeValue, ProductVariant
 from fulfillment.exceptions import FulfillmentError
-from fulfillment.geo import locate
-from fulfillment.models import Reservation, Shipment, Stock, Warehouse
+from fulfillment.models import Reservation, Shipment, Stock
 from fulfillment.services import (
     OutOfStock,
     order_reroute,
     stock_release,
     stock_reserve,
 )
-from fulfillment.services.routing import warehouses_by_distance
 from fulfillment.services.shipping import shipments_set_cod_due
-from fulfillment.services.stock import stock_lock_for_variants
+from fulfillment.services.stock import ranked_warehouses, stock_lock_for_variants
 from orders.exceptions import OrderError
 from orders.models import Notification, Order, OrderLine
 from orders.services import (
@@ -50,7 +48,13 @@ from orders.services import (
 )
 from payments.exceptions import PaymentError
 from payments.models import Payment, Refund
-from payments.services import cod_reprice, payment_refund, payment_supplement_from_wallet, wallet_for
+from payments.services import (
+    cod_reprice,
+    payment_refund,
+    payment_refundable,
+    payment_supplement_from_wallet,
+    wallet_for,
+)
 from shop.core.money import format_money, money
 from shop.core.text import parse_whole_number
 from shop.models import Address
@@ -541,14 +545,6 @@ def order_shipping_quote(*, order: Order, province: str) -> Decimal:
     return quote.fee
 
 
-def _ranking(warehouse_ids: set[int], province: str, city: str) -> list[int]:
-    places = {
-        pk: (lat, lng) if lat is not None and lng is not None else None
-        for pk, lat, lng in Warehouse.objects.filter(pk__in=warehouse_ids).values_list("pk", "latitude", "longitude")
-    }
-    return warehouses_by_distance(places, locate(province, city))
-
-
 def _nearest_changed(order: Order, before: tuple[str, str]) -> bool:
     """Whether the warehouses that could serve the order rank differently, nearest first, from
     the new address than from the old one: only then can routing choose another place."""
@@ -560,7 +556,7 @@ def _nearest_changed(order: Order, before: tuple[str, str]) -> bool:
             "warehouse_id", flat=True
         )
     )
-    return _ranking(candidates, *before) != _ranking(candidates, order.province, order.city)
+    return ranked_warehouses(candidates, *before) != ranked_warehouses(candidates, order.province, order.city)
 
 
 def _reroute(order: Order, *, actor) -> bool:
@@ -593,7 +589,7 @@ def _refund_difference(order: Order, amount: Decimal, *, actor) -> Decimal:
     left = amount
     captured = Payment.objects.filter(order=order, state=Payment.State.CAPTURED).order_by("-created_at", "-pk")
     for payment in captured:
-        take = min(left, payment.amount - payment.refunded)
+        take = min(left, payment_refundable(payment))
         if take <= 0:
             continue
         payment_refund(

@@ -9,18 +9,14 @@ from django.utils import timezone
 
 from aftersales.exceptions import AfterSaleError, AfterSaleErrorCode
 from aftersales.models import AfterSale, AfterSaleEvent, AfterSaleLine, InsuranceClaim
-from aftersales.services.requests import _approve, _request_number
+from aftersales.services.requests import SHIPPED_STATES, _approve, _request_number
 from fulfillment.models import Shipment
 from fulfillment.services import shipment_insured_value
 from orders.models import Order
 from shop.core.money import money
 
-CLAIMABLE = (
-    Shipment.Status.SHIPPED,
-    Shipment.Status.IN_TRANSIT,
-    Shipment.Status.EXCEPTION,
-    Shipment.Status.DELIVERED,
-)
+# Claims are for parcels with the carrier (lost) or delivered (damaged).
+CLAIMABLE = SHIPPED_STATES
 
 
 def _claim_number() -> str:

@@ -35,6 +35,7 @@ from fulfillment.models import Reservation, Shipment, ShipmentLine, Warehouse
 from orders.models import Notification, Order, OrderLine
 from orders.services import notification_queue, order_record_shipped, order_transition
 from payments.models import Payment, Refund
+from payments.services import payment_refund, payment_refundable
 from shop.core.money import format_money, money
 from shop.models import Sequence
 
@@ -99,13 +100,8 @@ REASONS = {
     ],
     Kind.EXCHANGE: [Reason.NO_REASON, Reason.QUALITY, Reason.WRONG_ITEM, Reason.DAMAGED, Reason.NOT_AS_DESCRIBED],
 }
-# Kinds that staff decide whatever the units' state; CANCEL is approved at once when no unit is packed.
-SHIPPED_STATES = (
-    Shipment.Status.SHIPPED,
-    Shipment.Status.IN_TRANSIT,
-    Shipment.Status.EXCEPTION,
-    Shipment.Status.DELIVERED,
-)
+# A parcel that has left the warehouse: with the carrier, or delivered.
+SHIPPED_STATES = (*Shipment.TRACKED, Shipment.Status.DELIVERED)
 
 
 def _request_number() -> str:
@@ -144,7 +140,6 @@ class Units:
     cancelling: int = 0  # units of unshipped stock in cancellations not decided yet
     claimed_shipped: int = 0  # units of shipped goods in live refund, return or exchange requests
     requests: int = 0  # requests ever opened on the line
-    refunded: int = 0  # units on refund notes
 
     @property
     def free_unshipped(self) -> int:
@@ -204,8 +199,6 @@ def order_units(order: Order) -> dict[int, Units]:
         u.cancelling = row["cancelling"] or 0
         u.claimed_shipped = row["claimed_shipped"] or 0
         u.requests = row["requests"]
-    for row in RefundNoteLine.objects.filter(note__order=order).values("order_line_id").annotate(n=Sum("quantity")):
-        units[row["order_line_id"]].refunded = row["n"]
     return units
 
 
@@ -224,11 +217,12 @@ def _no_reason_allowed(variant: ProductVariant) -> bool:
 # -- eligibility ----------------------------------------------------------------------------------
 
 
-def aftersale_eligibility(*, order: Order, now=None) -> Eligibility:
+def aftersale_eligibility(*, order: Order, now=None, units: dict[int, Units] | None = None) -> Eligibility:
     """What the customer may ask for on each line of an order now, and why not when nothing.
-    Precondition: the order is the customer's (the caller checked)."""
+    `units`: order_units(order), when the caller has it already. Precondition: the order is the
+    customer's (the caller checked)."""
     now = now or timezone.now()
-    units = order_units(order)
+    units = units if units is not None else order_units(order)
     delivered_at = _delivered_at(order)
     no_reason_until = quality_until = None
     if delivered_at and order.status in (Order.Status.SHIPPED, Order.Status.COMPLETED):
@@ -284,8 +278,6 @@ def aftersale_eligibility(*, order: Order, now=None) -> Eligibility:
                 el.why_not = _("The after-sales period of this item has ended.")
             else:
                 el.why_not = _("Nothing can be asked for this item now.")
-        else:
-            el.available = free
         result.append(el)
     kinds = [k for k in Kind.values if any(k in x.kinds for x in result)]
     nothing_shipped = all(units[line.pk].shipped == 0 for line in lines)
@@ -365,22 +357,23 @@ def refund_amounts(*, order: Order, quantities: dict[int, int], with_fees: bool)
     )
 
 
-def _order_payment(order: Order) -> Payment | None:
-    """The payment holding the order's money (its captured total), or its cash-on-delivery
-    payment still to collect."""
-    payments = [p for p in order.payments.all() if p.purpose == Payment.Purpose.ORDER]
+def _order_payment(payments: list[Payment]) -> Payment | None:
+    """Of an order's payments, the one holding its money (its captured total), or its
+    cash-on-delivery payment still to collect."""
+    payments = [p for p in payments if p.purpose == Payment.Purpose.ORDER]
     captured = next((p for p in payments if p.state == Payment.State.CAPTURED), None)
     if captured is not None:
         return captured
     return next((p for p in payments if p.provider == "cod" and p.state == Payment.State.AWAITING_COLLECTION), None)
 
 
-def _supplements(order: Order) -> list[Payment]:
-    """Later charges on top of the order's total (a re-priced shipping fee), still refundable."""
+def _supplements(payments: list[Payment]) -> list[Payment]:
+    """Of an order's payments, the later charges on top of its total (a re-priced shipping fee)
+    that can still go back."""
     return [
         p
-        for p in order.payments.all()
-        if p.purpose == Payment.Purpose.SUPPLEMENT and p.state == Payment.State.CAPTURED and p.refunded < p.amount
+        for p in payments
+        if p.purpose == Payment.Purpose.SUPPLEMENT and p.state == Payment.State.CAPTURED and payment_refundable(p) > 0
     ]
 
 
@@ -478,12 +471,12 @@ def aftersale_open(
         refund_to = AfterSale.RefundTo.ORIGINAL
     with transaction.atomic():
         order = Order.objects.select_for_update().get(pk=order_id, customer=customer)
-        eligibility = aftersale_eligibility(order=order)
+        units = order_units(order)
+        eligibility = aftersale_eligibility(order=order, units=units)
         if kind not in eligibility.kinds:
             raise AfterSaleError(AfterSaleErrorCode.KIND_NOT_ALLOWED)
         if not quantities:
             raise AfterSaleError(AfterSaleErrorCode.NO_LINES)
-        units = order_units(order)
         for line_id, n in quantities.items():
             el = eligibility.line(line_id)
             if el is None or kind not in el.kinds:
@@ -668,16 +661,17 @@ def _cod_due_follow(order: Order, request: AfterSale) -> None:
     shipments_set_cod_due(order=order, amount=max(order.total - cancelled - amounts.total, Decimal("0.00")))
 
 
-def _refund(order: Order, request: AfterSale, *, with_fees: bool, actor=None, note_text: str = "") -> RefundNote:
+def _refund(order: Order, request: AfterSale, *, with_fees: bool, actor=None) -> RefundNote:
     """Decide the money (a refund note with its lines) and have it paid out. Precondition:
     order and request locked."""
     quantities = {x.order_line_id: x.quantity for x in request.lines.all()}
     amounts = refund_amounts(order=order, quantities=quantities, with_fees=with_fees)
-    payment = _order_payment(order)
-    supplements = _supplements(order) if with_fees else []
+    payments = list(order.payments.all())
+    payment = _order_payment(payments)
+    supplements = _supplements(payments) if with_fees else []
     refundable = None
     if payment is not None and payment.state == Payment.State.CAPTURED:
-        refundable = payment.amount - payment.refunded + sum(p.amount - p.refunded for p in supplements)
+        refundable = payment_refundable(payment) + sum(payment_refundable(p) for p in supplements)
     goods, shipping, insurance = _capped(amounts, refundable)
     note = RefundNote.objects.create(
         number=refund_note_number(),
@@ -698,13 +692,11 @@ def _refund(order: Order, request: AfterSale, *, with_fees: bool, actor=None, no
         # Cash on delivery not collected (or nothing left to give back): nothing to pay out.
         _note_settle(note, RefundNote.State.NOTHING_DUE)
         return note
-    from payments.services import payment_refund
-
     # The order is closing: what was charged on top of its total goes back first (to the
     # wallet it came from, at once); the rest from the order's payment.
     from_main = note.amount
     for supplement in supplements:
-        part = min(supplement.amount - supplement.refunded, from_main)
+        part = min(payment_refundable(supplement), from_main)
         if part > 0:
             payment_refund(
                 payment_id=supplement.pk,
@@ -1067,7 +1059,7 @@ def aftersales_enforce_deadlines(*, now=None, limit: int = 200) -> dict[str, int
                 _mail(request, Notification.Kind.AFTERSALE_CLOSED)
                 done["closed_no_return"] += 1
             elif request.status == Status.RETURN_SHIPPED:
-                request.kind = request.kind if request.kind == Kind.RETURN else Kind.RETURN
+                request.kind = Kind.RETURN  # refunded, whatever was asked: the shop did not answer
                 request.save(update_fields=["kind"])
                 _after_return(order, request, actor=None, note="shop did not confirm receipt in time")
                 done["refunded_unconfirmed_return"] += 1

@@ -5,11 +5,14 @@ from django import template
 
 from aftersales.selectors import requests as selectors
 from aftersales.services import requests as request_services
+from orders.models import Order
 
 register = template.Library()
 
-# Orders that can have had, or can still have, an after-sales request.
-AFTER_PAYMENT = ("paid", "shipped", "completed", "closed")
+# Orders that can have had an after-sales request, and those that can still have a new one (a
+# closed order was refunded in full: nothing is left to ask for, so nothing is computed).
+AFTER_PAYMENT = (Order.Status.PAID, Order.Status.SHIPPED, Order.Status.COMPLETED, Order.Status.CLOSED)
+OPEN_TO_REQUESTS = (Order.Status.PAID, Order.Status.SHIPPED, Order.Status.COMPLETED)
 
 
 @register.simple_tag
@@ -21,7 +24,9 @@ def order_aftersales(order) -> dict:
     return {
         "order_number": order.number,
         "states": selectors.order_line_states(order=order),
-        "eligibility": request_services.aftersale_eligibility(order=order),
+        "eligibility": request_services.aftersale_eligibility(order=order)
+        if order.status in OPEN_TO_REQUESTS
+        else None,
         "claims": selectors.order_claims(order=order) if order.insured else [],
     }
 

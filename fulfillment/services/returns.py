@@ -21,8 +21,8 @@ from fulfillment.services.stock import (
     Reason,
     StockRefused,
     _move,
-    _ranked_warehouses,
     _refresh_flags_on_commit,
+    ranked_warehouses,
     stock_lock_for_variants,
     stock_release_part,
     stock_return_receive,
@@ -315,7 +315,7 @@ def replacement_parcel_create(
     warehouse_id = next(
         (
             w
-            for w in _ranked_warehouses(candidates, order.province, order.city)
+            for w in ranked_warehouses(candidates, order.province, order.city)
             if all(locked.get((w, v), (0, 0))[1] >= n for v, n in wanted.items())
         ),
         None,

@@ -144,7 +144,8 @@ def stock_lock_for_variants(variant_ids: Iterable[int]) -> dict[tuple[int, int],
     return {(w, v): (pk, on_hand - reserved) for pk, w, v, on_hand, reserved in rows}
 
 
-def _ranked_warehouses(warehouse_ids: Iterable[int], province: str, city: str) -> list[int]:
+def ranked_warehouses(warehouse_ids: Iterable[int], province: str, city: str) -> list[int]:
+    """The warehouses, nearest to a delivery address first."""
     places = {
         pk: (lat, lng) if lat is not None and lng is not None else None
         for pk, lat, lng in Warehouse.objects.filter(pk__in=set(warehouse_ids)).values_list(
@@ -162,7 +163,7 @@ def stock_reserve(*, order, wanted: dict[int, int], only_warehouse: int | None =
     undoes every reservation made here."""
     locked = stock_lock_for_variants(wanted)
     candidates = {w for (w, _v) in locked if only_warehouse is None or w == only_warehouse}
-    ranked = _ranked_warehouses(candidates, order.province, order.city)
+    ranked = ranked_warehouses(candidates, order.province, order.city)
     try:
         plan = plan_route(wanted, {key: free for key, (_pk, free) in locked.items()}, ranked)
     except Unroutable as exc:
