@@ -7,9 +7,11 @@ search vector) so that a listing page is one query on one table; services keep t
 import contextlib
 import functools
 import uuid
+from decimal import Decimal
 
 from django.conf import settings
 from django.contrib.postgres.search import SearchVectorField
+from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import Q
 from django.db.models.fields.files import ImageFieldFile
@@ -56,6 +58,32 @@ class Department(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+
+class CommissionRate(models.Model):
+    """佣金: the share of a department's sales the shop keeps, from a date on. A line is charged
+    the rate in force on the day its order was placed; a new rate never changes old sales."""
+
+    department = models.ForeignKey(
+        Department, on_delete=models.CASCADE, related_name="commission_rates", verbose_name=_("department")
+    )
+    rate = models.DecimalField(
+        _("rate"), max_digits=5, decimal_places=4, help_text=_("A fraction: 0.0500 is 5%."),
+        validators=[MinValueValidator(Decimal("0")), MaxValueValidator(Decimal("1"))],
+    )  # fmt: skip
+    valid_from = models.DateField(_("valid from"))
+
+    class Meta:
+        verbose_name = _("commission rate")
+        verbose_name_plural = _("commission rates")
+        ordering = ["department", "-valid_from"]
+        constraints = [
+            models.UniqueConstraint(fields=["department", "valid_from"], name="commission_rate_one_per_day"),
+            models.CheckConstraint(condition=Q(rate__gte=0) & Q(rate__lte=1), name="commission_rate_fraction"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.department_id}: {self.rate} from {self.valid_from}"
 
 
 class Supplier(models.Model):

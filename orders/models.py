@@ -87,6 +87,8 @@ class Order(PostalAddress):
             models.Index(fields=["customer", "-placed_at"], name="order_customer_recent"),
             models.Index(fields=["pay_by"], name="order_unpaid_due", condition=Q(status="pending_payment")),
             models.Index(fields=["shipped_at"], name="order_awaiting_receipt", condition=Q(status="shipped")),
+            # The monthly settlement finds completed orders whose after-sales period has ended.
+            models.Index(fields=["completed_at"], name="order_completed", condition=Q(status="completed")),
         ]
         constraints = [
             models.CheckConstraint(condition=Q(total__gte=0), name="order_total_not_negative"),

@@ -1,4 +1,4 @@
-"""After-sales (售后) and reviews (评价).
+"""After-sales (售后) requests, refund notes, insurance claims and reviews (评价).
 
 An `AfterSale` is one request a customer opens on an order: a refund before shipping, a refund
 after shipping, a return for a refund, or an exchange, for some units of some lines. Its status
@@ -330,11 +330,20 @@ class RefundNoteLine(models.Model):
     quantity = models.PositiveIntegerField(_("quantity"))
     # Units × unit price, less their pro-rata share of the order's discount.
     amount = models.DecimalField(_("amount"), **MONEY)
+    # The statement line that took this refund off a department's money (its line's sale, or a
+    # later clawback): each refund is settled once. Freed when a draft statement is rewritten.
+    settled_in = models.ForeignKey(
+        "aftersales.StatementLine", on_delete=models.SET_NULL, null=True, blank=True, related_name="refund_lines",
+        verbose_name=_("settled in"),
+    )  # fmt: skip
 
     class Meta:
         verbose_name = _("refund line")
         verbose_name_plural = _("refund lines")
         ordering = ["pk"]
+        indexes = [
+            models.Index(fields=["order_line"], condition=Q(settled_in__isnull=True), name="refund_line_unsettled"),
+        ]
         constraints = [
             models.CheckConstraint(condition=Q(quantity__gt=0), name="refund_line_quantity_positive"),
             models.CheckConstraint(condition=Q(amount__gte=0), name="refund_line_amount_not_negative"),
