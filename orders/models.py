@@ -241,6 +241,10 @@ class Notification(models.Model):
         EXCHANGE_SHIPPED = "exchange_shipped", _("Replacement shipped")
         REVIEW_REPLY = "review_reply", _("Reply to a review")
         ADDRESS_CHANGED = "address_changed", _("Delivery address changed")
+        INVOICE_ISSUED = "invoice_issued", _("Invoice issued")
+        INVOICE_RED = "invoice_red", _("Credit invoice issued")
+        # A department's monthly statement was confirmed: its contact gets the PDF and XLSX.
+        STATEMENT_CONFIRMED = "statement_confirmed", _("Settlement statement confirmed")
 
     class State(models.TextChoices):
         PENDING = "pending", _("Pending")
