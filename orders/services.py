@@ -6,6 +6,7 @@ change owes in the same transaction.
 """
 
 import secrets
+from collections.abc import Callable
 from decimal import Decimal
 
 from django.conf import settings
@@ -60,6 +61,16 @@ def notification_queue(*, kind: str, key: str, to: str, language: str, context: 
     return notification
 
 
+# kind → a function of the notification returning [(filename, content bytes, mimetype)]: documents
+# (an invoice's PDF, a statement's PDF and XLSX) are made as the mail is sent, never stored in the
+# outbox. Apps above orders register theirs in ready().
+ATTACHMENTS: dict[str, Callable[[Notification], list[tuple[str, bytes, str]]]] = {}
+
+
+def notification_attachments_register(kind: str, make: Callable[[Notification], list[tuple[str, bytes, str]]]):
+    ATTACHMENTS[kind] = make
+
+
 def notification_dispatch(*, notification_id: int) -> None:
     """Hand a notification to the broker. A broker outage is logged, not raised: the row stays
     pending and the sweeper queues it again once the broker is back."""
@@ -90,6 +101,10 @@ def notification_deliver(*, notification_id: int) -> bool:
             html = render_to_string(f"orders/emails/{notification.kind}.html", context)
         message = EmailMultiAlternatives(subject, text, settings.DEFAULT_FROM_EMAIL, [notification.to])
         message.attach_alternative(html, "text/html")
+        if notification.kind in ATTACHMENTS:
+            with translation.override(notification.language):
+                for filename, content, mimetype in ATTACHMENTS[notification.kind](notification):
+                    message.attach(filename, content, mimetype)
         notification.attempts += 1
         try:
             message.send()
