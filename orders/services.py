@@ -19,7 +19,7 @@ from django.utils.encoding import force_bytes
 from django.utils.http import urlsafe_base64_encode
 
 from orders.exceptions import OrderError, OrderErrorCode
-from orders.models import Coupon, CouponRedemption, Notification, Order, OrderEvent
+from orders.models import Coupon, CouponRedemption, Notification, Order, OrderEvent, OrderLine
 from orders.signals import order_paid, order_released
 from shop.core.money import format_money, money
 from shop.core.tasks import enqueue
@@ -36,6 +36,29 @@ NOTIFY_ON = {
 def order_number_new() -> str:
     """A human-readable number: date, then 8 random digits (unique index catches the rare clash)."""
     return timezone.localdate().strftime("%Y%m%d") + f"{secrets.randbelow(10**8):08d}"
+
+
+def order_line_discount_shares(order: Order, lines: list[OrderLine]) -> dict[int, Decimal]:
+    """The order's discount spread over its lines in proportion to their totals, to the cent,
+    the rounding remainder on the largest line: the shares add up to the discount exactly. What
+    a refund gives back, what a department is settled and what the sales report counts all start
+    from a line's total less this share."""
+    return discount_shares(
+        discount=order.discount, subtotal=order.subtotal, totals={line.pk: line.line_total for line in lines}
+    )
+
+
+def discount_shares(*, discount: Decimal, subtotal: Decimal, totals: dict[int, Decimal]) -> dict[int, Decimal]:
+    """`order_line_discount_shares` from plain figures (line id → line total), for code that
+    streams lines as tuples."""
+    if not discount or not subtotal:
+        return dict.fromkeys(totals, Decimal("0.00"))
+    shares = {pk: money(discount * total / subtotal) for pk, total in totals.items()}
+    remainder = discount - sum(shares.values())
+    if remainder and totals:
+        largest = max(totals, key=lambda pk: (totals[pk], -pk))
+        shares[largest] += remainder
+    return shares
 
 
 # -- notifications (outbox) -------------------------------------------------------------------

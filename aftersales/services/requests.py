@@ -32,8 +32,13 @@ from aftersales.models import (
 from aftersales.services.photos import photos_clean
 from catalog.models import ProductVariant
 from fulfillment.models import Reservation, Shipment, ShipmentLine, Warehouse
-from orders.models import Notification, Order, OrderLine
-from orders.services import notification_queue, order_record_shipped, order_transition
+from orders.models import Notification, Order
+from orders.services import (
+    notification_queue,
+    order_line_discount_shares,
+    order_record_shipped,
+    order_transition,
+)
 from payments.models import Payment, Refund
 from payments.services import payment_refund, payment_refundable
 from shop.core.money import format_money, money
@@ -312,19 +317,6 @@ def _units_for_kind(kind: str, units: Units) -> int:
 # -- refunds: amounts ---------------------------------------------------------------------------
 
 
-def _discount_shares(order: Order, lines: list[OrderLine]) -> dict[int, Decimal]:
-    """The order's discount spread over its lines in proportion to their totals, to the cent,
-    the rounding remainder on the largest line: the shares add up to the discount exactly."""
-    if not order.discount or not order.subtotal:
-        return {line.pk: Decimal("0.00") for line in lines}
-    shares = {line.pk: money(order.discount * line.line_total / order.subtotal) for line in lines}
-    remainder = order.discount - sum(shares.values())
-    if remainder and lines:
-        largest = max(lines, key=lambda x: (x.line_total, -x.pk))
-        shares[largest.pk] += remainder
-    return shares
-
-
 def line_refund_amount(*, net: Decimal, quantity: int, done: int, units: int) -> Decimal:
     """What `units` more of a line give back when `done` were refunded before: the line's net
     total in proportion, counted cumulatively, so the parts always add up to the net total."""
@@ -337,7 +329,7 @@ def refund_amounts(*, order: Order, quantities: dict[int, int], with_fees: bool)
     units refunded before so that refunding a line in parts gives back exactly its net total.
     Shipping and insurance only `with_fees`. Capped by what the order's payment still holds."""
     lines = {line.pk: line for line in order.lines.all()}
-    shares = _discount_shares(order, list(lines.values()))
+    shares = order_line_discount_shares(order, list(lines.values()))
     before = dict(
         RefundNoteLine.objects.filter(note__order=order)
         .values("order_line_id")

@@ -12,6 +12,7 @@ from aftersales.services import requests as svc
 from fulfillment.models import Stock
 from fulfillment.services import stock_movement_totals
 from orders.models import Order
+from orders.services import order_line_discount_shares
 from payments.models import Payment, Refund, Wallet
 from shop.core.money import money
 from tests import factories
@@ -113,7 +114,7 @@ def test_refunding_every_unit_in_any_parts_gives_back_exactly_the_goods_less_the
     subtotal = sum(x.line_total for x in lines)
     discount = money(subtotal * discount_percent / 100)
     order = SimpleNamespace(subtotal=subtotal, discount=discount)
-    shares = svc._discount_shares(order, lines)
+    shares = order_line_discount_shares(order, lines)
     assert sum(shares.values()) == discount
     for line in lines:
         net = line.line_total - shares[line.pk]
