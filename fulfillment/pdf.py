@@ -1,45 +1,25 @@
 """Packing slips and delivery notes as PDF (reportlab), for printers that want a file.
 
-Chinese text uses the Adobe CID font STSong-Light, which PDF readers provide: nothing to embed
-or ship, and the file stays a few kilobytes."""
-
-from io import BytesIO
-from xml.sax import saxutils
+Chinese text uses the shop's embedded font (shop.core.pdf), so the file prints the same on any
+reader or printer."""
 
 from django.utils.translation import gettext as _
-from reportlab.lib import colors
-from reportlab.lib.pagesizes import A4
-from reportlab.lib.styles import ParagraphStyle
 from reportlab.lib.units import mm
-from reportlab.pdfbase import pdfmetrics
-from reportlab.pdfbase.cidfonts import UnicodeCIDFont
-from reportlab.platypus import Paragraph, SimpleDocTemplate, Spacer, Table, TableStyle
+from reportlab.platypus import Paragraph, Spacer
 
-FONT = "STSong-Light"
-pdfmetrics.registerFont(UnicodeCIDFont(FONT))
+from shop.core import pdf as shop_pdf
+from shop.core.pdf import escape
 
-TITLE = ParagraphStyle("title", fontName=FONT, fontSize=16, leading=20, spaceAfter=4 * mm)
-TEXT = ParagraphStyle("text", fontName=FONT, fontSize=10, leading=14)
-SMALL = ParagraphStyle("small", fontName=FONT, fontSize=8, leading=11, textColor=colors.grey)
-
-
-def escape(value) -> str:
-    """Text for a Paragraph, which parses its text as markup: every value that goes into one
-    (names, addresses, numbers, tracking numbers from staff or the carrier, our own labels) is
-    escaped, so "<b>" or "&" prints as typed instead of restyling the page or making the build
-    raise. Quotes too, as a value can end up inside an attribute."""
-    return saxutils.escape(str(value), {'"': "&quot;", "'": "&#39;"})
+__all__ = ["escape", "shipment_document"]
 
 
 def shipment_document(kind: str, context: dict) -> bytes:
     """`kind` is "packing_slip" (for the packer: what goes in the box) or "delivery_note" (for
     the customer: what was sent, insurance, cash due, signature)."""
     shipment, order, lines = context["shipment"], context["order"], context["lines"]
-    buffer = BytesIO()
-    doc = SimpleDocTemplate(
-        buffer, pagesize=A4, leftMargin=18 * mm, rightMargin=18 * mm, topMargin=16 * mm, bottomMargin=16 * mm,
-        title=f"{shipment.number}", author="shop",
-    )  # fmt: skip
+    buffer, doc = shop_pdf.document(f"{shipment.number}")
+    styles = shop_pdf.styles()
+    TITLE, TEXT, SMALL = styles.title, styles.text, styles.small
     t = _labels()
     title = _("Packing slip") if kind == "packing_slip" else _("Delivery note")
     story = [
@@ -61,25 +41,14 @@ def shipment_document(kind: str, context: dict) -> bytes:
     story.append(Spacer(1, 5 * mm))
     if kind == "packing_slip":
         rows = [[_("Packed"), _("SKU"), _("Product"), _("Options"), _("Qty")]]
-        rows += [["☐", *_cells(line)] for line in lines]
+        rows += [["□", *_cells(line)] for line in lines]  # ☐ is not in the font
         widths = [14 * mm, 34 * mm, 74 * mm, 36 * mm, 14 * mm]
     else:
         rows = [[_("SKU"), _("Product"), _("Options"), _("Qty")]]
         rows += [_cells(line) for line in lines]
         widths = [34 * mm, 88 * mm, 36 * mm, 14 * mm]
     rows.append([""] * (len(rows[0]) - 2) + [_("Units"), str(context["units"])])
-    table = Table(rows, colWidths=widths, repeatRows=1)
-    table.setStyle(
-        TableStyle(
-            [
-                ("FONT", (0, 0), (-1, -1), FONT, 9),
-                ("BACKGROUND", (0, 0), (-1, 0), colors.HexColor("#f0f0f0")),
-                ("GRID", (0, 0), (-1, -2), 0.4, colors.grey),
-                ("VALIGN", (0, 0), (-1, -1), "MIDDLE"),
-                ("ALIGN", (-1, 0), (-1, -1), "RIGHT"),
-            ]
-        )
-    )
+    table = shop_pdf.table(rows, widths, totals=1, right=(len(widths) - 1,))
     story.append(table)
     story.append(Spacer(1, 6 * mm))
     if order.insured:
@@ -106,7 +75,7 @@ def _cells(line) -> list:
     sku = getattr(line, "sku", ordered.sku)
     name = getattr(line, "product_name", ordered.product_name)
     options = getattr(line, "options", ordered.variant_label)
-    return [sku, Paragraph(escape(name), TEXT), options, str(line.quantity)]
+    return [sku, Paragraph(escape(name), shop_pdf.styles().text), options, str(line.quantity)]
 
 
 def _labels() -> dict[str, str]:
