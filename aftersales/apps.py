@@ -9,10 +9,18 @@ class AftersalesConfig(AppConfig):
 
     def ready(self) -> None:
         from aftersales import receivers
+        from aftersales.services.invoices import invoice_attachments
         from fulfillment.signals import return_delivered
+        from orders.models import Notification
+        from orders.services import notification_attachments_register
+        from orders.signals import order_completed
         from payments.signals import refund_settled
 
         refund_settled.connect(receivers.refund_settled, dispatch_uid="aftersales-refund-settled")
         return_delivered.connect(receivers.return_delivered, dispatch_uid="aftersales-return-delivered")
+        # A requested invoice is issued as its order completes; invoice mails carry the PDF.
+        order_completed.connect(receivers.order_completed, dispatch_uid="aftersales-invoice-on-completion")
+        notification_attachments_register(Notification.Kind.INVOICE_ISSUED, invoice_attachments)
+        notification_attachments_register(Notification.Kind.INVOICE_RED, invoice_attachments)
         # After every migrate (the after-sales permissions exist by then): the staff groups.
         post_migrate.connect(receivers.ensure_staff_groups, sender=self, dispatch_uid="aftersales-staff-groups")

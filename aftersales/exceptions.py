@@ -95,3 +95,44 @@ class AfterSaleError(ShopError):
             "Only an insured parcel with the carrier (or delivered damaged) can be claimed for."
         ),
     }
+
+
+class InvoiceErrorCode(StrEnum):
+    NOT_INVOICEABLE = "not_invoiceable"
+    TITLE_TYPE = "title_type"
+    TITLE_REQUIRED = "title_required"
+    TITLE_TOO_LONG = "title_too_long"
+    TAXPAYER_ID_REQUIRED = "taxpayer_id_required"
+    TAXPAYER_ID_LENGTH = "taxpayer_id_length"
+    TAXPAYER_ID_CHARACTERS = "taxpayer_id_characters"
+    TAXPAYER_ID_CHECK = "taxpayer_id_check"
+    BAD_EMAIL = "bad_email"
+    ALREADY_ISSUED = "already_issued"
+    NOTHING_TO_INVOICE = "nothing_to_invoice"
+
+
+class InvoiceError(ShopError):
+    messages = {
+        InvoiceErrorCode.NOT_INVOICEABLE: _(
+            "An invoice can be issued only for a paid order that was not refunded in full."
+        ),
+        InvoiceErrorCode.TITLE_TYPE: _("Choose individual or organisation."),
+        InvoiceErrorCode.TITLE_REQUIRED: _("Enter the invoice title (your name, or the organisation's full name)."),
+        InvoiceErrorCode.TITLE_TOO_LONG: _("The invoice title can be at most 100 characters."),
+        InvoiceErrorCode.TAXPAYER_ID_REQUIRED: _(
+            "An organisation's invoice needs its taxpayer ID (unified social credit code)."
+        ),
+        InvoiceErrorCode.TAXPAYER_ID_LENGTH: _("A unified social credit code has 18 characters."),
+        InvoiceErrorCode.TAXPAYER_ID_CHARACTERS: _(
+            "A unified social credit code has only digits and capital letters other than I, O, S, V and Z, "
+            "with digits in places 3 to 8."
+        ),
+        InvoiceErrorCode.TAXPAYER_ID_CHECK: _(
+            "This unified social credit code is mistyped: its last character does not match."
+        ),
+        InvoiceErrorCode.BAD_EMAIL: _("Enter a valid email address for the invoice."),
+        InvoiceErrorCode.ALREADY_ISSUED: _(
+            "Invoice %(number)s has already been issued for this order; it can no longer be changed."
+        ),
+        InvoiceErrorCode.NOTHING_TO_INVOICE: _("Nothing is left to invoice: the order was refunded."),
+    }

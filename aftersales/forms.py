@@ -8,7 +8,7 @@ from django import forms
 from django.conf import settings
 from django.utils.translation import gettext_lazy as _
 
-from aftersales.models import AfterSale
+from aftersales.models import AfterSale, Invoice
 
 
 class MultipleFileInput(forms.ClearableFileInput):
@@ -153,3 +153,25 @@ class ReturnShipmentForm(forms.Form):
             self.fields["tracking_number"].help_text = _(
                 "With Express you may leave it empty: the carrier then issues a return waybill for you."
             )
+
+
+class InvoiceRequestForm(forms.Form):
+    """An electronic ordinary invoice's buyer. Parsed here, checked by
+    aftersales.services.invoices.invoice_request (taxpayer ID and all), whose errors the view
+    puts on their field."""
+
+    title_type = forms.ChoiceField(
+        label=_("Invoice for"), choices=Invoice.TitleType.choices, widget=forms.RadioSelect, initial="personal"
+    )
+    title = forms.CharField(
+        label=_("Invoice title"),
+        max_length=100,
+        help_text=_("Your name, or the organisation's full registered name."),
+    )
+    taxpayer_id = forms.CharField(
+        label=_("Taxpayer ID"),
+        max_length=30,
+        required=False,
+        help_text=_("Organisations only: the 18-character unified social credit code."),
+    )
+    email = forms.EmailField(label=_("Email the invoice to"), required=False, max_length=254)

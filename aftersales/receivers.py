@@ -1,5 +1,6 @@
 """Receivers of signals from lower apps: one line each, calling a service."""
 
+from aftersales.services import invoices as invoice_services
 from aftersales.services import requests as request_services
 from aftersales.services.staff import aftersales_groups_ensure
 
@@ -14,3 +15,7 @@ def ensure_staff_groups(sender, **kwargs) -> None:
 
 def return_delivered(sender, shipment, **kwargs) -> None:
     request_services.aftersale_return_arrived(shipment=shipment)
+
+
+def order_completed(sender, order, **kwargs) -> None:
+    invoice_services.invoice_issue_on_completion(order=order)

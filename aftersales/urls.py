@@ -1,6 +1,6 @@
 from django.urls import path
 
-from aftersales.views import requests, reviews
+from aftersales.views import invoices, requests, reviews
 
 app_name = "aftersales"
 
@@ -23,4 +23,10 @@ review_urls = [
     path("reviews/product/<int:product_id>/", reviews.product_reviews, name="product_reviews"),
 ]
 
-urlpatterns = [*review_urls, *request_urls]
+# Invoices (customer pages): views.invoices.
+invoice_urls = [
+    path("invoices/order/<str:order_number>/", invoices.invoice_request, name="invoice_request"),
+    path("invoices/<str:number>.pdf", invoices.invoice_pdf, name="invoice_pdf"),
+]
+
+urlpatterns = [*invoice_urls, *review_urls, *request_urls]

@@ -206,6 +206,10 @@ def checkout_place(request: HttpRequest) -> HttpResponse:
         messages.error(request, _("Choose a delivery address."))
         return redirect("cart:checkout")
     messages.success(request, _("Order %(n)s placed. Please pay to confirm it.") % {"n": order.number})
+    if request.POST.get("invoice") == "1":
+        # The invoice's details are after-sales' form (an app above cart): straight to it, for
+        # the order just placed; it is kept until the order completes, then issued.
+        return redirect("aftersales:invoice_request", order_number=order.number)
     return redirect(order)
 
 

@@ -17,3 +17,7 @@ cod_collected = Signal()
 # Sent inside the transaction in which an order that was to be paid in cash on delivery got
 # paid online instead: fulfillment stops its parcels collecting cash. Arguments: order.
 cod_withdrawn = Signal()
+
+# Sent inside the transaction that completed an order (received, confirmed or automatically):
+# aftersales issues its requested invoice. Arguments: order.
+order_completed = Signal()

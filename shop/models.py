@@ -104,3 +104,14 @@ class Sequence(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name}: {self.last}"
+
+
+def sequence_next(name: str) -> int:
+    """The next number of a gap-free sequence, under its row lock (held until the caller's
+    transaction ends: a rollback gives the number back, and two callers never share one)."""
+    Sequence.objects.get_or_create(name=name)
+    seq = Sequence.objects.select_for_update().get(name=name)
+    seq.last = models.F("last") + 1
+    seq.save(update_fields=["last"])
+    seq.refresh_from_db(fields=["last"])
+    return seq.last

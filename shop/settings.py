@@ -298,6 +298,13 @@ AFTERSALES_MAX_PHOTOS = 6
 AFTERSALES_STAFF_EMAIL = env.str("AFTERSALES_STAFF_EMAIL", default=DEFAULT_FROM_EMAIL)
 AFTERSALES_PHOTO_MAX_BYTES = 8 * 1024 * 1024
 AFTERSALES_PHOTO_MAX_SIDE = 2000  # photos are re-encoded, no larger than this, without their metadata
+
+# Invoices (发票, aftersales.services.invoices). Requested invoices are issued as their order
+# completes unless INVOICE_AUTO_ISSUE is off (finance then issues them in the admin). The seller
+# printed on every invoice: the shop's legal name and unified social credit code.
+INVOICE_AUTO_ISSUE = env.bool("INVOICE_AUTO_ISSUE", default=True)
+INVOICE_SELLER_NAME = env.str("INVOICE_SELLER_NAME", default="示例商城有限公司")
+INVOICE_SELLER_TAXPAYER_ID = env.str("INVOICE_SELLER_TAXPAYER_ID", default="")
 REVIEW_DAYS = env.int("REVIEW_DAYS", default=15)  # then a default positive review
 REVIEW_FOLLOWUP_DAYS = env.int("REVIEW_FOLLOWUP_DAYS", default=180)
 REVIEW_DEFAULT_RATING = 5

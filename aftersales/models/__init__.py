@@ -1,6 +1,7 @@
 """What happens after the sale: requests and refunds (requests.py), the monthly settlement with
 the departments (settlement.py)."""
 
+from aftersales.models.invoices import Invoice, InvoiceLine
 from aftersales.models.requests import (
     MONEY,
     AfterSale,
@@ -30,6 +31,8 @@ __all__ = [
     "AfterSaleMessage",
     "AfterSalePhoto",
     "InsuranceClaim",
+    "Invoice",
+    "InvoiceLine",
     "RefundNote",
     "RefundNoteLine",
     "Review",

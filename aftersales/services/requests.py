@@ -14,7 +14,7 @@ from decimal import Decimal
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Count, F, Q, Sum
+from django.db.models import Count, Q, Sum
 from django.urls import reverse
 from django.utils import timezone, translation
 from django.utils.translation import gettext as _
@@ -29,6 +29,7 @@ from aftersales.models import (
     RefundNote,
     RefundNoteLine,
 )
+from aftersales.services.invoices import invoice_red_for_refund
 from aftersales.services.photos import photos_clean
 from catalog.models import ProductVariant
 from fulfillment.models import Reservation, Shipment, ShipmentLine, Warehouse
@@ -42,7 +43,7 @@ from orders.services import (
 from payments.models import Payment, Refund
 from payments.services import payment_refund, payment_refundable
 from shop.core.money import format_money, money
-from shop.models import Sequence
+from shop.models import sequence_next
 
 
 @dataclass
@@ -111,17 +112,6 @@ SHIPPED_STATES = (*Shipment.TRACKED, Shipment.Status.DELIVERED)
 
 def _request_number() -> str:
     return "AS" + timezone.localdate().strftime("%Y%m%d") + f"{secrets.randbelow(10**6):06d}"
-
-
-def sequence_next(name: str) -> int:
-    """The next number of a gap-free sequence, under its row lock (held until the caller's
-    transaction ends: a rollback gives the number back, and two callers never share one)."""
-    Sequence.objects.get_or_create(name=name)
-    seq = Sequence.objects.select_for_update().get(name=name)
-    seq.last = F("last") + 1
-    seq.save(update_fields=["last"])
-    seq.refresh_from_db(fields=["last"])
-    return seq.last
 
 
 def refund_note_number() -> str:
@@ -680,6 +670,7 @@ def _refund(order: Order, request: AfterSale, *, with_fees: bool, actor=None) ->
         RefundNoteLine(note=note, order_line_id=line_id, quantity=n, amount=amount)
         for line_id, (n, amount) in amounts.lines.items()
     )
+    invoice_red_for_refund(note=note)  # the order's invoice was issued already: a red one
     if payment is None or payment.state != Payment.State.CAPTURED or note.amount <= 0:
         # Cash on delivery not collected (or nothing left to give back): nothing to pay out.
         _note_settle(note, RefundNote.State.NOTHING_DUE)

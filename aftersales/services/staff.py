@@ -8,7 +8,7 @@ Each group holds only what its work needs; the admin permission matrix
   read refund notes, orders and parcels, file insurance claims, moderate reviews. Never
   receives stock, never moves money, never decides an escalated or appealed request.
 - After-sales supervisors: customer service, and decide escalated and appealed requests.
-- Finance: read refund notes, payments, refunds and wallets; send a failed refund again or pay
+- Finance: read refund notes, payments, refunds and wallets; issue invoices; send a failed refund again or pay
   it to the wallet instead (payments.change_refund); record cash collected on delivery. Never
   decides a request nor changes an amount (every amount is read only everywhere).
 - Warehouse staff (fulfillment.services.staff): read requests, receive returns (back into stock
@@ -31,6 +31,7 @@ CUSTOMER_SERVICE_PERMISSIONS = [
     "aftersales.add_insuranceclaim",
     "aftersales.view_review",
     "aftersales.moderate_review",
+    "aftersales.view_invoice",  # what the customer asked for, to answer questions about it
     "orders.view_order",
     "orders.view_orderline",
     # Where a parcel is, for "not received" and lost-parcel requests.
@@ -44,6 +45,8 @@ SUPERVISOR_PERMISSIONS = [*CUSTOMER_SERVICE_PERMISSIONS, "aftersales.supervise_a
 FINANCE_PERMISSIONS = [
     "aftersales.view_refundnote",
     "aftersales.view_insuranceclaim",  # what the carriers paid for lost parcels
+    "aftersales.view_invoice",
+    "aftersales.issue_invoice",  # issue requested invoices (and download their PDF)
     "orders.view_order",
     "orders.view_orderline",
     "payments.view_payment",
