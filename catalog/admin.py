@@ -80,7 +80,12 @@ class AttributeValueAdmin(admin.ModelAdmin):
     list_select_related = ("attribute",)
 
 
+@admin.register(models.Product)
 class ProductAdmin(PermittedImportExportAdmin):
+    """The product admin. Fulfillment contributes its stock inline and in-stock refresh
+    (fulfillment/admin.py, ``contribute(Product, …)``); the site composes the class that runs
+    (shop.core.admin_site; ``admin.site.contributions(Product)`` lists them)."""
+
     resource_classes = [ProductResource, VariantResource]
     list_display = (
         "name",
@@ -143,9 +148,6 @@ class ProductAdmin(PermittedImportExportAdmin):
         n = queryset.update(is_active=False)
         page_cache_clear()
         self.message_user(request, _("%(n)d products are now hidden.") % {"n": n})
-
-
-admin.site.register(models.Product, ProductAdmin)
 
 
 @admin.register(models.ProductVariant)

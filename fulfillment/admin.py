@@ -16,15 +16,14 @@ from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
-from catalog.admin import ProductAdmin
 from catalog.models import Product
 from fulfillment import models, pdf, services
 from fulfillment.carriers import CarrierError, carriers_available
 from fulfillment.exceptions import FulfillmentError, FulfillmentErrorCode
 from fulfillment.resources import StockResource
-from orders.admin import OrderAdmin
 from orders.models import Order
 from shop.core.admin import PermittedImportExportAdmin, ReadOnlyInline
+from shop.core.admin_site import contribute
 from shop.core.money import money
 from shop.core.text import parse_whole_number
 
@@ -163,8 +162,9 @@ class StockInline(admin.TabularInline):
         return field
 
 
-class ProductWithStockAdmin(ProductAdmin):
-    inlines = [*ProductAdmin.inlines, StockInline]
+class ProductStockMixin:
+    """Contributed to catalog's ProductAdmin: stock rows are saved through the stock rules, and
+    a product's in-stock flag follows its saved or imported variants and stock."""
 
     def save_formset(self, request, form, formset, change) -> None:
         if formset.model is not models.Stock:
@@ -189,8 +189,7 @@ class ProductWithStockAdmin(ProductAdmin):
         return super().process_result(result, request)
 
 
-admin.site.unregister(Product)
-admin.site.register(Product, ProductWithStockAdmin)
+contribute(Product, inlines=[StockInline], mixins=[ProductStockMixin])
 
 
 def admin_page(model_admin, request, template: str, title: str, **context):
@@ -610,22 +609,7 @@ class OrderShipmentInline(ReadOnlyInline):
         )
 
 
-# Built on the order admin registered so far (payments', with its payments inline: payments is
-# installed before fulfillment), not on orders' base one, which would drop those inlines.
-_OrderAdmin = type(admin.site.get_model_admin(Order))
-
-
-class OrderWithShipmentsAdmin(_OrderAdmin):
-    inlines = [*_OrderAdmin.inlines, OrderShipmentInline]
-    fieldsets = (
-        *OrderAdmin.fieldsets[:3],
-        (_("Shipping"), {"fields": ("shipping_method", "insured", "shipped_at", "delivered_at", "completed_at")}),
-        *OrderAdmin.fieldsets[4:],
-    )
-
-
-admin.site.unregister(Order)
-admin.site.register(Order, OrderWithShipmentsAdmin)
+contribute(Order, inlines=[OrderShipmentInline])
 
 
 # -- purchase orders ------------------------------------------------------------------------------

@@ -11,6 +11,7 @@ from django.utils.translation import gettext_lazy as _
 from orders import models, services
 from orders.exceptions import OrderError
 from shop.core.admin import ReadOnlyInline
+from shop.core.admin_site import contribute
 
 
 class LineInline(ReadOnlyInline):
@@ -34,6 +35,10 @@ class CancelForm(forms.Form):
 
 @admin.register(models.Order)
 class OrderAdmin(admin.ModelAdmin):
+    """The order admin. Apps above add to it (shop.core.admin_site composes the class that
+    runs): payments its payments inline, fulfillment its parcels, after-sales its requests,
+    refund notes and insurance claims (``contribute(Order, …)`` in their admin modules)."""
+
     list_display = ("number", "customer", "status", "total", "payment_method", "placed_at", "city")
     list_filter = ("status", "payment_method", "shipping_method", ("placed_at", admin.DateFieldListFilter))
     search_fields = ("number", "customer__email", "customer__phone", "phone", "recipient")
@@ -50,7 +55,7 @@ class OrderAdmin(admin.ModelAdmin):
             _("Delivery"),
             {"fields": ("recipient", "phone", "province", "city", "district", "street", "postcode", "note")},
         ),
-        (_("Shipping"), {"fields": ("shipping_method", "insured", "shipped_at", "completed_at")}),
+        (_("Shipping"), {"fields": ("shipping_method", "insured", "shipped_at", "delivered_at", "completed_at")}),
         (_("Cancellation"), {"fields": ("cancelled_at", "cancel_reason")}),
     )
 
@@ -132,14 +137,11 @@ class CustomerOrderInline(ReadOnlyInline):
         return format_html('<a href="{}">{}</a>', reverse("admin:orders_order_change", args=[obj.pk]), obj.number)
 
 
-# The customer admin as shop registered it, with the customer's orders added: each app adds its
-# own inlines to the admin registered before it (shop, orders, payments, aftersales).
-_CustomerAdmin = type(admin.site.get_model_admin(get_user_model()))
+def customer_orders_link(request, customer):
+    if not request.user.has_perm("orders.view_order"):
+        return None
+    return _("Orders"), reverse("admin:orders_order_changelist") + f"?customer__id__exact={customer.pk}"
 
 
-class CustomerWithOrdersAdmin(_CustomerAdmin):
-    inlines = [*_CustomerAdmin.inlines, CustomerOrderInline]
-
-
-admin.site.unregister(get_user_model())
-admin.site.register(get_user_model(), CustomerWithOrdersAdmin)
+# On shop's customer admin (用户信息管理): their orders, and a link to the order list filtered to them.
+contribute(get_user_model(), inlines=[CustomerOrderInline], links=[customer_orders_link])

@@ -9,11 +9,12 @@ from django.urls import path, reverse
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
-from orders.admin import OrderAdmin
+from orders.admin import LineInline
 from orders.models import Order
 from payments import models, services
 from payments.exceptions import PaymentError
 from shop.core.admin import ReadOnlyInline
+from shop.core.admin_site import contribute
 from shop.models import User
 
 
@@ -22,12 +23,8 @@ class PaymentInline(ReadOnlyInline):
     fields = ("reference", "provider", "amount", "state", "transaction_id", "created_at", "captured_at")
 
 
-class OrderWithPaymentsAdmin(OrderAdmin):
-    inlines = [OrderAdmin.inlines[0], PaymentInline, *OrderAdmin.inlines[1:]]
-
-
-admin.site.unregister(Order)
-admin.site.register(Order, OrderWithPaymentsAdmin)
+# On orders' order page, after its lines.
+contribute(Order, inlines=[PaymentInline], after=LineInline)
 
 
 class RefundInline(ReadOnlyInline):
@@ -237,13 +234,20 @@ class WalletInline(admin.StackedInline):
         return False
 
 
-# Built on the customer admin registered so far (shop's, with orders' inline), not shop's class.
-_CustomerAdmin = type(admin.site.get_model_admin(User))
+def customer_wallet_adjust_link(request, customer):
+    """Finance (and the superuser) adjust a customer's wallet from their page."""
+    wallet = models.Wallet.objects.filter(user=customer).first()
+    if wallet is None or not request.user.has_perm("payments.change_wallet"):
+        return None
+    return _("Adjust wallet"), reverse("admin:payments_wallet_adjust", args=[wallet.pk])
 
 
-class CustomerWithWalletAdmin(_CustomerAdmin):
-    inlines = [*_CustomerAdmin.inlines, WalletInline]
+def customer_wallet_link(request, customer):
+    wallet = models.Wallet.objects.filter(user=customer).first()
+    if wallet is None or not request.user.has_perm("payments.view_wallet"):
+        return None
+    return _("Wallet"), reverse("admin:payments_wallet_change", args=[wallet.pk])
 
 
-admin.site.unregister(User)
-admin.site.register(User, CustomerWithWalletAdmin)
+# On shop's customer admin (用户信息管理): the wallet, and what finance may do there.
+contribute(User, inlines=[WalletInline], links=[customer_wallet_link, customer_wallet_adjust_link])

@@ -5,11 +5,16 @@ from django.contrib import admin
 from django.contrib.auth.admin import UserAdmin
 from django.utils.translation import gettext_lazy as _
 
+from shop.core.admin_site import contribute
 from shop.models import User
 
 
 @admin.register(User)
 class CustomerAdmin(UserAdmin):
+    """用户信息管理, and staff accounts. Orders, payments and after-sales add their inlines and
+    the links staff follow from a customer's page (``contribute(User, …)`` in their admin
+    modules; shop.core.admin_site composes the class that runs)."""
+
     ordering = ("-date_joined",)
     list_display = ("email", "first_name", "last_name", "phone", "is_staff", "date_joined")
     search_fields = ("email", "first_name", "last_name", "phone")
@@ -22,9 +27,10 @@ class CustomerAdmin(UserAdmin):
     add_fieldsets = ((None, {"classes": ("wide",), "fields": ("email", "password1", "password2")}),)
 
 
-class LoginAttemptAdmin(AccessAttemptAdmin):
-    """django-axes' list of failed logins, with its clean-up action fixed and held to the delete
-    permission (the library offers it to anyone who may view the list)."""
+class LoginAttemptFixes:
+    """Contributed to django-axes' list of failed logins (axes registers it): its clean-up
+    action fixed and held to the delete permission (the library offers it to anyone who may
+    view the list)."""
 
     actions = ["cleanup_expired_attempts"]
 
@@ -36,5 +42,4 @@ class LoginAttemptAdmin(AccessAttemptAdmin):
         return super().cleanup_expired_attempts(request, queryset)
 
 
-admin.site.unregister(AccessAttempt)
-admin.site.register(AccessAttempt, LoginAttemptAdmin)
+contribute(AccessAttempt, mixins=[LoginAttemptFixes])

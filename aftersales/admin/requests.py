@@ -33,6 +33,7 @@ from orders.models import Order
 from payments import services as payment_services
 from payments.exceptions import PaymentError
 from shop.core.admin import ReadOnlyInline
+from shop.core.admin_site import contribute
 
 DECIDE = "aftersales.decide_aftersale"
 SUPERVISE = "aftersales.supervise_aftersale"
@@ -743,17 +744,8 @@ class OrderRefundNoteInline(ReadOnlyInline):
         return _link("admin:aftersales_refundnote_change", obj.pk, obj.number)
 
 
-# The order admin as the apps below registered it (orders, payments, fulfillment), with the
-# after-sales inlines added: orders cannot import after-sales.
-_OrderAdmin = type(admin.site.get_model_admin(Order))
-
-
-class OrderWithAfterSalesAdmin(_OrderAdmin):
-    inlines = [*_OrderAdmin.inlines, OrderRequestInline, OrderRefundNoteInline, OrderClaimInline]
-
-
-admin.site.unregister(Order)
-admin.site.register(Order, OrderWithAfterSalesAdmin)
+# On orders' order page (orders cannot import after-sales).
+contribute(Order, inlines=[OrderRequestInline, OrderRefundNoteInline, OrderClaimInline])
 
 
 class CustomerRequestInline(OrderRequestInline):
@@ -764,12 +756,13 @@ class CustomerRequestInline(OrderRequestInline):
     ordering = ("-created_at",)
 
 
-_CustomerAdmin = type(admin.site.get_model_admin(get_user_model()))
+def customer_requests_link(request, customer):
+    if not request.user.has_perm("aftersales.view_aftersale"):
+        return None
+    return _("After-sales requests"), reverse(
+        "admin:aftersales_aftersale_changelist"
+    ) + f"?customer__id__exact={customer.pk}"
 
 
-class CustomerWithAfterSalesAdmin(_CustomerAdmin):
-    inlines = [*_CustomerAdmin.inlines, CustomerRequestInline]
-
-
-admin.site.unregister(get_user_model())
-admin.site.register(get_user_model(), CustomerWithAfterSalesAdmin)
+# On shop's customer admin (用户信息管理).
+contribute(get_user_model(), inlines=[CustomerRequestInline], links=[customer_requests_link])
