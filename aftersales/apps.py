@@ -8,7 +8,10 @@ class AftersalesConfig(AppConfig):
     verbose_name = _("After-sales")
 
     def ready(self) -> None:
+        from django.contrib import admin
+
         from aftersales import receivers
+        from aftersales.admin.reports import dashboard_install
         from aftersales.services.invoices import invoice_attachments
         from fulfillment.signals import return_delivered
         from orders.models import Notification
@@ -24,3 +27,7 @@ class AftersalesConfig(AppConfig):
         notification_attachments_register(Notification.Kind.INVOICE_RED, invoice_attachments)
         # After every migrate (the after-sales permissions exist by then): the staff groups.
         post_migrate.connect(receivers.ensure_staff_groups, sender=self, dispatch_uid="aftersales-staff-groups")
+        # The sales rollup, built once from the orders when it is empty (its first deployment).
+        post_migrate.connect(receivers.fill_daily_sales, sender=self, dispatch_uid="aftersales-daily-sales")
+        # The admin's first page is the dashboard (the site's index hook, shop.core.admin_site).
+        dashboard_install(admin.site)

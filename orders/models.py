@@ -89,6 +89,8 @@ class Order(PostalAddress):
             models.Index(fields=["shipped_at"], name="order_awaiting_receipt", condition=Q(status="shipped")),
             # The monthly settlement finds completed orders whose after-sales period has ended.
             models.Index(fields=["completed_at"], name="order_completed", condition=Q(status="completed")),
+            # The dashboard counts orders paid today, this month and the periods before.
+            models.Index(fields=["paid_at"], name="order_paid", condition=Q(paid_at__isnull=False)),
         ]
         constraints = [
             models.CheckConstraint(condition=Q(total__gte=0), name="order_total_not_negative"),
@@ -273,3 +275,45 @@ class Notification(models.Model):
 
     def __str__(self) -> str:
         return f"{self.kind} → {self.to}"
+
+
+class DailySales(models.Model):
+    """What one variant sold (and had refunded) on one day, for one department: the rollup the
+    sales report and the admin dashboard read, so that a month of a big shop is a few thousand
+    rows, not every order line (docs/architecture.md, "Reports and dashboard").
+
+    Kept by orders.sales in the transaction that causes it: an order's lines are added on the
+    day it is paid (its local date, settings.TIME_ZONE), gross = line total less the line's share
+    of the order's discount (orders.services.order_line_discount_shares, as refunds and the
+    settlement count it); a refund note's lines are added to `refunds` on the day the note was
+    written. `aftersales.services.reports.daily_sales_rebuild_all` recomputes it from the orders
+    and refund notes themselves (after migrate when it is empty, the benchmark, a check)."""
+
+    day = models.DateField(_("day"))
+    variant = models.ForeignKey(
+        "catalog.ProductVariant", on_delete=models.PROTECT, related_name="+", verbose_name=_("variant")
+    )
+    # The order line's product_id_snapshot (a key, so that the report filters and names by it).
+    product = models.ForeignKey("catalog.Product", on_delete=models.PROTECT, related_name="+", db_index=False)
+    department_id = models.BigIntegerField()  # the order line's department_id_snapshot: who is settled
+    units = models.IntegerField(_("units sold"), default=0)
+    # Orders with this variant; and orders in which this variant is its product's first line, so
+    # that summing a product's variants counts each order once.
+    orders = models.IntegerField(_("orders"), default=0)
+    product_orders = models.IntegerField(default=0)
+    gross = models.DecimalField(_("gross revenue"), default=0, **MONEY)
+    refunded_units = models.IntegerField(_("units refunded"), default=0)
+    refunds = models.DecimalField(_("refunds"), default=0, **MONEY)
+
+    class Meta:
+        verbose_name = _("daily sales")
+        # The admin lists the rollup under this name: its page is the sales report (销售量查询).
+        verbose_name_plural = _("sales report")
+        constraints = [
+            models.UniqueConstraint(fields=["day", "variant", "department_id"], name="daily_sales_one_row"),
+        ]
+        # A product's history (its admin page, a long range for one product).
+        indexes = [models.Index(fields=["product", "day"], name="daily_sales_product")]
+
+    def __str__(self) -> str:
+        return f"{self.day} {self.variant_id}"

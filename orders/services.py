@@ -20,6 +20,7 @@ from django.utils.http import urlsafe_base64_encode
 
 from orders.exceptions import OrderError, OrderErrorCode
 from orders.models import Coupon, CouponRedemption, Notification, Order, OrderEvent, OrderLine
+from orders.sales import daily_sales_record_paid
 from orders.signals import order_completed, order_paid, order_released
 from shop.core.money import format_money, money
 from shop.core.tasks import enqueue
@@ -221,6 +222,7 @@ def order_transition(order: Order, to: str, *, actor=None, actor_kind: str = "sy
     )
     order_notify(order, to)
     if to == Order.Status.PAID:
+        daily_sales_record_paid(order)  # the sales report's rollup, in this transaction
         order_paid.send(sender=Order, order=order)  # fulfillment routes it into shipments
     elif to == Order.Status.COMPLETED:
         order_completed.send(sender=Order, order=order)  # aftersales issues its invoice

@@ -1,4 +1,5 @@
 """Staff pages of after-sales: the request queue, refund notes and insurance claims
-(admin.requests), and review moderation (admin.reviews)."""
+(admin.requests), review moderation (admin.reviews), the sales report and the dashboard
+(admin.reports)."""
 
-from aftersales.admin import invoices, requests, reviews  # noqa: F401 - registers the ModelAdmins
+from aftersales.admin import invoices, reports, requests, reviews  # noqa: F401 - registers the ModelAdmins

@@ -31,6 +31,7 @@ from aftersales.models import (
 )
 from aftersales.services.invoices import invoice_red_for_refund
 from aftersales.services.photos import photos_clean
+from aftersales.services.reports import daily_sales_record_refund
 from catalog.models import ProductVariant
 from fulfillment.models import Reservation, Shipment, ShipmentLine, Warehouse
 from orders.models import Notification, Order
@@ -670,6 +671,7 @@ def _refund(order: Order, request: AfterSale, *, with_fees: bool, actor=None) ->
         RefundNoteLine(note=note, order_line_id=line_id, quantity=n, amount=amount)
         for line_id, (n, amount) in amounts.lines.items()
     )
+    daily_sales_record_refund(note=note)  # the sales report's rollup, in this transaction
     invoice_red_for_refund(note=note)  # the order's invoice was issued already: a red one
     if payment is None or payment.state != Payment.State.CAPTURED or note.amount <= 0:
         # Cash on delivery not collected (or nothing left to give back): nothing to pay out.

@@ -1,0 +1,218 @@
+"""The admin's first page (the dashboard): today and this month against the period before,
+what waits for the shop, and the last 30 days of sales.
+
+Money figures come from the daily rollup (orders.models.DailySales) on the sales report's basis
+(aftersales.selectors.reports): sales = gross of the orders paid in the period (goods less
+their discounts; shipping is not in it), refund rate = refunds written in the period ÷ those
+sales. Orders are counted on their payment time, new customers on their registration. Each
+block is computed only for staff who may see it (aftersales.admin.reports decides who).
+"""
+
+from dataclasses import dataclass, field
+from datetime import date, datetime, time, timedelta
+from decimal import Decimal
+
+from django.contrib.auth import get_user_model
+from django.db.models import Count, F, Q, Sum
+from django.utils import timezone
+
+from aftersales.models import AfterSale
+from fulfillment.models import Shipment, Stock
+from orders.models import DailySales, Order
+
+ZERO = Decimal("0.00")
+
+
+@dataclass
+class Period:
+    """[start, end) in local days: `start` inclusive, `end` exclusive."""
+
+    start: date
+    end: date
+
+    def bounds(self) -> tuple[datetime, datetime]:
+        tz = timezone.get_current_timezone()
+        return (
+            datetime.combine(self.start, time.min, tzinfo=tz),
+            datetime.combine(self.end, time.min, tzinfo=tz),
+        )
+
+    @property
+    def last_day(self) -> date:
+        return self.end - timedelta(days=1)
+
+
+@dataclass
+class Figures:
+    period: Period
+    sales: Decimal | None = None
+    refunds: Decimal | None = None
+    orders: int | None = None
+    new_customers: int | None = None
+
+    @property
+    def average_order(self) -> Decimal | None:
+        if self.sales is None or not self.orders:
+            return None
+        return (self.sales / self.orders).quantize(Decimal("0.01"))
+
+    @property
+    def refund_rate(self) -> Decimal | None:
+        """Percent, one decimal."""
+        if self.sales is None or self.refunds is None or not self.sales:
+            return None
+        return (self.refunds * 100 / self.sales).quantize(Decimal("0.1"))
+
+
+@dataclass
+class Comparison:
+    label: str
+    current: Figures
+    previous: Figures
+
+
+def periods(today: date) -> dict[str, tuple[Period, Period]]:
+    """Today against yesterday; this month so far against last month to the same day."""
+    tomorrow = today + timedelta(days=1)
+    month_start = today.replace(day=1)
+    last_month_start = (month_start - timedelta(days=1)).replace(day=1)
+    # Last month to the same day (its last day when it is shorter: 31 March ↔ 28 February).
+    same_day = min(today.day, (month_start - timedelta(days=1)).day)
+    return {
+        "today": (Period(today, tomorrow), Period(today - timedelta(days=1), today)),
+        "month": (
+            Period(month_start, tomorrow),
+            Period(last_month_start, last_month_start.replace(day=same_day) + timedelta(days=1)),
+        ),
+    }
+
+
+def _money_figures(figures: list[Figures], departments: set[int] | None) -> None:
+    """Sales and refunds of several periods in one query (conditional sums over the rollup)."""
+    rows = DailySales.objects.all()
+    if departments is not None:
+        rows = rows.filter(department_id__in=sorted(departments))
+    low = min(f.period.start for f in figures)
+    high = max(f.period.end for f in figures)
+    aggregates = {}
+    for n, f in enumerate(figures):
+        within = Q(day__gte=f.period.start, day__lt=f.period.end)
+        aggregates[f"g{n}"] = Sum("gross", filter=within)
+        aggregates[f"r{n}"] = Sum("refunds", filter=within)
+    sums = rows.filter(day__gte=low, day__lt=high).aggregate(**aggregates)
+    for n, f in enumerate(figures):
+        f.sales = sums[f"g{n}"] or ZERO
+        f.refunds = sums[f"r{n}"] or ZERO
+
+
+def _order_counts(figures: list[Figures]) -> None:
+    aggregates = {}
+    for n, f in enumerate(figures):
+        start, end = f.period.bounds()
+        aggregates[f"o{n}"] = Count("pk", filter=Q(paid_at__gte=start, paid_at__lt=end))
+    low = min(f.period.bounds()[0] for f in figures)
+    counts = Order.objects.filter(paid_at__gte=low).aggregate(**aggregates)
+    for n, f in enumerate(figures):
+        f.orders = counts[f"o{n}"]
+
+
+def _customer_counts(figures: list[Figures]) -> None:
+    aggregates = {}
+    for n, f in enumerate(figures):
+        start, end = f.period.bounds()
+        aggregates[f"c{n}"] = Count("pk", filter=Q(date_joined__gte=start, date_joined__lt=end))
+    low = min(f.period.bounds()[0] for f in figures)
+    counts = get_user_model().objects.filter(date_joined__gte=low, is_staff=False).aggregate(**aggregates)
+    for n, f in enumerate(figures):
+        f.new_customers = counts[f"c{n}"]
+
+
+def comparisons(
+    *, today: date, money: bool, orders: bool, customers: bool, departments: set[int] | None = None
+) -> list[Comparison]:
+    """Today and this month against the period before; each kind of figure only if asked for
+    (None where not)."""
+    pairs = periods(today)
+    result = [
+        Comparison(label=key, current=Figures(current), previous=Figures(previous))
+        for key, (current, previous) in pairs.items()
+    ]
+    figures = [f for c in result for f in (c.current, c.previous)]
+    if money:
+        _money_figures(figures, departments)
+    if orders:
+        _order_counts(figures)
+    if customers:
+        _customer_counts(figures)
+    return result
+
+
+def orders_by_status() -> list[tuple[str, str, int]]:
+    """(status, label, count) for every status, in the order of the life of an order."""
+    counts = dict(Order.objects.order_by().values_list("status").annotate(n=Count("pk")))
+    return [(value, label, counts.get(value, 0)) for value, label in Order.Status.choices]
+
+
+def parcels_waiting() -> list[tuple[str, str, int]]:
+    """Outbound parcels not yet handed to a carrier, and those with a delivery problem."""
+    wanted = (Shipment.Status.PENDING, Shipment.Status.PACKED, Shipment.Status.EXCEPTION)
+    counts = dict(Shipment.objects.filter(status__in=wanted).order_by().values_list("status").annotate(n=Count("pk")))
+    return [(status.value, status.label, counts.get(status.value, 0)) for status in wanted]
+
+
+@dataclass
+class AfterSalesWaiting:
+    count: int
+    overdue: int
+    first: list[AfterSale] = field(default_factory=list)  # overdue first, then the nearest deadline
+
+
+def aftersales_waiting(*, now: datetime, size: int = 8) -> AfterSalesWaiting:
+    waiting = AfterSale.objects.filter(status__in=AfterSale.OPEN)
+    counts = waiting.aggregate(n=Count("pk"), overdue=Count("pk", filter=Q(due_at__lte=now)))
+    first = list(waiting.select_related("order").order_by(F("due_at").asc(nulls_last=True), "pk")[:size])
+    return AfterSalesWaiting(count=counts["n"], overdue=counts["overdue"], first=first)
+
+
+@dataclass
+class LowStock:
+    count: int
+    first: list[dict] = field(default_factory=list)
+
+
+def low_stock(*, size: int = 8) -> LowStock:
+    """What the low-stock digest lists (fulfillment's threshold: available at or under the
+    variant's low_stock_threshold), the emptiest first."""
+    rows = (
+        Stock.objects.filter(variant__is_active=True, variant__product__is_active=True, warehouse__is_active=True)
+        .annotate(available=F("on_hand") - F("reserved"), threshold=F("variant__low_stock_threshold"))
+        .filter(available__lte=F("threshold"))
+    )
+    first = list(
+        rows.order_by("available", "variant__sku").values(
+            "pk", "variant__sku", "product__name", "warehouse__name", "available", "threshold"
+        )[:size]
+    )
+    return LowStock(count=rows.count(), first=first)
+
+
+def daily_sales(*, today: date, days: int = 30, departments: set[int] | None = None) -> list[tuple[date, Decimal]]:
+    """Gross sales of the last `days` days (today included), zeros where nothing sold."""
+    start = today - timedelta(days=days - 1)
+    rows = DailySales.objects.filter(day__gte=start, day__lte=today)
+    if departments is not None:
+        rows = rows.filter(department_id__in=sorted(departments))
+    found = dict(rows.order_by().values_list("day").annotate(g=Sum("gross")))
+    return [(start + timedelta(days=n), found.get(start + timedelta(days=n)) or ZERO) for n in range(days)]
+
+
+def top_products(*, start: date, end: date, size: int = 5, departments: set[int] | None = None) -> list[dict]:
+    """The best sellers by gross in [start, end] (days inclusive)."""
+    rows = DailySales.objects.filter(day__gte=start, day__lte=end)
+    if departments is not None:
+        rows = rows.filter(department_id__in=sorted(departments))
+    return list(
+        rows.values("product_id", "product__name")
+        .annotate(sold=Sum("units"), revenue=Sum("gross"))
+        .order_by("-revenue", "product_id")[:size]
+    )
