@@ -97,6 +97,30 @@ class AfterSaleError(ShopError):
     }
 
 
+class SettlementErrorCode(StrEnum):
+    MONTH_NOT_OVER = "month_not_over"
+    BAD_MONTH = "bad_month"
+    MISMATCH = "mismatch"
+    NOT_DRAFT = "not_draft"
+    NOT_CONFIRMED = "not_confirmed"
+    REFERENCE_REQUIRED = "reference_required"
+    REASON_REQUIRED = "reason_required"
+    AMOUNT_REQUIRED = "amount_required"
+
+
+class SettlementError(ShopError):
+    messages = {
+        SettlementErrorCode.MONTH_NOT_OVER: _("%(month)s is not over yet: a month is settled after it ends."),
+        SettlementErrorCode.BAD_MONTH: _("Give the month as YYYY-MM, e.g. 2026-10."),
+        SettlementErrorCode.MISMATCH: _("The books for %(month)s do not reconcile; nothing was written.\n%(report)s"),
+        SettlementErrorCode.NOT_DRAFT: _("Statement %(number)s is %(state)s: only a draft can change."),
+        SettlementErrorCode.NOT_CONFIRMED: _("Statement %(number)s is %(state)s: only a confirmed statement is paid."),
+        SettlementErrorCode.REFERENCE_REQUIRED: _("Enter the transfer's reference and the date it was paid."),
+        SettlementErrorCode.REASON_REQUIRED: _("Give the adjustment's reason."),
+        SettlementErrorCode.AMOUNT_REQUIRED: _("An adjustment needs an amount other than zero."),
+    }
+
+
 class InvoiceErrorCode(StrEnum):
     NOT_INVOICEABLE = "not_invoiceable"
     TITLE_TYPE = "title_type"

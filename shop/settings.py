@@ -251,6 +251,12 @@ CELERY_BEAT_SCHEDULE = {
     "payments-sweep-refunds": {"task": "payments.tasks.refunds_sweep", "schedule": timedelta(minutes=10)},
     "aftersales-deadlines": {"task": "aftersales.tasks.enforce_deadlines", "schedule": timedelta(minutes=10)},
     "aftersales-default-reviews": {"task": "aftersales.tasks.default_reviews", "schedule": timedelta(hours=1)},
+    # 每月15号: the previous month, reconciled and settled to each department (cron may run
+    # `manage.py settle_month` instead; a second run of a month changes nothing).
+    "aftersales-settle-month": {
+        "task": "aftersales.tasks.settle_previous_month",
+        "schedule": crontab(day_of_month=15, hour=2, minute=0),
+    },
 }
 
 # Where the shop is reachable from outside: links in mail, gateway notify and return URLs.
@@ -298,6 +304,11 @@ AFTERSALES_MAX_PHOTOS = 6
 AFTERSALES_STAFF_EMAIL = env.str("AFTERSALES_STAFF_EMAIL", default=DEFAULT_FROM_EMAIL)
 AFTERSALES_PHOTO_MAX_BYTES = 8 * 1024 * 1024
 AFTERSALES_PHOTO_MAX_SIDE = 2000  # photos are re-encoded, no larger than this, without their metadata
+
+# The monthly settlement with the departments (manage.py settle_month; beat on the 15th at 02:00).
+# An order line is settled once its order has been completed this many days (the after-sales
+# period): most refunds then come before the money goes out rather than as clawbacks after.
+SETTLEMENT_AFTER_DAYS = env.int("SETTLEMENT_AFTER_DAYS", default=7)
 
 # Invoices (发票, aftersales.services.invoices). Requested invoices are issued as their order
 # completes unless INVOICE_AUTO_ISSUE is off (finance then issues them in the admin). The seller
