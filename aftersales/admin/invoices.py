@@ -4,7 +4,7 @@ customer's request until issued, and unchangeable after (aftersales.services.inv
 
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
-from django.http import HttpResponse, HttpResponseNotAllowed, HttpResponseRedirect
+from django.http import HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404
 from django.urls import path, reverse
 from django.utils.html import format_html
@@ -86,12 +86,12 @@ class InvoiceAdmin(admin.ModelAdmin):
         return super().change_view(request, object_id, form_url, {**(extra_context or {}), **extra})
 
     def issue_view(self, request, pk: int):
-        if request.method != "POST":
-            return HttpResponseNotAllowed(["POST"])
+        """POST: issue (the button on the invoice's page). GET: back to that page."""
         if not self.has_issue_permission(request):
             raise PermissionDenied
         invoice = get_object_or_404(Invoice, pk=pk)
-        self._issue(request, [invoice.pk])
+        if request.method == "POST":
+            self._issue(request, [invoice.pk])
         return HttpResponseRedirect(reverse("admin:aftersales_invoice_change", args=[invoice.pk]))
 
     def pdf_view(self, request, pk: int):

@@ -17,7 +17,7 @@ from django.test import Client, RequestFactory
 from django.urls import reverse
 from django.utils import timezone
 
-from aftersales.models import AfterSale, InsuranceClaim, RefundNote, Review
+from aftersales.models import AfterSale, InsuranceClaim, Invoice, RefundNote, Review
 from aftersales.services.staff import CUSTOMER_SERVICE_GROUP, FINANCE_GROUP, SUPERVISOR_GROUP, aftersales_groups_ensure
 from cart.models import Cart
 from catalog.models import Supplier
@@ -211,6 +211,11 @@ INTENDED: dict[str, set[str]] = {
     **_model("aftersales_review", change=SU | CS, add=NOBODY, delete=NOBODY, _moderate=SU | CS),
     "aftersales_review:delete_selected": NOBODY,
     "aftersales_review:show_again": SU | CS,
+    # Invoices: finance issues requested ones (action or button) and downloads the PDF; customer
+    # service reads them (and the PDF) to answer customers. Nobody adds, edits or deletes one.
+    **_model("aftersales_invoice", change=SF | CS, add=NOBODY, delete=NOBODY, _issue=SF, _pdf=SF | CS),
+    "aftersales_invoice:delete_selected": NOBODY,
+    "aftersales_invoice:issue_selected": SF,
 }
 
 
@@ -267,6 +272,10 @@ def world(db):
         remedy=InsuranceClaim.Remedy.RESHIP,
     )  # fmt: skip
     Review.objects.create(order_line=line, product=v.product, customer=order.customer, rating=4, text="不错")
+    Invoice.objects.create(
+        order=order, state=Invoice.State.ISSUED, number="FP-MATRIX", title_type="personal", title="张三",
+        email=order.customer.email, amount=Decimal("30.00"), issued_at=now,
+    )  # fmt: skip
     assert Notification.objects.exists() and StockMovement.objects.exists() and Shipment.objects.exists()
     return {"warehouse": places["sh"]}
 
