@@ -12,3 +12,13 @@ class ShopConfig(AppConfig):
         from shop.celery import app
 
         app.autodiscover_tasks(force=True)
+
+        # The admin log (管理员日志): its page, and its mixin on every ModelAdmin the site composes
+        # (the site composes lazily, on first use, so this may come after the apps' admin modules).
+        from django.contrib import admin
+
+        from shop import adminlog_admin  # noqa: F401 - registers the log's page
+        from shop.adminlog import AdminLogMixin
+
+        if AdminLogMixin not in admin.site.model_admin_mixins:
+            admin.site.model_admin_mixins.insert(0, AdminLogMixin)

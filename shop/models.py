@@ -3,6 +3,7 @@
 from django.contrib.auth.models import AbstractUser, UserManager
 from django.db import models
 from django.db.models.functions import Lower
+from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 
@@ -115,3 +116,50 @@ def sequence_next(name: str) -> int:
     seq.save(update_fields=["last"])
     seq.refresh_from_db(fields=["last"])
     return seq.last
+
+
+class AdminLogEntry(models.Model):
+    """One staff write made in the admin (管理员日志): who, when, from which address, on which
+    object, what was done and what changed, field by field. Written by shop.adminlog only, read
+    only by superusers; nothing edits or deletes a row."""
+
+    class Kind(models.TextChoices):
+        ADD = "add", _("added")
+        CHANGE = "change", _("changed")
+        DELETE = "delete", _("deleted")
+        ACTION = "action", _("list action")  # an action run on selected rows of a change list
+        PAGE = "page", _("staff page")  # a custom admin page: ship, approve, adjust a wallet…
+        IMPORT = "import", _("imported")
+
+    at = models.DateTimeField(_("when"), default=timezone.now)
+    # Kept when the staff account is removed later: the email is copied.
+    actor = models.ForeignKey(
+        User, on_delete=models.SET_NULL, null=True, related_name="+", verbose_name=_("staff member")
+    )
+    actor_email = models.CharField(_("staff email"), max_length=254)
+    ip = models.GenericIPAddressField(_("address"), null=True, blank=True)
+    kind = models.CharField(_("kind"), max_length=10, choices=Kind.choices)
+    action = models.CharField(_("action"), max_length=60)
+    content_type = models.ForeignKey(
+        "contenttypes.ContentType", on_delete=models.PROTECT, related_name="+", verbose_name=_("object type")
+    )
+    object_pk = models.CharField(_("object id"), max_length=64)
+    object_repr = models.CharField(_("object"), max_length=200)
+    # {"field": [before, after]}: before is null for an addition, after null for a deletion.
+    changes = models.JSONField(_("changes"), default=dict, blank=True)
+    note = models.TextField(_("messages shown"), blank=True)
+    path = models.CharField(_("page"), max_length=300, blank=True)
+
+    class Meta:
+        verbose_name = _("admin log entry")
+        verbose_name_plural = _("admin log")
+        ordering = ["-at", "-pk"]
+        default_permissions = ("view",)  # nobody is given add, change or delete
+        indexes = [
+            models.Index(fields=["-at"], name="adminlog_at"),
+            models.Index(fields=["actor", "-at"], name="adminlog_actor_at"),
+            models.Index(fields=["content_type", "object_pk"], name="adminlog_object"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.actor_email} {self.action} {self.object_repr}"
