@@ -13,6 +13,7 @@ class AftersalesConfig(AppConfig):
         from aftersales import receivers
         from aftersales.admin.reports import dashboard_install
         from aftersales.services.invoices import invoice_attachments
+        from aftersales.services.statement_documents import statement_attachments
         from fulfillment.signals import return_delivered
         from orders.models import Notification
         from orders.services import notification_attachments_register
@@ -25,6 +26,8 @@ class AftersalesConfig(AppConfig):
         order_completed.connect(receivers.order_completed, dispatch_uid="aftersales-invoice-on-completion")
         notification_attachments_register(Notification.Kind.INVOICE_ISSUED, invoice_attachments)
         notification_attachments_register(Notification.Kind.INVOICE_RED, invoice_attachments)
+        # A confirmed statement goes to the department's contact with its PDF and XLSX.
+        notification_attachments_register(Notification.Kind.STATEMENT_CONFIRMED, statement_attachments)
         # After every migrate (the after-sales permissions exist by then): the staff groups.
         post_migrate.connect(receivers.ensure_staff_groups, sender=self, dispatch_uid="aftersales-staff-groups")
         # The sales rollup, built once from the orders when it is empty (its first deployment).

@@ -48,7 +48,7 @@ from catalog.models import CommissionRate, Department
 from orders.models import Notification, Order, OrderLine
 from orders.services import discount_shares, notification_queue
 from payments.models import Payment
-from shop.core.money import money
+from shop.core.money import format_money, money
 from shop.models import Sequence
 
 ZERO = Decimal("0.00")
@@ -699,7 +699,7 @@ def statement_confirm(*, statement_id: int, actor) -> Statement:
                     "number": statement.number,
                     "department": statement.department.name,
                     "month": f"{statement.month:%Y-%m}",
-                    "payable": str(statement.payable),
+                    "payable": format_money(statement.payable),
                 },
             )
     return statement
