@@ -19,6 +19,7 @@ from aftersales.models import SettlementRun, Statement, StatementAdjustment, Sta
 from aftersales.services import settlement as services
 from aftersales.services.statement_documents import statement_filename, statement_pdf, statement_xlsx
 from catalog.selectors import staff_department_ids
+from shop.adminlog import admin_log_record
 from shop.core.admin import ReadOnlyInline
 
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
@@ -233,6 +234,8 @@ class StatementAdmin(admin.ModelAdmin):
                 form.add_error(None, exc.message)
             else:
                 if not outcome.dry_run:
+                    # A page on no single object: the run (its figures) is what the log shows.
+                    admin_log_record(request=request, action="run", obj=outcome.run, before=None, after=outcome.run)
                     self.message_user(
                         request,
                         _("%(month)s settled: %(count)d statements.")

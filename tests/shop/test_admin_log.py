@@ -53,6 +53,9 @@ READ_ONLY = {
     "fulfillment_stock_import": "the dry run: nothing is written before the confirmed import (process_import)",
     "javascript-catalog": "treebeard's translations",
     "aftersales_invoice_pdf": "a download",
+    "aftersales_statement_lines": "a statement's lines, read",
+    "aftersales_statement_pdf": "a download",
+    "aftersales_statement_xlsx": "a download",
 }
 
 # Writes recorded although none of the object's own fields changes, and why.
@@ -176,6 +179,17 @@ def a_requested_invoice():
     return invoice_request(order_id=order.pk, customer=order.customer, title_type="personal", title="王五")
 
 
+def a_statement(*, state: str = "draft"):
+    import datetime as dt
+
+    from aftersales.models import Statement
+
+    department = factories.DepartmentFactory(contact_email="dept@example.com")
+    return Statement.objects.create(
+        number=f"JS-WALK-{department.code}", department=department, month=dt.date(2025, 2, 1), state=state
+    )
+
+
 def _changelist(prefix: str) -> str:
     return reverse(f"admin:{prefix}_changelist")
 
@@ -242,7 +256,8 @@ def _wallet():
     return wallet.pk, {"amount": "25.00", "note": "补偿"}
 
 
-# A page case: () -> (the pk the URL names, the form's POST data).
+# A page case: () -> (the pk the URL names, or None for a page on no single object, the form's
+# POST data).
 PAGES = {
     "aftersales_aftersale_approve": lambda: (a_pending_return().pk, {"approve-note": "同意"}),
     "aftersales_aftersale_reject": lambda: (a_pending_return().pk, {"reject-reason": "超过期限"}),
@@ -255,6 +270,13 @@ PAGES = {
     "fulfillment_purchaseorder_receive": _receive_goods,
     "payments_wallet_adjust": _wallet,
     "aftersales_invoice_issue": lambda: (a_requested_invoice().pk, {}),
+    "aftersales_statement_run": lambda: (None, {"month": "2025-01"}),
+    "aftersales_statement_adjust": lambda: (a_statement().pk, {"amount": "12.00", "reason": "补差"}),
+    "aftersales_statement_confirm": lambda: (a_statement().pk, {}),
+    "aftersales_statement_pay": lambda: (
+        a_statement(state="confirmed").pk,
+        {"transfer_reference": "TR-WALK", "paid_on": "2026-11-01"},
+    ),
     "auth_user_password_change": lambda: (
         factories.UserFactory(is_staff=True).pk,
         {"password1": "a new Passw0rd for staff", "password2": "a new Passw0rd for staff", "usable_password": "true"},
@@ -482,10 +504,9 @@ def walk_action(walk: Walk, path: str, model):
 def walk_page(walk: Walk, name: str):
     pk, data = PAGES[name]()
     since = walk.last_pk()
-    entries = walk.check(
-        name, since, walk.post(reverse(f"admin:{name}", args=[pk]), data), changes=name not in UNCHANGED
-    )
-    if entries and str(pk) not in {e.object_pk for e in entries}:
+    url = reverse(f"admin:{name}", args=[pk] if pk is not None else None)
+    entries = walk.check(name, since, walk.post(url, data), changes=name not in UNCHANGED)
+    if entries and pk is not None and str(pk) not in {e.object_pk for e in entries}:
         walk.problems.append(f"{name}: recorded {[e.object_pk for e in entries]}, not the page's object {pk}")
 
 
