@@ -47,6 +47,9 @@ Snapshot = dict[str, Any]
 REDACTED_FIELDS = frozenset({"password"})
 # A long text is stored as its start and a digest: enough to see it changed, not a second copy.
 LONG_TEXT = 500
+# Past this many rows (an action on a whole filtered list), texts are kept shorter still: the
+# states of every row are held in memory between before and after.
+BULK_ROWS, BULK_TEXT = 1000, 60
 CHUNK = 1000
 # The URL keyword that names the object a page acts on (ours, Django's, the user admin's).
 PK_KWARGS = ("pk", "object_id", "id")
@@ -57,21 +60,21 @@ _encoder = DjangoJSONEncoder()
 # -- snapshots ------------------------------------------------------------------------------
 
 
-def _plain(value: Any) -> Any:
-    """A JSON value for a field's value."""
+def _plain(value: Any, limit: int = LONG_TEXT) -> Any:
+    """A JSON value for a field's value (texts over `limit` characters cut, with a digest)."""
     if value is None or isinstance(value, bool | int | float):
         return value
     if isinstance(value, str):
-        if len(value) > LONG_TEXT:
+        if len(value) > limit:
             digest = hashlib.sha256(value.encode()).hexdigest()[:12]
-            return f"{value[:LONG_TEXT]}… [{len(value)} characters, sha256 {digest}]"
+            return f"{value[:limit]}… [{len(value)} characters, sha256 {digest}]"
         return value
     if isinstance(value, models.Model):
-        return _plain(str(value))
+        return _plain(str(value), limit)
     if isinstance(value, list | tuple | set | frozenset):
-        return [_plain(v) for v in value]
+        return [_plain(v, limit) for v in value]
     if isinstance(value, dict):
-        return {str(k): _plain(v) for k, v in value.items()}
+        return {str(k): _plain(v, limit) for k, v in value.items()}
     if hasattr(value, "name") and hasattr(value, "storage"):  # a file field's value
         return value.name or ""
     try:
@@ -80,7 +83,7 @@ def _plain(value: Any) -> Any:
         return str(value)
 
 
-def snapshot(obj: models.Model, *, many_to_many: bool = False) -> Snapshot:
+def snapshot(obj: models.Model, *, many_to_many: bool = False, limit: int = LONG_TEXT) -> Snapshot:
     """An object's stored fields as JSON values (foreign keys by id), secrets masked; with
     many_to_many, the ids each many-to-many field holds (one query per field)."""
     state = {}
@@ -90,7 +93,7 @@ def snapshot(obj: models.Model, *, many_to_many: bool = False) -> Snapshot:
             # Masked, but a change still shows: a short digest of the stored (already hashed) value.
             state[field.attname] = "•••••• " + hashlib.sha256(str(value).encode()).hexdigest()[:8]
         else:
-            state[field.attname] = _plain(value)
+            state[field.attname] = _plain(value, limit)
     if many_to_many and obj.pk is not None:
         for field in obj._meta.many_to_many:
             state[field.name] = sorted(getattr(obj, field.name).values_list("pk", flat=True))
@@ -116,10 +119,11 @@ def changes_between(before: Snapshot | None, after: Snapshot | None) -> dict[str
 def _load(model: type[models.Model], pks: Iterable, *, many_to_many: bool = False) -> dict[Any, tuple[str, Snapshot]]:
     """{pk: (repr, snapshot)} of the rows that exist, read in chunks."""
     pks = list(pks)
+    limit = BULK_TEXT if len(pks) > BULK_ROWS else LONG_TEXT
     found = {}
     for start in range(0, len(pks), CHUNK):
         for obj in model._base_manager.filter(pk__in=pks[start : start + CHUNK]):
-            found[obj.pk] = (str(obj)[:200], snapshot(obj, many_to_many=many_to_many))
+            found[obj.pk] = (str(obj)[:200], snapshot(obj, many_to_many=many_to_many, limit=limit))
     return found
 
 

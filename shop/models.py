@@ -137,7 +137,7 @@ class AdminLogEntry(models.Model):
         User, on_delete=models.SET_NULL, null=True, related_name="+", verbose_name=_("staff member")
     )
     actor_email = models.CharField(_("staff email"), max_length=254)
-    ip = models.GenericIPAddressField(_("address"), null=True, blank=True)
+    ip = models.GenericIPAddressField(_("IP address"), null=True, blank=True)
     kind = models.CharField(_("kind"), max_length=10, choices=Kind.choices)
     action = models.CharField(_("action"), max_length=60)
     content_type = models.ForeignKey(

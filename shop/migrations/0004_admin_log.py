@@ -19,7 +19,7 @@ class Migration(migrations.Migration):
                 ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
                 ("at", models.DateTimeField(default=django.utils.timezone.now, verbose_name="when")),
                 ("actor_email", models.CharField(max_length=254, verbose_name="staff email")),
-                ("ip", models.GenericIPAddressField(blank=True, null=True, verbose_name="address")),
+                ("ip", models.GenericIPAddressField(blank=True, null=True, verbose_name="IP address")),
                 (
                     "kind",
                     models.CharField(

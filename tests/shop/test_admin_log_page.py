@@ -15,6 +15,7 @@ from aftersales.models import Review
 from cart.models import Cart
 from orders.models import Order
 from payments.models import Wallet
+from shop.adminlog import changes_between, snapshot
 from shop.models import AdminLogEntry
 from tests import factories
 from tests.aftersales.support import completed, line_of, shop
@@ -177,3 +178,26 @@ def test_customers_checking_out_and_reviewing_leave_no_record(client):
     )
     assert response.status_code == 302 and Review.objects.filter(order_line=line).exists()
     assert not AdminLogEntry.objects.exists()
+
+
+def test_a_long_text_is_kept_short_yet_a_change_past_its_kept_start_still_shows():
+    product = factories.ProductFactory(description="长" * 2000)
+    before = snapshot(product)
+    product.description = "长" * 1999 + "短"
+    after = snapshot(product)
+    assert len(before["description"]) < 700 and "2000 characters" in before["description"]
+    assert list(changes_between(before, after)) == ["description"]
+
+
+def test_an_action_on_many_rows_records_each_changed_row_once():
+    products = [factories.ProductFactory(is_active=True) for _ in range(3)]
+    already_hidden = factories.ProductFactory(is_active=False)
+    client = signed_in(superuser())
+    selected = [p.pk for p in products] + [already_hidden.pk]
+    client.post(
+        reverse("admin:catalog_product_changelist"),
+        {"action": "make_inactive", "_selected_action": selected, "index": "0"},
+    )
+    entries = AdminLogEntry.objects.filter(action="make_inactive")
+    assert sorted(int(e.object_pk) for e in entries) == sorted(p.pk for p in products)  # not the unchanged one
+    assert all(e.changes == {"is_active": [True, False]} and e.kind == "action" for e in entries)
