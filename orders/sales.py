@@ -60,7 +60,7 @@ _COLUMNS = (
 _ADDED = ("units", "orders", "product_orders", "gross", "refunded_units", "refunds")
 
 
-def daily_sales_add(rows: Iterable[SalesRow], *, batch: int = 2000) -> int:
+def daily_sales_add(rows: Iterable[SalesRow], *, batch: int = 500) -> int:
     """Add the rows' figures to the rollup (merged by day, variant and department first).
     Returns the number of rollup rows touched."""
     merged: dict[tuple, SalesRow] = {}
@@ -73,14 +73,17 @@ def daily_sales_add(rows: Iterable[SalesRow], *, batch: int = 2000) -> int:
         return 0
     table = DailySales._meta.db_table
     updates = ", ".join(f"{c} = {table}.{c} + excluded.{c}" for c in _ADDED)
-    sql = (
-        f"INSERT INTO {table} ({', '.join(_COLUMNS)}) VALUES ({', '.join(['%s'] * len(_COLUMNS))}) "  # noqa: S608
-        f"ON CONFLICT (day, variant_id, department_id) DO UPDATE SET {updates}"
-    )
+    row_sql = "(" + ", ".join(["%s"] * len(_COLUMNS)) + ")"
     values = [tuple(getattr(row, c) for c in _COLUMNS) for row in merged.values()]
     with connection.cursor() as cursor:
+        # Many rows per statement: a rebuild writes hundreds of thousands of them.
         for start in range(0, len(values), batch):
-            cursor.executemany(sql, values[start : start + batch])
+            chunk = values[start : start + batch]
+            cursor.execute(
+                f"INSERT INTO {table} ({', '.join(_COLUMNS)}) VALUES {', '.join([row_sql] * len(chunk))} "  # noqa: S608
+                f"ON CONFLICT (day, variant_id, department_id) DO UPDATE SET {updates}",
+                [value for row in chunk for value in row],
+            )
     return len(values)
 
 

@@ -77,8 +77,12 @@ class SalesReportForm(forms.Form):
     month = forms.CharField(
         label=gettext_lazy("Month"), required=False, widget=forms.DateInput(attrs={"type": "month"})
     )
-    start = forms.DateField(label=gettext_lazy("From"), required=False, widget=forms.DateInput(attrs={"type": "date"}))
-    end = forms.DateField(label=gettext_lazy("To"), required=False, widget=forms.DateInput(attrs={"type": "date"}))
+    start = forms.DateField(
+        label=gettext_lazy("Start date"), required=False, widget=forms.DateInput(attrs={"type": "date"})
+    )
+    end = forms.DateField(
+        label=gettext_lazy("End date"), required=False, widget=forms.DateInput(attrs={"type": "date"})
+    )
     department = forms.ModelChoiceField(
         label=gettext_lazy("Department"), queryset=Department.objects.order_by("code"), required=False
     )
