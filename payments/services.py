@@ -523,6 +523,22 @@ def cod_withdraw(*, order_id: int, paid_by: Payment) -> bool:
     return True
 
 
+def cod_lower(*, order_id: int, by: Decimal) -> Payment | None:
+    """Units of a cash-on-delivery order were cancelled before it was paid: the courier now
+    collects `by` less (fulfillment lowers the parcel's cash due), and so must the payment, or
+    the smaller sum collected would not capture it. A payment that would come to nothing is
+    left to be cancelled with its order. Precondition: order row locked."""
+    payment = (
+        Payment.objects.select_for_update()
+        .filter(order_id=order_id, provider="cod", state=Payment.State.AWAITING_COLLECTION)
+        .first()
+    )
+    if payment is not None and payment.amount - money(by) > 0:
+        payment.amount -= money(by)
+        payment.save(update_fields=["amount"])
+    return payment
+
+
 def cod_collect(*, order_id: int, amount: Decimal, reference: str) -> Payment | None:
     """The courier collected cash on delivery: capture the order's cash-on-delivery payment.
     Idempotent. A collection that does not match the amount due is left for staff (the parcel

@@ -42,7 +42,7 @@ from orders.services import (
     order_transition,
 )
 from payments.models import Payment, Refund
-from payments.services import payment_refund, payment_refundable
+from payments.services import cod_lower, payment_refund, payment_refundable
 from shop.core.money import format_money, money
 from shop.models import sequence_next
 
@@ -674,7 +674,10 @@ def _refund(order: Order, request: AfterSale, *, with_fees: bool, actor=None) ->
     daily_sales_record_refund(note=note)  # the sales report's rollup, in this transaction
     invoice_red_for_refund(note=note)  # the order's invoice was issued already: a red one
     if payment is None or payment.state != Payment.State.CAPTURED or note.amount <= 0:
-        # Cash on delivery not collected (or nothing left to give back): nothing to pay out.
+        # Cash on delivery not collected (or nothing left to give back): nothing to pay out,
+        # and the courier collects that much less.
+        if payment is not None and payment.state == Payment.State.AWAITING_COLLECTION and note.amount > 0:
+            cod_lower(order_id=order.pk, by=note.amount)
         _note_settle(note, RefundNote.State.NOTHING_DUE)
         return note
     # The order is closing: what was charged on top of its total goes back first (to the
