@@ -189,7 +189,7 @@ def test_cash_on_delivery_not_collected_has_nothing_to_refund_and_the_courier_co
 def test_the_smaller_sum_collected_after_a_partial_cod_cancellation_captures_the_payment():
     """Found by the settlement's reconciliation: the payment kept the old total, so the cash the
     courier collected (less) never captured it and the completed order showed nothing paid."""
-    places, v = shop(price="33.33")
+    _places, v = shop(price="33.33")
     order = paid([(v, 2)], how="cod")
     open_request(order, Kind.CANCEL, Reason.CHANGED_MIND, {line_of(order).pk: 1})
     assert order.payments.get(provider="cod").amount == order.total - Decimal("33.33")
