@@ -141,3 +141,20 @@ def test_customer_service_reads_invoices_but_cannot_issue(client, settings):
     assert client.post(reverse("admin:aftersales_invoice_issue", args=[invoice.pk])).status_code == 403
     invoice.refresh_from_db()
     assert invoice.state == Invoice.State.REQUESTED
+
+
+def test_a_red_invoice_is_listed_on_the_order_page_and_downloadable(client):
+    from tests.aftersales.test_invoices import _return_one
+
+    _, v = shop(price="100.00")
+    order = completed([(v, 2)])
+    blue = svc.invoice_request(order_id=order.pk, customer=order.customer, title_type="personal", title="张三")
+    _return_one(order, v)
+    red = Invoice.objects.get(kind=Invoice.Kind.RED)
+    logged_in(client, order.customer)
+    page = client.get(order.get_absolute_url()).content.decode()
+    assert red.number in page and f"cancels part of {blue.number}" in page and "-¥100.00" in page
+    response = client.get(red.get_absolute_url())
+    assert response.status_code == 200 and response.content.startswith(b"%PDF")
+    logged_in(client, factories.UserFactory())
+    assert client.get(red.get_absolute_url()).status_code == 404
