@@ -1,7 +1,10 @@
 """Staff manage the catalogue here: products with their variants and images, the category
 tree, brands, departments, suppliers and attributes; bulk import and export of products."""
 
+from django import forms
 from django.contrib import admin
+from django.contrib.admin.widgets import FilteredSelectMultiple
+from django.contrib.auth import get_user_model
 from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 from treebeard.admin import TreeAdmin
@@ -9,15 +12,44 @@ from treebeard.forms import movenodeform_factory
 
 from catalog import models, services
 from catalog.resources import ProductResource, VariantResource
+from catalog.selectors import staff_department_ids
 from shop.core.admin import PermittedImportExportAdmin
+from shop.core.admin_site import contribute
 from shop.core.pagecache import page_cache_clear
+
+
+class CommissionRateInline(admin.TabularInline):
+    """佣金 history: finance adds a rate from a date on (old sales keep theirs); catalogue managers
+    read it. Rates are never deleted: statements were computed with them."""
+
+    model = models.CommissionRate
+    extra = 0
+    can_delete = False
+    fields = ("valid_from", "rate")
 
 
 @admin.register(models.Department)
 class DepartmentAdmin(admin.ModelAdmin):
+    """Departments: the superuser sets them up and assigns their staff; finance sets their
+    commission rates here (it may change a department only for that: its fields stay read only)."""
+
     list_display = ("code", "name", "contact_email", "is_active")
     list_filter = ("is_active",)
     search_fields = ("code", "name")
+    inlines = [CommissionRateInline]
+    filter_horizontal = ("staff",)
+
+    def get_fields(self, request, obj=None):
+        fields = ["code", "name", "contact_email", "is_active", "staff"]
+        return fields if request.user.is_superuser else fields[:-1]
+
+    def get_readonly_fields(self, request, obj=None):
+        return () if request.user.is_superuser else ("code", "name", "contact_email", "is_active")
+
+    def formfield_for_manytomany(self, db_field, request, **kwargs):
+        if db_field.name == "staff":
+            kwargs["queryset"] = get_user_model().objects.filter(is_staff=True, is_superuser=False)
+        return super().formfield_for_manytomany(db_field, request, **kwargs)
 
 
 @admin.register(models.Supplier)
@@ -114,6 +146,12 @@ class ProductAdmin(PermittedImportExportAdmin):
         (_("Figures"), {"fields": readonly_fields}),
     )
 
+    def get_queryset(self, request):
+        # Department staff read their own departments' products only.
+        queryset = super().get_queryset(request)
+        departments = staff_department_ids(request.user)
+        return queryset if departments is None else queryset.filter(department_id__in=departments)
+
     def get_data_for_export(self, request, queryset, **kwargs):
         # The admin hands every resource the product list (search, filters, selection); the
         # variants file lists those products' variants, not the products themselves.
@@ -159,6 +197,56 @@ class VariantAdmin(admin.ModelAdmin):
     autocomplete_fields = ("product", "options")
     show_full_result_count = False
 
+    def get_queryset(self, request):
+        queryset = super().get_queryset(request)
+        departments = staff_department_ids(request.user)
+        return queryset if departments is None else queryset.filter(product__department_id__in=departments)
+
     def save_model(self, request, obj, form, change) -> None:
         super().save_model(request, obj, form, change)
         services.product_refresh_prices(product_ids=[obj.product_id])
+
+
+# -- on shop's user admin: a staff member's departments ----------------------------------------
+
+
+class StaffDepartmentsMixin:
+    """Contributed to shop's user admin: the superuser assigns a staff member's departments
+    (Department.staff) on their page, next to their roles (groups)."""
+
+    def get_form(self, request, obj=None, **kwargs):
+        if obj is not None and request.user.is_superuser:
+            kwargs["form"] = _with_departments(kwargs.get("form", self.form))
+        return super().get_form(request, obj, **kwargs)
+
+    def get_fieldsets(self, request, obj=None):
+        fieldsets = super().get_fieldsets(request, obj)
+        if obj is not None and request.user.is_superuser:
+            return [*fieldsets, (_("Departments"), {"fields": ("departments",)})]
+        return fieldsets
+
+    def save_related(self, request, form, formsets, change) -> None:
+        super().save_related(request, form, formsets, change)
+        if "departments" in form.cleaned_data:
+            form.instance.staff_departments.set(form.cleaned_data["departments"])
+
+
+def _with_departments(base):
+    class StaffForm(base):
+        departments = forms.ModelMultipleChoiceField(
+            label=_("departments"),
+            queryset=models.Department.objects.all(),
+            required=False,
+            widget=FilteredSelectMultiple(_("departments"), is_stacked=False),
+            help_text=_("Department staff read only these departments' products, sales and statements."),
+        )
+
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, **kwargs)
+            if self.instance.pk:
+                self.fields["departments"].initial = list(self.instance.staff_departments.values_list("pk", flat=True))
+
+    return StaffForm
+
+
+contribute(get_user_model(), mixins=[StaffDepartmentsMixin])

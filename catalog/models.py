@@ -50,6 +50,11 @@ class Department(models.Model):
     name = models.CharField(_("name"), max_length=100)
     contact_email = models.EmailField(_("contact email"), blank=True)
     is_active = models.BooleanField(_("active"), default=True)
+    # Department staff (a role): they read only this department's products, order lines and
+    # statements (catalog.selectors.staff_department_ids).
+    staff = models.ManyToManyField(
+        settings.AUTH_USER_MODEL, blank=True, related_name="staff_departments", verbose_name=_("department staff")
+    )
 
     class Meta:
         verbose_name = _("department")

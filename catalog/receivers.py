@@ -3,7 +3,7 @@
 from django.db import transaction
 from django.db.models.signals import m2m_changed, post_delete, post_save
 
-from catalog import models
+from catalog import models, services
 from shop.core.pagecache import page_cache_clear
 from shop.core.tasks import enqueue
 
@@ -34,3 +34,7 @@ def connect() -> None:
         post_delete.connect(catalogue_changed, sender=model, dispatch_uid=f"pagecache-delete-{model.__name__}")
     m2m_changed.connect(catalogue_changed, sender=models.Product.attribute_values.through, dispatch_uid="pagecache-av")
     post_save.connect(image_saved, sender=models.ProductImage, dispatch_uid="catalog-image-renditions")
+
+
+def ensure_staff_groups(sender, **kwargs) -> None:
+    services.catalog_groups_ensure()

@@ -374,3 +374,25 @@ def breadcrumbs(category: Category) -> list[Category]:
 
 def filterable_attributes() -> QuerySet[Attribute]:
     return Attribute.objects.filter(is_filter=True)
+
+
+# -- staff --------------------------------------------------------------------------------------
+
+# The role whose members read only their own departments' products, order lines and statements
+# (the group is kept by catalog.services.catalog_groups_ensure).
+DEPARTMENT_STAFF_GROUP = "Department staff"
+
+
+def staff_department_ids(user) -> set[int] | None:
+    """The departments a member of department staff may see (Department.staff), or None when
+    `user` is not held to departments (a superuser, or staff of any other role). A member with
+    no department assigned gets an empty set: nothing. Remembered on the user object, so one
+    query per request."""
+    if getattr(user, "is_superuser", False) or not getattr(user, "is_authenticated", False):
+        return None
+    if not hasattr(user, "_staff_department_ids"):
+        if user.groups.filter(name=DEPARTMENT_STAFF_GROUP).exists():
+            user._staff_department_ids = set(user.staff_departments.values_list("pk", flat=True))
+        else:
+            user._staff_department_ids = None
+    return user._staff_department_ids

@@ -4,6 +4,7 @@ from collections.abc import Iterable
 from decimal import Decimal
 
 from django.conf import settings
+from django.contrib.auth.models import Group
 from django.db import connection, transaction
 from django.db.models import Case, F, IntegerField, OuterRef, Subquery, Value, When
 from django.db.models.functions import Coalesce
@@ -11,6 +12,8 @@ from easy_thumbnails.files import get_thumbnailer
 
 from catalog.models import Product, ProductImage, ProductVariant
 from catalog.search import search_document
+from catalog.selectors import DEPARTMENT_STAFF_GROUP
+from shop.core.admin_roles import group_ensure
 from shop.core.counters import counter_incr, counter_take
 from shop.core.pagecache import page_cache_clear
 
@@ -95,3 +98,43 @@ def product_views_flush() -> int:
         )
     )
     return len(counts)
+
+
+# -- staff roles ----------------------------------------------------------------------------------
+
+CATALOGUE_MANAGER_GROUP = "Catalogue managers"
+
+# Products, variants (prices), images, categories, brands, attributes and suppliers, and the
+# product and variant files (import needs change, export view). Products, variants, categories,
+# brands and suppliers are hidden (is_active), never deleted: orders and stock point at them.
+# Departments and their commission rates are read only (finance sets the rates). No stock counts,
+# no orders, no money.
+CATALOGUE_MANAGER_PERMISSIONS = [
+    *(f"catalog.{action}_{model}" for model in ("product", "productvariant", "category", "brand", "supplier")
+      for action in ("view", "add", "change")),
+    *(f"catalog.{action}_{model}" for model in ("productimage", "attribute", "attributevalue")
+      for action in ("view", "add", "change", "delete")),
+    "catalog.view_department",
+    "catalog.view_commissionrate",
+]  # fmt: skip
+
+# Read only, and only their own departments' rows (catalog.selectors.staff_department_ids holds
+# the product, order line and statement admins to them). After-sales permissions are granted by
+# name: they exist once aftersales is migrated, whose post_migrate runs this again.
+DEPARTMENT_STAFF_PERMISSIONS = [
+    "catalog.view_product",
+    "catalog.view_productvariant",
+    "orders.view_orderline",
+    "aftersales.view_statement",
+    "aftersales.view_statementline",
+    "aftersales.view_statementadjustment",
+]
+
+
+def catalog_groups_ensure() -> dict[str, Group]:
+    """Create or correct the catalogue managers' and department staff's groups (run after every
+    migrate). Returns the groups by name."""
+    return {
+        CATALOGUE_MANAGER_GROUP: group_ensure(name=CATALOGUE_MANAGER_GROUP, permissions=CATALOGUE_MANAGER_PERMISSIONS),
+        DEPARTMENT_STAFF_GROUP: group_ensure(name=DEPARTMENT_STAFF_GROUP, permissions=DEPARTMENT_STAFF_PERMISSIONS),
+    }

@@ -8,6 +8,7 @@ from django.urls import reverse
 from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 
+from catalog.selectors import staff_department_ids
 from orders import models, services
 from orders.exceptions import OrderError
 from shop.core.admin import ReadOnlyInline
@@ -92,6 +93,61 @@ class OrderAdmin(admin.ModelAdmin):
             "admin/orders/cancel.html",
             {**self.admin_site.each_context(request), "orders": queryset, "form": form, "title": _("Cancel orders")},
         )
+
+
+@admin.register(models.OrderLine)
+class DepartmentSalesAdmin(admin.ModelAdmin):
+    """Department staff's sales: their own departments' order lines, read only, with the order's
+    number, date and state but nothing about the customer (no name, address or phone). Other
+    staff read lines on the order's page; the superuser sees every department's here."""
+
+    list_display = ("order_number", "placed_at", "order_status", "sku", "product_name", "variant_label",
+                    "unit_price", "quantity", "line_total")  # fmt: skip
+    fields = list_display
+    readonly_fields = list_display
+    list_filter = ("order__status",)
+    search_fields = ("sku", "product_name", "order__number")
+    date_hierarchy = "order__placed_at"
+    list_select_related = ("order",)
+    show_full_result_count = False
+
+    def _departments(self, request):
+        return staff_department_ids(request.user)
+
+    def _may(self, request) -> bool:
+        return request.user.is_superuser or self._departments(request) is not None
+
+    def has_module_permission(self, request) -> bool:
+        return self._may(request) and super().has_module_permission(request)
+
+    def has_view_permission(self, request, obj=None) -> bool:
+        return self._may(request) and super().has_view_permission(request, obj)
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False
+
+    def get_queryset(self, request):
+        queryset = super().get_queryset(request)
+        departments = self._departments(request)
+        return queryset if departments is None else queryset.filter(department_id_snapshot__in=departments)
+
+    @admin.display(description=_("order"), ordering="order__number")
+    def order_number(self, obj) -> str:
+        return obj.order.number
+
+    @admin.display(description=_("placed"), ordering="order__placed_at")
+    def placed_at(self, obj):
+        return obj.order.placed_at
+
+    @admin.display(description=_("status"))
+    def order_status(self, obj) -> str:
+        return obj.order.get_status_display()
 
 
 @admin.register(models.Coupon)

@@ -162,6 +162,11 @@ class WalletAdmin(admin.ModelAdmin):
     def has_delete_permission(self, request, obj=None) -> bool:
         return False  # a balance and its ledger are kept; adjust with a reason instead
 
+    def save_model(self, request, obj, form, change) -> None:
+        # Finance may change wallets (to adjust them), but every field here is read only: saving
+        # the row could write back a balance an adjustment or a payment changed meanwhile.
+        pass
+
     def get_urls(self):
         return [
             path("<int:pk>/adjust/", self.admin_site.admin_view(self.adjust_view), name="payments_wallet_adjust"),

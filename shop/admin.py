@@ -4,6 +4,7 @@ from axes.models import AccessAttempt
 from django.contrib import admin
 from django.contrib.auth.admin import UserAdmin
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import ngettext
 
 from shop.core.admin_site import contribute
 from shop.models import User
@@ -25,6 +26,40 @@ class CustomerAdmin(UserAdmin):
         (_("Important dates"), {"fields": ("last_login", "date_joined")}),
     )
     add_fieldsets = ((None, {"classes": ("wide",), "fields": ("email", "password1", "password2")}),)
+    list_filter = ("is_staff", "is_superuser", "is_active", "groups")
+    actions = ("deactivate",)
+
+    # Superusers manage accounts: add and remove staff, assign roles (groups) and departments,
+    # reset a password (the password field's link), deactivate. Other staff who may view users
+    # (customer service, finance) read customers' pages only: never a staff account, never the
+    # permissions, and never a change — a group's change_user would let its members make
+    # themselves superusers.
+    def get_queryset(self, request):
+        queryset = super().get_queryset(request)
+        return queryset if request.user.is_superuser else queryset.filter(is_staff=False, is_superuser=False)
+
+    def get_fieldsets(self, request, obj=None):
+        fieldsets = super().get_fieldsets(request, obj)
+        if request.user.is_superuser:
+            return fieldsets
+        return [(name, options) for name, options in fieldsets if name != _("Permissions")]
+
+    def get_list_filter(self, request):
+        return self.list_filter if request.user.is_superuser else ()
+
+    def has_add_permission(self, request) -> bool:
+        return request.user.is_superuser
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return request.user.is_superuser
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return request.user.is_superuser
+
+    @admin.action(description=_("Deactivate selected accounts (they can no longer sign in)"), permissions=["change"])
+    def deactivate(self, request, queryset) -> None:
+        n = queryset.exclude(pk=request.user.pk).update(is_active=False)
+        self.message_user(request, ngettext("%(n)d account deactivated.", "%(n)d accounts deactivated.", n) % {"n": n})
 
 
 class LoginAttemptFixes:

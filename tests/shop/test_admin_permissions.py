@@ -1,55 +1,78 @@
 """The admin's permission matrix, built from the admin itself: every URL each registered
 ModelAdmin serves (change list, add, change, delete, history, import, export and custom pages)
-and every action it offers, for each kind of account (superuser, each staff group, a staff
-account with no permissions, a customer), checked against the table of what each role is meant
-to reach.
+and every action it offers, for each kind of account (superuser, each staff role, a staff
+account with no group, a customer), checked against the table of what each role is meant to
+reach.
 
 A new admin page or action that is not in the table fails the test, and so does a new group:
-whoever adds one decides here who may use it."""
+whoever adds one decides here who may use it (the failure says which line to add where).
 
+Department staff are held to their own departments: the matrix runs with the world's objects in
+the department they are assigned to, and test_department_staff_see_only_their_departments checks
+another department's product, order line and statement are refused."""
+
+from datetime import date
 from decimal import Decimal
 
 import pytest
 from axes.models import AccessAttempt, AccessFailureLog, AccessLog
+from django.apps import apps
 from django.contrib import admin
 from django.contrib.auth.models import Group
+from django.contrib.contenttypes.models import ContentType
 from django.test import Client, RequestFactory
 from django.urls import reverse
 from django.utils import timezone
 
-from aftersales.models import AfterSale, InsuranceClaim, Invoice, RefundNote, Review
+from aftersales.models import (
+    AfterSale,
+    InsuranceClaim,
+    Invoice,
+    RefundNote,
+    Review,
+    SettlementRun,
+    Statement,
+    StatementLine,
+)
 from aftersales.services.staff import CUSTOMER_SERVICE_GROUP, FINANCE_GROUP, SUPERVISOR_GROUP, aftersales_groups_ensure
 from cart.models import Cart
-from catalog.models import Supplier
+from catalog.models import CommissionRate, Product, ProductVariant, Supplier
+from catalog.selectors import DEPARTMENT_STAFF_GROUP
+from catalog.services import CATALOGUE_MANAGER_GROUP
 from fulfillment import services as fulfillment
 from fulfillment.models import PurchaseOrder, Shipment, StockMovement
 from fulfillment.services.staff import WAREHOUSE_GROUP
-from orders.models import Coupon, Notification
+from orders.models import Coupon, Notification, OrderLine
 from payments.models import GatewayNotification, Payment, Refund, Wallet
 from tests import factories
 from tests.fulfillment.support import paid_order, stock, variant, warehouses
 
 pytestmark = pytest.mark.django_db
 
-SUPERUSER, WAREHOUSE, STAFF, CUSTOMER = "superuser", "warehouse", "staff", "customer"
-SERVICE, SUPERVISOR, FINANCE = "service", "supervisor", "finance"
-ROLES = (SUPERUSER, WAREHOUSE, SERVICE, SUPERVISOR, FINANCE, STAFF, CUSTOMER)
+SUPERUSER, CATALOGUE, WAREHOUSE, STAFF, CUSTOMER = "superuser", "catalogue", "warehouse", "staff", "customer"
+SERVICE, SUPERVISOR, FINANCE, DEPARTMENT = "service", "supervisor", "finance", "department"
+ROLES = (SUPERUSER, CATALOGUE, WAREHOUSE, SERVICE, SUPERVISOR, FINANCE, DEPARTMENT, STAFF, CUSTOMER)
 # Every group there is, by the role that stands for it here.
 GROUP_ROLES = {
+    CATALOGUE_MANAGER_GROUP: CATALOGUE,
     WAREHOUSE_GROUP: WAREHOUSE,
     CUSTOMER_SERVICE_GROUP: SERVICE,
     SUPERVISOR_GROUP: SUPERVISOR,
     FINANCE_GROUP: FINANCE,
+    DEPARTMENT_STAFF_GROUP: DEPARTMENT,
 }
 
 SU = {SUPERUSER}
 SW = {SUPERUSER, WAREHOUSE}
+SC = {SUPERUSER, CATALOGUE}
 NOBODY: set[str] = set()
 EVERYONE = set(ROLES)
 # Customer service and its supervisors: the same pages (a supervisor's extra is a decision the
 # service allows, not a page).
 CS = {SERVICE, SUPERVISOR}
 SF = {SUPERUSER, FINANCE}
+# Department staff read (their own departments' rows: the world's are theirs).
+D = {DEPARTMENT}
 
 
 def _model(name: str, *, add=SU, change=SU, delete=SU, **extra) -> dict[str, set[str]]:
@@ -67,9 +90,12 @@ def _model(name: str, *, add=SU, change=SU, delete=SU, **extra) -> dict[str, set
 
 # URL name (or "<model admin URL prefix>:<action>") -> the roles meant to reach it.
 INTENDED: dict[str, set[str]] = {
-    # Accounts and groups, login records: the superuser's. Nobody adds login records by hand.
+    # Accounts and groups, login records: the superuser's (add and remove staff, assign roles and
+    # departments, reset passwords, deactivate). Customer service and finance read customers'
+    # pages (用户信息管理: orders, requests, wallet), never a staff account and never a change.
+    # Nobody adds login records by hand.
     **_model("auth_group"),
-    **_model("shop_user"),
+    **_model("shop_user", change=SU | CS | {FINANCE}),
     "auth_user_password_change": SU,
     **_model("axes_accessattempt", add=NOBODY),
     **_model("axes_accesslog", add=NOBODY),
@@ -80,35 +106,45 @@ INTENDED: dict[str, set[str]] = {
     "axes_accessfailurelog:delete_selected": SU,
     "auth_group:delete_selected": SU,
     "shop_user:delete_selected": SU,
+    "shop_user:deactivate": SU,
+    # The admin log (管理员日志): superusers read it; nobody writes it by hand.
+    **_model("shop_adminlogentry", add=NOBODY, delete=NOBODY),
+    "shop_adminlogentry:delete_selected": NOBODY,
     # Carts: customers' own.
     **_model("cart_cart"),
     "cart_cart:delete_selected": SU,
-    # The catalogue and its prices: warehouse staff read products, variants and suppliers; they
-    # import and export nothing but what they may (export needs view, import change).
-    **_model("catalog_attribute"),
-    **_model("catalog_attributevalue"),
-    **_model("catalog_brand"),
-    **_model("catalog_category"),
+    # The catalogue and its prices: catalogue managers' (products, variants, images, categories,
+    # brands, attributes, suppliers, the product files). They hide rather than delete what orders
+    # and stock point at (products, variants, categories, brands, suppliers). Warehouse staff read
+    # products, variants and suppliers; department staff their own departments' products and
+    # variants. Import needs change, export view.
+    **_model("catalog_attribute", add=SC, change=SC, delete=SC),
+    **_model("catalog_attributevalue", add=SC, change=SC, delete=SC),
+    **_model("catalog_brand", add=SC, change=SC),
+    **_model("catalog_category", add=SC, change=SC),
     "javascript-catalog": EVERYONE,  # treebeard's translations for its tree widget: public text
-    **_model("catalog_department"),
-    **_model("catalog_supplier", change=SW),
+    # Departments: the superuser's; finance sets commission rates on their page (inline),
+    # catalogue managers read them.
+    **_model("catalog_department", change=SC | {FINANCE}),
+    **_model("catalog_supplier", add=SC, change=SW | SC),
     **_model(
         "catalog_product",
-        change=SW,
-        _import=SU,
-        _process_import=SU,
-        _export=SW,
+        add=SC,
+        change=SW | SC | D,
+        _import=SC,
+        _process_import=SC,
+        _export=SW | SC | D,
     ),
-    **_model("catalog_productvariant", change=SW),
-    "catalog_attribute:delete_selected": SU,
-    "catalog_attributevalue:delete_selected": SU,
+    **_model("catalog_productvariant", add=SC, change=SW | SC | D),
+    "catalog_attribute:delete_selected": SC,
+    "catalog_attributevalue:delete_selected": SC,
     "catalog_brand:delete_selected": SU,
     "catalog_category:delete_selected": SU,
     "catalog_department:delete_selected": SU,
     "catalog_supplier:delete_selected": SU,
     "catalog_product:delete_selected": SU,
-    "catalog_product:make_active": SU,
-    "catalog_product:make_inactive": SU,
+    "catalog_product:make_active": SC,
+    "catalog_product:make_inactive": SC,
     "catalog_productvariant:delete_selected": SU,
     # Fulfillment: warehouse staff's work. Parcels come from orders and are never deleted; stock
     # rows keep their history (never deleted; new rows only by whoever may add stock); movements
@@ -155,15 +191,20 @@ INTENDED: dict[str, set[str]] = {
     **_model("orders_order", change=SW | CS | SF, add=NOBODY, delete=NOBODY),
     "orders_order:delete_selected": NOBODY,
     "orders_order:cancel_orders": SU,
+    # Department staff's sales: their own departments' order lines, without the customer. Other
+    # staff read lines on the order's page.
+    **_model("orders_orderline", change=SU | D, add=NOBODY, delete=NOBODY),
+    "orders_orderline:delete_selected": NOBODY,
     **_model("orders_coupon"),
     "orders_coupon:delete_selected": SU,
     **_model("orders_notification", add=NOBODY),
     "orders_notification:delete_selected": SU,
     # Money: nothing for warehouse staff or customer service. Payments and gateway notifications
     # come from gateways; refunds from the payment rules; wallets change only through an
-    # adjustment with a reason (the superuser's). Finance reads payments, refunds and wallets and
-    # acts on a failed refund: sent again, or paid to the wallet instead (same amount, same
-    # record). Money records and the gateways' word are never deleted, not even by the superuser.
+    # adjustment with a reason (finance's and the superuser's). Finance reads payments, refunds
+    # and wallets and acts on a failed refund: sent again, or paid to the wallet instead (same
+    # amount, same record). Money records and the gateways' word are never deleted, not even by
+    # the superuser.
     **_model("payments_payment", change=SF, add=NOBODY, delete=NOBODY),
     "payments_payment:delete_selected": NOBODY,
     **_model("payments_gatewaynotification", add=NOBODY, delete=NOBODY),
@@ -172,7 +213,7 @@ INTENDED: dict[str, set[str]] = {
     "payments_refund:delete_selected": NOBODY,
     "payments_refund:retry": SF,
     "payments_refund:to_wallet": SF,
-    **_model("payments_wallet", change=SF, add=NOBODY, delete=NOBODY, _adjust=SU),
+    **_model("payments_wallet", change=SF, add=NOBODY, delete=NOBODY, _adjust=SF),
     "payments_wallet:delete_selected": NOBODY,
     # After-sales requests: customers open them (no add), nothing is deleted or edited. Customer
     # service decides (approve, reject, escalate) and messages the customer; only warehouse staff
@@ -216,6 +257,31 @@ INTENDED: dict[str, set[str]] = {
     **_model("aftersales_invoice", change=SF | CS, add=NOBODY, delete=NOBODY, _issue=SF, _pdf=SF | CS),
     "aftersales_invoice:delete_selected": NOBODY,
     "aftersales_invoice:issue_selected": SF,
+    # Settlement (按部门月结): finance runs the month, reads, adjusts, confirms and pays
+    # statements; department staff read their own departments' statements (and their lines,
+    # PDF and XLSX); nobody else sees them. Statements come from runs: nobody adds or deletes one.
+    **_model(
+        "aftersales_statement",
+        change=SF | D,
+        add=NOBODY,
+        delete=NOBODY,
+        _run=SF,
+        _lines=SF | D,
+        _pdf=SF | D,
+        _xlsx=SF | D,
+        _adjust=SF,
+        _confirm=SF,
+        _pay=SF,
+    ),
+    "aftersales_statement:delete_selected": NOBODY,
+    **_model("aftersales_settlementrun", change=SF, add=NOBODY, delete=NOBODY),
+    "aftersales_settlementrun:delete_selected": NOBODY,
+    # The sales report (销售量查询, the daily sales rollup): finance, and department staff for their
+    # own departments; it is read only.
+    # Its list is the report; a day's row has no page of its own.
+    **_model("orders_dailysales", change=SF | D, add=NOBODY, delete=NOBODY),
+    "orders_dailysales_change": NOBODY,
+    "orders_dailysales:delete_selected": NOBODY,
 }
 
 
@@ -276,11 +342,46 @@ def world(db):
         order=order, state=Invoice.State.ISSUED, number="FP-MATRIX", title_type="personal", title="张三",
         email=order.customer.email, amount=Decimal("30.00"), issued_at=now,
     )  # fmt: skip
+    # Settlement and the admin log, in the world's department (the department
+    # staff's: the matrix runs on their own rows).
+    department = v.product.department
+    CommissionRate.objects.create(department=department, rate=Decimal("0.0500"), valid_from=date(2026, 1, 1))
+    _settlement_rows(department, line, suffix="MATRIX")
+    if DailySales := _model_or_none("orders.DailySales"):  # the sales report's rollup
+        assert DailySales.objects.filter(department_id=department.pk).exists()
+    if AdminLogEntry := _model_or_none("shop.AdminLogEntry"):
+        AdminLogEntry.objects.create(
+            actor_email="root@example.com", kind="change", action="change", object_pk=str(v.product.pk),
+            content_type=ContentType.objects.get_for_model(v.product), object_repr=str(v.product),
+        )  # fmt: skip
     assert Notification.objects.exists() and StockMovement.objects.exists() and Shipment.objects.exists()
-    return {"warehouse": places["sh"]}
+    return {"warehouse": places["sh"], "department": department, "order": order}
 
 
-def _users() -> dict[str, object]:
+def _model_or_none(label: str):
+    try:
+        return apps.get_model(label)
+    except LookupError:
+        return None
+
+
+def _settlement_rows(department, line, *, suffix: str):
+    """A settlement run with one statement for `department` holding `line` (made directly: the
+    pages need them, not the settlement's arithmetic)."""
+    month = date(2026, 10, 1)
+    run = SettlementRun.objects.first() or SettlementRun.objects.create(month=month, outcome=SettlementRun.Outcome.OK)
+    statement = Statement.objects.create(number=f"ST-{suffix}", department=department, month=month, run=run)
+    order = line.order
+    statement.lines.create(
+        kind=StatementLine.Kind.SALE, order_line=line, order_number=order.number, placed_at=order.placed_at,
+        completed_at=timezone.now(), product_name=line.product_name, sku=line.sku, quantity=line.quantity,
+        goods=line.line_total, refunds=Decimal("0"), commission_rate=Decimal("0.0500"), commission=Decimal("0"),
+        payable=line.line_total,
+    )  # fmt: skip
+    return statement
+
+
+def _users(department=None) -> dict[str, object]:
     superuser = factories.UserFactory(email="root@example.com", is_staff=True, is_superuser=True)
     picker = factories.UserFactory(email="picker@example.com", is_staff=True)
     picker.groups.add(fulfillment.staff_groups_ensure())
@@ -292,6 +393,8 @@ def _users() -> dict[str, object]:
         if role not in users:
             users[role] = factories.UserFactory(email=f"{role}@example.com", is_staff=True)
             users[role].groups.add(group)
+    if department is not None:
+        department.staff.add(users[DEPARTMENT])
     return users
 
 
@@ -350,10 +453,14 @@ def _page_allowed(response) -> bool:
     return False
 
 
-def _action_allowed(response, changelist: str) -> bool:
+def _action_allowed(response, changelist: str, action: str) -> bool:
     """An action ran (or showed its own page) rather than being refused: a 403, the login page,
     Django's "No action selected." (the action is not offered to this user), or the plain change
-    list (no action offered at all, so the POST was not taken as one)."""
+    list (no action offered at all, so the POST was not taken as one). Deleting is allowed only
+    when Django asks to confirm it (a change list that is a page of its own, like the sales
+    report, answers a POST with that page)."""
+    if action == "delete_selected" and response.status_code == 200 and response.context:
+        return "deletable_objects" in response.context
     if response.status_code == 403:
         return False
     assert response.status_code == 200, f"unexpected {response.status_code}"
@@ -370,15 +477,23 @@ def _action_allowed(response, changelist: str) -> bool:
 
 
 def test_every_admin_page_and_action_matches_the_intended_table(world):
-    users = _users()
+    users = _users(world["department"])
     groups = set(Group.objects.values_list("name", flat=True))
-    assert groups == set(GROUP_ROLES), f"groups without a role in the matrix: {groups - set(GROUP_ROLES)}"
+    assert groups == set(GROUP_ROLES), (
+        f"groups without a role in the matrix: {sorted(groups - set(GROUP_ROLES))}: add each to GROUP_ROLES and "
+        "ROLES in tests/shop/test_admin_permissions.py, a member to _users(), and the role to every INTENDED "
+        "entry it may reach"
+    )
 
     pages = _admin_pages(world)
     actions = _admin_actions(users[SUPERUSER])
     served = set(pages) | set(actions)
-    assert not served - set(INTENDED), (
-        f"admin pages or actions missing from the table: {sorted(served - set(INTENDED))}"
+    missing = sorted(served - set(INTENDED))
+    assert not missing, (
+        "admin pages or actions nobody classified. Add each to INTENDED in tests/shop/test_admin_permissions.py, "
+        "next to its app's entries, with the roles meant to reach it (SU, SF, CS, SW, SC, D, NOBODY, ...): "
+        'a URL name as it is ("app_model_page": roles, or _model("app_model", _page=roles)), an action as '
+        '"app_model:action": roles.\n' + "\n".join(f'    "{name}": ...,' for name in missing)
     )
     assert not set(INTENDED) - served, f"stale entries in the table: {sorted(set(INTENDED) - served)}"
 
@@ -395,7 +510,7 @@ def test_every_admin_page_and_action_matches_the_intended_table(world):
             action = key.split(":", 1)[1]
             response = client.post(changelist, {"action": action, "_selected_action": [pk]}, follow=True)
             cells += 1
-            if _action_allowed(response, changelist) != (role in INTENDED[key]):
+            if _action_allowed(response, changelist, action) != (role in INTENDED[key]):
                 wrong.append(f"{role:9} {key}: {response.status_code}")
     print(f"admin permission matrix: {len(served)} pages and actions x {len(ROLES)} roles = {cells} cells")
     assert not wrong, "outcomes differ from the intended table (role, page, status):\n" + "\n".join(wrong)
@@ -408,3 +523,150 @@ def test_adjusting_a_wallet_that_does_not_exist_is_404_and_without_permission_40
     staff = factories.UserFactory(is_staff=True)
     client.force_login(staff)
     assert client.get(f"/admin/payments/wallet/{wallet.pk}/adjust/").status_code == 403
+
+
+def _object_pages(model, obj) -> dict[str, str]:
+    """The admin's pages about one object (change, history, delete and custom ones): name -> path."""
+    pages = {}
+    for pattern in admin.site.get_model_admin(model).get_urls():
+        params = pattern.pattern.converters if getattr(pattern, "name", None) else {}
+        if params:
+            pages[pattern.name] = reverse(f"admin:{pattern.name}", kwargs={key: obj.pk for key in params})
+    return pages
+
+
+def test_department_staff_see_only_their_departments(world):
+    """Row by row: another department's product, variant, order line and statement answer no
+    page (change, history, PDF, …) to department staff, and their lists leave them out; a member
+    with no department assigned sees none at all."""
+    users = _users(world["department"])
+    other_variant = variant(price="20.00", department=factories.DepartmentFactory(code="other"))
+    stock(world["warehouse"], other_variant, 5)
+    other_line = paid_order([(other_variant, 1)], payment_method="cod").lines.get()
+    other_statement = _settlement_rows(other_variant.product.department, other_line, suffix="OTHER")
+    own_line = world["order"].lines.get()
+    own = {
+        Product: own_line.variant.product,
+        ProductVariant: own_line.variant,
+        OrderLine: own_line,
+        Statement: Statement.objects.get(number="ST-MATRIX"),
+    }
+    other = {
+        Product: other_variant.product,
+        ProductVariant: other_variant,
+        OrderLine: other_line,
+        Statement: other_statement,
+    }
+    client = Client(HTTP_ACCEPT_LANGUAGE="en")
+    client.force_login(users[DEPARTMENT])
+    wrong = []
+    for model, obj in own.items():
+        for name, path in _object_pages(model, obj).items():
+            if _page_allowed(client.get(path)) != (DEPARTMENT in INTENDED[name]):
+                wrong.append(f"own {name}")
+        for name, path in _object_pages(model, other[model]).items():
+            if _page_allowed(client.get(path)):
+                wrong.append(f"another department's {name}")
+        opts = model._meta
+        listed = set(
+            client.get(reverse(f"admin:{opts.app_label}_{opts.model_name}_changelist"))
+            .context["cl"]
+            .queryset.values_list("pk", flat=True)
+        )
+        if other[model].pk in listed or obj.pk not in listed:
+            wrong.append(f"{opts.label} list: {sorted(listed)}")
+    assert not wrong, wrong
+    # No department assigned: nothing.
+    world["department"].staff.clear()
+    client.force_login(users[DEPARTMENT].__class__.objects.get(pk=users[DEPARTMENT].pk))
+    for model, obj in own.items():
+        opts = model._meta
+        assert not _page_allowed(client.get(reverse(f"admin:{opts.app_label}_{opts.model_name}_change", args=[obj.pk])))
+
+
+def test_department_staff_read_only_and_without_customers(world):
+    """Department staff's order lines show the sale, never who bought it or where it went."""
+    users = _users(world["department"])
+    order = world["order"]
+    client = Client(HTTP_ACCEPT_LANGUAGE="en")
+    client.force_login(users[DEPARTMENT])
+    line = order.lines.get()
+    page = client.get(reverse("admin:orders_orderline_change", args=[line.pk])).content.decode()
+    assert order.number in page and line.sku in page
+    for secret in (order.customer.email, order.phone, order.street, order.recipient):
+        assert secret not in page
+    product_page = client.get(reverse("admin:catalog_product_change", args=[line.variant.product_id]))
+    assert product_page.context["has_change_permission"] is False
+
+
+def test_superuser_manages_staff_accounts(world, client):
+    """The superuser adds a staff account, gives it a role and a department, resets its password
+    and deactivates it; customer service reads a customer's page but no staff account."""
+    users = _users(world["department"])
+    client.force_login(users[SUPERUSER])
+    response = client.post(
+        reverse("admin:shop_user_add"),
+        {
+            "email": "new.staff@example.com",
+            "usable_password": "true",
+            "password1": "a-Long-pass-phrase-42",
+            "password2": "a-Long-pass-phrase-42",
+            **_inline_management(client.get(reverse("admin:shop_user_add"))),
+        },
+    )
+    assert response.status_code == 302, _errors(response)
+    staff = users[SUPERUSER].__class__.objects.get(email="new.staff@example.com")
+    department_group = Group.objects.get(name=DEPARTMENT_STAFF_GROUP)
+    change = reverse("admin:shop_user_change", args=[staff.pk])
+    form = {
+        "email": staff.email, "first_name": "", "last_name": "", "phone": "", "language": staff.language,
+        "is_active": "on", "is_staff": "on", "groups": [department_group.pk],
+        "last_login_0": "", "last_login_1": "", "date_joined_0": "2026-11-01", "date_joined_1": "10:00:00",
+        "departments": [world["department"].pk],
+    }  # fmt: skip
+    form.update(_inline_management(client.get(change)))
+    response = client.post(change, form)
+    assert response.status_code == 302, _errors(response)
+    staff.refresh_from_db()
+    assert staff.is_staff and list(staff.groups.all()) == [department_group]
+    assert list(staff.staff_departments.all()) == [world["department"]]
+    assert "departments" in client.get(change).content.decode()
+    password = reverse("admin:auth_user_password_change", args=[staff.pk])
+    response = client.post(
+        password,
+        {"password1": "another-Pass-phrase-7", "password2": "another-Pass-phrase-7", "usable_password": "true"},
+    )
+    assert response.status_code == 302, _errors(response)
+    staff.refresh_from_db()
+    assert staff.check_password("another-Pass-phrase-7")
+    client.post(reverse("admin:shop_user_changelist"), {"action": "deactivate", "_selected_action": [staff.pk]})
+    staff.refresh_from_db()
+    assert not staff.is_active
+    # Customer service: a customer's page, read only; no staff account, no permissions section.
+    service = Client(HTTP_ACCEPT_LANGUAGE="en")
+    service.force_login(users[SERVICE])
+    customer_page = service.get(reverse("admin:shop_user_change", args=[world["order"].customer.pk]))
+    assert customer_page.status_code == 200 and customer_page.context["has_change_permission"] is False
+    assert "is_superuser" not in customer_page.content.decode()
+    assert not _page_allowed(service.get(change))
+
+
+def _inline_management(response) -> dict:
+    """The management form of every inline on a change page, as the browser would send it."""
+    data = {}
+    for formset in response.context["inline_admin_formsets"]:
+        management = formset.formset.management_form
+        for name in management.fields:
+            data[management.add_prefix(name)] = management[name].value()
+    return data
+
+
+def _errors(response) -> str:
+    context = response.context or {}
+    errors = [str(context["adminform"].form.errors)] if "adminform" in context else []
+    errors += [
+        f"{f.formset.prefix}: {f.formset.errors} {f.formset.non_form_errors()}"
+        for f in context.get("inline_admin_formsets", [])
+    ]
+    errors += [str(context.get("errors"))]
+    return f"{response.status_code} {errors}"
