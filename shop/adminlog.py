@@ -253,6 +253,8 @@ class AdminLogMixin:
             return
         obj = form.instance
         before = request.__dict__.pop("_admin_log_before", None)
+        if not change:
+            before = None  # "save as new": the form came from another object, this one is new
         found = _load_one(type(obj), obj.pk, many_to_many=True)
         after = found[1] if found else snapshot(obj)
         changes = changes_between(before, after)
