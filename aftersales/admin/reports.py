@@ -418,9 +418,17 @@ def dashboard_context(request) -> dict:
     context = {"dashboard": {"figures": figures, "restricted": not shop_wide and money}}
     board = context["dashboard"]
     if see_orders:
+        since = now - timedelta(days=30)
         board["statuses"] = [
-            {"label": label, "count": n, "url": _changelist("orders_order", status__exact=value)}
-            for value, label, n in dashboard_selectors.orders_by_status()
+            {
+                "label": label,
+                "count": n,
+                "recent": recent,
+                "url": _changelist(
+                    "orders_order", status__exact=value, **({"placed_at__gte": since.isoformat()} if recent else {})
+                ),
+            }
+            for value, label, n, recent in dashboard_selectors.orders_by_status(since=since)
         ]
     if user.has_perm("fulfillment.view_shipment"):
         board["parcels"] = [

@@ -147,10 +147,31 @@ def comparisons(
     return result
 
 
-def orders_by_status() -> list[tuple[str, str, int]]:
-    """(status, label, count) for every status, in the order of the life of an order."""
-    counts = dict(Order.objects.order_by().values_list("status").annotate(n=Count("pk")))
-    return [(value, label, counts.get(value, 0)) for value, label in Order.Status.choices]
+LIVE_STATUSES = (Order.Status.PENDING_PAYMENT, Order.Status.PAID, Order.Status.SHIPPED)
+
+
+def orders_by_status(*, since: datetime) -> list[tuple[str, str, int, bool]]:
+    """(status, label, count, recent) for every status, in the order of the life of an order:
+    the live ones (work to do) all of them, through the status index; the final ones (completed,
+    cancelled, closed) only those placed since `since` — all of them would be a scan of every
+    order the shop ever had, and a number nobody acts on."""
+    live = dict(Order.objects.filter(status__in=LIVE_STATUSES).order_by().values_list("status").annotate(n=Count("pk")))
+    final = dict(
+        Order.objects.filter(placed_at__gte=since)
+        .exclude(status__in=LIVE_STATUSES)
+        .order_by()
+        .values_list("status")
+        .annotate(n=Count("pk"))
+    )
+    return [
+        (
+            value,
+            label,
+            live.get(value, 0) if value in LIVE_STATUSES else final.get(value, 0),
+            value not in LIVE_STATUSES,
+        )
+        for value, label in Order.Status.choices
+    ]
 
 
 def parcels_waiting() -> list[tuple[str, str, int]]:

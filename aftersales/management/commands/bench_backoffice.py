@@ -107,9 +107,10 @@ NOTE_LINES_SQL = """
 INSERT INTO aftersales_refundnoteline (note_id, order_line_id, quantity, amount)
 SELECT n.id, l.id, CASE WHEN o.status = 'closed' THEN l.quantity ELSE 1 END,
     CASE WHEN o.status = 'closed' THEN l.line_total ELSE l.unit_price END
-FROM aftersales_refundnote n JOIN orders_order o ON o.id = n.order_id JOIN orders_orderline l ON l.order_id = o.id
-WHERE n.number LIKE 'BR%%'
-    AND (o.status = 'closed' OR l.id = (SELECT min(id) FROM orders_orderline WHERE order_id = o.id))
+FROM aftersales_refundnote n JOIN orders_order o ON o.id = n.order_id
+JOIN (SELECT x.*, row_number() OVER (PARTITION BY x.order_id ORDER BY x.id) AS k FROM orders_orderline x) AS l
+    ON l.order_id = o.id
+WHERE n.number LIKE 'BR%%' AND (o.status = 'closed' OR l.k = 1)
 """
 
 NOTE_TOTALS_SQL = """
@@ -173,6 +174,7 @@ class Command(BaseCommand):
             self.step("orders", ORDERS_SQL, **params)
             self.step("order lines", LINES_SQL)
             self.step("order totals", TOTALS_SQL)
+            self.step("statistics", "ANALYZE orders_order, orders_orderline")
             self.step("parcels", SHIPMENTS_SQL, warehouse=warehouse)
             self.step("refund notes", NOTES_SQL, now=now)
             self.step("refund lines", NOTE_LINES_SQL)
