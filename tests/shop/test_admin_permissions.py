@@ -13,6 +13,7 @@ another department's product, order line and statement are refused."""
 
 from datetime import date
 from decimal import Decimal
+from unittest import mock
 
 import pytest
 from axes.models import AccessAttempt, AccessFailureLog, AccessLog
@@ -670,3 +671,61 @@ def _errors(response) -> str:
     ]
     errors += [str(context.get("errors"))]
     return f"{response.status_code} {errors}"
+
+
+def test_finance_adjusts_a_wallet_from_the_customers_page_and_its_wallet_page_saves_nothing(world):
+    users = _users(world["department"])
+    customer = world["order"].customer
+    wallet = Wallet.objects.get(user=customer)
+    finance = Client(HTTP_ACCEPT_LANGUAGE="en")
+    finance.force_login(users[FINANCE])
+    adjust = reverse("admin:payments_wallet_adjust", args=[wallet.pk])
+    page = finance.get(reverse("admin:shop_user_change", args=[customer.pk])).content.decode()
+    assert f'href="{adjust}">Adjust wallet<' in page
+    assert finance.post(adjust, {"amount": "12.50", "note": "goodwill"}).status_code == 302
+    wallet.refresh_from_db()
+    assert wallet.balance == Decimal("12.50") and wallet.entries.get().note == "goodwill"
+    # The wallet's own page: finance may "change" it (to adjust it), but a save writes nothing,
+    # not even a balance read before an adjustment made meanwhile.
+    change = reverse("admin:payments_wallet_change", args=[wallet.pk])
+    form = {**_inline_management(finance.get(change)), "_save": "Save"}
+    stale = Wallet.objects.get(pk=wallet.pk)
+    stale.balance = Decimal("99.00")  # as read before a payment moved the balance
+    wallet_admin = type(admin.site.get_model_admin(Wallet))
+    with mock.patch.object(wallet_admin, "get_object", lambda self, request, object_id, from_field=None: stale):
+        assert finance.post(change, form).status_code == 302
+    wallet.refresh_from_db()
+    assert wallet.balance == Decimal("12.50")
+    # Customer service reads the customer's page, without the adjust link.
+    service = Client(HTTP_ACCEPT_LANGUAGE="en")
+    service.force_login(users[SERVICE])
+    assert adjust not in service.get(reverse("admin:shop_user_change", args=[customer.pk])).content.decode()
+
+
+def test_finance_sets_commission_rates_on_the_departments_page_and_changes_nothing_else(world):
+    users = _users(world["department"])
+    department = world["department"]
+    finance = Client(HTTP_ACCEPT_LANGUAGE="en")
+    finance.force_login(users[FINANCE])
+    change = reverse("admin:catalog_department_change", args=[department.pk])
+    management = _inline_management(finance.get(change))
+    prefix = next(key for key in management if key.endswith("-TOTAL_FORMS")).removesuffix("-TOTAL_FORMS")
+    rate = department.commission_rates.get()
+    form = {
+        **management,
+        f"{prefix}-TOTAL_FORMS": "2",
+        f"{prefix}-0-id": rate.pk, f"{prefix}-0-department": department.pk,
+        f"{prefix}-0-valid_from": "2026-01-01", f"{prefix}-0-rate": "0.0500",
+        f"{prefix}-1-department": department.pk, f"{prefix}-1-valid_from": "2026-12-01", f"{prefix}-1-rate": "0.0800",
+        "code": "hijacked", "name": "Hijacked", "contact_email": "x@example.com",
+    }  # fmt: skip
+    response = finance.post(change, form)
+    assert response.status_code == 302, _errors(response)
+    department.refresh_from_db()
+    assert department.code != "hijacked" and department.name != "Hijacked"
+    assert sorted(department.commission_rates.values_list("rate", flat=True)) == [Decimal("0.0500"), Decimal("0.0800")]
+    # Catalogue managers read the rates; they add none.
+    manager = Client(HTTP_ACCEPT_LANGUAGE="en")
+    manager.force_login(users[CATALOGUE])
+    assert manager.get(change).status_code == 200
+    assert manager.post(change, form).status_code == 403
