@@ -19,11 +19,12 @@ ModelAdmin as usual (``@admin.register(Order)``: ``admin.site`` is this site, ma
 - ``actions``: names (of methods on a contributed mixin) or functions, after the owner's.
 - ``links``: ``link(request, obj) -> (label, url) | None`` — "what staff may do with this
   object", shown as buttons at the top of its change page (the customer's page lists "Adjust
-  wallet", "Orders", …). Return None when the user may not follow it.
+  wallet", "Orders", …). Return None when the user may not follow it. The owner may list its
+  own in ``object_links``; templates/admin/change_form_object_tools.html shows them.
 
 The composed class is ``type(name, (*site.model_admin_mixins, *contributed mixins, owner's
 class), …)``; ``site.contributions(model)`` lists who added what (``tests/shop/test_admin_site.py``
-prints it).
+checks it).
 
 Two hooks for apps above (set them in an ``AppConfig.ready()``):
 
