@@ -60,7 +60,7 @@ class StatementAdmin(admin.ModelAdmin):
     list_filter = ("state", "month", "department")
     search_fields = ("number", "department__name", "transfer_reference")
     list_select_related = ("department",)
-    fields = ("number", "department", "month", "state", "line_count", "goods", "refunds", "commission",
+    fields = ("number", "department", "month_label", "state", "line_count", "goods", "refunds", "commission",
               "adjustments", "payable", "run", "created_at", "updated_at", "confirmed_at", "confirmed_by",
               "paid_on", "transfer_reference", "paid_by")  # fmt: skip
     readonly_fields = fields

@@ -58,7 +58,7 @@ class SettlementRun(models.Model):
         ordering = ["-started_at", "-pk"]
 
     def __str__(self) -> str:
-        return f"{self.month:%Y-%m} @ {self.started_at:%Y-%m-%d %H:%M}"
+        return f"{self.month:%Y-%m} @ {timezone.localtime(self.started_at):%Y-%m-%d %H:%M}"
 
 
 class Statement(models.Model):

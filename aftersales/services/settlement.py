@@ -22,14 +22,16 @@ report. Lines are streamed, never loaded: memory stays flat as the month grows.
 from __future__ import annotations
 
 import bisect
+import csv
 import datetime as dt
+import tempfile
 from collections import defaultdict
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from decimal import Decimal
 
 from django.conf import settings
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import DecimalField, Exists, F, OuterRef, Subquery, Sum, Value
 from django.db.models.functions import Coalesce
 from django.utils import timezone
@@ -384,65 +386,95 @@ def _write_sales(due, *, statements, rates: Rates, end, outcome: Outcome, tick) 
         )
     )
     count = 0
-    made: list[StatementLine] = []
-    for order_rows in _by_order(rows.iterator(chunk_size=BATCH)):
-        first = order_rows[0]
-        totals = {r[0]: r[7] for r in order_rows}
-        if sum(totals.values()) != first[5]:
-            # Some of the order's lines settle in another run: the discount is still shared
-            # over all of them.
-            totals = dict(OrderLine.objects.filter(order_id=first[1]).values_list("pk", "line_total"))
-        shares = discount_shares(discount=first[6], subtotal=first[5], totals=totals)
-        placed_on = timezone.localtime(first[3]).date()
-        for pk, _order, number, placed, completed, _sub, _disc, total, qty, name, sku, dept, refunded in order_rows:
-            goods = total - shares[pk]
-            rate = rates.on(dept, placed_on)
-            commission = commission_on(goods - refunded, rate)
-            payable = goods - refunded - commission
-            made.append(
-                StatementLine(
-                    statement=statements[dept],
-                    kind=StatementLine.Kind.SALE,
-                    order_line_id=pk,
-                    order_number=number,
-                    placed_at=placed,
-                    completed_at=completed,
-                    product_name=name,
-                    sku=sku,
-                    quantity=qty,
-                    goods=goods,
-                    refunds=refunded,
-                    commission_rate=rate,
-                    commission=commission,
-                    payable=payable,
-                )
-            )
-            _count(outcome, dept, goods=goods, refunds=refunded, commission=commission, payable=payable)
-        if len(made) >= BATCH:
-            count += _flush_sales(made, end=end, tick=tick)
-            made = []
-    if made:
-        count += _flush_sales(made, end=end, tick=tick)
+    with _LineWriter() as writer:
+        for order_rows in _by_order(rows.iterator(chunk_size=BATCH)):
+            first = order_rows[0]
+            totals = {r[0]: r[7] for r in order_rows}
+            if sum(totals.values()) != first[5]:
+                # Some of the order's lines settle in another run: the discount is still shared
+                # over all of them.
+                totals = dict(OrderLine.objects.filter(order_id=first[1]).values_list("pk", "line_total"))
+            shares = discount_shares(discount=first[6], subtotal=first[5], totals=totals)
+            placed_on = timezone.localtime(first[3]).date()
+            for pk, _order, number, placed, completed, _sub, _disc, total, qty, name, sku, dept, refunded in order_rows:
+                goods = total - shares[pk]
+                rate = rates.on(dept, placed_on)
+                commission = commission_on(goods - refunded, rate)
+                payable = goods - refunded - commission
+                writer.add((statements[dept].pk, StatementLine.Kind.SALE.value, pk, number, placed, completed, None,
+                            name, sku, qty, goods, refunded, rate, commission, payable))  # fmt: skip
+                _count(outcome, dept, goods=goods, refunds=refunded, commission=commission, payable=payable)
+            count += len(order_rows)
+            if tick:
+                tick(len(order_rows))
+    # The refunds each sale line took off are its own from now on.
+    RefundNoteLine.objects.filter(
+        settled_in__isnull=True,
+        note__created_at__lt=end,
+        order_line_id__in=StatementLine.objects.filter(
+            statement__in=list(statements.values()), kind=StatementLine.Kind.SALE, refunds__gt=0
+        ).values("order_line_id"),
+    ).update(
+        settled_in=Subquery(
+            StatementLine.objects.filter(kind=StatementLine.Kind.SALE, order_line_id=OuterRef("order_line_id")).values(
+                "pk"
+            )[:1]
+        )
+    )
     return count
 
 
-def _flush_sales(made: list[StatementLine], *, end, tick) -> int:
-    StatementLine.objects.bulk_create(made)
-    refunded = {line.order_line_id: line.pk for line in made if line.refunds}
-    if refunded:
-        # The refunds each sale line took off are its own from now on.
-        RefundNoteLine.objects.filter(
-            order_line_id__in=refunded, settled_in__isnull=True, note__created_at__lt=end
-        ).update(
-            settled_in=Subquery(
-                StatementLine.objects.filter(
-                    kind=StatementLine.Kind.SALE, order_line_id=OuterRef("order_line_id")
-                ).values("pk")[:1]
-            )
-        )
-    if tick:
-        tick(len(made))
-    return len(made)
+# StatementLine's columns in the order _write_sales makes its rows.
+LINE_COLUMNS = (
+    "statement_id", "kind", "order_line_id", "order_number", "placed_at", "completed_at", "refunded_at",
+    "product_name", "sku", "quantity", "goods", "refunds", "commission_rate", "commission", "payable",
+)  # fmt: skip
+
+
+class _LineWriter:
+    """Sale lines, written once they have all been read. On PostgreSQL they are read through a
+    server-side cursor, and writes on the same connection between its fetches made each fetch
+    ten times slower: the rows wait in a temporary file (memory stays flat) and go in by one
+    COPY at the end. Elsewhere (SQLite, the embedded default) in batches as they come."""
+
+    def __enter__(self):
+        self.copying = connection.vendor == "postgresql"
+        self.spool = tempfile.TemporaryFile("w+", newline="", encoding="utf-8") if self.copying else None
+        self.csv = csv.writer(self.spool, quoting=csv.QUOTE_NONNUMERIC) if self.copying else None
+        self.batch: list[StatementLine] = []
+        return self
+
+    def add(self, row: tuple) -> None:
+        if self.copying:
+            # Strings quoted, numbers bare; the one empty field (refunded_at) is NULL (FORCE_NULL).
+            self.csv.writerow(row)
+            return
+        self.batch.append(StatementLine(**dict(zip(LINE_COLUMNS, row, strict=True))))
+        if len(self.batch) >= BATCH:
+            self._flush()
+
+    def _flush(self) -> None:
+        StatementLine.objects.bulk_create(self.batch)
+        self.batch = []
+
+    def __exit__(self, kind, value, traceback) -> None:
+        if kind is not None or not self.copying:
+            if self.spool:
+                self.spool.close()
+            elif kind is None:
+                self._flush()
+            return
+        table = StatementLine._meta.db_table
+        self.spool.seek(0)
+        with (
+            connection.cursor() as cursor,
+            cursor.copy(
+                f"COPY {table} ({', '.join(LINE_COLUMNS)}) FROM STDIN WITH (FORMAT csv, FORCE_NULL (refunded_at))"
+            ) as copy,
+        ):
+            while chunk := self.spool.read(1 << 20):
+                copy.write(chunk)
+        self.spool.close()
 
 
 def _by_order(rows: Iterator[tuple]) -> Iterator[list[tuple]]:
