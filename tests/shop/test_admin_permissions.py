@@ -74,6 +74,7 @@ CS = {SERVICE, SUPERVISOR}
 SF = {SUPERUSER, FINANCE}
 # Department staff read (their own departments' rows: the world's are theirs).
 D = {DEPARTMENT}
+STAFF_ROLES = EVERYONE - {CUSTOMER}
 
 
 def _model(name: str, *, add=SU, change=SU, delete=SU, **extra) -> dict[str, set[str]]:
@@ -89,8 +90,12 @@ def _model(name: str, *, add=SU, change=SU, delete=SU, **extra) -> dict[str, set
     }
 
 
-# URL name (or "<model admin URL prefix>:<action>") -> the roles meant to reach it.
+# URL name (or "<model admin URL prefix>:<action>", or "site:<name>" for the site's own pages)
+# -> the roles meant to reach it.
 INTENDED: dict[str, set[str]] = {
+    # The site's own pages: the index (the dashboard: each block shows what the role may see),
+    # a staff member's own password, the admin's translations. Every staff account; no customer.
+    **{f"site:{name}": STAFF_ROLES for name in ("index", "password_change", "password_change_done", "jsi18n")},
     # Accounts and groups, login records: the superuser's (add and remove staff, assign roles and
     # departments, reset passwords, deactivate). Customer service and finance read customers'
     # pages (用户信息管理: orders, requests, wallet), never a staff account and never a change.
@@ -418,6 +423,14 @@ def _admin_pages(world) -> dict[str, tuple[str, str]]:
             path = reverse(f"admin:{name}", kwargs=kwargs or None)
             method = "post" if name.endswith("_process_import") else "get"
             pages[name] = (method, path + query.get(name, ""))
+    # The site's own pages (not a model's): the index (the dashboard), and any custom page an app
+    # adds to the site. Not here: the way in and out (login, logout), the per-field autocomplete
+    # (it asks the model admin of the field it serves), the redirect to an object on the
+    # storefront, and the per-app index (it lists the model pages above).
+    for pattern in admin.site.get_urls():
+        name = getattr(pattern, "name", None)
+        if name and name not in {"login", "logout", "autocomplete", "view_on_site", "app_list"}:
+            pages[f"site:{name}"] = ("get", reverse(f"admin:{name}"))
     return pages
 
 
