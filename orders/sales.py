@@ -19,7 +19,7 @@ from decimal import Decimal
 from django.db import connection, transaction
 from django.utils import timezone
 
-from orders.models import DailySales, Order, OrderLine
+from orders.models import DailySales, DailySalesTotal, Order, OrderLine
 
 ZERO = Decimal("0.00")
 PAID_STATUSES = (Order.Status.PAID, Order.Status.SHIPPED, Order.Status.COMPLETED, Order.Status.CLOSED)
@@ -84,6 +84,22 @@ def daily_sales_add(rows: Iterable[SalesRow], *, batch: int = 500) -> int:
                 f"ON CONFLICT (day, variant_id, department_id) DO UPDATE SET {updates}",
                 [value for row in chunk for value in row],
             )
+    # The same figures per day and department.
+    totals: dict[tuple, list] = {}
+    for row in merged.values():
+        total = totals.setdefault((row.day, row.department_id), [0, ZERO, ZERO])
+        total[0] += row.units
+        total[1] += row.gross
+        total[2] += row.refunds
+    table = DailySalesTotal._meta.db_table
+    rows_sql = ", ".join(["(%s, %s, %s, %s, %s)"] * len(totals))
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO {table} (day, department_id, units, gross, refunds) VALUES {rows_sql} "  # noqa: S608
+            f"ON CONFLICT (day, department_id) DO UPDATE SET units = {table}.units + excluded.units, "
+            f"gross = {table}.gross + excluded.gross, refunds = {table}.refunds + excluded.refunds",
+            [value for (day, department), figures in totals.items() for value in (day, department, *figures)],
+        )
     return len(values)
 
 
@@ -147,12 +163,13 @@ def paid_order_rows(*, chunk: int = 5000) -> Iterator[SalesRow]:
 @transaction.atomic
 def daily_sales_rebuild(*, refund_rows: Iterable[SalesRow] = ()) -> int:
     """Empty the rollup and add every paid order again, then the refunds the caller gives
-    (after-sales knows them). Returns the number of rows written. Locks the table meanwhile, so
+    (after-sales knows them). Returns the number of rows written. Locks the tables meanwhile, so
     that a payment recorded during the rebuild is not counted twice or lost."""
-    table = DailySales._meta.db_table
     if connection.vendor == "postgresql":
         with connection.cursor() as cursor:
-            cursor.execute(f"LOCK TABLE {table} IN EXCLUSIVE MODE")
+            tables = f"{DailySales._meta.db_table}, {DailySalesTotal._meta.db_table}"
+            cursor.execute(f"LOCK TABLE {tables} IN EXCLUSIVE MODE")
     DailySales.objects.all().delete()
+    DailySalesTotal.objects.all().delete()
     written = daily_sales_add(paid_order_rows())
     return written + daily_sales_add(refund_rows)

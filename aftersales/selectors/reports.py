@@ -20,21 +20,12 @@ from decimal import Decimal
 
 from django.db.models import QuerySet, Sum
 
-from catalog.models import Brand, Category, Department, ProductVariant
-from orders.models import DailySales
+from catalog.models import Category, Product, ProductVariant
+from orders.models import DailySales, DailySalesTotal
 
 ZERO = Decimal("0.00")
 
-# Sortable columns: request value -> the aggregate's name (names and SKUs sort in the database too).
-SORTS = {
-    "name": "product__name",
-    "sku": "variant__sku",
-    "units": "total_units",
-    "orders": "total_orders",
-    "gross": "total_gross",
-    "refunds": "total_refunds",
-    "net": "total_net",
-}
+SORTS = ("name", "sku", "units", "orders", "gross", "refunds", "net")  # ReportRow attributes
 DEFAULT_SORT = "-gross"
 
 
@@ -115,47 +106,13 @@ def rollup_rows(query: ReportQuery) -> QuerySet[DailySales]:
     return rows
 
 
-def _grouped(query: ReportQuery) -> QuerySet:
-    keys = (
-        ("variant_id", "product_id", "product__name", "variant__sku")
-        if query.by_variant
-        else ("product_id", "product__name")
-    )
-    return (
-        rollup_rows(query)
-        .values(*keys)
-        .annotate(  # names unlike the columns': Django refuses an alias that shadows a field
-            total_units=Sum("units"),
-            total_orders=Sum("orders" if query.by_variant else "product_orders"),
-            total_gross=Sum("gross"),
-            total_refunds=Sum("refunds"),
-            total_net=Sum("gross") - Sum("refunds"),
-        )
-    )
-
-
-def _order_by(query: ReportQuery) -> list[str]:
-    descending = query.sort.startswith("-")
-    key = SORTS.get(query.sort.lstrip("-"), "total_gross")
-    if key == "variant__sku" and not query.by_variant:
-        key = "product__name"
-    tie = "variant_id" if query.by_variant else "product_id"
-    return [f"-{key}" if descending else key, tie]
-
-
-def _row(values: dict, options: dict[int, str]) -> ReportRow:
-    return ReportRow(
-        product_id=values["product_id"],
-        name=values["product__name"],
-        units=values["total_units"] or 0,
-        orders=values["total_orders"] or 0,
-        gross=values["total_gross"] or ZERO,
-        refunds=values["total_refunds"] or ZERO,
-        net=values["total_net"] or ZERO,
-        variant_id=values.get("variant_id"),
-        sku=values.get("variant__sku", ""),
-        options=options.get(values.get("variant_id"), ""),
-    )
+def _total_rows(query: ReportQuery) -> QuerySet[DailySalesTotal]:
+    rows = DailySalesTotal.objects.filter(day__gte=query.start, day__lte=query.end)
+    if query.allowed_departments is not None:
+        rows = rows.filter(department_id__in=sorted(query.allowed_departments))
+    if query.department_id:
+        rows = rows.filter(department_id=query.department_id)
+    return rows
 
 
 def _options(variant_ids: list[int]) -> dict[int, str]:
@@ -171,31 +128,13 @@ def _options(variant_ids: list[int]) -> dict[int, str]:
     return {pk: " / ".join(values) for pk, values in labels.items()}
 
 
-def sales_totals(query: ReportQuery) -> Totals:
-    sums = rollup_rows(query).aggregate(
-        total_units=Sum("units"),
-        total_orders=Sum("orders" if query.by_variant else "product_orders"),
-        total_gross=Sum("gross"),
-        total_refunds=Sum("refunds"),
-    )
-    gross, refunds = sums["total_gross"] or ZERO, sums["total_refunds"] or ZERO
-    return Totals(
-        units=sums["total_units"] or 0,
-        orders=sums["total_orders"] or 0,
-        gross=gross,
-        refunds=refunds,
-        net=gross - refunds,
-    )
-
-
 def sales_daily(query: ReportQuery) -> list[DayFigure]:
     """Every day of the period (days without sales as zeros)."""
+    # Without a category or brand the per-day totals answer it: a row per day and department.
+    rows = rollup_rows(query) if query.category_id or query.brand_id else _total_rows(query)
     found = {
         row["day"]: row
-        for row in rollup_rows(query)
-        .values("day")
-        .annotate(day_gross=Sum("gross"), day_refunds=Sum("refunds"))
-        .order_by()
+        for row in rows.values("day").annotate(day_gross=Sum("gross"), day_refunds=Sum("refunds")).order_by()
     }
     days = []
     for n in range(query.days):
@@ -205,38 +144,90 @@ def sales_daily(query: ReportQuery) -> list[DayFigure]:
     return days
 
 
+def _groups(query: ReportQuery) -> list[ReportRow]:
+    """Every product (or variant) of the report with its sums, in one grouped query by key only
+    (names are read afterwards for the rows shown): a month is at most one row per variant sold,
+    so sorting, paging, the top ten and the totals are done here rather than by four more scans
+    of the period's rollup rows."""
+    keys = ("variant_id", "product_id") if query.by_variant else ("product_id",)
+    found = (
+        rollup_rows(query)
+        .values(*keys)
+        .annotate(  # names unlike the columns': Django refuses an alias that shadows a field
+            total_units=Sum("units"),
+            total_orders=Sum("orders" if query.by_variant else "product_orders"),
+            total_gross=Sum("gross"),
+            total_refunds=Sum("refunds"),
+        )
+        .order_by()
+        .values_list(*keys, "total_units", "total_orders", "total_gross", "total_refunds")
+    )
+    rows = []
+    for values in found:
+        variant_id = values[0] if query.by_variant else None
+        product_id = values[1] if query.by_variant else values[0]
+        units, orders, gross, refunds = values[-4:]
+        rows.append(
+            ReportRow(
+                product_id=product_id,
+                name="",
+                units=units or 0,
+                orders=orders or 0,
+                gross=gross or ZERO,
+                refunds=refunds or ZERO,
+                net=(gross or ZERO) - (refunds or ZERO),
+                variant_id=variant_id,
+            )
+        )
+    return rows
+
+
+def _name(rows: list[ReportRow], *, by_variant: bool) -> None:
+    """Names (and SKUs and options) for these rows, in one or two queries."""
+    names = dict(Product.objects.filter(pk__in={r.product_id for r in rows}).values_list("pk", "name"))
+    skus = (
+        dict(ProductVariant.objects.filter(pk__in={r.variant_id for r in rows}).values_list("pk", "sku"))
+        if by_variant
+        else {}
+    )
+    options = _options([r.variant_id for r in rows]) if by_variant else {}
+    for row in rows:
+        row.name = names.get(row.product_id, "")
+        if by_variant:
+            row.sku = skus.get(row.variant_id, "")
+            row.options = options.get(row.variant_id, "")
+
+
+def _sort(rows: list[ReportRow], query: ReportQuery) -> list[ReportRow]:
+    """By the column asked for, either way; ties by id, so that pages do not overlap."""
+    descending = query.sort.startswith("-")
+    column = query.sort.lstrip("-")
+    if column not in SORTS:
+        column = "gross"
+    if column == "sku" and not query.by_variant:
+        column = "name"
+    if column in ("name", "sku"):
+        _name(rows, by_variant=query.by_variant)  # every row: the order depends on them
+    return sorted(rows, key=lambda r: (getattr(r, column), r.variant_id or r.product_id), reverse=descending)
+
+
 def sales_report(query: ReportQuery, *, offset: int = 0, limit: int | None = 100) -> Report:
     """The report's page of rows (all of them with limit=None: the exports), its totals, the
     daily figures and the ten best sellers. A fixed number of queries whatever its size."""
-    grouped = _grouped(query)
-    page = grouped.order_by(*_order_by(query))
-    page = page[offset : offset + limit] if limit is not None else page[offset:]
-    page = list(page)
-    options = _options([r["variant_id"] for r in page]) if query.by_variant else {}
-    top = list(grouped.order_by("-total_gross", "product_id")[:10])
-    top_options = _options([r["variant_id"] for r in top]) if query.by_variant else {}
-    totals = sales_totals(query)
-    # Count the groups in the database: the totals query already scanned the same rows.
-    count = rollup_rows(query).values("variant_id" if query.by_variant else "product_id").distinct().count()
+    groups = _groups(query)
+    ordered = _sort(groups, query)
+    page = ordered[offset : offset + limit] if limit is not None else ordered[offset:]
+    top = sorted(groups, key=lambda r: (-r.gross, r.variant_id or r.product_id))[:10]
+    unnamed = [r for r in {id(r): r for r in (*page, *top)}.values() if not r.name]
+    if unnamed:
+        _name(unnamed, by_variant=query.by_variant)
+    totals = Totals(
+        units=sum(r.units for r in groups),
+        orders=sum(r.orders for r in groups),
+        gross=sum((r.gross for r in groups), ZERO),
+        refunds=sum((r.refunds for r in groups), ZERO),
+    )
+    totals.net = totals.gross - totals.refunds
     # The orders column counts orders containing the product (or variant): its total counts an
     # order once per product in it, as the page says.
-    return Report(
-        query=query,
-        totals=totals,
-        count=count,
-        rows=[_row(r, options) for r in page],
-        daily=sales_daily(query),
-        top=[_row(r, top_options) for r in top],
-    )
-
-
-def report_choices() -> dict[str, list[tuple[int, str]]]:
-    """The filter lists: departments, categories (indented by depth), brands."""
-    return {
-        "departments": list(Department.objects.order_by("code").values_list("pk", "name")),
-        "categories": [
-            (pk, "— " * (depth - 1) + name)
-            for pk, name, depth in Category.objects.order_by("path").values_list("pk", "name", "depth")
-        ],
-        "brands": list(Brand.objects.order_by("name").values_list("pk", "name")),
-    }
+    return Report(query=query, totals=totals, count=len(groups), rows=page, daily=sales_daily(query), top=top)

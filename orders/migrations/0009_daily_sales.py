@@ -52,7 +52,33 @@ class Migration(migrations.Migration):
                 "verbose_name_plural": "sales report",
                 "indexes": [models.Index(fields=["product", "day"], name="daily_sales_product")],
                 "constraints": [
-                    models.UniqueConstraint(fields=("day", "variant", "department_id"), name="daily_sales_one_row")
+                    models.UniqueConstraint(
+                        fields=("day", "variant", "department_id"),
+                        include=("product", "units", "orders", "product_orders", "gross", "refunds"),
+                        name="daily_sales_one_row",
+                    )
+                ],
+            },
+        ),
+        migrations.CreateModel(
+            name="DailySalesTotal",
+            fields=[
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("day", models.DateField(verbose_name="day")),
+                ("department_id", models.BigIntegerField()),
+                ("units", models.IntegerField(default=0, verbose_name="units sold")),
+                ("gross", models.DecimalField(decimal_places=2, default=0, max_digits=12, verbose_name="gross revenue")),
+                ("refunds", models.DecimalField(decimal_places=2, default=0, max_digits=12, verbose_name="refunds")),
+            ],
+            options={
+                "verbose_name": "daily sales total",
+                "verbose_name_plural": "daily sales totals",
+                "constraints": [
+                    models.UniqueConstraint(
+                        fields=("day", "department_id"),
+                        include=("units", "gross", "refunds"),
+                        name="daily_sales_total_one_row",
+                    )
                 ],
             },
         ),

@@ -17,7 +17,7 @@ from django.urls import reverse
 from django.utils import timezone
 from playwright.sync_api import Page, expect
 
-from orders.models import DailySales
+from orders.sales import SalesRow, daily_sales_add
 from tests import factories
 from tests.browser.conftest import _unhashed_static_urls, browser, desktop_page, mobile_page  # noqa: F401
 from tests.browser.test_csp import Violations
@@ -49,17 +49,22 @@ def shop_month():
     places = warehouses()
     department = factories.DepartmentFactory(code="home", name="家居部")
     today = timezone.localdate()
+    rows = []
     for n, name in enumerate(NAMES):
         product = factories.ProductFactory(name=name, department=department)
         v = factories.VariantFactory(product=product, price=Decimal(20 + 7 * n), sku=f"BO-{n}")
         stock(places["sh"], v, 3 if n == 3 else 100)
         for back in range(60):
             units = (n * 7 + back * 3) % 9 + (11 - n)
-            DailySales.objects.create(
-                day=today - dt.timedelta(days=back), variant=v, product=product, department_id=department.pk,
-                units=units, orders=units, product_orders=units, gross=v.price * units,
-                refunded_units=1 if back % 9 == n % 9 else 0, refunds=v.price if back % 9 == n % 9 else Decimal(0),
+            refunded = back % 9 == n % 9
+            rows.append(
+                SalesRow(
+                    day=today - dt.timedelta(days=back), variant_id=v.pk, product_id=product.pk,
+                    department_id=department.pk, units=units, orders=units, product_orders=units,
+                    gross=v.price * units, refunded_units=int(refunded), refunds=v.price if refunded else Decimal(0),
+                )
             )  # fmt: skip
+    daily_sales_add(rows)
     v = variant(name="待发货的商品")
     stock(places["sh"], v, 10)
     for _ in range(3):

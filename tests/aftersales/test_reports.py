@@ -19,7 +19,8 @@ from aftersales.models import AfterSale
 from aftersales.selectors.reports import ReportQuery, sales_report
 from aftersales.services.reports import daily_sales_rebuild_all
 from catalog.models import CommissionRate
-from orders.models import DailySales, Order
+from orders.models import DailySales, DailySalesTotal, Order
+from orders.sales import SalesRow, daily_sales_add
 from orders.services import order_confirm_receipt
 from tests import factories
 from tests.aftersales.support import pay_by_gateway, ship_all
@@ -176,12 +177,17 @@ def test_the_rollup_is_what_a_rebuild_from_the_orders_gives(world):
         "refunded_units", "refunds",
     ))  # fmt: skip
     assert kept
+    kept_totals = sorted(DailySalesTotal.objects.values_list("day", "department_id", "units", "gross", "refunds"))
+    assert kept_totals
     daily_sales_rebuild_all()
     rebuilt = sorted(DailySales.objects.values_list(
         "day", "variant_id", "product_id", "department_id", "units", "orders", "product_orders", "gross",
         "refunded_units", "refunds",
     ))  # fmt: skip
     assert rebuilt == kept
+    assert (
+        sorted(DailySalesTotal.objects.values_list("day", "department_id", "units", "gross", "refunds")) == kept_totals
+    )
 
 
 def test_the_report_agrees_with_the_settlement_for_a_settled_month(world):
@@ -211,10 +217,13 @@ def finance():
 
 
 def rollup(day, v, *, units=1, gross="10.00", refunds="0.00", orders=1):
-    return DailySales.objects.create(
-        day=day, variant=v, product=v.product, department_id=v.product.department_id, units=units, orders=orders,
-        product_orders=orders, gross=D(gross), refunds=D(refunds), refunded_units=0,
-    )  # fmt: skip
+    """Sales written straight into the rollup (and its per-day totals), as the services add them."""
+    daily_sales_add([
+        SalesRow(
+            day=day, variant_id=v.pk, product_id=v.product_id, department_id=v.product.department_id, units=units,
+            orders=orders, product_orders=orders, gross=D(gross), refunds=D(refunds),
+        )
+    ])  # fmt: skip
 
 
 def test_filters_by_department_category_with_its_children_and_brand(world):
