@@ -331,9 +331,10 @@ class RefundNoteLine(models.Model):
     # Units × unit price, less their pro-rata share of the order's discount.
     amount = models.DecimalField(_("amount"), **MONEY)
     # The statement line that took this refund off a department's money (its line's sale, or a
-    # later clawback): each refund is settled once. Freed when a draft statement is rewritten.
+    # later clawback): each refund is settled once. Freed (by the settlement, with one UPDATE)
+    # before a draft's lines are deleted: SET_NULL would have Django load every line first.
     settled_in = models.ForeignKey(
-        "aftersales.StatementLine", on_delete=models.SET_NULL, null=True, blank=True, related_name="refund_lines",
+        "aftersales.StatementLine", on_delete=models.DO_NOTHING, null=True, blank=True, related_name="refund_lines",
         verbose_name=_("settled in"),
     )  # fmt: skip
 

@@ -201,7 +201,8 @@ def _settle(*, month, end, dry_run, actor, progress) -> Outcome:
     # The month's drafts are written again from scratch: their lines (and the refunds those
     # took) are due again. Their adjustments are finance's, not the run's, and stay.
     drafts = Statement.objects.filter(month=month, state=Statement.State.DRAFT)
-    StatementLine.objects.filter(statement__in=drafts).delete()
+    RefundNoteLine.objects.filter(settled_in__statement__in=drafts).update(settled_in=None)
+    StatementLine.objects.filter(statement__in=drafts).delete()  # one DELETE: nothing refers to them now
     due_before = end - dt.timedelta(days=settings.SETTLEMENT_AFTER_DAYS)
     closed = set(
         Statement.objects.filter(month=month)
