@@ -490,7 +490,7 @@ def dashboard_context(request) -> dict:
 def _figure(label, current, previous, url, is_money=False, percent=False) -> dict:
     change = None  # percent against the period before, none when that was nothing
     if current is not None and previous:
-        change = Decimal((current - previous) * 100 / previous).quantize(Decimal("1"))
+        change = Decimal((current - previous) * 100 / previous).quantize(Decimal("1")) + 0  # never "-0"
 
     def show(value):
         if value is None:
