@@ -9,13 +9,14 @@ import io
 import random
 import secrets
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import date, timedelta
 from decimal import Decimal
 
 from django.conf import settings
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 from django.db import transaction
+from django.db.models import F
 from django.utils import timezone
 from easy_thumbnails.files import get_thumbnailer
 from PIL import Image, ImageDraw
@@ -25,6 +26,7 @@ from catalog.models import (
     AttributeValue,
     Brand,
     Category,
+    CommissionRate,
     Department,
     Product,
     ProductImage,
@@ -270,7 +272,9 @@ BRAND_EN = [
 ]
 WAREHOUSE_EMAIL = "warehouse@example.com"
 SERVICE_EMAIL = "service@example.com"  # customer service: after-sales requests, reviews
-FINANCE_EMAIL = "finance@example.com"  # refunds and payouts, payments, wallets
+FINANCE_EMAIL = "finance@example.com"  # refunds and payouts, payments, wallets, statements
+CATALOGUE_EMAIL = "catalogue@example.com"  # products, prices, categories, import/export
+DEPARTMENT_EMAIL = "department@example.com"  # one department's products, sales and statements, read only
 DEMO_CUSTOMER = "customer@example.com"
 
 PROVINCES = [
@@ -330,6 +334,7 @@ class DemoBuilder:
         if 0 < self.target <= 5000:  # the benchmark's big catalogue needs no orders
             self._orders()
             self._aftersales()
+            self._settlement()
         return report
 
     def _orders(self) -> None:
@@ -399,16 +404,20 @@ class DemoBuilder:
         from cart.services import checkout_place_order
         from fulfillment import services as fulfillment
         from fulfillment.models import Shipment
-        from orders.services import order_confirm_receipt, order_mark_paid
+        from orders.services import order_confirm_receipt
+        from payments.services import wallet_pay, wallet_top_up
 
         cart = Cart.objects.create(user=customer)
         for variant, quantity in items:
             cart.lines.create(variant=variant, quantity=quantity, price_seen=variant.price)
         order = checkout_place_order(
             cart_token=cart.token, customer=customer, address_id=address.pk, shipping_method="standard",
-            insured=False, payment_method="sandbox",
+            insured=False, payment_method="wallet",
         )  # fmt: skip
-        order_mark_paid(order_id=order.pk, amount=order.total, reference=reference)
+        # Paid from the wallet, topped up for it: a real payment, so the books of the monthly
+        # settlement agree (it checks every order's payments).
+        wallet_top_up(user=customer, amount=order.total, reference=reference)
+        wallet_pay(order_id=order.pk, user=customer)
         for parcel in Shipment.objects.filter(order=order, status__in=Shipment.OPEN):
             fulfillment.shipment_pack(shipment_id=parcel.pk)
             fulfillment.shipment_ship(shipment_id=parcel.pk, carrier="own_fleet")
@@ -506,12 +515,47 @@ class DemoBuilder:
                 if followup:
                     review_followup(review_id=review.pk, customer=user, text=followup)
 
+    def _settlement(self) -> None:
+        """Last month settled, so finance and a department have statements to read: the demo
+        reviewers' completed orders are moved back 45 days (as if bought then), the sales rollup
+        is rebuilt from the orders, and settle_month runs for the previous month. Done once."""
+        from django.contrib.auth import get_user_model
+
+        from aftersales.models import Statement
+        from aftersales.services.reports import daily_sales_rebuild_all
+        from aftersales.services.settlement import month_previous, settle_month
+        from orders.models import Order, OrderEvent
+
+        month = month_previous()
+        if Statement.objects.filter(month=month).exists():
+            return
+        back = timedelta(days=45)
+        past = Order.objects.filter(customer__email__startswith="reviewer", status=Order.Status.COMPLETED)
+        past.update(
+            placed_at=F("placed_at") - back, pay_by=F("pay_by") - back, paid_at=F("paid_at") - back,
+            shipped_at=F("shipped_at") - back, delivered_at=F("delivered_at") - back,
+            completed_at=F("completed_at") - back,
+        )  # fmt: skip
+        OrderEvent.objects.filter(order__in=past).update(created_at=F("created_at") - back)
+        daily_sales_rebuild_all()
+        outcome = settle_month(month=month)
+        # The department login reads the biggest of these statements.
+        biggest = max(outcome.statements, key=lambda statement: statement.payable, default=None)
+        member = get_user_model().objects.filter(email=DEPARTMENT_EMAIL).first()
+        if biggest is not None and member is not None:
+            member.staff_departments.set([biggest.department])
+
     # -- reference data ------------------------------------------------------------------
     def _reference_data(self) -> None:
         self.departments = {}
         for code, _name, en, dept, _children in TREE:
             self.departments[code], _ = Department.objects.get_or_create(
                 code=dept, defaults={"name": f"{en} counter", "contact_email": f"{dept}@example.com"}
+            )
+        # Every department pays the shop 5 % of its sales (a rate history: finance adds rates).
+        for department in self.departments.values():
+            CommissionRate.objects.get_or_create(
+                department=department, valid_from=date(2020, 1, 1), defaults={"rate": Decimal("0.0500")}
             )
         self.suppliers = [
             Supplier.objects.get_or_create(name=f"{city}供应商{i + 1}号", defaults={"phone": f"021-5{i:03d}8888"})[0]
@@ -769,17 +813,26 @@ class DemoBuilder:
         from django.contrib.auth import get_user_model
 
         from aftersales.services.staff import CUSTOMER_SERVICE_GROUP, FINANCE_GROUP, aftersales_groups_ensure
+        from catalog.selectors import DEPARTMENT_STAFF_GROUP
+        from catalog.services import CATALOGUE_MANAGER_GROUP, catalog_groups_ensure
         from fulfillment.services import staff_groups_ensure
 
         User = get_user_model()
         groups = aftersales_groups_ensure()
+        catalogue_groups = catalog_groups_ensure()
         for email, group in (
             (WAREHOUSE_EMAIL, staff_groups_ensure()),
             (SERVICE_EMAIL, groups[CUSTOMER_SERVICE_GROUP]),
             (FINANCE_EMAIL, groups[FINANCE_GROUP]),
+            (CATALOGUE_EMAIL, catalogue_groups[CATALOGUE_MANAGER_GROUP]),
+            (DEPARTMENT_EMAIL, catalogue_groups[DEPARTMENT_STAFF_GROUP]),
         ):
             user = User.objects.filter(email=email).first() or User.objects.create_user(email=email, password=password)
             user.set_password(password)
             user.is_staff = True
             user.save()
             user.groups.add(group)
+            if email == DEPARTMENT_EMAIL and getattr(self, "departments", None):
+                # The department selling the most: its staff have a statement to read.
+                first = next(iter(self.departments.values()))
+                first.staff.add(user)

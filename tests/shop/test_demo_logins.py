@@ -23,3 +23,29 @@ def test_every_staff_role_has_a_demo_login(settings, tmp_path):
     User.objects.filter(email=FINANCE_EMAIL).delete()
     assert DemoBuilder(products=0, progress=False)._admin() == (email, password)
     assert User.objects.get(email=FINANCE_EMAIL).check_password(password)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_demo_has_a_catalogue_manager_a_department_login_and_last_month_settled(settings, tmp_path):
+    """`make run` shows the back office with something in it: last month settled (the books
+    reconcile, so every demo order is really paid), a department's staff see their statement."""
+    from aftersales.models import SettlementRun, Statement
+    from aftersales.services.settlement import month_previous
+    from catalog.selectors import DEPARTMENT_STAFF_GROUP, staff_department_ids
+    from catalog.services import CATALOGUE_MANAGER_GROUP
+    from shop.demo import CATALOGUE_EMAIL, DEPARTMENT_EMAIL
+
+    settings.VAR_DIR = tmp_path
+    DemoBuilder(products=0, progress=False).build()
+    DemoBuilder(products=60, progress=False).build()
+    User = get_user_model()
+    assert list(User.objects.get(email=CATALOGUE_EMAIL).groups.values_list("name", flat=True)) == [
+        CATALOGUE_MANAGER_GROUP
+    ]
+    member = User.objects.get(email=DEPARTMENT_EMAIL)
+    assert list(member.groups.values_list("name", flat=True)) == [DEPARTMENT_STAFF_GROUP]
+    run = SettlementRun.objects.get()
+    assert run.outcome == SettlementRun.Outcome.OK and run.sale_lines > 0
+    statements = Statement.objects.filter(month=month_previous())
+    assert statements.exists()
+    assert statements.filter(department_id__in=staff_department_ids(member)).exists()
