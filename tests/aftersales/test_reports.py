@@ -359,3 +359,19 @@ def test_who_sees_the_report(client, world):
     assert client.get(url).status_code == 403
     client.force_login(factories.UserFactory())  # a customer: the admin's login page
     assert client.get(url).status_code == 302
+
+
+def test_the_rollups_unique_indexes_cover_their_figures_on_postgresql():
+    """The upserts need the unique indexes; the report's index-only scans need the figures in them
+    (migration 0009 makes them covering on PostgreSQL)."""
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT indexname, indexdef FROM pg_indexes WHERE indexname IN "
+            "('daily_sales_one_row', 'daily_sales_total_one_row') ORDER BY indexname"
+        )
+        found = dict(cursor.fetchall())
+    assert "UNIQUE" in found["daily_sales_one_row"]
+    assert "INCLUDE (product_id, units, orders, product_orders, gross, refunds)" in found["daily_sales_one_row"]
+    assert "INCLUDE (units, gross, refunds)" in found["daily_sales_total_one_row"]
