@@ -441,7 +441,13 @@ def dashboard_context(request) -> dict:
         ]
     if user.has_perm("fulfillment.view_shipment"):
         board["parcels"] = [
-            {"label": label, "count": n, "url": _changelist("fulfillment_shipment", status__exact=value)}
+            {
+                "label": label,
+                "count": n,
+                "url": _changelist(
+                    "fulfillment_shipment", status__exact=value, kind__in=",".join(dashboard_selectors.TO_CUSTOMERS)
+                ),
+            }
             for value, label, n in dashboard_selectors.parcels_waiting()
         ]
     if user.has_perm("aftersales.view_aftersale"):

@@ -180,10 +180,19 @@ def orders_by_status(*, since: datetime) -> list[tuple[str, str, int, bool]]:
     ]
 
 
+TO_CUSTOMERS = (Shipment.Kind.OUTBOUND, Shipment.Kind.REPLACEMENT)
+
+
 def parcels_waiting() -> list[tuple[str, str, int]]:
-    """Outbound parcels not yet handed to a carrier, and those with a delivery problem."""
+    """Parcels to customers (orders and exchanges' replacements) not yet handed to a carrier,
+    and those with a delivery problem; not customers' returns."""
     wanted = (Shipment.Status.PENDING, Shipment.Status.PACKED, Shipment.Status.EXCEPTION)
-    counts = dict(Shipment.objects.filter(status__in=wanted).order_by().values_list("status").annotate(n=Count("pk")))
+    counts = dict(
+        Shipment.objects.filter(status__in=wanted, kind__in=TO_CUSTOMERS)
+        .order_by()
+        .values_list("status")
+        .annotate(n=Count("pk"))
+    )
     return [(status.value, status.label, counts.get(status.value, 0)) for status in wanted]
 
 

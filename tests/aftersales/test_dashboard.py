@@ -91,8 +91,9 @@ def test_hand_computed_figures_today_and_this_month_with_links(client, world):  
     assert statuses["Awaiting shipment"] == 3
     assert [t["product__name"] for t in dashboard["top"]] == ["衬衫", "马克杯"]
     assert len(dashboard["chart"]["labels"]) == 30 and dashboard["chart"]["datasets"][0]["data"][-1] == "250.00"
-    parcels = {p["label"]: p["count"] for p in dashboard["parcels"]}
-    assert parcels["To pack"] == 3
+    parcels = {p["label"]: p for p in dashboard["parcels"]}
+    assert parcels["To pack"]["count"] == 3
+    assert client.get(parcels["To pack"]["url"]).context["cl"].result_count == 3
     page = client.get(reverse(INDEX)).content.decode()
     assert 'id="bo-chart-30"' in page and "chart.umd.min" in page and "backoffice-charts" in page
 
