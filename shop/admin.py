@@ -3,11 +3,27 @@ from axes.handlers.proxy import AxesProxyHandler
 from axes.models import AccessAttempt
 from django.contrib import admin
 from django.contrib.auth.admin import UserAdmin
+from django.contrib.auth.forms import AdminUserCreationForm
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
 from shop.core.admin_site import contribute
 from shop.models import User
+
+
+class AccountCreationForm(AdminUserCreationForm):
+    """A new account from its email: the email is the login, and the username (kept for
+    Django's own pages) is the email too. Left empty, the second account added here would
+    have collided with the first on the unique username."""
+
+    class Meta(AdminUserCreationForm.Meta):
+        model = User
+        fields = ("email",)
+
+    def save(self, commit=True):
+        self.instance.email = User.objects.normalize_email(self.cleaned_data["email"])
+        self.instance.username = self.instance.email
+        return super().save(commit)
 
 
 @admin.register(User)
@@ -25,6 +41,7 @@ class CustomerAdmin(UserAdmin):
         (_("Permissions"), {"fields": ("is_active", "is_staff", "is_superuser", "groups", "user_permissions")}),
         (_("Important dates"), {"fields": ("last_login", "date_joined")}),
     )
+    add_form = AccountCreationForm
     add_fieldsets = ((None, {"classes": ("wide",), "fields": ("email", "password1", "password2")}),)
     list_filter = ("is_staff", "is_superuser", "is_active", "groups")
     actions = ("deactivate",)
@@ -37,6 +54,10 @@ class CustomerAdmin(UserAdmin):
     def get_queryset(self, request):
         queryset = super().get_queryset(request)
         return queryset if request.user.is_superuser else queryset.filter(is_staff=False, is_superuser=False)
+
+    def get_inline_instances(self, request, obj=None):
+        # A new account has no orders, wallet or requests yet: the add page is email and password.
+        return super().get_inline_instances(request, obj) if obj is not None else []
 
     def get_fieldsets(self, request, obj=None):
         fieldsets = super().get_fieldsets(request, obj)
