@@ -3,7 +3,15 @@
 from django.core.management.base import BaseCommand
 
 from catalog.models import Product
-from shop.demo import DEMO_CUSTOMER, FINANCE_EMAIL, SERVICE_EMAIL, WAREHOUSE_EMAIL, DemoBuilder
+from shop.demo import (
+    CATALOGUE_EMAIL,
+    DEMO_CUSTOMER,
+    DEPARTMENT_EMAIL,
+    FINANCE_EMAIL,
+    SERVICE_EMAIL,
+    WAREHOUSE_EMAIL,
+    DemoBuilder,
+)
 
 
 class Command(BaseCommand):
@@ -26,6 +34,8 @@ class Command(BaseCommand):
             self.stdout.write(f"Warehouse staff login: {WAREHOUSE_EMAIL} / {report[1]}")
             self.stdout.write(f"Customer service login: {SERVICE_EMAIL} / {report[1]}")
             self.stdout.write(f"Finance login: {FINANCE_EMAIL} / {report[1]}")
+            self.stdout.write(f"Catalogue manager login: {CATALOGUE_EMAIL} / {report[1]}")
+            self.stdout.write(f"Department staff login: {DEPARTMENT_EMAIL} / {report[1]}")
             self.stdout.write(f"Demo customer login: {DEMO_CUSTOMER} / {report[1]}")
             return
         report = DemoBuilder(products=products, seed=seed, progress=not no_progress).build()
@@ -38,4 +48,6 @@ class Command(BaseCommand):
         self.stdout.write(f"Warehouse staff login: {WAREHOUSE_EMAIL} / {report.admin_password}")
         self.stdout.write(f"Customer service login: {SERVICE_EMAIL} / {report.admin_password}")
         self.stdout.write(f"Finance login: {FINANCE_EMAIL} / {report.admin_password}")
+        self.stdout.write(f"Catalogue manager login: {CATALOGUE_EMAIL} / {report.admin_password}")
+        self.stdout.write(f"Department staff login: {DEPARTMENT_EMAIL} / {report.admin_password}")
         self.stdout.write(f"Demo customer login: {DEMO_CUSTOMER} / {report.admin_password}")
