@@ -236,6 +236,13 @@ class Shipment(models.Model):
         ordering = ["-created_at", "-pk"]
         indexes = [
             models.Index(fields=["warehouse", "status"], name="shipment_warehouse_status"),
+            # Parcels waiting (to pack, packed, a delivery problem): the dashboard counts them on
+            # every visit, a few among hundreds of thousands delivered.
+            models.Index(
+                fields=["status", "kind"],
+                name="shipment_waiting",
+                condition=Q(status__in=["pending", "packed", "exception"]),
+            ),
             models.Index(
                 fields=["next_poll_at"],
                 name="shipment_poll_due",
