@@ -18,6 +18,7 @@ from django.core.management.base import BaseCommand
 from django.db import connection, transaction
 from django.utils import timezone
 
+from aftersales.management.commands.bench_backoffice import LINES_SQL  # the same lines, other orders
 from aftersales.models import Statement, StatementLine
 from aftersales.services import settlement
 from catalog.models import CommissionRate, Department
@@ -41,21 +42,6 @@ FROM (
 ) AS s, (SELECT array_agg(id ORDER BY id) AS ids, count(*) AS n FROM shop_user WHERE email LIKE 'bench-%%') AS c
 """
 
-LINES_SQL = """
-WITH v AS (
-    SELECT row_number() OVER (ORDER BY pv.id) - 1 AS i, pv.id, pv.product_id, p.department_id,
-           left(p.name, 200) AS name, pv.sku, pv.price
-    FROM catalog_productvariant pv JOIN catalog_product p ON p.id = pv.product_id
-), n AS (SELECT count(*) AS c FROM v)
-INSERT INTO orders_orderline (order_id, variant_id, product_id_snapshot, department_id_snapshot, product_name,
-    variant_label, sku, unit_price, quantity, line_total, weight_grams, image)
-SELECT o.id, v.id, v.product_id, v.department_id, v.name, '', v.sku, v.price, 1 + (o.id + k) %% 3,
-    v.price * (1 + (o.id + k) %% 3), 0, ''
-FROM orders_order o CROSS JOIN generate_series(0, 3) AS k CROSS JOIN n
-JOIN v ON v.i = (o.id * 7919 + k * 104729) %% n.c
-WHERE o.number LIKE %(prefix)s || '%%' AND k <= o.id %% 4
-ON CONFLICT DO NOTHING
-"""
 
 # One order in eight has a 20.00 coupon (shared over its lines by the settlement).
 TOTALS_SQL = """
