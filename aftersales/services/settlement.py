@@ -24,6 +24,7 @@ from __future__ import annotations
 import bisect
 import csv
 import datetime as dt
+import select
 import tempfile
 from collections import defaultdict
 from collections.abc import Callable, Iterator
@@ -222,8 +223,9 @@ def _settle(*, month, end, dry_run, actor, progress) -> Outcome:
     # The sources, read before anything is written: what the statements must come to.
     expected = _expected(due=due, clawbacks=clawbacks, end=end)
 
-    departments = set(due.values_list("department_id_snapshot", flat=True).distinct())
-    departments |= set(clawbacks.values_list("order_line__department_id_snapshot", flat=True).distinct())
+    # order_by(): the models' default ordering (pk) would join the DISTINCT and make it one row per line.
+    departments = set(due.order_by().values_list("department_id_snapshot", flat=True).distinct())
+    departments |= set(clawbacks.order_by().values_list("order_line__department_id_snapshot", flat=True).distinct())
     run = SettlementRun.objects.create(
         month=month, actor=actor if getattr(actor, "pk", None) else None, outcome=SettlementRun.Outcome.OK
     )
@@ -473,9 +475,24 @@ class _LineWriter:
                 f"COPY {table} ({', '.join(LINE_COLUMNS)}) FROM STDIN WITH (FORMAT csv, FORCE_NULL (refunded_at))"
             ) as copy,
         ):
-            while chunk := self.spool.read(1 << 20):
+            pgconn = connection.connection.pgconn
+            while chunk := self.spool.read(COPY_CHUNK):
                 copy.write(chunk)
+                _drain(pgconn)
         self.spool.close()
+
+
+# Characters of the spool per write (a couple of hundred lines): what is in memory at once.
+COPY_CHUNK = 32 * 1024
+
+
+def _drain(pgconn) -> None:
+    """Wait until libpq has sent what it holds. psycopg runs libpq non-blocking, and then
+    PQputCopyData keeps what the server has not taken yet in an output buffer that grows as
+    needed: when PostgreSQL writes the lines slower than the spool is read (it always is), that
+    buffer grew to the size of the whole month and stayed so (psycopg issue #1047)."""
+    while pgconn.flush():
+        select.select([], [pgconn.socket], [])
 
 
 def _by_order(rows: Iterator[tuple]) -> Iterator[list[tuple]]:

@@ -9,6 +9,8 @@ import pytest
 import time_machine
 from django.core.management import call_command
 from django.core.management.base import CommandError
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from aftersales.exceptions import SettlementError, SettlementErrorCode
@@ -138,6 +140,34 @@ def test_a_hand_computed_month_settles_each_department_to_the_cent(world):
     assert run.goods == D("625.00") and run.payable == D("490.50") and run.commission == D("34.50")
     assert run.shipping_fees == sum(o.shipping_fee for o in (o1, o2, o3))
     assert run.captured - run.refunded == sum(o.total for o in (o1, o2, o3)) - D("100.00")
+
+
+def test_nothing_grows_with_the_month_no_query_reads_a_row_per_line_and_the_copy_waits_for_the_server(
+    world, monkeypatch
+):
+    """Issue 10's "memory flat as the month grows" (docs/benchmark.md, "Monthly settlement")."""
+    october(world)
+    pending = []
+
+    def drain(pgconn):
+        real_drain(pgconn)
+        pending.append(pgconn.flush())  # what libpq still holds: nothing
+
+    real_drain = settlement._drain
+    monkeypatch.setattr(settlement, "_drain", drain)
+    monkeypatch.setattr(settlement, "COPY_CHUNK", 100)  # the spool in many small writes
+    with at("11-15", 2), CaptureQueriesContext(connection) as queries:
+        outcome = settlement.settle_month(month=OCTOBER)
+    # Each write was sent before the next was read: libpq's buffer never held the month.
+    assert len(pending) > 3 and set(pending) == {0}
+    assert outcome.sale_lines == 4 and outcome.totals.payable == D("490.50")
+    a = Statement.objects.get(department=world["a"], month=OCTOBER)
+    assert figures(a) == (D("580.00"), D("100.00"), D("30.00"), D("0.00"), D("450.00"))
+    # The departments of the month: one row each, not one per line (the default ordering on pk
+    # would join the DISTINCT).
+    distinct = [q["sql"] for q in queries if q["sql"].startswith("SELECT DISTINCT")]
+    assert len(distinct) == 2
+    assert not [sql for sql in distinct if "ORDER BY" in sql or '"id"' in sql.split(" FROM ")[0]]
 
 
 def test_running_a_month_again_gives_the_same_figures_and_confirmed_statements_never_change(world):
