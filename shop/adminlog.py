@@ -445,3 +445,10 @@ def _recorded_addition(model, view, request, *args, **kwargs):
 
 
 __all__ = ["AdminLogMixin", "Kind", "admin_log_record", "admin_log_record_many", "changes_between", "snapshot"]
+
+
+def password_changed(request: HttpRequest, before) -> None:
+    """A staff member changed their own password on the admin site's page (the site calls
+    this): recorded like any write, the password as digests of its hashes."""
+    user = type(before).objects.get(pk=before.pk)
+    admin_log_record(request=request, action="password_change", obj=user, before=before, after=user)

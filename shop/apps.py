@@ -18,7 +18,9 @@ class ShopConfig(AppConfig):
         from django.contrib import admin
 
         from shop import adminlog_admin  # noqa: F401 - registers the log's page
-        from shop.adminlog import AdminLogMixin
+        from shop.adminlog import AdminLogMixin, password_changed
 
         if AdminLogMixin not in admin.site.model_admin_mixins:
             admin.site.model_admin_mixins.insert(0, AdminLogMixin)
+        if password_changed not in admin.site.password_change_listeners:
+            admin.site.password_change_listeners.append(password_changed)

@@ -73,6 +73,9 @@ class ShopAdminSite(admin.AdminSite):
         self.model_admin_mixins: list[type] = []
         self.index_context_providers: list[Callable] = []
         self.index_view_provider: Callable | None = None
+        # listener(request, before) after a staff member changed their own password on the
+        # site's page (not a model admin's: the admin log hears of it here).
+        self.password_change_listeners: list[Callable] = []
         super().__init__(name)
 
     # -- registration ------------------------------------------------------------------------
@@ -185,6 +188,17 @@ class ShopAdminSite(admin.AdminSite):
         return errors
 
     # -- the index ---------------------------------------------------------------------------
+
+    def password_change(self, request, extra_context=None):
+        from django.contrib.auth import get_user_model
+
+        user = request.user
+        before = get_user_model().objects.filter(pk=user.pk).first() if request.method == "POST" else None
+        response = super().password_change(request, extra_context)
+        if before is not None and response.status_code == 302:  # changed: the form redirects
+            for listener in self.password_change_listeners:
+                listener(request, before)
+        return response
 
     def index(self, request, extra_context=None):
         context = {}

@@ -201,3 +201,20 @@ def test_an_action_on_many_rows_records_each_changed_row_once():
     entries = AdminLogEntry.objects.filter(action="make_inactive")
     assert sorted(int(e.object_pk) for e in entries) == sorted(p.pk for p in products)  # not the unchanged one
     assert all(e.changes == {"is_active": [True, False]} and e.kind == "action" for e in entries)
+
+
+def test_a_staff_member_changing_their_own_password_on_the_admin_site_is_recorded(client):
+    """The site's own page (not a model admin's): it used to leave no record."""
+    from django.contrib.auth import get_user_model
+
+    user = get_user_model().objects.create_user(email="pw-staff@example.com", password="Old-pass-2468", is_staff=True)
+    client.force_login(user)
+    response = client.post(
+        "/admin/password_change/",
+        {"old_password": "Old-pass-2468", "new_password1": "New-pass-13579x", "new_password2": "New-pass-13579x"},
+    )
+    assert response.status_code == 302
+    entry = AdminLogEntry.objects.get(action="password_change")
+    assert entry.actor == user and entry.object_pk == str(user.pk) and "password" in entry.changes
+    before, after = entry.changes["password"]
+    assert before != after and "New-pass" not in str(entry.changes)
