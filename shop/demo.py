@@ -832,7 +832,3 @@ class DemoBuilder:
             user.is_staff = True
             user.save()
             user.groups.add(group)
-            if email == DEPARTMENT_EMAIL and getattr(self, "departments", None):
-                # The department selling the most: its staff have a statement to read.
-                first = next(iter(self.departments.values()))
-                first.staff.add(user)
