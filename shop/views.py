@@ -45,4 +45,4 @@ def bench_ceiling(request: HttpRequest) -> HttpResponse:
 
 def rate_limited(request: HttpRequest, exception: Exception) -> HttpResponse:
     """django-ratelimit's answer when a limit is hit: a clear page with status 429."""
-    return render(request, "shop/rate_limited.html", status=429)
+    return render(request, "429.html", status=429)
