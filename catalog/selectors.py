@@ -298,6 +298,9 @@ class ProductLive:
     price: Decimal
     compare_at_price: Decimal | None
     variants: list[LiveVariant]
+    # Reviews change these without touching updated_at: read live for the structured data.
+    rating: Decimal = Decimal(0)
+    rating_count: int = 0
 
 
 def product_live(*, slug: str) -> ProductLive:
@@ -319,6 +322,8 @@ def product_live(*, slug: str) -> ProductLive:
             "live__price",
             "live__compare_at_price",
             "live__low_stock_threshold",
+            "rating",
+            "rating_count",
         )
         .annotate(available=Coalesce(Sum(F("live__stocks__on_hand") - F("live__stocks__reserved")), 0))
         .order_by("live__position", "live__pk")
@@ -327,11 +332,11 @@ def product_live(*, slug: str) -> ProductLive:
         raise Product.DoesNotExist(slug)
     pk, updated_at, category_id, price, compare_at_price = rows[0][:5]
     variants = [
-        LiveVariant(id=row[5], price=row[6], compare_at_price=row[7], status=stock_status(row[9], row[8]))
+        LiveVariant(id=row[5], price=row[6], compare_at_price=row[7], status=stock_status(row[11], row[8]))
         for row in rows
         if row[5] is not None
     ]
-    return ProductLive(pk, updated_at, category_id, price, compare_at_price, variants)
+    return ProductLive(pk, updated_at, category_id, price, compare_at_price, variants, *rows[0][9:11])
 
 
 def product_static(*, product_id: int) -> tuple[Product, list[ProductVariant], list[ProductImage]]:

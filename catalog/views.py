@@ -10,7 +10,7 @@ from django.utils.safestring import mark_safe
 from django.utils.translation import get_language
 from django.utils.translation import gettext as _
 
-from catalog import selectors
+from catalog import selectors, seo
 from catalog.filters import SORT_CHOICES, ProductFilter, apply_sort
 from catalog.models import Category, Product
 from catalog.services import VIEW_COUNTER, product_view_record
@@ -118,6 +118,14 @@ def product_list(request: HttpRequest, slug: str | None = None) -> HttpResponse:
 
     keep = request.GET.copy()
     keep.pop("page", None)
+    # The listing itself: no sort, filter or tracking parameter; a search keeps its words, a
+    # later page its number (each page lists other products).
+    canonical = QueryDict(mutable=True)
+    if query:
+        canonical["q"] = query
+    if page.number > 1:
+        canonical["page"] = str(page.number)
+    path = category.get_absolute_url() if category else request.path
     active_filters = bool({"min_price", "max_price", "brand", "av", "in_stock"} & set(keep))
     return render(
         request,
@@ -142,6 +150,7 @@ def product_list(request: HttpRequest, slug: str | None = None) -> HttpResponse:
             "querystring": keep.urlencode(),
             "active_filters": active_filters,
             "suggestions": selectors.best_sellers(size=4) if not page.object_list else [],
+            "canonical_url": seo.absolute_url(path) + (f"?{canonical.urlencode()}" if canonical else ""),
         },
     )
 
@@ -176,6 +185,8 @@ def _product_body(live: selectors.ProductLive, language: str) -> dict:
     return {
         "version": (live.id, live.updated_at, language),
         "title": product.display_name,
+        "summary": product.summary,
+        "structured": seo.product_data_static(product, variants, images),
         "pieces": body.split("\x00"),
         "variants": {
             v.pk: {
@@ -199,6 +210,7 @@ def _product_parts(live: selectors.ProductLive, language: str) -> tuple[dict, li
     body = cached.get(body_key)
     if (
         body is None
+        or "structured" not in body  # cached before the structured data
         or body["version"] != (live.id, live.updated_at, language)
         or body["variants"].keys() != {v.id for v in live.variants}
     ):
@@ -261,6 +273,10 @@ def product_detail(request: HttpRequest, slug: str) -> HttpResponse:
         "catalog/product_detail.html",
         {
             "title": body["title"],
+            "canonical_url": body["structured"]["url"],
+            "meta_description": body["summary"]
+            or _("%(name)s, %(price)s") % {"name": body["title"], "price": values["price"]},
+            "structured_data": mark_safe(seo.product_data_json(body["structured"], live)),  # noqa: S308 - escaped JSON
             "body": mark_safe(html),  # noqa: S308 - our template's output and escaped live values
             "variant_data": variant_data,
             # The review block the template loads from aftersales (catalog never imports it), as

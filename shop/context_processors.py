@@ -4,7 +4,7 @@ from django.conf import settings
 def shop(request) -> dict:
     """Site-wide template values. The cart count costs a query only for visitors with a
     session: anonymous first visits (the cached pages) never touch the database here."""
-    context = {"SHOP_CURRENCY": settings.SHOP_CURRENCY, "cart_count": 0}
+    context = {"SHOP_CURRENCY": settings.SHOP_CURRENCY, "SITE_URL": settings.SITE_URL, "cart_count": 0}
     if settings.SESSION_COOKIE_NAME in request.COOKIES and hasattr(request, "user"):
         from django.db.models import Sum
 

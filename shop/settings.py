@@ -41,6 +41,7 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "django.contrib.humanize",
     "django.contrib.postgres",
+    "django.contrib.sitemaps",  # its templates, for /sitemap.xml
     "django_filters",
     "import_export",
     "treebeard",

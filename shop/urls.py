@@ -1,8 +1,11 @@
 from django.conf import settings
 from django.contrib import admin
+from django.contrib.sitemaps.views import sitemap
 from django.urls import include, path, re_path
+from django.views.generic import TemplateView
 from django.views.static import serve
 
+from catalog.sitemaps import SITEMAPS, sitemap_index
 from shop import views
 
 # The benchmark's ceiling view is a test stand-in: unrouted unless enabled (DEBUG, or
@@ -15,6 +18,9 @@ urlpatterns = [
     path("", views.home, name="home"),
     path("lang/<str:code>/", views.switch_language, name="switch_language"),
     path("healthz", views.healthz, name="healthz"),
+    path("robots.txt", TemplateView.as_view(template_name="robots.txt", content_type="text/plain"), name="robots"),
+    path("sitemap.xml", sitemap_index, name="sitemap"),
+    path("sitemap-<section>.xml", sitemap, {"sitemaps": SITEMAPS}, name="sitemap_section"),
     *bench_views,
     path("admin/", admin.site.urls),
     path("account/", include("shop.accounts.urls")),
