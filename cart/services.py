@@ -49,11 +49,13 @@ from orders.services import (
 from payments.exceptions import PaymentError
 from payments.models import Payment, Refund
 from payments.services import (
+    cod_accept,
     cod_reprice,
     payment_refund,
     payment_refundable,
     payment_supplement_from_wallet,
     wallet_for,
+    wallet_pay,
 )
 from shop.core.money import format_money, money
 from shop.core.text import parse_whole_number
@@ -437,6 +439,31 @@ def checkout_place_order(
         cart.state = Cart.State.ORDERED
         cart.save(update_fields=["state"])
     return order
+
+
+# Chosen at checkout, these need nothing from the customer after placing (no gateway to visit):
+# placing the order completes it, rather than leaving a second "pay" click that, forgotten,
+# would let the order be cancelled when its payment window closes.
+ONE_STEP_METHODS = ("cod", "wallet")
+
+
+def checkout_complete_order(*, order: Order, customer) -> Payment | None:
+    """Right after checkout_place_order: an order placed for cash on delivery is accepted (on to
+    待发货, its parcels collecting the cash), one for the wallet is paid from it. Returns the
+    payment, or None for a gateway method (the customer goes on to pay) or an order that
+    already has a payment of its own: a replayed checkout POST pays nothing twice, and neither
+    does one for an order the customer went on to pay in another way.
+
+    Each payment service has its own transaction: when it fails, the order stays placed and
+    awaiting payment, with nothing written by the attempt. Raises PaymentError
+    (INSUFFICIENT_BALANCE: the wallet was short at this moment; NOT_PAYABLE)."""
+    if order.payment_method not in ONE_STEP_METHODS:
+        return None
+    if order.status != Order.Status.PENDING_PAYMENT or order.payments.exists():
+        return None
+    if order.payment_method == "cod":
+        return cod_accept(order_id=order.pk, user=customer)
+    return wallet_pay(order_id=order.pk, user=customer)
 
 
 # -- buying an order again -----------------------------------------------------------------

@@ -22,6 +22,7 @@ from cart.shipping import insurance_fee, shipping_quotes
 from orders import selectors as order_selectors
 from orders.exceptions import OrderError
 from orders.models import Order
+from payments.exceptions import PaymentError, PaymentErrorCode
 from shop.core.money import format_money
 from shop.core.text import parse_whole_number
 from shop.models import Address
@@ -205,12 +206,45 @@ def checkout_place(request: HttpRequest) -> HttpResponse:
     except ValueError:
         messages.error(request, _("Choose a delivery address."))
         return redirect("cart:checkout")
-    messages.success(request, _("Order %(n)s placed. Please pay to confirm it.") % {"n": order.number})
+    _checkout_complete(request, order)
     if request.POST.get("invoice") == "1":
         # The invoice's details are after-sales' form (an app above cart): straight to it, for
         # the order just placed; it is kept until the order completes, then issued.
         return redirect("aftersales:invoice_request", order_number=order.number)
     return redirect(order)
+
+
+def _checkout_complete(request: HttpRequest, order: Order) -> None:
+    """Cash on delivery and the wallet finish with placing (services.checkout_complete_order);
+    a gateway's order, or one the wallet could not pay, lands on the order page with its pay
+    box. The message says which."""
+    n = order.number
+    try:
+        services.checkout_complete_order(order=order, customer=request.user)
+    except PaymentError as exc:
+        if exc.code == PaymentErrorCode.INSUFFICIENT_BALANCE:
+            messages.warning(
+                request,
+                _(
+                    "Order %(n)s is placed but not paid: your wallet was short. %(reason)s "
+                    "Top up your wallet and pay, or choose another way to pay below."
+                )
+                % {"n": n, "reason": exc.message},
+            )
+        else:
+            messages.error(request, exc.message)
+        return
+    order.refresh_from_db()
+    if order.status == Order.Status.PENDING_PAYMENT:
+        messages.success(request, _("Order %(n)s placed. Please pay to confirm it.") % {"n": n})
+    elif order.payment_method == "cod":
+        messages.success(
+            request, _("Order %(n)s placed. Cash on delivery: pay the courier when the parcel arrives.") % {"n": n}
+        )
+    elif order.payment_method == "wallet":
+        messages.success(request, _("Order %(n)s placed and paid from your wallet. Thank you!") % {"n": n})
+    else:
+        messages.success(request, _("Order %(n)s placed and paid. Thank you!") % {"n": n})
 
 
 def _own_order(request: HttpRequest, number: str) -> Order:
