@@ -206,18 +206,19 @@ def checkout_place(request: HttpRequest) -> HttpResponse:
     except ValueError:
         messages.error(request, _("Choose a delivery address."))
         return redirect("cart:checkout")
-    _checkout_complete(request, order)
-    if request.POST.get("invoice") == "1":
+    completed = _checkout_complete(request, order)
+    if completed and request.POST.get("invoice") == "1":
         # The invoice's details are after-sales' form (an app above cart): straight to it, for
         # the order just placed; it is kept until the order completes, then issued.
         return redirect("aftersales:invoice_request", order_number=order.number)
     return redirect(order)
 
 
-def _checkout_complete(request: HttpRequest, order: Order) -> None:
+def _checkout_complete(request: HttpRequest, order: Order) -> bool:
     """Cash on delivery and the wallet finish with placing (services.checkout_complete_order);
     a gateway's order, or one the wallet could not pay, lands on the order page with its pay
-    box. The message says which."""
+    box. The message says which. False when the one step failed: the customer must see the
+    payment page first (the invoice form is linked from it)."""
     n = order.number
     try:
         services.checkout_complete_order(order=order, customer=request.user)
@@ -233,10 +234,12 @@ def _checkout_complete(request: HttpRequest, order: Order) -> None:
             )
         else:
             messages.error(request, exc.message)
-        return
+        return False
     order.refresh_from_db()
     if order.status == Order.Status.PENDING_PAYMENT:
         messages.success(request, _("Order %(n)s placed. Please pay to confirm it.") % {"n": n})
+    elif order.status in (Order.Status.CANCELLED, Order.Status.CLOSED):  # a replay, long after
+        messages.info(request, _("Order %(n)s: %(status)s.") % {"n": n, "status": order.get_status_display()})
     elif order.payment_method == "cod":
         messages.success(
             request, _("Order %(n)s placed. Cash on delivery: pay the courier when the parcel arrives.") % {"n": n}
@@ -245,6 +248,7 @@ def _checkout_complete(request: HttpRequest, order: Order) -> None:
         messages.success(request, _("Order %(n)s placed and paid from your wallet. Thank you!") % {"n": n})
     else:
         messages.success(request, _("Order %(n)s placed and paid. Thank you!") % {"n": n})
+    return True
 
 
 def _own_order(request: HttpRequest, number: str) -> Order:

@@ -185,3 +185,29 @@ def test_the_checkout_pages_say_placing_completes_a_cod_or_wallet_order(client, 
     assert "Placing the order completes it: you pay the courier in cash when the parcel arrives." in review
     form["payment_method"] = "sandbox"
     assert 'id="one-step-note"' not in client.post(CHECKOUT, form).content.decode()
+
+
+def test_a_short_wallet_with_an_invoice_asked_for_lands_on_the_payment_page_first(client, buyer):
+    user, address, cart = buyer
+
+    response = client.post(PLACE, place_form(cart, address, "wallet", invoice="1"))
+
+    order = Order.objects.get(customer=user)
+    assert response["Location"] == order.get_absolute_url()
+    assert "your wallet was short" in last_message(response)
+
+
+def test_a_replay_of_a_cancelled_order_neither_pays_it_nor_calls_it_paid(client, buyer):
+    user, address, cart = buyer
+    form = place_form(cart, address, "wallet")
+    client.post(PLACE, form)  # short: awaiting payment
+    order = Order.objects.get(customer=user)
+    client.post(reverse("orders:cancel", args=[order.number]))
+    order.refresh_from_db()
+    assert order.status == Order.Status.CANCELLED
+    wallet_top_up(user=user, amount=D("500.00"), reference="top-up-1")
+
+    response = client.post(PLACE, form)
+
+    assert last_message(response) == f"Order {order.number}: Cancelled."
+    assert not order.payments.exists() and Wallet.objects.get(user=user).balance == D("500.00")
