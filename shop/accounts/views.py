@@ -22,12 +22,19 @@ from shop.accounts import forms, services
 from shop.models import Address
 
 
-def _next_or(request: HttpRequest, default: str) -> HttpResponse:
-    """Redirect to ?next= when it points into this site, else to `default` (no open redirect)."""
-    target = request.GET.get("next", "")
+def _safe_next(request: HttpRequest) -> str:
+    """The posted or ?next= target when it points into this site, else "" (no open redirect)."""
+    target = request.POST.get("next") or request.GET.get("next", "")
     if target and url_has_allowed_host_and_scheme(
         target, allowed_hosts={request.get_host()}, require_https=request.is_secure()
     ):
+        return target
+    return ""
+
+
+def _next_or(request: HttpRequest, default: str) -> HttpResponse:
+    """Redirect to the safe next target, else to `default`."""
+    if target := _safe_next(request):
         return HttpResponseRedirect(target)  # redirect() would reverse "next=abc" as a view name: a 500
     return redirect(default)
 
@@ -45,7 +52,8 @@ def register(request: HttpRequest) -> HttpResponse:
         login(request, user, backend="shop.accounts.backends.AddressThrottledModelBackend")
         messages.success(request, _("Welcome! Your account is ready."))
         return _next_or(request, "accounts:overview")
-    return render(request, "shop/accounts/register.html", {"form": form})
+    # The next target rides along (hidden field, login link) so a guest sent here from checkout returns there.
+    return render(request, "shop/accounts/register.html", {"form": form, "next": _safe_next(request)})
 
 
 class LoginView(auth_views.LoginView):
