@@ -174,21 +174,29 @@ class StatementAdmin(admin.ModelAdmin):
         }
         return TemplateResponse(request, "admin/aftersales/statement/form.html", context)
 
-    def adjust_view(self, request, pk: int):
-        statement = self._managed(request, pk)
-        form = AdjustForm(request.POST or None)
+    def _form_step(self, request, statement, form, *, title: str, step, done: str):
+        """A finance step with a form (adjust, mark paid): on a valid POST, `step(cleaned_data)`
+        calls the service; its refusal is shown on the form, and nothing is written."""
         if request.method == "POST" and form.is_valid():
             try:
-                services.statement_adjust(
-                    statement_id=statement.pk, amount=form.cleaned_data["amount"],
-                    reason=form.cleaned_data["reason"], actor=request.user,
-                )  # fmt: skip
+                step(form.cleaned_data)
             except SettlementError as exc:
                 form.add_error(None, exc.message)
             else:
-                self.message_user(request, _("Adjustment recorded."), messages.SUCCESS)
+                self.message_user(request, done, messages.SUCCESS)
                 return self._back(statement)
-        return self._form_page(request, statement, form, _("Adjust %(number)s") % {"number": statement.number})
+        return self._form_page(request, statement, form, title)
+
+    def adjust_view(self, request, pk: int):
+        statement = self._managed(request, pk)
+        return self._form_step(
+            request, statement, AdjustForm(request.POST or None),
+            title=_("Adjust %(number)s") % {"number": statement.number},
+            step=lambda data: services.statement_adjust(
+                statement_id=statement.pk, amount=data["amount"], reason=data["reason"], actor=request.user
+            ),
+            done=_("Adjustment recorded."),
+        )  # fmt: skip
 
     def confirm_view(self, request, pk: int):
         statement = self._managed(request, pk)
@@ -206,19 +214,15 @@ class StatementAdmin(admin.ModelAdmin):
 
     def pay_view(self, request, pk: int):
         statement = self._managed(request, pk)
-        form = PayForm(request.POST or None, initial={"paid_on": timezone.localdate()})
-        if request.method == "POST" and form.is_valid():
-            try:
-                services.statement_mark_paid(
-                    statement_id=statement.pk, reference=form.cleaned_data["transfer_reference"],
-                    paid_on=form.cleaned_data["paid_on"], actor=request.user,
-                )  # fmt: skip
-            except SettlementError as exc:
-                form.add_error(None, exc.message)
-            else:
-                self.message_user(request, _("Statement marked paid."), messages.SUCCESS)
-                return self._back(statement)
-        return self._form_page(request, statement, form, _("Mark %(number)s paid") % {"number": statement.number})
+        return self._form_step(
+            request, statement, PayForm(request.POST or None, initial={"paid_on": timezone.localdate()}),
+            title=_("Mark %(number)s paid") % {"number": statement.number},
+            step=lambda data: services.statement_mark_paid(
+                statement_id=statement.pk, reference=data["transfer_reference"], paid_on=data["paid_on"],
+                actor=request.user,
+            ),
+            done=_("Statement marked paid."),
+        )  # fmt: skip
 
     def run_view(self, request):
         if not self.may_manage(request):

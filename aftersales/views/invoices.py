@@ -1,19 +1,18 @@
 """Customer pages of invoices: ask for one for an order, download an issued one (own orders
 only: anything else answers 404)."""
 
-from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils.translation import gettext as _
-from django_ratelimit.decorators import ratelimit
 
 from aftersales.exceptions import InvoiceError, InvoiceErrorCode
 from aftersales.forms import InvoiceRequestForm
 from aftersales.models import Invoice
 from aftersales.services import invoices as invoice_services
 from aftersales.services.invoice_pdf import invoice_document
+from aftersales.views.requests import aftersales_write_limit
 from orders.models import Order
 from orders.selectors import order_of
 
@@ -31,13 +30,7 @@ ERROR_FIELDS = {
 
 
 @login_required
-@ratelimit(
-    group="aftersales-writes",
-    key="user",
-    rate=lambda group, request: settings.RATELIMIT_AFTERSALES,
-    method="POST",
-    block=True,
-)
+@aftersales_write_limit
 def invoice_request(request: HttpRequest, order_number: str) -> HttpResponse:
     try:
         order = order_of(customer=request.user, number=order_number)

@@ -39,6 +39,17 @@ def _carriers() -> list[tuple[str, str]]:
     return [(value, label) for value, label in Shipment.Carrier.choices if value in available]
 
 
+# Every customer write that mails someone (requests, messages, invoice requests) shares one
+# allowance per customer: RATELIMIT_AFTERSALES.
+aftersales_write_limit = ratelimit(
+    group="aftersales-writes",
+    key="user",
+    rate=lambda group, request: settings.RATELIMIT_AFTERSALES,
+    method="POST",
+    block=True,
+)
+
+
 @login_required
 def request_list(request: HttpRequest) -> HttpResponse:
     page = Paginator(selectors.requests_of(customer=request.user), 10).get_page(request.GET.get("page"))
@@ -46,13 +57,7 @@ def request_list(request: HttpRequest) -> HttpResponse:
 
 
 @login_required
-@ratelimit(
-    group="aftersales-writes",
-    key="user",
-    rate=lambda group, request: settings.RATELIMIT_AFTERSALES,
-    method="POST",
-    block=True,
-)
+@aftersales_write_limit
 def request_new(request: HttpRequest, order_number: str) -> HttpResponse:
     try:
         order = order_of(customer=request.user, number=order_number)
@@ -175,13 +180,7 @@ def request_appeal(request: HttpRequest, number: str) -> HttpResponse:
 
 @login_required
 @require_POST
-@ratelimit(
-    group="aftersales-writes",
-    key="user",
-    rate=lambda group, request: settings.RATELIMIT_AFTERSALES,
-    method="POST",
-    block=True,
-)
+@aftersales_write_limit
 def request_message(request: HttpRequest, number: str) -> HttpResponse:
     aftersale = _own_request(request, number)
     form = MessageForm(request.POST)

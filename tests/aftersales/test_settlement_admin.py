@@ -137,3 +137,33 @@ def test_customer_service_and_customers_reach_no_statement(client, world):  # no
         assert client.get(reverse("admin:aftersales_statement_pdf", args=[a.pk])).status_code in (302, 403)
         assert client.post(reverse("admin:aftersales_statement_confirm", args=[a.pk])).status_code in (302, 403)
     assert Statement.objects.get(pk=a.pk).state == Statement.State.DRAFT
+
+
+def test_an_attackers_view_of_the_statement_pages(client, world):  # noqa: F811
+    """DEBUG off: a replayed confirmation mails once and changes nothing more; a GET never acts; a
+    NUL byte is refused before any view; an unknown or foreign id answers 404; an anonymous visitor
+    is sent to log in; a staff member without the permission gets 403."""
+    october(world)
+    from aftersales.services import settlement
+
+    with at("11-15", 2):
+        settlement.settle_month(month=dt.date(2026, 10, 1))
+    a = Statement.objects.get(department=world["a"])
+    finance = logged_in(client, member(FINANCE_GROUP))
+    confirm = reverse("admin:aftersales_statement_confirm", args=[a.pk])
+    assert finance.get(confirm).status_code == 302  # a GET (a link, a prefetch) never confirms
+    assert Statement.objects.get(pk=a.pk).state == Statement.State.DRAFT
+    for _replay in range(2):
+        assert finance.post(confirm).status_code == 302
+    assert Statement.objects.get(pk=a.pk).state == Statement.State.CONFIRMED
+    assert Notification.objects.filter(kind=Notification.Kind.STATEMENT_CONFIRMED).count() == 1
+    adjust = reverse("admin:aftersales_statement_adjust", args=[a.pk])
+    assert finance.post(adjust, {"amount": "5", "reason": "a\x00b"}).status_code == 400
+    assert not a.adjustment_entries.exists()
+    assert finance.get(reverse("admin:aftersales_statement_pdf", args=[987654])).status_code == 404
+    assert finance.post(reverse("admin:aftersales_statement_run"), {"month": "2026-10\x00"}).status_code == 400
+    client.logout()
+    assert client.get(reverse("admin:aftersales_statement_pdf", args=[a.pk])).status_code == 302
+    client.force_login(factories.UserFactory(is_staff=True))  # staff, no permission
+    assert client.get(reverse("admin:aftersales_statement_xlsx", args=[a.pk])).status_code == 403
+    assert client.post(reverse("admin:aftersales_statement_run"), {"month": "2026-10"}).status_code == 403
