@@ -24,8 +24,22 @@ from treebeard.mp_tree import MP_Node
 from catalog.validators import validate_product_image
 
 
+def english() -> bool:
+    """Whether the current request (or mail) is in English: the only other language we ship."""
+    return (translation.get_language() or "").startswith("en")
+
+
+def bilingual(chinese: str, english_text: str) -> str:
+    """The English text on English pages when there is one; the Chinese otherwise (the shop's
+    language, always filled in)."""
+    return english_text if english_text and english() else chinese
+
+
 class Bilingual(models.Model):
-    """A name in Chinese (the shop's language) and optionally in English."""
+    """A name in Chinese (the shop's language) and optionally in English.
+
+    Catalogue text is stored twice, `x` and `x_en`, read through `display_x` properties: two fixed
+    languages, so one column each (docs/architecture.md, "Catalogue text in two languages")."""
 
     name = models.CharField(_("name"), max_length=200)
     name_en = models.CharField(_("English name"), max_length=200, blank=True)
@@ -35,9 +49,7 @@ class Bilingual(models.Model):
 
     @property
     def display_name(self) -> str:
-        if self.name_en and (translation.get_language() or "").startswith("en"):
-            return self.name_en
-        return self.name
+        return bilingual(self.name, self.name_en)
 
     def __str__(self) -> str:
         return self.name
@@ -48,6 +60,7 @@ class Department(models.Model):
 
     code = models.SlugField(_("code"), max_length=30, unique=True)
     name = models.CharField(_("name"), max_length=100)
+    name_en = models.CharField(_("English name"), max_length=100, blank=True)
     contact_email = models.EmailField(_("contact email"), blank=True)
     is_active = models.BooleanField(_("active"), default=True)
     # Department staff (a role): they read only this department's products, order lines and
@@ -63,6 +76,10 @@ class Department(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+    @property
+    def display_name(self) -> str:
+        return bilingual(self.name, self.name_en)
 
 
 class CommissionRate(models.Model):
@@ -110,6 +127,7 @@ class Supplier(models.Model):
 class Brand(Bilingual):
     slug = models.SlugField(_("slug"), max_length=100, unique=True)
     manufacturer = models.CharField(_("manufacturer"), max_length=200, blank=True)
+    manufacturer_en = models.CharField(_("manufacturer in English"), max_length=200, blank=True)
     country = models.CharField(_("country of origin"), max_length=60, blank=True)
 
     class Meta:
@@ -117,12 +135,17 @@ class Brand(Bilingual):
         verbose_name_plural = _("brands")
         ordering = ["name"]
 
+    @property
+    def display_manufacturer(self) -> str:
+        return bilingual(self.manufacturer, self.manufacturer_en)
+
 
 class Category(MP_Node, Bilingual):
     """A node of the category tree (materialised path: ancestors in one query)."""
 
     slug = models.SlugField(_("slug"), max_length=120, unique=True)
     description = models.TextField(_("description"), blank=True)
+    description_en = models.TextField(_("description in English"), blank=True)
     is_active = models.BooleanField(_("active"), default=True)
     # Consumer Rights Protection Law art. 25: online purchases may be returned without a reason
     # within 7 days, except perishable, custom-made, hygiene and similar goods.
@@ -140,6 +163,10 @@ class Category(MP_Node, Bilingual):
 
     def get_absolute_url(self) -> str:
         return reverse("catalog:category", kwargs={"slug": self.slug})
+
+    @property
+    def display_description(self) -> str:
+        return bilingual(self.description, self.description_en)
 
 
 class Attribute(Bilingual):
@@ -171,9 +198,7 @@ class AttributeValue(models.Model):
 
     @property
     def display_value(self) -> str:
-        if self.value_en and (translation.get_language() or "").startswith("en"):
-            return self.value_en
-        return self.value
+        return bilingual(self.value, self.value_en)
 
     def __str__(self) -> str:
         return f"{self.attribute.name}: {self.value}"
@@ -197,13 +222,12 @@ class Product(Bilingual):
     )
     slug = models.SlugField(_("slug"), max_length=220, unique=True)
     summary = models.CharField(_("summary"), max_length=300, blank=True)
+    summary_en = models.CharField(_("summary in English"), max_length=300, blank=True)
     description = models.TextField(_("description"), blank=True)
-    specifications = models.JSONField(
-        _("specifications"),
-        default=list,
-        blank=True,
-        help_text=_('A list of [label, value] pairs, e.g. [["产地", "浙江"], ["洗涤", "机洗"]].'),
-    )
+    description_en = models.TextField(_("description in English"), blank=True)
+    # Rows of {"name", "name_en", "value", "value_en"} (catalog.specs), on the product row so
+    # the product page reads them without another query; the admin edits them as rows.
+    specifications = models.JSONField(_("specifications"), default=list, blank=True)
     attribute_values = models.ManyToManyField(
         AttributeValue, blank=True, related_name="products", verbose_name=_("attributes")
     )
@@ -260,6 +284,31 @@ class Product(Bilingual):
     @property
     def on_sale(self) -> bool:
         return bool(self.compare_at_price and self.compare_at_price > self.price)
+
+    @property
+    def display_summary(self) -> str:
+        return bilingual(self.summary, self.summary_en)
+
+    @property
+    def display_description(self) -> str:
+        return bilingual(self.description, self.description_en)
+
+    @property
+    def display_specifications(self) -> list[tuple[str, str]]:
+        """(label, value) rows in the current language, each falling back to its Chinese."""
+        en = english()
+        rows = []
+        for row in self.specifications or ():
+            if isinstance(row, dict):
+                rows.append(
+                    (
+                        (row.get("name_en") if en else "") or row.get("name", ""),
+                        (row.get("value_en") if en else "") or row.get("value", ""),
+                    )
+                )
+            elif isinstance(row, (list, tuple)) and len(row) >= 2:  # a [label, value] pair: Chinese only
+                rows.append((str(row[0]), str(row[1])))
+        return rows
 
 
 @functools.cache
@@ -380,6 +429,7 @@ class ProductImage(models.Model):
         _("image"), upload_to=product_image_path, validators=[validate_product_image], max_length=255
     )
     alt = models.CharField(_("alternative text"), max_length=200, blank=True)
+    alt_en = models.CharField(_("alternative text in English"), max_length=200, blank=True)
     position = models.PositiveSmallIntegerField(_("position"), default=0)
     # {"thumbnail": "path", "listing": "path", "zoom": "path"}, built by a Celery task.
     renditions = models.JSONField(default=dict, blank=True, editable=False)
@@ -395,6 +445,10 @@ class ProductImage(models.Model):
     def rendition_url(self, size: str) -> str:
         name = self.renditions.get(size)
         return f"{settings.MEDIA_URL}{name}" if name else ""
+
+    @property
+    def display_alt(self) -> str:
+        return bilingual(self.alt, self.alt_en)
 
     @property
     def thumbnail_url(self) -> str:

@@ -13,14 +13,20 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from catalog.models import bilingual
+
 MONEY = {"max_digits": 12, "decimal_places": 2}
 
 
 class Warehouse(models.Model):
     code = models.SlugField(_("code"), max_length=30, unique=True)
     name = models.CharField(_("name"), max_length=100)
+    name_en = models.CharField(_("English name"), max_length=100, blank=True)
     province = models.CharField(_("province"), max_length=50)
     city = models.CharField(_("city"), max_length=50)
+    # Customers read where their parcel ships from ("ships from Guangzhou"); the Chinese city
+    # stays what carriers and geo.locate read.
+    city_en = models.CharField(_("city in English"), max_length=50, blank=True)
     address = models.CharField(_("address"), max_length=300, blank=True)
     phone = models.CharField(_("phone"), max_length=30, blank=True)
     # Where it is, to rank warehouses by distance to a delivery address. Left empty, the
@@ -36,6 +42,14 @@ class Warehouse(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name} ({self.city})"
+
+    @property
+    def display_name(self) -> str:
+        return bilingual(self.name, self.name_en)
+
+    @property
+    def display_city(self) -> str:
+        return bilingual(self.city, self.city_en)
 
     def save(self, *args, **kwargs) -> None:
         if self.latitude is None or self.longitude is None:
