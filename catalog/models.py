@@ -461,3 +461,36 @@ class ProductImage(models.Model):
     @property
     def zoom_url(self) -> str:
         return self.rendition_url("zoom")
+
+
+class StockAlert(models.Model):
+    """A customer's "tell me when it is back" for an out-of-stock variant. Open until it is
+    notified (one mail, through the outbox) or the customer cancels it (the row is deleted);
+    asking again after a notification opens a new alert."""
+
+    customer = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="stock_alerts", verbose_name=_("customer")
+    )
+    variant = models.ForeignKey(
+        ProductVariant, on_delete=models.CASCADE, related_name="stock_alerts", verbose_name=_("variant")
+    )
+    created_at = models.DateTimeField(_("created at"), default=timezone.now)
+    notified_at = models.DateTimeField(_("notified at"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("stock alert")
+        verbose_name_plural = _("stock alerts")
+        ordering = ["-created_at", "-pk"]
+        constraints = [
+            # One open alert per customer and variant; notified ones stay as history.
+            models.UniqueConstraint(
+                fields=["customer", "variant"], condition=Q(notified_at__isnull=True), name="stock_alert_one_open"
+            ),
+        ]
+        indexes = [
+            # The notifier reads a variant's open alerts on every restock.
+            models.Index(fields=["variant"], condition=Q(notified_at__isnull=True), name="stock_alert_open"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.customer_id} → {self.variant_id}"
