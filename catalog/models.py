@@ -494,3 +494,74 @@ class StockAlert(models.Model):
 
     def __str__(self) -> str:
         return f"{self.customer_id} → {self.variant_id}"
+
+
+class Favourite(models.Model):
+    """收藏: a product a customer keeps to come back to."""
+
+    customer = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="favourites", verbose_name=_("customer")
+    )
+    product = models.ForeignKey(
+        Product, on_delete=models.CASCADE, related_name="favourited_by", verbose_name=_("product")
+    )
+    created_at = models.DateTimeField(_("created at"), default=timezone.now)
+
+    class Meta:
+        verbose_name = _("favourite")
+        verbose_name_plural = _("favourites")
+        constraints = [models.UniqueConstraint(fields=["customer", "product"], name="favourite_once")]
+        # The favourites page lists a customer's newest first.
+        indexes = [models.Index(fields=["customer", "-created_at", "-id"], name="favourite_recent")]
+
+    def __str__(self) -> str:
+        return f"{self.customer_id} ♥ {self.product_id}"
+
+
+class ProductView(models.Model):
+    """A product a signed-in customer looked at lately: the database's copy of their recently
+    viewed list, which product pages keep in the cache (catalog.services). The recommendations
+    task copies changed lists here and reads them as the "viewed" half of a customer's interests."""
+
+    customer = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    product = models.ForeignKey(Product, on_delete=models.CASCADE, related_name="+")
+    position = models.PositiveSmallIntegerField()  # 0: the latest
+
+    class Meta:
+        # Its index serves "this customer's rows" too: a customer has at most 20.
+        constraints = [models.UniqueConstraint(fields=["customer", "product"], name="product_view_once")]
+
+    def __str__(self) -> str:
+        return f"{self.customer_id} viewed {self.product_id}"
+
+
+class BoughtTogether(models.Model):
+    """买了又买: another product paid for in the same orders as `product`, best first. Written
+    whole by the recommendations task (orders.recommendations); pages only read it."""
+
+    product = models.ForeignKey(Product, on_delete=models.CASCADE, related_name="+")
+    other = models.ForeignKey(Product, on_delete=models.CASCADE, related_name="bought_with")
+    orders = models.PositiveIntegerField()  # paid orders holding both, in the window
+    position = models.PositiveSmallIntegerField()  # 1: the most often together
+
+    class Meta:
+        # Its index serves the product page's read (a product has a handful of rows).
+        constraints = [models.UniqueConstraint(fields=["product", "other"], name="bought_together_pair")]
+
+    def __str__(self) -> str:
+        return f"{self.product_id} + {self.other_id}"
+
+
+class Recommendation(models.Model):
+    """为你推荐: a product picked for a customer from the categories and brands they viewed and
+    bought (never one they bought), best first. Written by the recommendations task."""
+
+    customer = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    product = models.ForeignKey(Product, on_delete=models.CASCADE, related_name="recommended_to")
+    position = models.PositiveSmallIntegerField()  # 1: the best
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["customer", "product"], name="recommendation_once")]
+
+    def __str__(self) -> str:
+        return f"{self.customer_id} → {self.product_id}"
