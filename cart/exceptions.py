@@ -25,6 +25,7 @@ class CartErrorCode(StrEnum):
     SAME_ADDRESS = "same_address"
     WALLET_SHORT = "wallet_short"
     CANNOT_REFUND_DIFFERENCE = "cannot_refund_difference"
+    SOLD_OUT = "sold_out"
 
 
 class CartError(ShopError):
@@ -64,5 +65,9 @@ class CartError(ShopError):
         ),
         CartErrorCode.CANNOT_REFUND_DIFFERENCE: _(
             "The lower shipping fee cannot be refunded automatically; please contact us. The address was not changed."
+        ),
+        CartErrorCode.SOLD_OUT: _(
+            "“%(name)s” is out of stock in the option you chose, so it was not added. On its page you can ask "
+            "us to email you when it is back."
         ),
     }

@@ -124,6 +124,9 @@ def cart_add(*, cart: Cart, variant_id: int, quantity: int) -> CartLine:
     if total > settings.CART_MAX_LINE_QUANTITY:
         raise CartError(CartErrorCode.BAD_QUANTITY, max=settings.CART_MAX_LINE_QUANTITY)
     available = _available(variant.pk)
+    if available <= 0:
+        # Said plainly, not as "only 0 are available": the page offers to email them when it is back.
+        raise CartError(CartErrorCode.SOLD_OUT, name=variant.product.display_name)
     if total > available:
         raise CartError(CartErrorCode.NOT_ENOUGH, n=max(available, 0), name=variant.product.display_name)
     if line is None:

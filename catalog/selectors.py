@@ -23,6 +23,7 @@ from catalog.models import (
     Product,
     ProductImage,
     ProductVariant,
+    StockAlert,
     StockStatus,
     stock_status,
 )
@@ -401,3 +402,14 @@ def staff_department_ids(user) -> set[int] | None:
         else:
             user._staff_department_ids = None
     return user._staff_department_ids
+
+
+def stock_alerts_open(*, customer, limit: int = 50) -> list[StockAlert]:
+    """A customer's open "tell me when it is back" alerts, newest first, with the product and
+    the variant's options (two queries; one when there are none)."""
+    return list(
+        StockAlert.objects.filter(customer=customer, notified_at__isnull=True)
+        .select_related("variant__product")
+        .prefetch_related(Prefetch("variant__options", queryset=AttributeValue.objects.select_related("attribute")))
+        .order_by("-created_at", "-pk")[:limit]
+    )

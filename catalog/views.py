@@ -12,7 +12,7 @@ from django.utils.translation import gettext as _
 
 from catalog import selectors, seo
 from catalog.filters import SORT_CHOICES, ProductFilter, apply_sort
-from catalog.models import Category, Product
+from catalog.models import Category, Product, StockStatus
 from catalog.services import VIEW_COUNTER, product_view_record
 from catalog.templatetags.catalog_tags import cards_html
 from shop.core.money import format_money
@@ -162,7 +162,10 @@ def product_list(request: HttpRequest, slug: str | None = None) -> HttpResponse:
 # Prices and stock are read on every request (selectors.product_live, one query) and filled
 # into placeholders. Related products are the category's best sellers, cards kept per category.
 RELATED_SIZE = 8
-_LIVE = {name: f"\x00{name}\x00" for name in ("price", "was", "status", "status_label", "related", "variant_data")}
+_LIVE = {
+    name: f"\x00{name}\x00"
+    for name in ("price", "was", "status", "status_label", "related", "variant_data", "buy_disabled", "alert_hidden")
+}
 
 
 def _product_body(live: selectors.ProductLive, language: str) -> dict:
@@ -252,6 +255,7 @@ def product_detail(request: HttpRequest, slug: str) -> HttpResponse:
         for v in live.variants
     ]
     first = variant_data[0] if variant_data else None
+    sold_out = first is not None and first["status"] == StockStatus.OUT
     cards = [html for pk, html in related if pk != live.id][:RELATED_SIZE]
     values = {
         "price": first["price"] if first else format_money(live.price),
@@ -266,6 +270,10 @@ def product_detail(request: HttpRequest, slug: str) -> HttpResponse:
         if cards
         else "",
         "variant_data": json_script(variant_data, "variant-data"),
+        # The first variant out of stock: it cannot be bought, but its alert can be asked for
+        # (product.js does the same as the shopper picks another variant).
+        "buy_disabled": "disabled" if sold_out else "",
+        "alert_hidden": "" if sold_out else "hidden",
     }
     html = "".join(piece if i % 2 == 0 else values[piece] for i, piece in enumerate(body["pieces"]))
     response = render(

@@ -27,6 +27,8 @@ class FulfillmentErrorCode(StrEnum):
     PO_CHANGED = "po_changed"
     NOT_OWN_FLEET = "not_own_fleet"
     CASH_NOT_ALLOWED = "cash_not_allowed"
+    ALERT_UNAVAILABLE = "alert_unavailable"
+    ALERT_IN_STOCK = "alert_in_stock"
 
 
 class FulfillmentError(ShopError):
@@ -69,4 +71,6 @@ class FulfillmentError(ShopError):
             "Shipment %(number)s is cash on delivery: recording its delivery records the cash collected, "
             "which needs the permission to record cash collections."
         ),
+        FulfillmentErrorCode.ALERT_UNAVAILABLE: _("This product is no longer sold."),
+        FulfillmentErrorCode.ALERT_IN_STOCK: _("“%(name)s” is in stock now: you can add it to your cart."),
     }

@@ -38,3 +38,15 @@ def track_shipment(shipment_id: int) -> int:
 @shared_task(acks_late=True)
 def low_stock_digest() -> int:
     return services.low_stock_digest_queue()
+
+
+@shared_task(acks_late=True)
+def stock_alerts_notify(variant_id: int) -> int:
+    """Mail the customers waiting for a variant that is back (idempotent: safe to retry)."""
+    return services.stock_alerts_notify(variant_id=variant_id)
+
+
+@shared_task(acks_late=True)
+def stock_alerts_sweep() -> int:
+    """Periodic safety net: open alerts of variants that can be bought again."""
+    return services.stock_alerts_sweep()

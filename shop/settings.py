@@ -240,6 +240,11 @@ CELERY_BEAT_SCHEDULE = {
         "task": "fulfillment.tasks.refresh_stock_flags",
         "schedule": timedelta(minutes=5),
     },
+    # Back-in-stock mails whose task was lost (broker outage) or whose variant was sold again.
+    "fulfillment-stock-alerts-sweep": {
+        "task": "fulfillment.tasks.stock_alerts_sweep",
+        "schedule": timedelta(minutes=10),
+    },
     "fulfillment-poll-carriers": {
         "task": "fulfillment.tasks.poll_shipments",
         "schedule": timedelta(seconds=env.int("CARRIER_POLL_SECONDS", default=300)),

@@ -26,6 +26,7 @@ urlpatterns = [
     path("account/", include("shop.accounts.urls")),
     path("orders/", include("orders.urls")),
     path("orders/", include("fulfillment.urls")),
+    path("stock-alerts/", include("fulfillment.alert_urls")),
     path("payments/", include("payments.urls")),
     path("aftersales/", include("aftersales.urls")),
     path("", include("cart.urls")),

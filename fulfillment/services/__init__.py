@@ -1,6 +1,12 @@
 """Fulfillment's rules: stock and its movements, routing, shipments and tracking, purchase
 orders, warehouse staff. Import from here; the modules split the work by subject."""
 
+from fulfillment.services.alerts import (
+    stock_alert_cancel,
+    stock_alert_create,
+    stock_alerts_notify,
+    stock_alerts_sweep,
+)
 from fulfillment.services.procurement import (
     purchase_order_cancel,
     purchase_order_number_new,
@@ -78,6 +84,10 @@ __all__ = [
     "shipments_due_for_poll",
     "shipments_set_cod_due",
     "staff_groups_ensure",
+    "stock_alert_cancel",
+    "stock_alert_create",
+    "stock_alerts_notify",
+    "stock_alerts_sweep",
     "stock_commit",
     "stock_movement_totals",
     "stock_receive",

@@ -14,6 +14,7 @@ from django.db.models import Exists, F, OuterRef, Sum
 from catalog.models import Product
 from fulfillment.geo import locate
 from fulfillment.models import Reservation, Stock, StockMovement, Warehouse
+from fulfillment.services.alerts import stock_alerts_queue_on_commit
 from fulfillment.services.routing import Unroutable, plan_route, warehouses_by_distance
 from shop.core.pagecache import page_cache_clear
 
@@ -54,6 +55,10 @@ def _move(
         row = cursor.fetchone()
     if row is None:
         return None
+    if on_hand - reserved > 0 and row[0] > row[1]:
+        # Units became available (received, counted, returned, released): customers waiting
+        # for the variant are told once this commits.
+        stock_alerts_queue_on_commit(variant_id=row[3])
     return StockMovement.objects.create(
         stock_id=stock_id,
         warehouse_id=row[2],

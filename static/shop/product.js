@@ -43,8 +43,23 @@
     return best;
   }
 
+  // An out-of-stock variant cannot be bought (the server refuses it too); its "tell me when
+  // it is back" form is offered instead.
+  function setBuyable(v) {
+    var out = !v || v.status === "out";
+    document.querySelectorAll("#add-form button[type=submit], button[form=add-form]").forEach(function (b) {
+      b.disabled = out;
+    });
+    var alertForm = document.getElementById("alert-form");
+    if (alertForm) {
+      alertForm.hidden = !(v && v.status === "out");
+      if (v) document.getElementById("alert-variant").value = v.id;
+    }
+  }
+
   function show(v) {
     var status = document.getElementById("stock-status");
+    setBuyable(v);
     if (!v) {
       status.textContent = status.dataset.unavailable || "—";
       status.className = "status out";
@@ -64,14 +79,30 @@
     }
   }
 
-  // Grey out option values that no variant offers together with the other choices.
+  // Grey out option values that no variant offers together with the other choices, and strike
+  // through those whose variant is out of stock, saying so in words (not colour alone).
+  var soldOutText = form.dataset.soldout || "";
   function markAvailable() {
     var values = chosen();
     axes.forEach(function (fs, i) {
       fs.querySelectorAll("input").forEach(function (input) {
         var trial = values.slice();
         trial[i] = parseInt(input.value, 10);
-        input.parentElement.classList.toggle("unavailable", !match(trial));
+        var offered = variants.filter(function (v) {
+          return trial.every(function (id) { return id === null || v.options.indexOf(id) !== -1; });
+        });
+        var soldOut = offered.length > 0 && offered.every(function (v) { return v.status === "out"; });
+        var label = input.parentElement;
+        label.classList.toggle("unavailable", !offered.length);
+        label.classList.toggle("soldout", soldOut);
+        var note = label.querySelector(".soldout-note");
+        if (soldOut && !note && soldOutText) {
+          note = document.createElement("small");
+          note.className = "soldout-note";
+          note.textContent = soldOutText;
+          label.appendChild(note);
+        }
+        if (note) note.hidden = !soldOut;
       });
     });
   }
@@ -85,10 +116,12 @@
     });
   });
   markAvailable();
+  setBuyable(match(chosen()));
 
   // Catalogue pages are cached whole and carry no CSRF token: fetch one before posting.
-  var addForm = document.getElementById("add-form");
-  if (addForm) {
+  ["add-form", "alert-form"].forEach(function (formId) {
+    var addForm = document.getElementById(formId);
+    if (!addForm) return;
     addForm.addEventListener("submit", function (event) {
       var tokenInput = addForm.querySelector("input[name=csrfmiddlewaretoken]");
       if (tokenInput.value) return;
@@ -106,5 +139,5 @@
           addForm.submit();
         });
     });
-  }
+  });
 })();
