@@ -42,6 +42,7 @@ from orders.services import (
     coupon_check,
     coupon_redeem,
     notification_queue,
+    order_line_names,
     order_number_new,
     order_record_delivery_change,
     order_record_placed,
@@ -417,8 +418,7 @@ def checkout_place_order(
                     variant=line.variant,
                     product_id_snapshot=line.variant.product_id,
                     department_id_snapshot=line.variant.product.department_id,
-                    product_name=line.variant.product.name,
-                    variant_label=" / ".join(o.value for o in line.variant.options.all()),
+                    **order_line_names(line.variant),  # in both languages
                     sku=line.variant.sku,
                     unit_price=line.unit_price,
                     quantity=line.line.quantity,
@@ -484,7 +484,8 @@ class BuyAgain:
 
 
 def _line_name(line: OrderLine) -> str:
-    return f"{line.product_name} ({line.variant_label})" if line.variant_label else line.product_name
+    """In the current language (the buy-again messages)."""
+    return f"{line.display_name} ({line.display_options})" if line.display_options else line.display_name
 
 
 def cart_buy_again(*, cart: Cart, order: Order) -> BuyAgain:

@@ -8,7 +8,7 @@ from django.conf import settings
 from django.db import models
 from django.db.models import F, Q
 from django.urls import reverse
-from django.utils import timezone
+from django.utils import timezone, translation
 from django.utils.translation import gettext_lazy as _
 
 from shop.models import PostalAddress
@@ -119,14 +119,23 @@ class Order(PostalAddress):
 
 
 class OrderLine(models.Model):
-    """A bought variant, with names and prices copied at the time of purchase."""
+    """A bought variant, with names and prices copied at the time of purchase.
 
-    order = models.ForeignKey(Order, on_delete=models.CASCADE, related_name="lines")
-    variant = models.ForeignKey("catalog.ProductVariant", on_delete=models.PROTECT, related_name="order_lines")
+    Names are copied in both languages: the customer reads the order (its page, mails, after-sales
+    pages, invoices) in theirs; the warehouse's documents (packing slips, pick lists) and the back
+    office keep the Chinese ones."""
+
+    order = models.ForeignKey(Order, on_delete=models.CASCADE, related_name="lines", verbose_name=_("order"))
+    variant = models.ForeignKey(
+        "catalog.ProductVariant", on_delete=models.PROTECT, related_name="order_lines", verbose_name=_("variant")
+    )
     product_id_snapshot = models.BigIntegerField()
     department_id_snapshot = models.BigIntegerField(db_index=True)
     product_name = models.CharField(_("product"), max_length=200)
     variant_label = models.CharField(_("options"), max_length=200, blank=True)
+    # Empty when the product had no English name: English pages then show the Chinese one.
+    product_name_en = models.CharField(_("product (English)"), max_length=200, blank=True)
+    variant_label_en = models.CharField(_("options (English)"), max_length=200, blank=True)
     sku = models.CharField(_("SKU"), max_length=64)
     unit_price = models.DecimalField(_("unit price"), **MONEY)
     quantity = models.PositiveIntegerField(_("quantity"))
@@ -146,17 +155,36 @@ class OrderLine(models.Model):
     def __str__(self) -> str:
         return f"{self.sku} × {self.quantity}"
 
+    @property
+    def display_name(self) -> str:
+        """The product's name in the current language (catalog's Bilingual.display_name rule)."""
+        if self.product_name_en and _english():
+            return self.product_name_en
+        return self.product_name
+
+    @property
+    def display_options(self) -> str:
+        if self.variant_label_en and _english():
+            return self.variant_label_en
+        return self.variant_label
+
+
+def _english() -> bool:
+    return (translation.get_language() or "").startswith("en")
+
 
 class OrderEvent(models.Model):
     """One recorded change of an order's status: who, when, from, to, why."""
 
-    order = models.ForeignKey(Order, on_delete=models.CASCADE, related_name="events")
-    from_status = models.CharField(max_length=20, blank=True)
-    to_status = models.CharField(max_length=20)
-    actor = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True)
-    actor_kind = models.CharField(max_length=10)  # customer, staff, system, gateway
-    note = models.CharField(max_length=300, blank=True)
-    created_at = models.DateTimeField(default=timezone.now)
+    order = models.ForeignKey(Order, on_delete=models.CASCADE, related_name="events", verbose_name=_("order"))
+    from_status = models.CharField(_("from status"), max_length=20, blank=True)
+    to_status = models.CharField(_("to status"), max_length=20)
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, verbose_name=_("actor")
+    )
+    actor_kind = models.CharField(_("actor kind"), max_length=10)  # customer, staff, system, gateway
+    note = models.CharField(_("note"), max_length=300, blank=True)
+    created_at = models.DateTimeField(_("created at"), default=timezone.now)
 
     class Meta:
         verbose_name = _("order event")
@@ -204,11 +232,15 @@ class Coupon(models.Model):
 
 
 class CouponRedemption(models.Model):
-    coupon = models.ForeignKey(Coupon, on_delete=models.PROTECT, related_name="redemptions")
-    order = models.OneToOneField(Order, on_delete=models.CASCADE, related_name="coupon_redemption")
-    customer = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
-    amount = models.DecimalField(**MONEY)
-    created_at = models.DateTimeField(default=timezone.now)
+    coupon = models.ForeignKey(Coupon, on_delete=models.PROTECT, related_name="redemptions", verbose_name=_("coupon"))
+    order = models.OneToOneField(
+        Order, on_delete=models.CASCADE, related_name="coupon_redemption", verbose_name=_("order")
+    )
+    customer = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+", verbose_name=_("customer")
+    )
+    amount = models.DecimalField(_("amount"), **MONEY)
+    created_at = models.DateTimeField(_("created at"), default=timezone.now)
 
     class Meta:
         verbose_name = _("coupon redemption")
@@ -253,19 +285,23 @@ class Notification(models.Model):
         SENT = "sent", _("Sent")
         FAILED = "failed", _("Failed")
 
-    kind = models.CharField(max_length=30, choices=Kind.choices)
+    kind = models.CharField(_("kind"), max_length=30, choices=Kind.choices)
     # What makes the mail unique (e.g. "order_paid:42"): writing it twice writes it once.
-    key = models.CharField(max_length=120, unique=True)
-    order = models.ForeignKey(Order, on_delete=models.CASCADE, null=True, blank=True, related_name="notifications")
-    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, null=True, blank=True)
-    to = models.EmailField()
-    language = models.CharField(max_length=10)
-    context = models.JSONField(default=dict, blank=True)
-    state = models.CharField(max_length=10, choices=State.choices, default=State.PENDING)
-    attempts = models.PositiveSmallIntegerField(default=0)
-    last_error = models.CharField(max_length=300, blank=True)
-    created_at = models.DateTimeField(default=timezone.now)
-    sent_at = models.DateTimeField(null=True, blank=True)
+    key = models.CharField(_("key"), max_length=120, unique=True)
+    order = models.ForeignKey(
+        Order, on_delete=models.CASCADE, null=True, blank=True, related_name="notifications", verbose_name=_("order")
+    )
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, null=True, blank=True, verbose_name=_("user")
+    )
+    to = models.EmailField(_("to"))
+    language = models.CharField(_("language"), max_length=10)
+    context = models.JSONField(_("context"), default=dict, blank=True)
+    state = models.CharField(_("state"), max_length=10, choices=State.choices, default=State.PENDING)
+    attempts = models.PositiveSmallIntegerField(_("attempts"), default=0)
+    last_error = models.CharField(_("last error"), max_length=300, blank=True)
+    created_at = models.DateTimeField(_("created at"), default=timezone.now)
+    sent_at = models.DateTimeField(_("sent at"), null=True, blank=True)
 
     class Meta:
         verbose_name = _("notification")
@@ -294,7 +330,9 @@ class DailySales(models.Model):
         "catalog.ProductVariant", on_delete=models.PROTECT, related_name="+", verbose_name=_("variant")
     )
     # The order line's product_id_snapshot (a key, so that the report filters and names by it).
-    product = models.ForeignKey("catalog.Product", on_delete=models.PROTECT, related_name="+", db_index=False)
+    product = models.ForeignKey(
+        "catalog.Product", on_delete=models.PROTECT, related_name="+", db_index=False, verbose_name=_("product")
+    )
     department_id = models.BigIntegerField()  # the order line's department_id_snapshot: who is settled
     units = models.IntegerField(_("units sold"), default=0)
     # Orders with this variant; and orders in which this variant is its product's first line, so

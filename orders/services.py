@@ -39,6 +39,23 @@ def order_number_new() -> str:
     return timezone.localdate().strftime("%Y%m%d") + f"{secrets.randbelow(10**8):08d}"
 
 
+def order_line_names(variant) -> dict[str, str]:
+    """What an order line copies of a variant's text, in Chinese and in English: the product's
+    name and the options (values in their attributes' order, " / " between). The English label
+    takes a value's Chinese where that value has no English (one untranslated value should not
+    hide the others), and is empty when none is in English. Expects variant.product and
+    variant.options loaded (select_related / prefetch_related) by the caller."""
+    options = list(variant.options.all())
+    return {
+        "product_name": variant.product.name,
+        "variant_label": " / ".join(o.value for o in options),
+        "product_name_en": variant.product.name_en,
+        "variant_label_en": " / ".join(o.value_en or o.value for o in options)
+        if any(o.value_en for o in options)
+        else "",
+    }
+
+
 def order_line_discount_shares(order: Order, lines: list[OrderLine]) -> dict[int, Decimal]:
     """The order's discount spread over its lines in proportion to their totals, to the cent,
     the rounding remainder on the largest line: the shares add up to the discount exactly. What
@@ -174,6 +191,8 @@ def notification_sweep(*, older_than_seconds: int = 30) -> int:
 
 
 def order_context(order: Order) -> dict:
+    """An order's mail context, in the current language: call it inside
+    translation.override(<the customer's language>) (order_notify does)."""
     return {
         "number": order.number,
         "total": format_money(order.total),
@@ -181,7 +200,7 @@ def order_context(order: Order) -> dict:
         "url": order.get_absolute_url(),
         "recipient": order.recipient,
         "lines": [
-            {"name": line.product_name, "options": line.variant_label, "quantity": line.quantity}
+            {"name": line.display_name, "options": line.display_options, "quantity": line.quantity}
             for line in order.lines.all()
         ],
         "reason": order.cancel_reason,
@@ -234,12 +253,16 @@ def order_notify(order: Order, status: str) -> None:
     if kind is None:
         return
     customer = order.customer
+    # The context is text for the mail (status label, product names): made in the customer's
+    # language, not in that of whoever caused the change (staff in Chinese, a task in the default).
+    with translation.override(customer.language or settings.LANGUAGE_CODE):
+        context = order_context(order)
     notification_queue(
         kind=kind,
         key=f"{kind}:{order.pk}",
         to=customer.email,
         language=customer.language,
-        context=order_context(order),
+        context=context,
         order=order,
         user=customer,
     )

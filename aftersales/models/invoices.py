@@ -13,7 +13,7 @@ from django.conf import settings
 from django.db import models
 from django.db.models import Q
 from django.urls import reverse
-from django.utils import timezone
+from django.utils import timezone, translation
 from django.utils.translation import gettext_lazy as _
 
 from aftersales.models.requests import MONEY, RefundNote
@@ -96,9 +96,13 @@ class InvoiceLine(models.Model):
     """What an issued invoice lists: goods (each order line's net of discount and refunds),
     shipping and insurance. Its lines add up to the invoice's amount."""
 
-    invoice = models.ForeignKey(Invoice, on_delete=models.CASCADE, related_name="lines")
+    invoice = models.ForeignKey(Invoice, on_delete=models.CASCADE, related_name="lines", verbose_name=_("invoice"))
     name = models.CharField(_("item"), max_length=200)
     options = models.CharField(_("options"), max_length=200, blank=True)
+    # The same in English (empty: none), for a customer who reads the shop in English: the PDF is
+    # made in the reader's language (the order line's names, "Shipping").
+    name_en = models.CharField(_("item (English)"), max_length=200, blank=True)
+    options_en = models.CharField(_("options (English)"), max_length=200, blank=True)
     quantity = models.IntegerField(_("quantity"), default=1)
     amount = models.DecimalField(_("amount"), **MONEY)  # negative on a red invoice
 
@@ -109,3 +113,15 @@ class InvoiceLine(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name} × {self.quantity}"
+
+    @property
+    def display_name(self) -> str:
+        return self.name_en if self.name_en and _english() else self.name
+
+    @property
+    def display_options(self) -> str:
+        return self.options_en if self.options_en and _english() else self.options
+
+
+def _english() -> bool:
+    return (translation.get_language() or "").startswith("en")

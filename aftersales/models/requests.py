@@ -173,7 +173,7 @@ class AfterSale(models.Model):
 class AfterSaleLine(models.Model):
     """Units of one order line in a request; for an exchange, the variant wanted instead."""
 
-    request = models.ForeignKey(AfterSale, on_delete=models.CASCADE, related_name="lines")
+    request = models.ForeignKey(AfterSale, on_delete=models.CASCADE, related_name="lines", verbose_name=_("request"))
     order_line = models.ForeignKey(
         "orders.OrderLine", on_delete=models.PROTECT, related_name="aftersale_lines", verbose_name=_("item")
     )
@@ -206,11 +206,11 @@ class AfterSaleLine(models.Model):
 
 
 class AfterSalePhoto(models.Model):
-    request = models.ForeignKey(AfterSale, on_delete=models.CASCADE, related_name="photos")
+    request = models.ForeignKey(AfterSale, on_delete=models.CASCADE, related_name="photos", verbose_name=_("request"))
     image = GeneratedNameImageField(
         _("photo"), upload_to=photo_path, validators=[validate_product_image], max_length=255
     )
-    created_at = models.DateTimeField(default=timezone.now)
+    created_at = models.DateTimeField(_("created at"), default=timezone.now)
 
     class Meta:
         verbose_name = _("photo")
@@ -224,8 +224,10 @@ class AfterSalePhoto(models.Model):
 class AfterSaleMessage(models.Model):
     """A message on a request, from the customer or from staff; each is mailed to the other side."""
 
-    request = models.ForeignKey(AfterSale, on_delete=models.CASCADE, related_name="messages")
-    author = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+")
+    request = models.ForeignKey(AfterSale, on_delete=models.CASCADE, related_name="messages", verbose_name=_("request"))
+    author = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+", verbose_name=_("author")
+    )
     from_staff = models.BooleanField(_("from the shop"), default=False)
     body = models.TextField(_("message"), max_length=1000)
     created_at = models.DateTimeField(_("sent"), default=timezone.now)
@@ -242,15 +244,16 @@ class AfterSaleMessage(models.Model):
 class AfterSaleEvent(models.Model):
     """One recorded change of a request's status: who, when, from, to, why."""
 
-    request = models.ForeignKey(AfterSale, on_delete=models.CASCADE, related_name="events")
-    from_status = models.CharField(max_length=20, blank=True)
-    to_status = models.CharField(max_length=20)
+    request = models.ForeignKey(AfterSale, on_delete=models.CASCADE, related_name="events", verbose_name=_("request"))
+    from_status = models.CharField(_("from status"), max_length=20, blank=True)
+    to_status = models.CharField(_("to status"), max_length=20)
     actor = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
-    )
-    actor_kind = models.CharField(max_length=10)  # customer, staff, system
-    note = models.CharField(max_length=300, blank=True)
-    created_at = models.DateTimeField(default=timezone.now)
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+",
+        verbose_name=_("actor"),
+    )  # fmt: skip
+    actor_kind = models.CharField(_("actor kind"), max_length=10)  # customer, staff, system
+    note = models.CharField(_("note"), max_length=300, blank=True)
+    created_at = models.DateTimeField(_("created at"), default=timezone.now)
 
     class Meta:
         verbose_name = _("request event")
@@ -323,7 +326,7 @@ class RefundNote(models.Model):
 
 
 class RefundNoteLine(models.Model):
-    note = models.ForeignKey(RefundNote, on_delete=models.CASCADE, related_name="lines")
+    note = models.ForeignKey(RefundNote, on_delete=models.CASCADE, related_name="lines", verbose_name=_("refund note"))
     order_line = models.ForeignKey(
         "orders.OrderLine", on_delete=models.PROTECT, related_name="+", verbose_name=_("item")
     )
@@ -458,12 +461,12 @@ class Review(models.Model):
 
 
 class ReviewPhoto(models.Model):
-    review = models.ForeignKey(Review, on_delete=models.CASCADE, related_name="photos")
+    review = models.ForeignKey(Review, on_delete=models.CASCADE, related_name="photos", verbose_name=_("review"))
     image = GeneratedNameImageField(
         _("photo"), upload_to=photo_path, validators=[validate_product_image], max_length=255
     )
     followup = models.BooleanField(_("with the follow-up"), default=False)
-    created_at = models.DateTimeField(default=timezone.now)
+    created_at = models.DateTimeField(_("created at"), default=timezone.now)
 
     class Meta:
         verbose_name = _("review photo")

@@ -127,9 +127,13 @@ class StatementLine(models.Model):
         SALE = "sale", _("Sale")
         CLAWBACK = "clawback", _("Refund after settlement")
 
-    statement = models.ForeignKey(Statement, on_delete=models.CASCADE, related_name="lines")
+    statement = models.ForeignKey(
+        Statement, on_delete=models.CASCADE, related_name="lines", verbose_name=_("statement")
+    )
     kind = models.CharField(_("kind"), max_length=10, choices=Kind.choices)
-    order_line = models.ForeignKey("orders.OrderLine", on_delete=models.PROTECT, related_name="+")
+    order_line = models.ForeignKey(
+        "orders.OrderLine", on_delete=models.PROTECT, related_name="+", verbose_name=_("order line")
+    )
     # Copied so that a statement's documents are written from its own rows.
     order_number = models.CharField(_("order number"), max_length=24)
     placed_at = models.DateTimeField(_("ordered"))
@@ -167,7 +171,9 @@ class StatementLine(models.Model):
 class StatementAdjustment(models.Model):
     """A manual correction by finance on a draft statement, with its reason."""
 
-    statement = models.ForeignKey(Statement, on_delete=models.CASCADE, related_name="adjustment_entries")
+    statement = models.ForeignKey(
+        Statement, on_delete=models.CASCADE, related_name="adjustment_entries", verbose_name=_("statement")
+    )
     amount = models.DecimalField(_("amount"), help_text=_("Positive: owed to the department."), **MONEY)
     reason = models.CharField(_("reason"), max_length=200)
     created_by = models.ForeignKey(

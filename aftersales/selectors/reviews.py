@@ -118,7 +118,7 @@ class ReviewPageData:
 
 _PAGE_FIELDS = (
     *("pk", "rating", "text", "is_default", "has_photos", "created_at", "followup_text", "followup_at"),
-    *("reply_text", "replied_at", "order_line__variant_label"),
+    *("reply_text", "replied_at", "order_line__variant_label", "order_line__variant_label_en"),
     *("customer__first_name", "customer__last_name", "customer__email"),
 )
 

@@ -48,8 +48,8 @@ def invoice_document(invoice: Invoice) -> bytes:
     for line in invoice.lines.all():
         rows.append(
             [
-                Paragraph(e(line.name), styles.cell),
-                Paragraph(e(line.options), styles.cell),
+                Paragraph(e(line.display_name), styles.cell),
+                Paragraph(e(line.display_options), styles.cell),
                 str(line.quantity),
                 pdf.money_text(line.amount) if line.amount >= 0 else "-" + pdf.money_text(-line.amount),
             ]

@@ -20,8 +20,8 @@ from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
 from django.db import transaction
 from django.db.models import Sum
-from django.utils import timezone
-from django.utils.translation import gettext as _
+from django.utils import timezone, translation
+from django.utils.translation import gettext_lazy
 
 from aftersales.exceptions import InvoiceError, InvoiceErrorCode
 from aftersales.models import Invoice, InvoiceLine, RefundNote, RefundNoteLine
@@ -187,16 +187,35 @@ def invoice_lines_due(order: Order) -> list[InvoiceLine]:
         amount = money(line.line_total - shares[line.pk] - refunded_goods[line.pk])
         quantity = line.quantity - refunded_units[line.pk]
         if amount > 0 and quantity > 0:
-            lines.append(
-                InvoiceLine(name=line.product_name, options=line.variant_label, quantity=quantity, amount=amount)
-            )
+            lines.append(InvoiceLine(**_line_names(line), quantity=quantity, amount=amount))
     shipping = money(order.shipping_fee - (fees["shipping"] or 0))
     if shipping > 0:
-        lines.append(InvoiceLine(name=_("Shipping"), quantity=1, amount=shipping))
+        lines.append(InvoiceLine(**_fee_names(SHIPPING), quantity=1, amount=shipping))
     insurance = money(order.insurance_fee - (fees["insurance"] or 0))
     if insurance > 0:
-        lines.append(InvoiceLine(name=_("Shipping insurance"), quantity=1, amount=insurance))
+        lines.append(InvoiceLine(**_fee_names(INSURANCE), quantity=1, amount=insurance))
     return lines
+
+
+SHIPPING, INSURANCE = gettext_lazy("Shipping"), gettext_lazy("Shipping insurance")
+
+
+def _line_names(line) -> dict[str, str]:
+    """An invoice line's names from its order line, in both languages."""
+    return {
+        "name": line.product_name,
+        "options": line.variant_label,
+        "name_en": line.product_name_en,
+        "options_en": line.variant_label_en,
+    }
+
+
+def _fee_names(label) -> dict[str, str]:
+    """A fee's line named in both languages, whoever issues it (staff in English, a task)."""
+    with translation.override(settings.LANGUAGE_CODE):
+        name = str(label)
+    with translation.override("en"):
+        return {"name": name, "name_en": str(label)}
 
 
 # -- red invoices ------------------------------------------------------------------------------
@@ -238,8 +257,7 @@ def invoice_red_for_refund(*, note: RefundNote) -> Invoice | None:
     lines = [
         InvoiceLine(
             invoice=red,
-            name=line.order_line.product_name,
-            options=line.order_line.variant_label,
+            **_line_names(line.order_line),
             quantity=-line.quantity,
             amount=-line.amount,
         )
@@ -247,9 +265,9 @@ def invoice_red_for_refund(*, note: RefundNote) -> Invoice | None:
         if line.amount > 0
     ]
     if note.shipping_amount > 0:
-        lines.append(InvoiceLine(invoice=red, name=_("Shipping"), quantity=-1, amount=-note.shipping_amount))
+        lines.append(InvoiceLine(invoice=red, **_fee_names(SHIPPING), quantity=-1, amount=-note.shipping_amount))
     if note.insurance_amount > 0:
-        lines.append(InvoiceLine(invoice=red, name=_("Shipping insurance"), quantity=-1, amount=-note.insurance_amount))
+        lines.append(InvoiceLine(invoice=red, **_fee_names(INSURANCE), quantity=-1, amount=-note.insurance_amount))
     # Capped refunds (a fee re-priced down) can leave the lines short of the note: the goods
     # lines then carry what the note says, so that the lines add up to the red invoice.
     gap = red.amount - sum((x.amount for x in lines), Decimal("0.00"))

@@ -232,8 +232,8 @@ def aftersale_eligibility(*, order: Order, now=None, units: dict[int, Units] | N
         free = u.free_unshipped + u.free_shipped
         el = LineEligibility(
             line_id=line.pk,
-            name=line.product_name,
-            options=line.variant_label,
+            name=line.display_name,
+            options=line.display_options,
             bought=line.quantity,
             requested=u.in_requests,
             requests=u.requests,
@@ -402,7 +402,7 @@ def request_context(request: AfterSale, **extra) -> dict:
         "amount": format_money(note.amount) if note else "",
         "refund_url": note.get_absolute_url() if note else "",
         "lines": [
-            {"name": x.order_line.product_name, "options": x.order_line.variant_label, "quantity": x.quantity}
+            {"name": x.order_line.display_name, "options": x.order_line.display_options, "quantity": x.quantity}
             for x in request.lines.select_related("order_line")
         ],
         "message": "",

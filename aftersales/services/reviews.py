@@ -14,7 +14,7 @@ from django.db import transaction
 from django.db.models import F, FloatField, Value
 from django.db.models.functions import Cast, Coalesce, NullIf
 from django.urls import reverse
-from django.utils import timezone
+from django.utils import timezone, translation
 
 from aftersales.exceptions import AfterSaleError, AfterSaleErrorCode
 from aftersales.models import Review, ReviewPhoto
@@ -153,14 +153,16 @@ def review_reply(*, review_id: int, actor, text: str) -> Review:
     review.save(update_fields=["reply_text", "replied_at", "replied_by"])
     order = review.order_line.order
     customer = review.customer
+    with translation.override(customer.language or settings.LANGUAGE_CODE):  # the mail's language
+        product, options = review.order_line.display_name, review.order_line.display_options
     notification_queue(
         kind=Notification.Kind.REVIEW_REPLY,
         key=f"review_reply:{review.pk}:{review.replied_at.timestamp():.6f}",
         to=customer.email,
         language=customer.language,
         context={
-            "product": review.order_line.product_name,
-            "options": review.order_line.variant_label,
+            "product": product,
+            "options": options,
             "rating": review.rating,
             "review": review.text,
             "reply": text,

@@ -12,7 +12,7 @@ from decimal import Decimal
 from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.db.models import Count, DecimalField, F, Max, QuerySet, Sum
-from django.utils import timezone
+from django.utils import timezone, translation
 
 from catalog.models import ProductVariant
 from fulfillment import carriers
@@ -27,7 +27,7 @@ from fulfillment.services.stock import (
 )
 from fulfillment.signals import return_delivered
 from orders.models import Notification, Order
-from orders.services import notification_queue, order_record_delivered, order_record_shipped
+from orders.services import notification_queue, order_line_names, order_record_delivered, order_record_shipped
 from orders.signals import cod_collected
 from shop.core.money import format_money, money
 
@@ -445,14 +445,10 @@ def shipment_poll(*, shipment_id: int) -> int:
 
 def _mail(kind: str, shipment: Shipment, order: Order, lines: list[ShipmentLine]) -> None:
     customer = order.customer
-    notification_queue(
-        kind=kind,
-        key=f"{kind}:{shipment.pk}",
-        to=customer.email,
-        language=customer.language,
-        order=order,
-        user=customer,
-        context={
+    # The mail's text (carrier, product names) in the customer's language, not the packer's.
+    with translation.override(customer.language or settings.LANGUAGE_CODE):
+        english = (translation.get_language() or "").startswith("en")
+        context = {
             "number": order.number,
             "shipment": shipment.number,
             "carrier": str(Shipment.Carrier(shipment.carrier).label) if shipment.carrier else "",
@@ -461,9 +457,22 @@ def _mail(kind: str, shipment: Shipment, order: Order, lines: list[ShipmentLine]
             "url": order.get_absolute_url(),
             "cod": format_money(shipment.cod_amount) if shipment.cod_amount else "",
             "lines": [
-                {"name": line.product_name, "options": line.options, "quantity": line.quantity} for line in lines
+                {
+                    "name": (english and line.product_name_en) or line.product_name,
+                    "options": (english and line.options_en) or line.options,
+                    "quantity": line.quantity,
+                }
+                for line in lines
             ],
-        },
+        }
+    notification_queue(
+        kind=kind,
+        key=f"{kind}:{shipment.pk}",
+        to=customer.email,
+        language=customer.language,
+        order=order,
+        user=customer,
+        context=context,
     )
 
 
@@ -514,13 +523,25 @@ def shipment_lines_described(*, shipment: Shipment) -> list[ShipmentLine]:
     """The parcel's lines (with their reservations and order lines), each with `sku`,
     `product_name` and `options`: what is actually in the box. A replacement's line points at the
     order line it replaces but carries the variant reserved for it; any other line is its order
-    line's copy as bought."""
+    line's copy as bought. `product_name_en` and `options_en` are the English ones (empty when
+    none) for the customer's mail; the warehouse's documents read the Chinese."""
     lines = list(shipment.lines.select_related("reservation", "order_line"))
     other = [line.reservation.variant_id for line in lines if line.reservation.variant_id != line.order_line.variant_id]
     described = _variants_described(other) if other else {}
+    english = _variants_described_en(other) if other else {}
     for line in lines:
         ordered = line.order_line
         line.sku, line.product_name, line.options = described.get(
             line.reservation.variant_id, (ordered.sku, ordered.product_name, ordered.variant_label)
         )
+        line.product_name_en, line.options_en = english.get(
+            line.reservation.variant_id, (ordered.product_name_en, ordered.variant_label_en)
+        )
     return lines
+
+
+def _variants_described_en(variant_ids) -> dict[int, tuple[str, str]]:
+    """variant id -> (English product name, English options) as an order line copies them."""
+    variants = ProductVariant.objects.filter(pk__in=set(variant_ids)).select_related("product")
+    names = {v.pk: order_line_names(v) for v in variants.prefetch_related("options")}
+    return {pk: (n["product_name_en"], n["variant_label_en"]) for pk, n in names.items()}

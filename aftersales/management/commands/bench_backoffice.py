@@ -56,12 +56,12 @@ FROM (
 LINES_SQL = """
 WITH v AS (
     SELECT row_number() OVER (ORDER BY pv.id) - 1 AS i, pv.id, pv.product_id, p.department_id,
-           left(p.name, 200) AS name, pv.sku, pv.price
+           left(p.name, 200) AS name, left(p.name_en, 200) AS name_en, pv.sku, pv.price
     FROM catalog_productvariant pv JOIN catalog_product p ON p.id = pv.product_id
 ), n AS (SELECT count(*) AS c FROM v)
 INSERT INTO orders_orderline (order_id, variant_id, product_id_snapshot, department_id_snapshot, product_name,
-    variant_label, sku, unit_price, quantity, line_total, weight_grams, image)
-SELECT o.id, v.id, v.product_id, v.department_id, v.name, '', v.sku, v.price, 1 + (o.id + k) %% 3,
+    variant_label, product_name_en, variant_label_en, sku, unit_price, quantity, line_total, weight_grams, image)
+SELECT o.id, v.id, v.product_id, v.department_id, v.name, '', v.name_en, '', v.sku, v.price, 1 + (o.id + k) %% 3,
     v.price * (1 + (o.id + k) %% 3), 0, ''
 FROM orders_order o CROSS JOIN generate_series(0, 3) AS k CROSS JOIN n
 JOIN v ON v.i = (o.id * 7919 + k * 104729) %% n.c
