@@ -59,7 +59,8 @@ def setup(buyers: int, stock: int, hot: int) -> None:
     )
     Address.objects.bulk_create(
         [
-            Address(user=u, recipient="买家", phone="13800138000", province="上海", city="上海", street="测试路1号",
+            Address(user=u, recipient="买家", phone="13800138000", province="上海市", city="上海市", district="黄浦区",
+                    province_code="310000", city_code="310100", district_code="310101", street="测试路1号",
                     is_default=True)
             for u in users
         ]

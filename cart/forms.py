@@ -3,6 +3,7 @@ from django.conf import settings
 from django.utils.translation import gettext_lazy as _
 
 from orders.models import Order
+from shop.core.divisions import address_line
 
 
 class CheckoutForm(forms.Form):
@@ -14,7 +15,7 @@ class CheckoutForm(forms.Form):
 
     def __init__(self, *args, addresses, quotes, **kwargs) -> None:
         super().__init__(*args, **kwargs)
-        self.fields["address"].choices = [(a.pk, f"{a.recipient} {a.phone} · {a.one_line}") for a in addresses]
+        self.fields["address"].choices = [(a.pk, f"{a.recipient} {a.phone} · {address_line(a)}") for a in addresses]
         default = next((a.pk for a in addresses if a.is_default), None)
         self.fields["address"].initial = default
         self.fields["shipping_method"].choices = [(q.method, q.label) for q in quotes]
@@ -33,4 +34,4 @@ class AddressChangeForm(forms.Form):
 
     def __init__(self, *args, addresses, **kwargs) -> None:
         super().__init__(*args, **kwargs)
-        self.fields["address"].choices = [(a.pk, f"{a.recipient} {a.phone} · {a.one_line}") for a in addresses]
+        self.fields["address"].choices = [(a.pk, f"{a.recipient} {a.phone} · {address_line(a)}") for a in addresses]

@@ -10,7 +10,7 @@ from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.middleware.csrf import get_token
 from django.shortcuts import redirect, render
 from django.urls import reverse
-from django.utils.http import url_has_allowed_host_and_scheme
+from django.utils.http import url_has_allowed_host_and_scheme, urlencode
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_POST
 from django_ratelimit.decorators import ratelimit
@@ -23,6 +23,7 @@ from orders import selectors as order_selectors
 from orders.exceptions import OrderError
 from orders.models import Order
 from payments.exceptions import PaymentError, PaymentErrorCode
+from shop.core import divisions
 from shop.core.money import format_money
 from shop.core.text import parse_whole_number
 from shop.models import Address
@@ -38,10 +39,13 @@ def _back(request: HttpRequest, default: str = "cart:detail") -> HttpResponse:
 def cart_detail(request: HttpRequest) -> HttpResponse:
     cart = services.cart_for(user=request.user, session=request.session)
     summary = services.cart_summary(cart=cart)
-    province = request.GET.get("province", "")[:30]
-    if not province and request.user.is_authenticated:
+    # The estimator's province: chosen from the same national list as addresses (by code; a
+    # name such as 新疆 is taken too), else the default address's.
+    chosen = divisions.province_find(request.GET.get("province", "")[:30])
+    if chosen is None and request.user.is_authenticated:
         default = Address.objects.filter(user=request.user, is_default=True).first()
-        province = default.province if default else ""
+        chosen = divisions.province_find(default.province_code or default.province) if default else None
+    province = chosen.name if chosen else ""
     totals = None
     if summary.lines:
         totals = services.checkout_totals(
@@ -54,8 +58,9 @@ def cart_detail(request: HttpRequest) -> HttpResponse:
             "summary": summary,
             "totals": totals,
             "province": province,
+            "province_code": chosen.code if chosen else "",
             "quotes": shipping_quotes(weight_grams=summary.weight_grams, province=province, goods=summary.subtotal),
-            "provinces": PROVINCES,
+            "provinces": divisions.choices(divisions.provinces()),
         },
     )
 
@@ -134,6 +139,16 @@ def cart_accept_prices(request: HttpRequest) -> HttpResponse:
     return redirect("cart:detail")
 
 
+def _fix_place(request: HttpRequest, address: Address, back: str) -> HttpResponse:
+    """An address written before the national lists, whose names matched none of their
+    divisions: the customer chooses its province, city and district again, then comes back."""
+    messages.warning(
+        request,
+        _("Choose the province, city and district of this address from the lists, then continue."),
+    )
+    return redirect(reverse("accounts:address_edit", args=[address.pk]) + "?" + urlencode({"next": back}))
+
+
 def _checkout_context(request: HttpRequest):
     cart = services.cart_for(user=request.user, session=request.session)
     summary = services.cart_summary(cart=cart)
@@ -164,6 +179,8 @@ def checkout(request: HttpRequest) -> HttpResponse:
     }
     if request.method == "POST" and form.is_valid():
         address = next(a for a in addresses if a.pk == form.cleaned_data["address"])
+        if address.needs_place:
+            return _fix_place(request, address, reverse("cart:checkout"))
         try:
             totals = services.checkout_totals(
                 summary=summary,
@@ -191,6 +208,9 @@ def checkout_place(request: HttpRequest) -> HttpResponse:
         address_id = parse_whole_number(request.POST.get("address", ""))
         if address_id is None:
             raise ValueError("no address")
+        address = Address.objects.filter(pk=address_id, user=request.user).first()
+        if address is not None and address.needs_place:
+            return _fix_place(request, address, reverse("cart:checkout"))
         order = services.checkout_place_order(
             cart_token=request.POST.get("cart", ""),
             customer=request.user,
@@ -293,6 +313,9 @@ def order_change_address(request: HttpRequest, number: str) -> HttpResponse:
     addresses = list(Address.objects.filter(user=request.user))
     form = AddressChangeForm(request.POST or None, addresses=addresses)
     if request.method == "POST" and form.is_valid():
+        chosen = next(a for a in addresses if a.pk == form.cleaned_data["address"])
+        if chosen.needs_place:
+            return _fix_place(request, chosen, reverse("cart:change_address", args=[number]))
         try:
             change = services.order_change_address(
                 order_id=order.pk, customer=request.user, address_id=form.cleaned_data["address"]
@@ -346,10 +369,3 @@ def order_change_address(request: HttpRequest, number: str) -> HttpResponse:
         "cart/change_address.html",
         {"order": order, "form": form, "options": options, "changeable": changeable},
     )
-
-
-PROVINCES = [
-    "北京", "天津", "上海", "重庆", "河北", "山西", "辽宁", "吉林", "黑龙江", "江苏", "浙江", "安徽", "福建", "江西",
-    "山东", "河南", "湖北", "湖南", "广东", "海南", "四川", "贵州", "云南", "陕西", "甘肃", "青海", "台湾", "内蒙古",
-    "广西", "西藏", "宁夏", "新疆", "香港", "澳门",
-]  # fmt: skip

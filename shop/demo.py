@@ -357,8 +357,9 @@ class DemoBuilder:
         password = (settings.VAR_DIR / "admin-password.txt").read_text().strip()
         customer = User.objects.create_user(email=DEMO_CUSTOMER, password=password)
         address = Address.objects.create(
-            user=customer, recipient="李雷", phone="13800138000", province="江苏", city="南京",
+            user=customer, recipient="李雷", phone="13800138000", province="江苏省", city="南京市",
             district="鼓楼区", street="中山北路 100 号", is_default=True,
+            province_code="320000", city_code="320100", district_code="320106",  # GB/T 2260 (shop.core.divisions)
         )  # fmt: skip
         in_stock = list(
             ProductVariant.objects.filter(is_active=True, stocks__on_hand__gte=20).distinct().order_by("pk")[:12]
@@ -503,8 +504,9 @@ class DemoBuilder:
                 email=email, first_name=first, last_name=last
             )
             place = Address.objects.create(
-                user=user, recipient=last + first, phone=f"1390000{i:04d}", province="上海", city="上海",
+                user=user, recipient=last + first, phone=f"1390000{i:04d}", province="上海市", city="上海市",
                 district="浦东新区", street=f"世纪大道 {i + 1} 号", is_default=True,
+                province_code="310000", city_code="310100", district_code="310115",
             )  # fmt: skip
             order = self._completed_order(user, place, [(popular[0], 1), (popular[2], 1)], reference=f"DEMO-V{i}")
             for line in order.lines.all():

@@ -71,11 +71,20 @@ class PostalAddress(models.Model):
 
 
 class Address(PostalAddress):
-    """An entry of a customer's address book, one of them the default."""
+    """An entry of a customer's address book, one of them the default.
+
+    Province, city and district are chosen from the national administrative divisions
+    (shop.core.divisions): their GB/T 2260 codes are kept beside the Chinese names the order
+    copies. An address written before the lists whose names matched no division has no codes:
+    it still shows as written, and is to be chosen again before it is used."""
 
     user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="addresses", verbose_name=_("customer"))
     is_default = models.BooleanField(_("default address"), default=False)
     created_at = models.DateTimeField(auto_now_add=True)
+    province_code = models.CharField(_("province code"), max_length=6, blank=True, default="")
+    city_code = models.CharField(_("city code"), max_length=6, blank=True, default="")
+    # Empty for a city without districts (东莞市, 仙桃市).
+    district_code = models.CharField(_("district code"), max_length=6, blank=True, default="")
 
     class Meta:
         verbose_name = _("address")
@@ -89,6 +98,11 @@ class Address(PostalAddress):
 
     def __str__(self) -> str:
         return f"{self.recipient} {self.phone} {self.one_line}"
+
+    @property
+    def needs_place(self) -> bool:
+        """True for an address whose province, city and district must be chosen again."""
+        return not (self.province_code and self.city_code)
 
 
 class Sequence(models.Model):

@@ -6,9 +6,12 @@ import secrets
 from django import forms
 from django.contrib.auth import get_user_model, password_validation
 from django.contrib.auth.forms import AuthenticationForm, PasswordResetForm
+from django.utils.text import capfirst
 from django.utils.translation import gettext_lazy as _
 
 from orders.services import notification_queue
+from shop.core import divisions
+from shop.core.phones import phone_normalise
 from shop.core.text import fold_digits, parse_digits
 from shop.models import Address
 
@@ -64,15 +67,74 @@ class ProfileForm(forms.ModelForm):
         return clean_phone(self.cleaned_data["phone"])
 
 
+def _place_field(name: str) -> forms.CharField:
+    # A <select> whose options follow the level above (set in AddressForm.__init__); the value is
+    # a division code, checked in clean() against its parent, so a code of another province or
+    # one typed by hand is refused with a message that says which.
+    return forms.CharField(
+        label=capfirst(Address._meta.get_field(name).verbose_name),
+        required=name == "province",
+        widget=forms.Select(attrs={"data-division": name}),
+    )
+
+
 class AddressForm(forms.ModelForm):
+    """An address of the book. Province, city and district are chosen from the national
+    administrative divisions (shop.core.divisions), as dependent selects: the server renders
+    the cities of the chosen province and the districts of the chosen city, static/shop/address.js
+    refreshes them as the customer chooses, and without JavaScript a submit re-renders them and
+    says what is missing. The phone must be a mainland mobile or landline (shop.core.phones)."""
+
+    province = _place_field("province")
+    city = _place_field("city")
+    district = _place_field("district")
+
+    field_order = ("recipient", "phone", "province", "city", "district", "street", "postcode", "is_default")
+
     class Meta:
         model = Address
-        fields = ("recipient", "phone", "province", "city", "district", "street", "postcode", "is_default")
+        fields = ("recipient", "phone", "street", "postcode", "is_default")
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        address = self.instance
+        # An address written before the lists keeps its names, shown to the customer, until the
+        # province, city and district are chosen again.
+        self.place_was = address.one_line if address.pk and address.needs_place else ""
+        if not self.is_bound and address.pk and not address.needs_place:
+            self.initial.update(province=address.province_code, city=address.city_code, district=address.district_code)
+        province = divisions.division_get(self._chosen("province"))
+        cities = divisions.children(province.code) if province and not province.parent else []
+        city = next((c for c in cities if c.code == self._chosen("city")), None)
+        districts = divisions.children(city.code) if city else []
+        self.fields["province"].widget.choices = [
+            ("", _("Choose a province")),
+            *divisions.choices(divisions.provinces()),
+        ]
+        self.fields["city"].widget.choices = [
+            ("", _("Choose a city") if cities else _("Choose a province first")),
+            *divisions.choices(cities),
+        ]
+        if city and not districts:
+            empty = _("No districts in this city")
+        else:
+            empty = _("Choose a district") if districts else _("Choose a city first")
+        self.fields["district"].widget.choices = [("", empty), *divisions.choices(districts)]
+
+    def _chosen(self, name: str) -> str:
+        if self.is_bound:
+            return str(self.data.get(self.add_prefix(name), "")).strip()
+        return str(self.initial.get(name, ""))
 
     def clean_phone(self) -> str:
-        phone = clean_phone(self.cleaned_data["phone"])
-        if not phone:
+        raw = self.cleaned_data["phone"]
+        if not raw.strip():
             raise forms.ValidationError(_("The courier needs a phone number."))
+        phone = phone_normalise(raw)
+        if phone is None:
+            raise forms.ValidationError(
+                _("Enter a mainland China mobile or landline number, e.g. 13800138000 or 020-12345678.")
+            )
         return phone
 
     def clean_postcode(self) -> str:
@@ -84,6 +146,25 @@ class AddressForm(forms.ModelForm):
         if digits is None:
             raise forms.ValidationError(_("A postcode is digits only."))
         return digits
+
+    def clean(self) -> dict:
+        data = super().clean()
+        try:
+            place = divisions.place_resolve(
+                province_code=data.get("province", ""),
+                city_code=data.get("city", ""),
+                district_code=data.get("district", ""),
+            )
+        except divisions.DivisionError as exc:
+            self.add_error(exc.field, exc.message)
+            return data
+        # The names go with the codes: orders copy the names, and parcels print them.
+        address = self.instance
+        address.province, address.province_code = place.province.name, place.province.code
+        address.city, address.city_code = place.city.name, place.city.code
+        address.district = place.district.name if place.district else ""
+        address.district_code = place.district.code if place.district else ""
+        return data
 
 
 class OutboxPasswordResetForm(PasswordResetForm):

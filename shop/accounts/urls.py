@@ -23,4 +23,5 @@ urlpatterns = [
     path("addresses/new/", views.address_edit, name="address_new"),
     path("addresses/<int:pk>/", views.address_edit, name="address_edit"),
     path("addresses/<int:pk>/delete/", views.address_delete, name="address_delete"),
+    path("addresses/divisions/<str:code>/", views.divisions_of, name="divisions"),
 ]

@@ -5,20 +5,22 @@ from django.contrib import messages
 from django.contrib.auth import login
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
-from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse_lazy
+from django.utils.cache import patch_cache_control, patch_vary_headers
 from django.utils.decorators import method_decorator
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import get_language
 from django.utils.translation import gettext as _
-from django.views.decorators.http import require_POST
+from django.views.decorators.http import require_GET, require_POST
 from django_ratelimit.decorators import ratelimit
 from django_ratelimit.exceptions import Ratelimited
 
 from orders.selectors import orders_of
 from payments.models import Wallet
 from shop.accounts import forms, services
+from shop.core import divisions
 from shop.models import Address
 
 
@@ -161,7 +163,25 @@ def address_edit(request: HttpRequest, pk: int | None = None) -> HttpResponse:
         messages.success(request, _("Address saved."))
         return _next_or(request, "accounts:addresses")
     title = _("Edit address") if pk else _("New address")
-    return render(request, "shop/accounts/form.html", {"form": form, "title": title})
+    return render(request, "shop/accounts/address_form.html", {"form": form, "title": title})
+
+
+@require_GET
+def divisions_of(request: HttpRequest, code: str) -> JsonResponse:
+    """The cities of a province or the districts of a city, in the page's language, for the
+    address form's dependent selects (static/shop/address.js). Public data, the same for all."""
+    division = divisions.division_get(code)
+    if division is None:
+        raise Http404
+    options = divisions.children(division.code)
+    if division.parent:  # a city: its districts
+        empty = _("Choose a district") if options else _("No districts in this city")
+    else:
+        empty = _("Choose a city")
+    response = JsonResponse({"empty": empty, "options": divisions.choices(options)})
+    patch_cache_control(response, public=True, max_age=86400)
+    patch_vary_headers(response, ["Cookie", "Accept-Language"])
+    return response
 
 
 @login_required

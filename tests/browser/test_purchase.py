@@ -296,16 +296,19 @@ def test_register_buy_with_coupon_and_pay_through_the_sandbox_gateway(
     arrived(page, re.escape(reverse("accounts:address_new")) + r"\?next=")
     page.locator("#id_recipient").fill("李四")
     page.locator("#id_phone").fill("13912345678")
-    page.locator("#id_province").fill("浙江")
-    page.locator("#id_city").fill("杭州")
-    page.locator("#id_district").fill("西湖区")
+    # Province, city and district from the national lists: each choice loads the next list
+    # (static/shop/address.js); select_option waits for the option to arrive.
+    page.locator("#id_province").select_option("330000")  # 浙江省
+    page.locator("#id_city").select_option("330100")  # 杭州市
+    page.locator("#id_district").select_option("330106")  # 西湖区
     page.locator("#id_street").fill("文三路 100 号")
     page.locator("#id_postcode").fill("310012")
     journey.shot("new-address")
     page.locator("form.stack button[type=submit]").click()
     arrived(page, re.escape(reverse("cart:checkout")) + "$")
     address = Address.objects.get(user=user)
-    assert address.is_default and address.province == "浙江"
+    assert address.is_default and (address.province, address.city, address.district) == ("浙江省", "杭州市", "西湖区")
+    assert address.district_code == "330106"
 
     # Express, insured, paid online.
     expect(page.locator(f"input[name=address][value='{address.pk}']")).to_be_checked()

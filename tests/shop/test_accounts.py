@@ -268,9 +268,9 @@ def test_profile_edit(signed_in, customer):
 ADDRESS = {
     "recipient": "李雷",
     "phone": "13800138000",
-    "province": "浙江",
-    "city": "杭州",
-    "district": "西湖区",
+    "province": "330000",  # 浙江省 杭州市 西湖区 (division codes: shop.core.divisions)
+    "city": "330100",
+    "district": "330106",
     "street": "文三路 1 号",
     "postcode": "310000",
 }

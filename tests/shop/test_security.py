@@ -21,9 +21,9 @@ pytestmark = pytest.mark.django_db
 ADDRESS = {
     "recipient": "王五",
     "phone": "13700137000",
-    "province": "广东",
-    "city": "深圳",
-    "district": "南山区",
+    "province": "440000",  # 广东省 深圳市 南山区 (division codes: shop.core.divisions)
+    "city": "440300",
+    "district": "440305",
     "street": "科技园 9 号",
     "postcode": "518000",
     "is_default": "on",
