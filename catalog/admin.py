@@ -11,6 +11,7 @@ from treebeard.admin import TreeAdmin
 from treebeard.forms import movenodeform_factory
 
 from catalog import models, services
+from catalog.forms import ProductAdminForm
 from catalog.resources import ProductResource, VariantResource
 from catalog.selectors import staff_department_ids
 from shop.core.admin import PermittedImportExportAdmin
@@ -33,18 +34,18 @@ class DepartmentAdmin(admin.ModelAdmin):
     """Departments: the superuser sets them up and assigns their staff; finance sets their
     commission rates here (it may change a department only for that: its fields stay read only)."""
 
-    list_display = ("code", "name", "contact_email", "is_active")
+    list_display = ("code", "name", "name_en", "contact_email", "is_active")
     list_filter = ("is_active",)
-    search_fields = ("code", "name")
+    search_fields = ("code", "name", "name_en")
     inlines = [CommissionRateInline]
     filter_horizontal = ("staff",)
 
     def get_fields(self, request, obj=None):
-        fields = ["code", "name", "contact_email", "is_active", "staff"]
+        fields = ["code", "name", "name_en", "contact_email", "is_active", "staff"]
         return fields if request.user.is_superuser else fields[:-1]
 
     def get_readonly_fields(self, request, obj=None):
-        return () if request.user.is_superuser else ("code", "name", "contact_email", "is_active")
+        return () if request.user.is_superuser else ("code", "name", "name_en", "contact_email", "is_active")
 
     def formfield_for_manytomany(self, db_field, request, **kwargs):
         if db_field.name == "staff":
@@ -61,8 +62,9 @@ class SupplierAdmin(admin.ModelAdmin):
 @admin.register(models.Brand)
 class BrandAdmin(admin.ModelAdmin):
     list_display = ("name", "name_en", "manufacturer", "country")
-    search_fields = ("name", "name_en", "manufacturer")
+    search_fields = ("name", "name_en", "manufacturer", "manufacturer_en")
     prepopulated_fields = {"slug": ("name_en",)}
+    fields = (("name", "name_en"), "slug", ("manufacturer", "manufacturer_en"), "country")
 
 
 @admin.register(models.Category)
@@ -95,7 +97,7 @@ class VariantInline(admin.TabularInline):
 class ImageInline(admin.TabularInline):
     model = models.ProductImage
     extra = 0
-    fields = ("preview", "image", "variant", "alt", "position")
+    fields = ("preview", "image", "variant", "alt", "alt_en", "position")
     readonly_fields = ("preview",)
 
     @admin.display(description=_("Preview"))
@@ -119,6 +121,7 @@ class ProductAdmin(PermittedImportExportAdmin):
     (shop.core.admin_site; ``admin.site.contributions(Product)`` lists them)."""
 
     resource_classes = [ProductResource, VariantResource]
+    form = ProductAdminForm
     list_display = (
         "name",
         "brand",
@@ -141,8 +144,19 @@ class ProductAdmin(PermittedImportExportAdmin):
     show_full_result_count = False  # COUNT(*) over 100,000 rows on every change list is waste
     actions = ("make_active", "make_inactive")
     fieldsets = (
-        (None, {"fields": ("name", "name_en", "slug", "category", "brand", "department", "supplier", "is_active")}),
-        (_("Description"), {"fields": ("summary", "description", "specifications", "attribute_values")}),
+        (None, {"fields": (("name", "name_en"), "slug", "category", "brand", "department", "supplier", "is_active")}),
+        # Each English text beside its Chinese one: left empty, pages in English show the Chinese.
+        (
+            _("Description"),
+            {
+                "fields": (
+                    ("summary", "summary_en"),
+                    ("description", "description_en"),
+                    "specifications",
+                    "attribute_values",
+                )
+            },
+        ),
         (_("Figures"), {"fields": readonly_fields}),
     )
 

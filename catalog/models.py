@@ -204,6 +204,21 @@ class AttributeValue(models.Model):
         return f"{self.attribute.name}: {self.value}"
 
 
+SPEC_KEYS = ("name", "name_en", "value", "value_en")
+
+
+def spec_rows(value) -> list[dict[str, str]]:
+    """Specifications as rows of SPEC_KEYS; an old [label, value] pair becomes a Chinese-only
+    row and anything else is dropped."""
+    rows = []
+    for item in value if isinstance(value, (list, tuple)) else ():
+        if isinstance(item, dict):
+            rows.append({key: str(item.get(key) or "") for key in SPEC_KEYS})
+        elif isinstance(item, (list, tuple)) and len(item) >= 2:
+            rows.append({"name": str(item[0]), "name_en": "", "value": str(item[1]), "value_en": ""})
+    return rows
+
+
 class Product(Bilingual):
     category = models.ForeignKey(
         Category, on_delete=models.PROTECT, related_name="products", verbose_name=_("category")
@@ -297,18 +312,10 @@ class Product(Bilingual):
     def display_specifications(self) -> list[tuple[str, str]]:
         """(label, value) rows in the current language, each falling back to its Chinese."""
         en = english()
-        rows = []
-        for row in self.specifications or ():
-            if isinstance(row, dict):
-                rows.append(
-                    (
-                        (row.get("name_en") if en else "") or row.get("name", ""),
-                        (row.get("value_en") if en else "") or row.get("value", ""),
-                    )
-                )
-            elif isinstance(row, (list, tuple)) and len(row) >= 2:  # a [label, value] pair: Chinese only
-                rows.append((str(row[0]), str(row[1])))
-        return rows
+        return [
+            ((en and row["name_en"]) or row["name"], (en and row["value_en"]) or row["value"])
+            for row in spec_rows(self.specifications)
+        ]
 
 
 @functools.cache

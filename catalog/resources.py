@@ -8,12 +8,13 @@ A row is held to the importer's permissions on the resource's model (a new row n
 existing one "change"), and exported text cannot run as a spreadsheet formula.
 """
 
+import json
 import re
 
 from django.core.exceptions import ValidationError
 from django.utils.translation import gettext as _
 from import_export import fields, resources
-from import_export.widgets import ForeignKeyWidget
+from import_export.widgets import CharWidget, ForeignKeyWidget, Widget
 
 from catalog import models, services
 
@@ -34,6 +35,27 @@ class Lookup(ForeignKeyWidget):
                     "value": value,
                 }
             ) from None
+
+
+class SpecificationsWidget(Widget):
+    """Specifications in one cell as JSON rows, [{"name": "产地", "name_en": "Origin", "value":
+    "浙江", "value_en": "Zhejiang"}, …], readable in a spreadsheet (not \\u-escaped). Old
+    [label, value] pairs are taken as Chinese-only rows."""
+
+    def clean(self, value, row=None, **kwargs):
+        if value is None or not str(value).strip():
+            return []
+        try:
+            data = json.loads(str(value))
+        except ValueError:
+            data = None
+        if not isinstance(data, list):
+            raise ValueError(_("Specifications must be a JSON list of rows with name, name_en, value and value_en."))
+        return models.spec_rows(data)
+
+    def render(self, value, obj=None, **kwargs):
+        rows = models.spec_rows(value)
+        return json.dumps(rows, ensure_ascii=False) if rows else ""
 
 
 # A cell starting with one of these is a formula (or a DDE call) to Excel and LibreOffice.
@@ -102,12 +124,22 @@ class ProductResource(AllOrNothingResource):
         attribute="department", column_name="department", widget=Lookup(models.Department, "code")
     )
     supplier = fields.Field(attribute="supplier", column_name="supplier", widget=Lookup(models.Supplier, "name"))
+    specifications = fields.Field(
+        attribute="specifications", column_name="specifications", widget=SpecificationsWidget()
+    )
+    # Text columns (not CharFields, which the library already reads so): an empty cell is "".
+    description = fields.Field(attribute="description", column_name="description", widget=CharWidget())
+    description_en = fields.Field(attribute="description_en", column_name="description_en", widget=CharWidget())
 
     class Meta:
         model = models.Product
         name = "Products"
         import_id_fields = ("slug",)
-        fields = ("slug", "name", "name_en", "category", "brand", "department", "supplier", "summary", "is_active")
+        # Every customer-facing text in both languages: an empty English cell shows the Chinese.
+        fields = (
+            "slug", "name", "name_en", "category", "brand", "department", "supplier", "summary", "summary_en",
+            "description", "description_en", "specifications", "is_active",
+        )  # fmt: skip
         export_order = fields
         skip_unchanged = True
         # Skipped (unchanged) rows stay in the result: the admin numbers error lines by

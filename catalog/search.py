@@ -41,6 +41,7 @@ def search_document(product) -> str:
         product.category.name,
         product.category.name_en,
         product.summary,
+        product.summary_en,
     ]
     return " ".join(segment(" ".join(p for p in parts if p)))
 

@@ -28,8 +28,8 @@ def product_data_static(product: Product, variants: list[ProductVariant], images
     image = image or product.card_image_url
     if image:
         data["image"] = absolute_url(image)
-    if product.summary:
-        data["description"] = product.summary
+    if product.display_summary:
+        data["description"] = product.display_summary
     sku = next((v.sku for v in variants if v.sku), "")
     if sku:
         data["sku"] = sku

@@ -188,7 +188,7 @@ def _product_body(live: selectors.ProductLive, language: str) -> dict:
     return {
         "version": (live.id, live.updated_at, language),
         "title": product.display_name,
-        "summary": product.summary,
+        "summary": product.display_summary,
         "structured": seo.product_data_static(product, variants, images),
         "pieces": body.split("\x00"),
         "variants": {

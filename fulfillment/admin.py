@@ -76,7 +76,10 @@ class WarehouseAdmin(admin.ModelAdmin):
     list_display = ("code", "name", "province", "city", "to_pack", "pick_list_link", "is_active")
     list_filter = ("is_active", "province")
     search_fields = ("code", "name", "city")
-    fields = ("code", "name", "province", "city", "address", "phone", "latitude", "longitude", "is_active")
+    fields = (
+        "code", ("name", "name_en"), "province", ("city", "city_en"), "address", "phone", "latitude", "longitude",
+        "is_active",
+    )  # fmt: skip
 
     def get_queryset(self, request):
         return (

@@ -25,7 +25,8 @@ class DepartmentFactory(factory.django.DjangoModelFactory):
         django_get_or_create = ("code",)
 
     code = factory.Sequence(lambda n: f"dept{n}")
-    name = factory.Sequence(lambda n: f"Department {n}")
+    name = factory.Sequence(lambda n: f"部门{n}")
+    name_en = factory.Sequence(lambda n: f"Department {n}")
 
 
 class BrandFactory(factory.django.DjangoModelFactory):
@@ -35,6 +36,8 @@ class BrandFactory(factory.django.DjangoModelFactory):
     name = factory.Sequence(lambda n: f"品牌{n}")
     name_en = factory.Sequence(lambda n: f"Brand{n}")
     slug = factory.Sequence(lambda n: f"brand-{n}")
+    manufacturer = factory.Sequence(lambda n: f"品牌{n}实业有限公司")
+    manufacturer_en = factory.Sequence(lambda n: f"Brand{n} Industrial Co., Ltd.")
 
 
 class CategoryFactory(factory.django.DjangoModelFactory):
@@ -86,6 +89,18 @@ class ProductFactory(factory.django.DjangoModelFactory):
     price = Decimal("99.00")
     in_stock = True
 
+    class Params:
+        # ProductFactory(bilingual=True): every text a customer reads, in both languages.
+        bilingual = factory.Trait(
+            summary=factory.Sequence(lambda n: f"商品{n}的简介"),
+            summary_en=factory.Sequence(lambda n: f"Product {n} in brief"),
+            description=factory.Sequence(lambda n: f"商品{n}的详细介绍。"),
+            description_en=factory.Sequence(lambda n: f"All about product {n}."),
+            specifications=factory.LazyFunction(
+                lambda: [{"name": "产地", "name_en": "Origin", "value": "浙江", "value_en": "Zhejiang"}]
+            ),
+        )
+
 
 class VariantFactory(factory.django.DjangoModelFactory):
     class Meta:
@@ -103,8 +118,10 @@ class WarehouseFactory(factory.django.DjangoModelFactory):
 
     code = "sh"
     name = "上海仓"
+    name_en = "Shanghai warehouse"
     province = "上海"
     city = "上海"
+    city_en = "Shanghai"
 
 
 class StockFactory(factory.django.DjangoModelFactory):
