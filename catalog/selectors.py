@@ -20,14 +20,17 @@ from catalog.models import (
     AttributeValue,
     Brand,
     Category,
+    Favourite,
     Product,
     ProductImage,
     ProductVariant,
+    ProductView,
     StockAlert,
     StockStatus,
     stock_status,
 )
 from catalog.search import tsquery
+from shop.core.recent import recent_get
 
 CARD_FIELDS = (
     "id",
@@ -412,4 +415,77 @@ def stock_alerts_open(*, customer, limit: int = 50) -> list[StockAlert]:
         .select_related("variant__product")
         .prefetch_related(Prefetch("variant__options", queryset=AttributeValue.objects.select_related("attribute")))
         .order_by("-created_at", "-pk")[:limit]
+    )
+
+
+# -- favourites, recently viewed, recommendations ---------------------------------------------
+
+RECENTLY_VIEWED = "viewed"  # the name of the customers' recently viewed lists (shop.core.recent)
+
+
+def is_favourite(*, customer_id: int, product_id: int) -> bool:
+    return Favourite.objects.filter(customer_id=customer_id, product_id=product_id).exists()
+
+
+def favourites_of(*, customer_id: int) -> QuerySet[Product]:
+    """A customer's favourite products as cards, the latest kept first (hidden ones left out)."""
+    return (
+        active_products()
+        .filter(favourited_by__customer_id=customer_id)
+        .only(*CARD_FIELDS)
+        .order_by("-favourited_by__created_at", "-favourited_by__id")
+    )
+
+
+def _cards_in_order(ids: list[int]) -> list[Product]:
+    """Active products as cards, in the order of `ids` (one query)."""
+    by_id = active_products().only(*CARD_FIELDS).in_bulk(ids)
+    return [by_id[pk] for pk in ids if pk in by_id]
+
+
+def recently_viewed(*, customer_id: int) -> list[Product]:
+    """The products a customer viewed lately, the latest first: the list the product pages keep
+    in the cache, or the database's copy of it when the cache has none (expired, an outage)."""
+    ids = recent_get(RECENTLY_VIEWED, customer_id)
+    if ids is None:
+        ids = list(
+            ProductView.objects.filter(customer_id=customer_id).order_by("position").values_list("product", flat=True)
+        )
+    return _cards_in_order(ids) if ids else []
+
+
+def bought_together(*, product_id: int, size: int) -> list[Product]:
+    """The products most often paid for in the same orders as this one (the recommendations
+    task's list), as cards: one query."""
+    return list(
+        active_products()
+        .filter(bought_with__product_id=product_id)
+        .only(*CARD_FIELDS)
+        .order_by("bought_with__position")[:size]
+    )
+
+
+def bought_together_with_any(*, product_ids: list[int], size: int) -> list[Product]:
+    """What is most often bought with any of these products (a cart's), none of them: the
+    lists merged by how many orders back each product. One query."""
+    if not product_ids:
+        return []
+    return list(
+        active_products()
+        .filter(bought_with__product_id__in=product_ids)
+        .exclude(pk__in=product_ids)
+        .only(*CARD_FIELDS)
+        .annotate(together=Sum("bought_with__orders"))
+        .order_by("-together", "-sales_count", "-id")[:size]
+    )
+
+
+def for_you(*, customer_id: int, size: int) -> list[Product]:
+    """The products the recommendations task picked for a customer, best first: one query.
+    Empty for a customer without history (the page shows best sellers instead)."""
+    return list(
+        active_products()
+        .filter(recommended_to__customer_id=customer_id)
+        .only(*CARD_FIELDS)
+        .order_by("recommended_to__position")[:size]
     )

@@ -4,18 +4,20 @@ from collections.abc import Iterable
 from decimal import Decimal
 
 from django.conf import settings
+from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
 from django.db import connection, transaction
 from django.db.models import Case, F, IntegerField, OuterRef, Subquery, Value, When
 from django.db.models.functions import Coalesce
 from easy_thumbnails.files import get_thumbnailer
 
-from catalog.models import Product, ProductImage, ProductVariant
+from catalog.models import Favourite, Product, ProductImage, ProductVariant, ProductView
 from catalog.search import search_document
-from catalog.selectors import DEPARTMENT_STAFF_GROUP
+from catalog.selectors import DEPARTMENT_STAFF_GROUP, RECENTLY_VIEWED
 from shop.core.admin_roles import group_ensure
 from shop.core.counters import counter_incr, counter_take
 from shop.core.pagecache import page_cache_clear
+from shop.core.recent import recent_push, recent_take_changed
 
 VIEW_COUNTER = "product_views"
 RENDITIONS = ("thumbnail", "listing", "zoom")
@@ -138,3 +140,53 @@ def catalog_groups_ensure() -> dict[str, Group]:
         CATALOGUE_MANAGER_GROUP: group_ensure(name=CATALOGUE_MANAGER_GROUP, permissions=CATALOGUE_MANAGER_PERMISSIONS),
         DEPARTMENT_STAFF_GROUP: group_ensure(name=DEPARTMENT_STAFF_GROUP, permissions=DEPARTMENT_STAFF_PERMISSIONS),
     }
+
+
+# -- favourites and recently viewed -----------------------------------------------------------
+
+RECENTLY_VIEWED_SIZE = 20
+
+
+def favourite_add(*, customer, product_id: int) -> bool:
+    """Keep a product among the customer's favourites. True when it was not there yet; a second
+    add (a double click, two tabs) changes nothing. Raises Product.DoesNotExist for a product
+    that is unknown or hidden."""
+    product = Product.objects.filter(is_active=True).only("pk").get(pk=product_id)
+    _favourite, created = Favourite.objects.get_or_create(customer=customer, product=product)
+    return created
+
+
+def favourite_remove(*, customer, product_id: int) -> bool:
+    """Drop a product from the customer's favourites (only theirs). True when it was there."""
+    deleted, _ = Favourite.objects.filter(customer=customer, product_id=product_id).delete()
+    return bool(deleted)
+
+
+def product_recently_viewed_record(*, customer_id: int, product_id: int) -> None:
+    """Put a product first in the customer's recently viewed list: in the cache, one pipelined
+    round trip and no database write (the product page is the hottest page). The recommendations
+    task copies changed lists into the database (product_views_persist)."""
+    recent_push(RECENTLY_VIEWED, customer_id, product_id, size=RECENTLY_VIEWED_SIZE)
+
+
+def product_views_persist(*, batch: int = 500) -> int:
+    """Copy the recently viewed lists that changed since the last run from the cache into
+    ProductView, `batch` customers per transaction (memory stays flat however many changed).
+    Returns the customers copied."""
+    done = 0
+    while changed := recent_take_changed(RECENTLY_VIEWED, count=batch):
+        customers = set(get_user_model().objects.filter(pk__in=changed).values_list("pk", flat=True))
+        products = set(
+            Product.objects.filter(pk__in={p for ids in changed.values() for p in ids}).values_list("pk", flat=True)
+        )
+        rows = [
+            ProductView(customer_id=customer, product_id=product, position=position)
+            for customer, ids in changed.items()
+            if customer in customers
+            for position, product in enumerate(p for p in ids if p in products)
+        ]
+        with transaction.atomic():
+            ProductView.objects.filter(customer_id__in=changed).delete()
+            ProductView.objects.bulk_create(rows)
+        done += len(changed)
+    return done

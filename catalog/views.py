@@ -3,6 +3,7 @@
 from django.conf import settings
 from django.core.cache import caches
 from django.http import Http404, HttpRequest, HttpResponse, QueryDict
+from django.middleware.csrf import get_token
 from django.shortcuts import render
 from django.template.loader import render_to_string
 from django.utils.html import escape, format_html, json_script
@@ -13,7 +14,7 @@ from django.utils.translation import gettext as _
 from catalog import selectors, seo
 from catalog.filters import SORT_CHOICES, ProductFilter, apply_sort
 from catalog.models import Category, Product, StockStatus
-from catalog.services import VIEW_COUNTER, product_view_record
+from catalog.services import VIEW_COUNTER, product_recently_viewed_record, product_view_record
 from catalog.templatetags.catalog_tags import cards_html
 from shop.core.money import format_money
 from shop.core.pagecache import cache_anonymous_page, count_on_hit, product_fragment_key
@@ -168,6 +169,12 @@ _LIVE = {
 }
 
 
+# The favourites button (a signed-in customer's own state) and "bought together" (the
+# recommendations task's list, kept like the related cards) are filled in per request too.
+BOUGHT_TOGETHER_SIZE = 6
+_LIVE |= {name: f"\x00{name}\x00" for name in ("favourite", "bought_together")}
+
+
 def _product_body(live: selectors.ProductLive, language: str) -> dict:
     """Render the body with NUL-delimited placeholders (no PostgreSQL text can hold a NUL) and
     split it there: static text at even positions, placeholder names at odd ones."""
@@ -203,13 +210,17 @@ def _product_body(live: selectors.ProductLive, language: str) -> dict:
     }
 
 
-def _product_parts(live: selectors.ProductLive, language: str) -> tuple[dict, list[tuple[int, str]], str | None]:
-    """The cached body and related cards, rebuilt when missing or stale, and the reviews block
-    another app renders into the page (None when not cached): one cache round trip."""
+def _product_parts(
+    live: selectors.ProductLive, language: str
+) -> tuple[dict, list[tuple[int, str]], str | None, list[Product]]:
+    """The cached body, related cards and "bought together" products, rebuilt when missing or
+    stale, and the reviews block another app renders into the page (None when not cached): one
+    cache round trip."""
     cache = caches["pages"]
     body_key, related_key = f"product-body:{live.id}:{language}", f"related-cards:{live.category_id}:{language}"
     reviews_key = product_fragment_key("reviews", product_id=live.id, language=language)
-    cached = cache.get_many([body_key, related_key, reviews_key])
+    bought_key = f"bought-together:{live.id}"
+    cached = cache.get_many([body_key, related_key, reviews_key, bought_key])
     body = cached.get(body_key)
     if (
         body is None
@@ -224,7 +235,36 @@ def _product_parts(live: selectors.ProductLive, language: str) -> tuple[dict, li
         products = selectors.category_best_sellers(category_id=live.category_id, size=RELATED_SIZE + 1)
         related = list(zip((p.pk for p in products), cards_html(products), strict=True))
         cache.set(related_key, related, settings.PAGE_CACHE_SECONDS)
-    return body, related, cached.get(reviews_key)
+    bought = cached.get(bought_key)
+    if bought is None:  # an empty list is kept too: most products have none
+        bought = selectors.bought_together(product_id=live.id, size=BOUGHT_TOGETHER_SIZE)
+        cache.set(bought_key, bought, settings.PAGE_CACHE_SECONDS)
+    return body, related, cached.get(reviews_key), bought
+
+
+def _per_request_blocks(request: HttpRequest, product_id: int, bought: list[Product]) -> dict[str, str]:
+    """The favourites button and "bought together", rendered without the request's context
+    processors (they would cost the page a query). A signed-in customer's product view goes on
+    their recently viewed list here: in the cache, no database write."""
+    user = request.user
+    favourite = False
+    if user.is_authenticated:
+        product_recently_viewed_record(customer_id=user.pk, product_id=product_id)
+        favourite = selectors.is_favourite(customer_id=user.pk, product_id=product_id)
+    button = {
+        "signed_in": user.is_authenticated,
+        "is_favourite": favourite,
+        "product_id": product_id,
+        "product_url": request.path,
+        # Anonymous pages are cached whole and must not carry a token (nor set its cookie).
+        "csrf_token": get_token(request) if user.is_authenticated else "",
+    }
+    return {
+        "favourite": render_to_string("catalog/partials/favourite_button.html", button),
+        "bought_together": render_to_string("catalog/partials/bought_together.html", {"products": bought})
+        if bought
+        else "",
+    }
 
 
 def _was(price, compare_at_price) -> str:
@@ -239,7 +279,7 @@ def product_detail(request: HttpRequest, slug: str) -> HttpResponse:
         raise Http404(_("No such product.")) from exc
     if product_view_record(product_id=live.id):
         enqueue("catalog.tasks.flush_view_counts")  # a broker outage must not fail the page
-    body, related, reviews = _product_parts(live, get_language())
+    body, related, reviews, bought = _product_parts(live, get_language())
     variant_data = [
         {
             "id": v.id,
@@ -256,7 +296,8 @@ def product_detail(request: HttpRequest, slug: str) -> HttpResponse:
     ]
     first = variant_data[0] if variant_data else None
     sold_out = first is not None and first["status"] == StockStatus.OUT
-    cards = [html for pk, html in related if pk != live.id][:RELATED_SIZE]
+    shown = {live.id, *(p.pk for p in bought)}  # "bought together" shows its own products once
+    cards = [html for pk, html in related if pk not in shown][:RELATED_SIZE]
     values = {
         "price": first["price"] if first else format_money(live.price),
         "was": first["was"] if first else _was(live.price, live.compare_at_price),
@@ -275,6 +316,7 @@ def product_detail(request: HttpRequest, slug: str) -> HttpResponse:
         "buy_disabled": "disabled" if sold_out else "",
         "alert_hidden": "" if sold_out else "hidden",
     }
+    values.update(_per_request_blocks(request, live.id, bought))
     html = "".join(piece if i % 2 == 0 else values[piece] for i, piece in enumerate(body["pieces"]))
     response = render(
         request,

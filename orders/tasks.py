@@ -25,3 +25,12 @@ def cancel_expired_orders() -> int:
 @shared_task(acks_late=True)
 def auto_confirm_orders() -> int:
     return services.orders_auto_confirm()
+
+
+@shared_task(acks_late=True)
+def recommendations_refresh() -> dict[str, int]:
+    # Imported here: the computation reads the catalogue's and orders' tables, and only the
+    # beat (or `manage.py recommendations_refresh`) needs it.
+    from orders.recommendations import recommendations_refresh
+
+    return recommendations_refresh()

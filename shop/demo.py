@@ -335,7 +335,24 @@ class DemoBuilder:
             self._orders()
             self._aftersales()
             self._settlement()
+            self._recommendations()
         return report
+
+    def _recommendations(self) -> None:
+        """The demo customer has looked at a few products (their recently viewed list), and the
+        recommendations task runs once, so the home page shows "for you" and the products of the
+        demo orders show "bought together" (beat recomputes them hourly; `make run` has no beat)."""
+        from django.contrib.auth import get_user_model
+
+        from catalog.services import product_recently_viewed_record
+        from orders.recommendations import recommendations_refresh
+
+        customer = get_user_model().objects.filter(email=DEMO_CUSTOMER).first()
+        if customer is not None:
+            viewed = Product.objects.filter(is_active=True).order_by("-view_count", "pk").values_list("pk", flat=True)
+            for product_id in reversed(viewed[:6]):
+                product_recently_viewed_record(customer_id=customer.pk, product_id=product_id)
+        recommendations_refresh()
 
     def _orders(self) -> None:
         """A demo customer with orders in every fulfillment state, so staff have parcels to

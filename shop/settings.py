@@ -257,6 +257,11 @@ CELERY_BEAT_SCHEDULE = {
     "payments-sweep-refunds": {"task": "payments.tasks.refunds_sweep", "schedule": timedelta(minutes=10)},
     "aftersales-deadlines": {"task": "aftersales.tasks.enforce_deadlines", "schedule": timedelta(minutes=10)},
     "aftersales-default-reviews": {"task": "aftersales.tasks.default_reviews", "schedule": timedelta(hours=1)},
+    # "Bought together" and "for you", computed away from the pages, which only read the lists.
+    "orders-recommendations": {
+        "task": "orders.tasks.recommendations_refresh",
+        "schedule": timedelta(minutes=env.int("RECOMMENDATIONS_REFRESH_MINUTES", default=60)),
+    },
     # 每月15号: the previous month, reconciled and settled to each department (cron may run
     # `manage.py settle_month` instead; a second run of a month changes nothing).
     "aftersales-settle-month": {
@@ -396,6 +401,8 @@ CATALOG_IMAGE_MAX_PIXELS = 40_000_000
 CATALOG_IMAGE_MIN_SIDE = 100
 # Views are counted in the cache and flushed to the database in batches.
 CATALOG_VIEW_FLUSH_EVERY = env.int("CATALOG_VIEW_FLUSH_EVERY", default=50)
+# "Bought together" counts the paid orders of this many days (orders.recommendations).
+RECOMMENDATIONS_WINDOW_DAYS = env.int("RECOMMENDATIONS_WINDOW_DAYS", default=180)
 
 THUMBNAIL_ALIASES = {
     "catalog.ProductImage.image": {

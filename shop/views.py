@@ -6,14 +6,22 @@ from django.shortcuts import render
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET
 
-from catalog.selectors import home_sections
+from catalog.selectors import for_you, home_sections
 from shop.core.pagecache import cache_anonymous_page
 from shop.core.text import parse_whole_number
+
+FOR_YOU_SIZE = 8
 
 
 @cache_anonymous_page
 def home(request: HttpRequest) -> HttpResponse:
-    return render(request, "shop/home.html", home_sections())
+    context = home_sections()
+    # Personal: only for a signed-in customer, whose requests (they carry a session) the
+    # anonymous page cache neither serves nor stores. One query.
+    context["for_you"] = (
+        for_you(customer_id=request.user.pk, size=FOR_YOU_SIZE) if request.user.is_authenticated else []
+    )
+    return render(request, "shop/home.html", context)
 
 
 @require_GET

@@ -1,7 +1,7 @@
 from django.contrib.auth import views as auth_views
 from django.urls import path
 
-from shop.accounts import views
+from shop.accounts import favourites, views
 
 app_name = "accounts"
 
@@ -19,6 +19,9 @@ urlpatterns = [
         views.PasswordResetConfirmView.as_view(),
         name="password_reset_confirm",
     ),
+    path("favourites/", favourites.favourite_list, name="favourites"),
+    path("favourites/<int:product_id>/add/", favourites.favourite_add_view, name="favourite_add"),
+    path("favourites/<int:product_id>/remove/", favourites.favourite_remove_view, name="favourite_remove"),
     path("addresses/", views.address_list, name="addresses"),
     path("addresses/new/", views.address_edit, name="address_new"),
     path("addresses/<int:pk>/", views.address_edit, name="address_edit"),

@@ -348,7 +348,8 @@ def test_product_page_queries_do_not_grow_with_variants(client, tree, colours, d
         client.get(big.get_absolute_url())
     with django_assert_num_queries(len(warm)):
         client.get(big.get_absolute_url())
-    assert len(cold) <= 8
+    # Cold: +1 for "bought together" (the recommendations task's list), kept with the body after.
+    assert len(cold) <= 9
     assert len(warm) == 1  # prices and stock, live
 
 
