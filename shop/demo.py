@@ -7,6 +7,7 @@ generated images, so the whole build takes minutes, not hours.
 
 import io
 import random
+import re
 import secrets
 from dataclasses import dataclass
 from datetime import date, timedelta
@@ -35,222 +36,10 @@ from catalog.models import (
 )
 from catalog.services import search_index
 from fulfillment.models import Stock, StockMovement, Warehouse
+from shop import demo_catalogue as words
 
-# (code, name, English, [(child, English, [(leaf, English, [(noun, English)])])])
-TREE = [
-    (
-        "clothing",
-        "服装",
-        "Clothing",
-        "apparel",
-        [
-            (
-                "mens",
-                "男装",
-                "Men",
-                [
-                    (
-                        "t-shirts",
-                        "T恤",
-                        "T-shirts",
-                        [("圆领T恤", "crew-neck T-shirt"), ("V领T恤", "V-neck T-shirt"), ("Polo衫", "polo shirt")],
-                    ),
-                    ("shirts", "衬衫", "Shirts", [("商务衬衫", "business shirt"), ("休闲衬衫", "casual shirt")]),
-                    (
-                        "jackets",
-                        "外套",
-                        "Jackets",
-                        [("夹克", "jacket"), ("羽绒服", "down jacket"), ("风衣", "trench coat")],
-                    ),
-                ],
-            ),
-            (
-                "womens",
-                "女装",
-                "Women",
-                [
-                    ("dresses", "连衣裙", "Dresses", [("连衣裙", "dress"), ("半身裙", "skirt")]),
-                    ("knitwear", "针织衫", "Knitwear", [("毛衣", "sweater"), ("开衫", "cardigan")]),
-                    ("trousers", "裤装", "Trousers", [("牛仔裤", "jeans"), ("阔腿裤", "wide-leg trousers")]),
-                ],
-            ),
-        ],
-    ),
-    (
-        "electronics",
-        "数码",
-        "Electronics",
-        "digital",
-        [
-            (
-                "phones",
-                "手机",
-                "Phones",
-                [
-                    ("smartphones", "智能手机", "Smartphones", [("智能手机", "smartphone")]),
-                    (
-                        "phone-accessories",
-                        "手机配件",
-                        "Phone accessories",
-                        [("手机壳", "phone case"), ("充电器", "charger"), ("数据线", "charging cable")],
-                    ),
-                ],
-            ),
-            (
-                "audio",
-                "影音",
-                "Audio",
-                [
-                    (
-                        "headphones",
-                        "耳机",
-                        "Headphones",
-                        [("蓝牙耳机", "Bluetooth earbuds"), ("头戴式耳机", "over-ear headphones")],
-                    ),
-                    (
-                        "speakers",
-                        "音箱",
-                        "Speakers",
-                        [("蓝牙音箱", "Bluetooth speaker"), ("智能音箱", "smart speaker")],
-                    ),
-                ],
-            ),
-        ],
-    ),
-    (
-        "home",
-        "家居",
-        "Home",
-        "home",
-        [
-            (
-                "kitchen",
-                "厨具",
-                "Kitchen",
-                [
-                    ("cookware", "锅具", "Cookware", [("炒锅", "wok"), ("汤锅", "stockpot"), ("平底锅", "frying pan")]),
-                    ("tableware", "餐具", "Tableware", [("碗", "bowl"), ("餐盘", "plate"), ("保温杯", "vacuum flask")]),
-                ],
-            ),
-            (
-                "bedding",
-                "床品",
-                "Bedding",
-                [
-                    ("sheets", "床单", "Sheets", [("四件套", "bedding set"), ("床单", "bed sheet")]),
-                    ("pillows", "枕头", "Pillows", [("乳胶枕", "latex pillow"), ("羽绒枕", "down pillow")]),
-                ],
-            ),
-        ],
-    ),
-    (
-        "food",
-        "食品",
-        "Food",
-        "food",
-        [
-            (
-                "tea",
-                "茶叶",
-                "Tea",
-                [
-                    ("green-tea", "绿茶", "Green tea", [("龙井茶", "Longjing tea"), ("碧螺春", "Biluochun tea")]),
-                    (
-                        "black-tea",
-                        "红茶",
-                        "Black tea",
-                        [("祁门红茶", "Keemun black tea"), ("滇红", "Dianhong black tea")],
-                    ),
-                ],
-            ),
-            (
-                "snacks",
-                "零食",
-                "Snacks",
-                [
-                    ("nuts", "坚果", "Nuts", [("每日坚果", "daily nut mix"), ("夏威夷果", "macadamia nuts")]),
-                    ("sweets", "糕点", "Pastries", [("月饼", "mooncake"), ("蛋黄酥", "egg-yolk pastry")]),
-                ],
-            ),
-        ],
-    ),
-    (
-        "beauty",
-        "美妆",
-        "Beauty",
-        "beauty",
-        [
-            (
-                "skincare",
-                "护肤",
-                "Skincare",
-                [
-                    ("cleansers", "洁面", "Cleansers", [("洁面乳", "facial cleanser")]),
-                    ("creams", "面霜", "Creams", [("保湿面霜", "moisturising cream"), ("精华液", "serum")]),
-                ],
-            ),
-        ],
-    ),
-    (
-        "sports",
-        "运动",
-        "Sports",
-        "sports",
-        [
-            (
-                "running",
-                "跑步",
-                "Running",
-                [
-                    (
-                        "running-shoes",
-                        "跑鞋",
-                        "Running shoes",
-                        [("跑鞋", "running shoes"), ("缓震跑鞋", "cushioned running shoes")],
-                    ),
-                    (
-                        "running-wear",
-                        "运动服",
-                        "Sportswear",
-                        [("运动T恤", "sports T-shirt"), ("运动短裤", "running shorts")],
-                    ),
-                ],
-            ),
-        ],
-    ),
-]
-
-ADJECTIVES = [
-    ("经典", "classic"),
-    ("轻薄", "lightweight"),
-    ("加厚", "thick"),
-    ("简约", "minimalist"),
-    ("复古", "retro"),
-    ("新款", "new"),
-    ("舒适", "comfort"),
-    ("便携", "portable"),
-    ("高端", "premium"),
-    ("环保", "eco"),
-]
-MATERIALS = [
-    ("纯棉", "cotton"),
-    ("涤纶", "polyester"),
-    ("羊毛", "wool"),
-    ("真丝", "silk"),
-    ("不锈钢", "stainless steel"),
-    ("陶瓷", "ceramic"),
-    ("硅胶", "silicone"),
-    ("铝合金", "aluminium"),
-]
-COLOURS = [
-    ("红色", "red", (214, 48, 49)),
-    ("黑色", "black", (40, 40, 40)),
-    ("白色", "white", (235, 235, 235)),
-    ("蓝色", "blue", (9, 132, 227)),
-    ("灰色", "grey", (140, 140, 140)),
-    ("绿色", "green", (0, 148, 50)),
-]
-SIZES = [("S", "S"), ("M", "M"), ("L", "L"), ("XL", "XL")]
+# The catalogue's words (categories, product names, traits, colours, sizes) in both languages
+# are in shop.demo_catalogue: each category draws only from its own lists.
 BRAND_SYLLABLES = ["优", "品", "星", "禾", "木", "云", "川", "悦", "美", "佳", "新", "华", "安", "乐", "康", "盛"]
 BRAND_EN = [
     "you",
@@ -277,11 +66,11 @@ CATALOGUE_EMAIL = "catalogue@example.com"  # products, prices, categories, impor
 DEPARTMENT_EMAIL = "department@example.com"  # one department's products, sales and statements, read only
 DEMO_CUSTOMER = "customer@example.com"
 
-PROVINCES = [
-    ("bj", "北京仓", "北京", "北京"),
-    ("sh", "上海仓", "上海", "上海"),
-    ("gz", "广州仓", "广东", "广州"),
-    ("cd", "成都仓", "四川", "成都"),
+PROVINCES = [  # code, name, English name, province, city, English city
+    ("bj", "北京仓", "Beijing warehouse", "北京", "北京", "Beijing"),
+    ("sh", "上海仓", "Shanghai warehouse", "上海", "上海", "Shanghai"),
+    ("gz", "广州仓", "Guangzhou warehouse", "广东", "广州", "Guangzhou"),
+    ("cd", "成都仓", "Chengdu warehouse", "四川", "成都", "Chengdu"),
 ]
 
 
@@ -300,17 +89,36 @@ def _progress(total: int, label: str, enabled: bool):
     return tqdm(total=total, desc=label, unit="product", disable=not enabled, dynamic_ncols=True)
 
 
-def _image_bytes(rng: random.Random, colour: tuple[int, int, int], label: str) -> bytes:
-    """A product photo stand-in: a coloured backdrop with a shape and a caption."""
+def _pictogram(draw: ImageDraw.ImageDraw, kind: str, fill, outline) -> None:
+    """A department's pictogram on an 800 px card: a T-shirt, a phone, a mug, a mooncake, a
+    bottle or a running shoe."""
+    style = {"fill": fill, "outline": outline, "width": 12}
+    if kind == "clothing":
+        draw.polygon([(250, 170), (330, 140), (400, 190), (470, 140), (550, 170), (650, 290), (570, 350),
+                      (540, 320), (540, 620), (260, 620), (260, 320), (230, 350), (150, 290)], **style)  # fmt: skip
+    elif kind == "electronics":
+        draw.rounded_rectangle([270, 120, 530, 640], radius=40, **style)
+        draw.ellipse([380, 570, 420, 610], fill=outline)
+    elif kind == "home":
+        draw.ellipse([480, 280, 640, 480], outline=outline, width=28)
+        draw.rounded_rectangle([200, 200, 540, 600], radius=30, **style)
+    elif kind == "food":
+        draw.ellipse([170, 170, 630, 630], **style)
+        draw.ellipse([290, 290, 510, 510], outline=outline, width=10)
+    elif kind == "beauty":
+        draw.rectangle([350, 120, 450, 220], fill=outline)
+        draw.rounded_rectangle([250, 220, 550, 640], radius=50, **style)
+    else:  # sports
+        draw.polygon([(140, 520), (180, 330), (320, 360), (400, 440), (640, 480), (680, 560), (140, 580)], **style)
+
+
+def _image_bytes(colour: tuple[int, int, int], kind: str, label: str) -> bytes:
+    """A product photo stand-in: the department's pictogram in the variant's colour on a card,
+    captioned with the category."""
     size = 800
-    image = Image.new("RGB", (size, size), tuple(min(255, c + 40) for c in colour))
+    image = Image.new("RGB", (size, size), tuple(min(255, c + 60) for c in colour))
     draw = ImageDraw.Draw(image)
-    shade = tuple(max(0, c - 40) for c in colour)
-    pad = rng.randint(120, 200)
-    if rng.random() < 0.5:
-        draw.ellipse([pad, pad, size - pad, size - pad], fill=colour, outline=shade, width=12)
-    else:
-        draw.rounded_rectangle([pad, pad + 60, size - pad, size - pad], radius=60, fill=colour, outline=shade, width=12)
+    _pictogram(draw, kind, colour, tuple(max(0, c - 60) for c in colour))
     draw.text((40, size - 80), label, fill=(20, 20, 20), font_size=44)
     buffer = io.BytesIO()
     image.save(buffer, "JPEG", quality=85)
@@ -567,10 +375,15 @@ class DemoBuilder:
     # -- reference data ------------------------------------------------------------------
     def _reference_data(self) -> None:
         self.departments = {}
-        for code, _name, en, dept, _children in TREE:
-            self.departments[code], _ = Department.objects.get_or_create(
-                code=dept, defaults={"name": f"{en} counter", "contact_email": f"{dept}@example.com"}
+        for root in words.TREE:
+            code, name, name_en = root.department
+            department, _ = Department.objects.get_or_create(
+                code=code, defaults={"name": name, "name_en": name_en, "contact_email": f"{code}@example.com"}
             )
+            if not department.name_en:  # a demo database from before English names: "Apparel counter"
+                department.name, department.name_en = name, name_en
+                department.save(update_fields=["name", "name_en"])
+            self.departments[root.code] = department
         # Every department pays the shop 5 % of its sales (a rate history: finance adds rates).
         for department in self.departments.values():
             CommissionRate.objects.get_or_create(
@@ -587,74 +400,92 @@ class DemoBuilder:
             a, b = i % 16, (i // 16 + i) % 16
             slug = f"{BRAND_EN[a]}{BRAND_EN[b]}-{i}"
             if slug not in existing:
+                name_en = f"{BRAND_EN[a].title()}{BRAND_EN[b]}{'' if i < 256 else i}"
                 brands.append(
                     Brand(
                         name=f"{BRAND_SYLLABLES[a]}{BRAND_SYLLABLES[b]}{'' if i < 256 else i}",
-                        name_en=f"{BRAND_EN[a].title()}{BRAND_EN[b]}{'' if i < 256 else i}",
+                        name_en=name_en,
                         slug=slug,
                         manufacturer=f"{BRAND_SYLLABLES[a]}{BRAND_SYLLABLES[b]}实业有限公司",
+                        manufacturer_en=f"{name_en} Industrial Co., Ltd.",
                         country="中国",
                     )
                 )
         Brand.objects.bulk_create(brands)
         self.brands = list(Brand.objects.all())
 
-        colour, _ = Attribute.objects.get_or_create(
-            code="colour", defaults={"name": "颜色", "name_en": "Colour", "position": 1}
-        )
-        size, _ = Attribute.objects.get_or_create(
-            code="size", defaults={"name": "尺码", "name_en": "Size", "position": 2}
-        )
-        material, _ = Attribute.objects.get_or_create(
-            code="material", defaults={"name": "材质", "name_en": "Material", "position": 3}
-        )
-        self.colours = [
-            AttributeValue.objects.get_or_create(attribute=colour, value=zh, defaults={"value_en": en, "position": i})[
-                0
-            ]
-            for i, (zh, en, _rgb) in enumerate(COLOURS)
-        ]
-        self.sizes = [
-            AttributeValue.objects.get_or_create(attribute=size, value=zh, defaults={"value_en": en, "position": i})[0]
-            for i, (zh, en) in enumerate(SIZES)
-        ]
-        self.materials = [
-            AttributeValue.objects.get_or_create(
-                attribute=material, value=zh, defaults={"value_en": en, "position": i}
+        self.attributes = {
+            code: Attribute.objects.get_or_create(
+                code=code, defaults={"name": zh, "name_en": en, "position": position}
             )[0]
-            for i, (zh, en) in enumerate(MATERIALS)
-        ]
+            for code, (zh, en, position) in words.ATTRIBUTES.items()
+        }
+        self.values = {}  # (attribute code, Chinese value) -> AttributeValue, made here, read in the product loop
+        self.colours = {key: self._value("colour", (zh, en)) for key, (zh, en, _rgb) in words.COLOURS.items()}
 
-        self.leaves = []  # (category, department, [(noun, noun_en)], sized)
-        for code, name, en, _dept, children in TREE:
-            root = Category.objects.filter(slug=code).first() or Category.add_root(name=name, name_en=en, slug=code)
-            for child_code, child_name, child_en, leaves in children:
-                child = Category.objects.filter(slug=child_code).first() or root.add_child(
+        self.leaves = []  # (root, leaf, category, department)
+        for root in words.TREE:
+            name, en = root.name
+            top = Category.objects.filter(slug=root.code).first() or Category.add_root(
+                name=name, name_en=en, slug=root.code
+            )
+            for child_code, (child_name, child_en), leaves in root.children:
+                child = Category.objects.filter(slug=child_code).first() or top.add_child(
                     name=child_name, name_en=child_en, slug=child_code
                 )
-                for leaf_code, leaf_name, leaf_en, nouns in leaves:
-                    leaf = Category.objects.filter(slug=leaf_code).first() or child.add_child(
-                        name=leaf_name, name_en=leaf_en, slug=leaf_code
+                for leaf in leaves:
+                    category = Category.objects.filter(slug=leaf.code).first() or child.add_child(
+                        name=leaf.name[0], name_en=leaf.name[1], slug=leaf.code
                     )
-                    self.leaves.append((leaf, self.departments[code], nouns, code in ("clothing", "sports")))
-        self.warehouses = [
-            Warehouse.objects.get_or_create(code=code, defaults={"name": name, "province": prov, "city": city})[0]
-            for code, name, prov, city in PROVINCES
-        ]
+                    for trait in leaf.traits:
+                        self._value(root.trait, trait)
+                    if leaf.sizes:
+                        for size in leaf.sizes[1]:
+                            self._value(leaf.sizes[0], size)
+                    self.leaves.append((root, leaf, category, self.departments[root.code]))
+        self.warehouses = []
+        for code, name, name_en, prov, city, city_en in PROVINCES:
+            warehouse, _ = Warehouse.objects.get_or_create(
+                code=code,
+                defaults={"name": name, "name_en": name_en, "province": prov, "city": city, "city_en": city_en},
+            )
+            if not warehouse.city_en:  # a demo database from before English names
+                warehouse.name_en, warehouse.city_en = name_en, city_en
+                warehouse.save(update_fields=["name_en", "city_en"])
+            self.warehouses.append(warehouse)
+
+    def _value(self, code: str, pair: tuple[str, str]) -> AttributeValue:
+        """The attribute value (made once, with its English), in the order first asked for."""
+        key = (code, pair[0])
+        if key not in self.values:
+            value, _ = AttributeValue.objects.get_or_create(
+                attribute=self.attributes[code],
+                value=pair[0],
+                defaults={"value_en": pair[1], "position": sum(k[0] == code for k in self.values)},
+            )
+            if not value.value_en:
+                value.value_en = pair[1]
+                value.save(update_fields=["value_en"])
+            self.values[key] = value
+        return self.values[key]
 
     # -- images ----------------------------------------------------------------------------
     def _images(self) -> None:
-        """Generate one photo per colour and shape, build its renditions once, reuse them."""
-        self.palette = []
-        aliases = settings.THUMBNAIL_ALIASES["catalog.ProductImage.image"]
-        for i, (_zh, en, rgb) in enumerate(COLOURS * 2):
-            name = f"demo/photo-{i:02d}-{en}.jpg"
+        self.photos = {}  # (leaf code, colour key) -> (file name, renditions), made when first used
+
+    def _photo(self, root, leaf, colour: str) -> tuple[str, dict]:
+        """The demo photo of a category in a colour: generated, with its renditions, once."""
+        key = (leaf.code, colour)
+        if key not in self.photos:
+            name = f"demo/{leaf.code}-{colour}.jpg"
             if not default_storage.exists(name):
-                # Its own generator: whether the photos already exist must not change the catalogue.
-                default_storage.save(name, ContentFile(_image_bytes(random.Random(i), rgb, f"DEMO {en.upper()}")))
+                rgb = words.COLOURS[colour][2]
+                default_storage.save(name, ContentFile(_image_bytes(rgb, root.code, leaf.name[1].upper())))
             thumbnailer = get_thumbnailer(default_storage, name)
+            aliases = settings.THUMBNAIL_ALIASES["catalog.ProductImage.image"]
             renditions = {alias: thumbnailer.get_thumbnail(options).name for alias, options in aliases.items()}
-            self.palette.append((name, renditions))
+            self.photos[key] = (name, renditions)
+        return self.photos[key]
 
     # -- products ---------------------------------------------------------------------------
     def _products(self, report: SeedReport) -> None:
@@ -670,57 +501,60 @@ class DemoBuilder:
                 products, plans = [], []
                 for k in range(n):
                     serial = start + offset + k + 1
-                    leaf, department, nouns, sized = rng.choice(self.leaves)
+                    root, leaf, category, department = rng.choice(self.leaves)
                     brand = rng.choice(self.brands)
-                    adjective, adjective_en = rng.choice(ADJECTIVES)
-                    material = rng.choice(self.materials)
-                    noun, noun_en = rng.choice(nouns)
+                    text, trait = words.product_text(rng, root, leaf, (brand.name, brand.name_en))
                     base_price = Decimal(
                         rng.choice([19, 29, 39, 49, 59, 69, 89, 99, 129, 159, 199, 299, 399, 599, 999, 1999])
                     )
                     product = Product(
-                        name=f"{brand.name} {adjective}{material.value}{noun}",
-                        name_en=f"{brand.name_en} {adjective_en} {material.value_en} {noun_en}",
-                        slug=f"p{serial}-{noun_en.lower().replace(' ', '-')}",
-                        category=leaf,
+                        **text,
+                        slug=f"p{serial}-{leaf.code}",
+                        category=category,
                         brand=brand,
                         department=department,
                         supplier=rng.choice(self.suppliers),
-                        summary=f"{adjective}{material.value}，{noun}，品质之选",
-                        description=f"{brand.name}{noun}，采用{material.value}材质，{adjective}设计，适合日常使用。\n"
-                        f"{brand.name_en} {noun_en} in {material.value_en}.",
-                        specifications=[
-                            ["材质", material.value],
-                            ["产地", rng.choice(["浙江", "广东", "江苏", "福建"])],
-                        ],
                         created_at=now - timedelta(days=rng.randint(0, 365), minutes=rng.randint(0, 1440)),
                         sales_count=int(rng.paretovariate(1.2) * 10) - 10,
                         view_count=rng.randint(0, 5000),
                     )
-                    colours = rng.sample(self.colours, rng.randint(1, 3))
-                    sizes = rng.sample(self.sizes, rng.randint(2, 3)) if sized else [None]
-                    plans.append((product, material, colours, sizes, base_price))
+                    colours = (
+                        rng.sample(leaf.colours, rng.randint(1, min(3, len(leaf.colours)))) if leaf.colours else []
+                    )
+                    sizes = [None]
+                    if leaf.sizes:
+                        code, values = leaf.sizes
+                        picked = rng.sample(range(len(values)), rng.randint(min(2, len(values)), min(3, len(values))))
+                        sizes = [(i, self.values[(code, values[i][0])]) for i in sorted(picked)]
+                    plans.append((product, self.values[(root.trait, trait[0])], colours, sizes, base_price, root, leaf))
                     products.append(product)
                 with transaction.atomic():
                     Product.objects.bulk_create(products)
                     variants, variant_options, product_values, images = [], [], [], []
-                    for product, material, colours, sizes, base_price in plans:
-                        product_values.append(through(product_id=product.pk, attributevalue_id=material.pk))
-                        for colour in colours:
-                            product_values.append(through(product_id=product.pk, attributevalue_id=colour.pk))
+                    for product, trait_value, colours, sizes, base_price, root, leaf in plans:
+                        product_values.append(through(product_id=product.pk, attributevalue_id=trait_value.pk))
+                        for key in colours:
+                            product_values.append(
+                                through(product_id=product.pk, attributevalue_id=self.colours[key].pk)
+                            )
                         for size in sizes:
                             if size is not None:
-                                product_values.append(through(product_id=product.pk, attributevalue_id=size.pk))
+                                product_values.append(through(product_id=product.pk, attributevalue_id=size[1].pk))
                         position = 0
                         first_of_colour = {}
-                        for colour in colours:
+                        for key in colours or [None]:
+                            colour = self.colours[key] if key else None
                             for size in sizes:
-                                price = base_price + (Decimal(10) * (size.position if size else 0))
+                                price = base_price + Decimal(10) * (size[0] if size else 0)
                                 compare = price * Decimal("1.3") if rng.random() < 0.3 else None
+                                sku = f"SKU{product.pk:07d}"
+                                if colour:
+                                    sku += f"-{colour.value_en.upper()}"
+                                if size:
+                                    sku += "-" + re.sub(r"[^A-Z0-9]+", "", size[1].value_en.upper())
                                 variant = ProductVariant(
                                     product_id=product.pk,
-                                    sku=f"SKU{product.pk:07d}-{colour.value_en.upper()}"
-                                    + (f"-{size.value}" if size else ""),
+                                    sku=sku,
                                     price=price,
                                     compare_at_price=compare.quantize(Decimal("1")) - Decimal("0.01")
                                     if compare
@@ -728,21 +562,23 @@ class DemoBuilder:
                                     weight_grams=rng.randint(100, 2000),
                                     position=position,
                                 )
-                                variant._options = [colour] + ([size] if size else [])
-                                first_of_colour.setdefault(colour.pk, variant)
+                                variant._options = ([colour] if colour else []) + ([size[1]] if size else [])
+                                first_of_colour.setdefault(key, variant)
                                 variants.append(variant)
                                 position += 1
-                        for slot, colour in enumerate(colours[:3]):
-                            shape = len(COLOURS) * (product.pk % 2)
-                            name, renditions = self.palette[self.colours.index(colour) + shape]
+                        # One photo per colour (a colourless product: one in its department's colour).
+                        for slot, key in enumerate((colours or [None])[:3]):
+                            name, renditions = self._photo(root, leaf, key or root.colour)
+                            colour = self.colours[key] if key else None
                             images.append(
                                 ProductImage(
                                     product_id=product.pk,
-                                    variant=first_of_colour[colour.pk],  # saved below, before images
+                                    variant=first_of_colour[key] if colour else None,  # saved below, before images
                                     image=name,
                                     renditions=renditions,
                                     position=slot,
-                                    alt=product.name,
+                                    alt=f"{product.name}（{colour.value}）" if colour else product.name,
+                                    alt_en=f"{product.name_en}, {colour.value_en}" if colour else product.name_en,
                                 )
                             )
                     through.objects.bulk_create(product_values, ignore_conflicts=True)
