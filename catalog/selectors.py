@@ -10,7 +10,21 @@ from django.core.cache import caches
 from django.core.exceptions import EmptyResultSet
 from django.core.paginator import Paginator
 from django.db import connection
-from django.db.models import Count, F, FilteredRelation, Max, Min, Prefetch, Q, QuerySet, Sum
+from django.db.models import (
+    BooleanField,
+    Count,
+    Exists,
+    ExpressionWrapper,
+    F,
+    FilteredRelation,
+    Max,
+    Min,
+    OuterRef,
+    Prefetch,
+    Q,
+    QuerySet,
+    Sum,
+)
 from django.db.models.expressions import RawSQL
 from django.db.models.functions import Coalesce
 from django.utils.functional import cached_property
@@ -25,6 +39,7 @@ from catalog.models import (
     ProductImage,
     ProductVariant,
     ProductView,
+    StockAlert,
     StockAlert,
     StockStatus,
     stock_status,
@@ -150,54 +165,153 @@ SORTS = {
 
 @dataclass
 class Facets:
+    """A listing's facets. Standard faceted search: each group counts within the result set as
+    the filters of every OTHER group narrow it, so choosing a brand still shows what the other
+    brands would give, and "in stock only (n)" is what checking it would show."""
+
     brands: list[dict] = field(default_factory=list)
     attributes: list[dict] = field(default_factory=list)
     price_min: Decimal | None = None
     price_max: Decimal | None = None
     in_stock: int = 0
-    total: int = 0
+    total: int = 0  # the products shown: every chosen filter applied
     brands_hidden: int = 0
+    base_total: int = 0  # the category or search before any filter (a search that found nothing)
 
     @property
     def brand_ids(self) -> set[int]:
         return {entry["brand"].pk for entry in self.brands}
 
 
+@dataclass(frozen=True)
+class FacetChoice:
+    """The filters chosen on a listing, normalised (ids sorted, prices to the cent), so that the
+    same choice, however its query string is spelt, is one facet cache entry."""
+
+    min_price: Decimal | None = None
+    max_price: Decimal | None = None
+    brands: tuple[int, ...] = ()
+    values: tuple[tuple[int, tuple[int, ...]], ...] = ()  # (attribute id, its chosen value ids)
+    in_stock: bool = False
+
+    @classmethod
+    def from_cleaned(cls, cleaned: dict) -> "FacetChoice":
+        """From a listing filter form's cleaned data (catalog.filters.ProductFilter)."""
+        by_attribute: dict[int, set[int]] = {}
+        for value in cleaned.get("av") or []:
+            by_attribute.setdefault(value.attribute_id, set()).add(value.pk)
+        return cls(
+            min_price=cleaned.get("min_price"),
+            max_price=cleaned.get("max_price"),
+            brands=tuple(sorted({b.pk for b in cleaned.get("brand") or []})),
+            values=tuple((a, tuple(sorted(ids))) for a, ids in sorted(by_attribute.items())),
+            in_stock=bool(cleaned.get("in_stock")),
+        )
+
+    @property
+    def key(self) -> str:
+        def cents(amount: Decimal | None) -> str:
+            return "" if amount is None else f"{amount:.2f}"
+
+        values = ";".join(f"{a}:{','.join(map(str, ids))}" for a, ids in self.values)
+        brands = ",".join(map(str, self.brands))
+        return f"p{cents(self.min_price)}-{cents(self.max_price)}|b{brands}|v{values}|s{int(self.in_stock)}"
+
+    @property
+    def selected_values(self) -> set[int]:
+        return {pk for _attribute, ids in self.values for pk in ids}
+
+    def conditions(self) -> dict[str, Q]:
+        """Each chosen group's condition on a product row, by group ("price", "brand", "stock",
+        "attr:<id>"). Attribute values are matched on the row's attr_ids copy on PostgreSQL
+        (migration 0003), so the facet queries stay index-only scans of product_facets."""
+        found: dict[str, Q] = {}
+        price = Q()
+        if self.min_price is not None:
+            price &= Q(price__gte=self.min_price)
+        if self.max_price is not None:
+            price &= Q(price__lte=self.max_price)
+        if price:
+            found["price"] = price
+        if self.brands:
+            found["brand"] = Q(brand_id__in=self.brands)
+        if self.in_stock:
+            found["stock"] = Q(in_stock=True)
+        for attribute, ids in self.values:
+            found[f"attr:{attribute}"] = _has_any_value(ids)
+        return found
+
+
+def _has_any_value(ids: tuple[int, ...]) -> Q:
+    """Products carrying at least one of these attribute values."""
+    if connection.vendor == "postgresql":
+        return Q(RawSQL('"catalog_product"."attr_ids" && %s::bigint[]', (list(ids),), output_field=BooleanField()))
+    through = Product.attribute_values.through
+    return Q(Exists(through.objects.filter(product_id=OuterRef("pk"), attributevalue_id__in=ids)))
+
+
+def _all_but(conditions: dict[str, Q], group: str | None) -> Q | None:
+    """Every chosen condition but `group`'s (None: nothing to filter by)."""
+    combined = Q()
+    for name, condition in conditions.items():
+        if name != group:
+            combined &= condition
+    return combined or None
+
+
 FACET_SECONDS = 60
 FACET_BRANDS = 20
 
 
-def facets_cached(base: QuerySet[Product], *, key: str) -> Facets:
-    """Facets of a category or search, computed at most once a minute per result set.
+def facets_cached(base: QuerySet[Product], *, key: str, choice: FacetChoice | None = None) -> Facets:
+    """Facets of a category or search under the chosen filters, computed at most once a minute
+    per result set and choice.
 
     Counting brands and attribute values over tens of thousands of products is most of a
     listing's SQL; the counts need not be exact to the second, so they are kept in the page
-    cache's store, which every catalogue write clears (new names and prices show at once)."""
+    cache's store, which every catalogue write clears (new names and prices show at once). The
+    key is the scope and the normalised choice (FacetChoice.key), hashed: one entry per choice
+    actually made, each gone after FACET_SECONDS, whatever else the query string carries."""
+    choice = choice or FacetChoice()
     cache = caches["pages"]
-    cache_key = "facets:" + hashlib.blake2b(key.encode(), digest_size=16).hexdigest()
+    cache_key = "facets:" + hashlib.blake2b(f"{key}#{choice.key}".encode(), digest_size=16).hexdigest()
     facets = cache.get(cache_key)
     if facets is None:
-        facets = facets_for(base)
+        facets = facets_for(base, choice=choice)
         cache.set(cache_key, facets, FACET_SECONDS)
     return facets
 
 
-def facets_for(base: QuerySet[Product]) -> Facets:
-    """Brand and attribute-value counts and the price span over a result set (4 queries)."""
+def facets_for(base: QuerySet[Product], *, choice: FacetChoice | None = None) -> Facets:
+    """Brand and attribute-value counts, the in-stock count, the price span and the totals of a
+    result set under the chosen filters (4 queries, however many filters are chosen): each
+    group counted with every other group's filters applied (see Facets)."""
+    choice = choice or FacetChoice()
+    conditions = choice.conditions()
     facets = Facets()
-    per_brand = list(
-        base.order_by()
-        .values_list("brand_id")
-        .annotate(n=Count("id"), stocked=Count("id", filter=Q(in_stock=True)), low=Min("price"), high=Max("price"))
-    )
+    not_brand, not_price, not_stock = (_all_but(conditions, g) for g in ("brand", "price", "stock"))
+    everything = _all_but(conditions, None)
+    stocked = Q(in_stock=True) if not_stock is None else not_stock & Q(in_stock=True)
+    aggregates = {
+        "n": Count("id", filter=not_brand),
+        "stocked": Count("id", filter=stocked),
+        "low": Min("price", filter=not_price),
+        "high": Max("price", filter=not_price),
+    }
+    if conditions:  # unfiltered, `n` is both totals: the same single aggregate as ever
+        aggregates |= {"shown": Count("id", filter=everything), "all": Count("id")}
+    per_brand = list(base.order_by().values_list("brand_id").annotate(**aggregates))
     if per_brand:
         # One pass gives the summary too: on a category the covering index product_facets
         # answers it without reading the table (migration 0003).
-        facets.total = sum(row[1] for row in per_brand)
+        facets.total = sum(row[5] if conditions else row[1] for row in per_brand)
+        facets.base_total = sum(row[6] if conditions else row[1] for row in per_brand)
         facets.in_stock = sum(row[2] for row in per_brand)
-        facets.price_min = min(row[3] for row in per_brand)
-        facets.price_max = max(row[4] for row in per_brand)
-        brand_counts = {row[0]: row[1] for row in per_brand}
+        lows = [row[3] for row in per_brand if row[3] is not None]
+        highs = [row[4] for row in per_brand if row[4] is not None]
+        facets.price_min = min(lows) if lows else None
+        facets.price_max = max(highs) if highs else None
+        brand_counts = {row[0]: row[1] for row in per_brand if row[1]}
         # The brands with most products; a long tail of checkboxes helps nobody and costs
         # most of the page's rendering time.
         top = sorted(brand_counts, key=lambda pk: (-brand_counts[pk], pk))[:FACET_BRANDS]
@@ -206,38 +320,88 @@ def facets_for(base: QuerySet[Product]) -> Facets:
             {"brand": brand, "count": brand_counts[brand.pk]}
             for brand in Brand.objects.filter(pk__in=top).order_by("name")
         ]
-    counts = _attribute_value_counts(base)
+    counts = _attribute_value_counts(base, conditions)
     if counts:
+        selected = choice.selected_values
         by_attribute: dict[int, dict] = {}
         values = AttributeValue.objects.filter(pk__in=counts, attribute__is_filter=True).select_related("attribute")
         for value in values:
+            # A value counts under every filter but its own attribute's (None: all of them).
+            per = counts[value.pk]
+            n = per.get(value.attribute_id, per[None])
+            if not n and value.pk not in selected:  # nothing to show; a chosen one stays, to be unticked
+                continue
             entry = by_attribute.setdefault(value.attribute_id, {"attribute": value.attribute, "values": []})
-            entry["values"].append({"value": value, "count": counts[value.pk]})
+            entry["values"].append({"value": value, "count": n})
         facets.attributes = sorted(by_attribute.values(), key=lambda e: (e["attribute"].position, e["attribute"].code))
     return facets
 
 
-def _attribute_value_counts(base: QuerySet[Product]) -> dict[int, int]:
-    """How many products of the result set carry each attribute value."""
+def _attribute_value_counts(
+    base: QuerySet[Product], conditions: dict[str, Q] | None = None
+) -> dict[int, dict[int | None, int]]:
+    """For each attribute value found in the result set, how many products carry it under every
+    chosen filter ({None: n}) and, for each chosen attribute, under every chosen filter but that
+    attribute's ({attribute id: n}): a value is counted under the other groups' filters only."""
+    conditions = conditions or {}
     if connection.vendor != "postgresql":
-        through = Product.attribute_values.through
-        rows = (
-            through.objects.filter(product__in=base.order_by().values("pk"))
-            .values_list("attributevalue_id")
-            .annotate(n=Count("product_id"))
-        )
-        return dict(rows)
+        return _attribute_value_counts_portable(base, conditions)
     # PostgreSQL: each product row carries its value ids (attr_ids, kept by a trigger, see
-    # migration 0003), so the count unnests them instead of joining the through table.
-    unnested = base.order_by().annotate(value_id=RawSQL('unnest("catalog_product"."attr_ids")', ())).values("value_id")
+    # migration 0003), so the count unnests them instead of joining the through table. With
+    # filters chosen, each row also carries a flag per condition and the counts are filtered on
+    # them: one count under all of them, and one per chosen attribute without its own.
+    attributes = [name for name in conditions if name.startswith("attr:")]
+    flags = {f"f_{i}": name for i, name in enumerate(conditions)}
+    rows = base.order_by().annotate(value_id=RawSQL('unnest("catalog_product"."attr_ids")', ()))
+    if flags:
+        rows = rows.annotate(
+            **{alias: ExpressionWrapper(conditions[name], output_field=BooleanField()) for alias, name in flags.items()}
+        )
+    unnested = rows.values("value_id", *flags)
     try:
         sql, params = unnested.query.sql_with_params()
     except EmptyResultSet:  # e.g. .none() for a query with no searchable word
         return {}
+
+    def counted(excluded: str | None) -> str:
+        kept = [alias for alias, name in flags.items() if name != excluded]
+        return f"COUNT(*) FILTER (WHERE {' AND '.join(kept)})" if kept else "COUNT(*)"
+
+    columns = ", ".join([counted(None), *(counted(name) for name in attributes)])
+    keys = [None, *(int(name.removeprefix("attr:")) for name in attributes)]
     with connection.cursor() as cursor:
-        # The inner SQL is the ORM's, with its parameters passed separately.
-        cursor.execute(f"SELECT value_id, COUNT(*) FROM ({sql}) AS result_values GROUP BY value_id", params)  # noqa: S608
-        return dict(cursor.fetchall())
+        # The inner SQL is the ORM's, with its parameters passed separately; the rest is ours.
+        cursor.execute(f"SELECT value_id, {columns} FROM ({sql}) AS result_values GROUP BY value_id", params)  # noqa: S608
+        return {row[0]: dict(zip(keys, row[1:], strict=True)) for row in cursor.fetchall()}
+
+
+def _attribute_value_counts_portable(
+    base: QuerySet[Product], conditions: dict[str, Q]
+) -> dict[int, dict[int | None, int]]:
+    """The same through the through table, for the embedded SQLite default: a query per chosen
+    attribute, which a first look at the shop can afford."""
+    through = Product.attribute_values.through
+
+    def count(condition: Q | None) -> dict[int, int]:
+        products = base.filter(condition) if condition is not None else base
+        rows = (
+            through.objects.filter(product__in=products.order_by().values("pk"))
+            .values_list("attributevalue_id")
+            .annotate(n=Count("product_id"))
+        )
+        return dict(rows)
+
+    found = {pk: {None: 0} for pk in count(None)}
+    for pk, n in count(_all_but(conditions, None)).items():
+        found[pk][None] = n
+    for name in conditions:
+        if name.startswith("attr:"):
+            attribute = int(name.removeprefix("attr:"))
+            for pk in found:
+                found[pk][attribute] = 0
+            for pk, n in count(_all_but(conditions, name)).items():
+                found[pk][attribute] = n
+    return found
 
 
 class CappedPaginator(Paginator):
@@ -405,6 +569,17 @@ def staff_department_ids(user) -> set[int] | None:
         else:
             user._staff_department_ids = None
     return user._staff_department_ids
+
+
+def stock_alerts_open(*, customer, limit: int = 50) -> list[StockAlert]:
+    """A customer's open "tell me when it is back" alerts, newest first, with the product and
+    the variant's options (two queries; one when there are none)."""
+    return list(
+        StockAlert.objects.filter(customer=customer, notified_at__isnull=True)
+        .select_related("variant__product")
+        .prefetch_related(Prefetch("variant__options", queryset=AttributeValue.objects.select_related("attribute")))
+        .order_by("-created_at", "-pk")[:limit]
+    )
 
 
 def stock_alerts_open(*, customer, limit: int = 50) -> list[StockAlert]:

@@ -72,32 +72,39 @@ def product_list(request: HttpRequest, slug: str | None = None) -> HttpResponse:
     else:
         children = selectors.root_categories()
 
+    if FILTER_PARAMS.isdisjoint(request.GET.keys()):
+        # Most visits come with no filter: binding a FilterSet (it deep-copies its filters and
+        # form fields) would cost more than the rest of the view.
+        filterset, cleaned, errors, price_range = None, {}, [], (None, None)
+    else:
+        # Bound to the category's products for the chosen values; applied below to what the
+        # search leaves of them.
+        filterset, errors = _valid_filters(request.GET, base)
+        cleaned = filterset.form.cleaned_data
+        price_range = (filterset.form["min_price"].value(), filterset.form["max_price"].value())
+    # The facets count within the chosen filters (each group under the others'), so they are
+    # kept per scope and normalised choice.
+    choice = selectors.FacetChoice.from_cleaned(cleaned)
+
     query = request.GET.get("q", "").strip()[:MAX_QUERY_LENGTH]
     scope = f"{category.pk if category else ''}|{query}"
     ranked = fuzzy = False
     if query:
         matched, ranked = selectors.search_filter(base, query)
-        facets = selectors.facets_cached(matched, key=scope)
-        if facets.total == 0:
+        facets = selectors.facets_cached(matched, key=scope, choice=choice)
+        if facets.base_total == 0:
             near = selectors.search_fuzzy(base, query)
-            near_facets = selectors.facets_cached(near, key=f"{scope}|fuzzy")
-            if near_facets.total:
+            near_facets = selectors.facets_cached(near, key=f"{scope}|fuzzy", choice=choice)
+            if near_facets.base_total:
                 matched, facets, fuzzy = near, near_facets, True
         base = matched
         # Ranking every hit of a common word costs more than the page: broad results are
         # ordered by popularity, an index walk, as relevance among thousands adds little.
         ranked = ranked and facets.total <= settings.SEARCH_RANK_MAX_HITS
     else:
-        facets = selectors.facets_cached(base, key=scope)
+        facets = selectors.facets_cached(base, key=scope, choice=choice)
 
-    if FILTER_PARAMS.isdisjoint(request.GET.keys()):
-        # Most visits come with no filter: binding a FilterSet (it deep-copies its filters and
-        # form fields) would cost more than the rest of the view.
-        cleaned, errors, products, price_range = {}, [], base, (None, None)
-    else:
-        filterset, errors = _valid_filters(request.GET, base)
-        cleaned, products = filterset.form.cleaned_data, filterset.qs
-        price_range = (filterset.form["min_price"].value(), filterset.form["max_price"].value())
+    products = filterset.filter_queryset(base) if filterset is not None else base
     sort = cleaned.get("sort") or ("relevance" if query else "popular")
     if ranked and sort == "relevance":
         products = selectors.search_ranked(products, query)
@@ -105,12 +112,12 @@ def product_list(request: HttpRequest, slug: str | None = None) -> HttpResponse:
         products = apply_sort(products, sort, ranked=ranked)
     products = products.only(*selectors.CARD_FIELDS)
 
-    filtered = any(cleaned.get(f) for f in ("min_price", "max_price", "brand", "av", "in_stock"))
+    # The facets counted the filtered results too: no COUNT(*) of its own for the pager.
     paginator = selectors.CappedPaginator(
         products,
         settings.CATALOG_PAGE_SIZE,
         cap=settings.CATALOG_COUNT_CAP,
-        known_count=None if filtered else facets.total,
+        known_count=facets.total,
     )
     number, page_notice = _page_number(request.GET.get("page"), paginator.num_pages)
     if page_notice:
@@ -295,6 +302,7 @@ def product_detail(request: HttpRequest, slug: str) -> HttpResponse:
         for v in live.variants
     ]
     first = variant_data[0] if variant_data else None
+    sold_out = first is not None and first["status"] == StockStatus.OUT
     sold_out = first is not None and first["status"] == StockStatus.OUT
     shown = {live.id, *(p.pk for p in bought)}  # "bought together" shows its own products once
     cards = [html for pk, html in related if pk not in shown][:RELATED_SIZE]

@@ -149,8 +149,9 @@ SELECT customer_id, product_id, position FROM ranked WHERE position <= %s
 
 def _customers_after(after: int, *, limit: int) -> list[int]:
     """The next `limit` ids above `after` of customers with a history (views or paid orders)."""
-    viewed = ProductView.objects.filter(customer_id__gt=after).values_list("customer_id")
-    buyers = Order.objects.filter(customer_id__gt=after, paid_at__isnull=False).values_list("customer_id")
+    # No ORDER BY inside the union's parts (orders have a default ordering; SQLite refuses it).
+    viewed = ProductView.objects.filter(customer_id__gt=after).order_by().values_list("customer_id")
+    buyers = Order.objects.filter(customer_id__gt=after, paid_at__isnull=False).order_by().values_list("customer_id")
     return [row[0] for row in viewed.union(buyers).order_by("customer_id")[:limit]]
 
 
