@@ -40,7 +40,6 @@ from catalog.models import (
     ProductVariant,
     ProductView,
     StockAlert,
-    StockAlert,
     StockStatus,
     stock_status,
 )
@@ -571,28 +570,6 @@ def staff_department_ids(user) -> set[int] | None:
     return user._staff_department_ids
 
 
-def stock_alerts_open(*, customer, limit: int = 50) -> list[StockAlert]:
-    """A customer's open "tell me when it is back" alerts, newest first, with the product and
-    the variant's options (two queries; one when there are none)."""
-    return list(
-        StockAlert.objects.filter(customer=customer, notified_at__isnull=True)
-        .select_related("variant__product")
-        .prefetch_related(Prefetch("variant__options", queryset=AttributeValue.objects.select_related("attribute")))
-        .order_by("-created_at", "-pk")[:limit]
-    )
-
-
-def stock_alerts_open(*, customer, limit: int = 50) -> list[StockAlert]:
-    """A customer's open "tell me when it is back" alerts, newest first, with the product and
-    the variant's options (two queries; one when there are none)."""
-    return list(
-        StockAlert.objects.filter(customer=customer, notified_at__isnull=True)
-        .select_related("variant__product")
-        .prefetch_related(Prefetch("variant__options", queryset=AttributeValue.objects.select_related("attribute")))
-        .order_by("-created_at", "-pk")[:limit]
-    )
-
-
 # -- favourites, recently viewed, recommendations ---------------------------------------------
 
 RECENTLY_VIEWED = "viewed"  # the name of the customers' recently viewed lists (shop.core.recent)
@@ -663,4 +640,15 @@ def for_you(*, customer_id: int, size: int) -> list[Product]:
         .filter(recommended_to__customer_id=customer_id)
         .only(*CARD_FIELDS)
         .order_by("recommended_to__position")[:size]
+    )
+
+
+def stock_alerts_open(*, customer, limit: int = 50) -> list[StockAlert]:
+    """A customer's open "tell me when it is back" alerts, newest first, with the product and
+    the variant's options (two queries; one when there are none)."""
+    return list(
+        StockAlert.objects.filter(customer=customer, notified_at__isnull=True)
+        .select_related("variant__product")
+        .prefetch_related(Prefetch("variant__options", queryset=AttributeValue.objects.select_related("attribute")))
+        .order_by("-created_at", "-pk")[:limit]
     )

@@ -175,7 +175,6 @@ _LIVE = {
     for name in ("price", "was", "status", "status_label", "related", "variant_data", "buy_disabled", "alert_hidden")
 }
 
-
 # The favourites button (a signed-in customer's own state) and "bought together" (the
 # recommendations task's list, kept like the related cards) are filled in per request too.
 BOUGHT_TOGETHER_SIZE = 6
@@ -302,7 +301,6 @@ def product_detail(request: HttpRequest, slug: str) -> HttpResponse:
         for v in live.variants
     ]
     first = variant_data[0] if variant_data else None
-    sold_out = first is not None and first["status"] == StockStatus.OUT
     sold_out = first is not None and first["status"] == StockStatus.OUT
     shown = {live.id, *(p.pk for p in bought)}  # "bought together" shows its own products once
     cards = [html for pk, html in related if pk not in shown][:RELATED_SIZE]
