@@ -573,6 +573,13 @@ def staff_department_ids(user) -> set[int] | None:
 # -- favourites, recently viewed, recommendations ---------------------------------------------
 
 RECENTLY_VIEWED = "viewed"  # the name of the customers' recently viewed lists (shop.core.recent)
+RECENTLY_VIEWED_SIZE = 20
+
+
+def recently_viewed_merge(latest: list[int], saved: list[int]) -> list[int]:
+    """The cache's list first, then the database's copy where the cache lost older views (an
+    eviction, a restart of the embedded default's local memory), without repeats, capped."""
+    return list(dict.fromkeys([*latest, *saved]))[:RECENTLY_VIEWED_SIZE]
 
 
 def is_favourite(*, customer_id: int, product_id: int) -> bool:
@@ -597,12 +604,9 @@ def _cards_in_order(ids: list[int]) -> list[Product]:
 
 def recently_viewed(*, customer_id: int) -> list[Product]:
     """The products a customer viewed lately, the latest first: the list the product pages keep
-    in the cache, or the database's copy of it when the cache has none (expired, an outage)."""
-    ids = recent_get(RECENTLY_VIEWED, customer_id)
-    if ids is None:
-        ids = list(
-            ProductView.objects.filter(customer_id=customer_id).order_by("position").values_list("product", flat=True)
-        )
+    in the cache, completed from its database copy (two queries)."""
+    saved = ProductView.objects.filter(customer_id=customer_id).order_by("position").values_list("product", flat=True)
+    ids = recently_viewed_merge(recent_get(RECENTLY_VIEWED, customer_id) or [], list(saved))
     return _cards_in_order(ids) if ids else []
 
 

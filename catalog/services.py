@@ -13,7 +13,7 @@ from easy_thumbnails.files import get_thumbnailer
 
 from catalog.models import Favourite, Product, ProductImage, ProductVariant, ProductView
 from catalog.search import search_document
-from catalog.selectors import DEPARTMENT_STAFF_GROUP, RECENTLY_VIEWED
+from catalog.selectors import DEPARTMENT_STAFF_GROUP, RECENTLY_VIEWED, RECENTLY_VIEWED_SIZE, recently_viewed_merge
 from shop.core.admin_roles import group_ensure
 from shop.core.counters import counter_incr, counter_take
 from shop.core.pagecache import page_cache_clear
@@ -144,8 +144,6 @@ def catalog_groups_ensure() -> dict[str, Group]:
 
 # -- favourites and recently viewed -----------------------------------------------------------
 
-RECENTLY_VIEWED_SIZE = 20
-
 
 def favourite_add(*, customer, product_id: int) -> bool:
     """Keep a product among the customer's favourites. True when it was not there yet; a second
@@ -176,12 +174,20 @@ def product_views_persist(*, batch: int = 500) -> int:
     done = 0
     while changed := recent_take_changed(RECENTLY_VIEWED, count=batch):
         customers = set(get_user_model().objects.filter(pk__in=changed).values_list("pk", flat=True))
+        saved: dict[int, list[int]] = {}
+        for customer, product in (
+            ProductView.objects.filter(customer_id__in=changed)
+            .order_by("customer_id", "position")
+            .values_list("customer_id", "product_id")
+        ):
+            saved.setdefault(customer, []).append(product)
+        lists = {customer: recently_viewed_merge(ids, saved.get(customer, [])) for customer, ids in changed.items()}
         products = set(
-            Product.objects.filter(pk__in={p for ids in changed.values() for p in ids}).values_list("pk", flat=True)
+            Product.objects.filter(pk__in={p for ids in lists.values() for p in ids}).values_list("pk", flat=True)
         )
         rows = [
             ProductView(customer_id=customer, product_id=product, position=position)
-            for customer, ids in changed.items()
+            for customer, ids in lists.items()
             if customer in customers
             for position, product in enumerate(p for p in ids if p in products)
         ]

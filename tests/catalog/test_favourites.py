@@ -150,14 +150,18 @@ def test_viewing_a_product_writes_nothing_to_the_database(client, customer, make
     assert recent_get(selectors.RECENTLY_VIEWED, customer.pk) == [product.pk]
 
 
-def test_the_list_is_copied_to_the_database_and_read_from_it_when_the_cache_lost_it(customer, make_product):
+def test_the_list_is_copied_to_the_database_and_completed_from_it_when_the_cache_lost_it(customer, make_product):
     from django.core.cache import caches
 
-    a, b = make_product(name="甲"), make_product(name="乙")
+    a, b, c = make_product(name="甲"), make_product(name="乙"), make_product(name="丙")
     for product in (a, b):
         services.product_recently_viewed_record(customer_id=customer.pk, product_id=product.pk)
     assert services.product_views_persist() == 1
     assert services.product_views_persist() == 0  # nothing changed since
     assert list(ProductView.objects.order_by("position").values_list("product", flat=True)) == [b.pk, a.pk]
-    caches["default"].clear()
+    caches["default"].clear()  # an eviction, or a restart of the embedded default
     assert [p.name for p in selectors.recently_viewed(customer_id=customer.pk)] == ["乙", "甲"]
+    services.product_recently_viewed_record(customer_id=customer.pk, product_id=c.pk)
+    assert [p.name for p in selectors.recently_viewed(customer_id=customer.pk)] == ["丙", "乙", "甲"]
+    services.product_views_persist()
+    assert list(ProductView.objects.order_by("position").values_list("product", flat=True)) == [c.pk, b.pk, a.pk]
