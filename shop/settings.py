@@ -46,7 +46,7 @@ INSTALLED_APPS = [
     "import_export",
     "treebeard",
     "easy_thumbnails",
-    "axes",
+    "shop.axes_app.LoginAttemptsConfig",  # django-axes, named for the admin
     "shop",
     "catalog",
     "cart",
@@ -152,7 +152,8 @@ RATELIMIT_VIEW = "shop.views.rate_limited"
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
-    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    # Django's, with a message its zh_Hans catalogue lacks (shop/accounts/validators.py).
+    {"NAME": "shop.accounts.validators.MinimumLengthValidator"},
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]

@@ -11,7 +11,7 @@ from django.urls import reverse_lazy
 from django.utils.cache import patch_cache_control, patch_vary_headers
 from django.utils.decorators import method_decorator
 from django.utils.http import url_has_allowed_host_and_scheme
-from django.utils.translation import get_language
+from django.utils.translation import get_language, gettext_lazy
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_POST
 from django_ratelimit.decorators import ratelimit
@@ -74,7 +74,8 @@ class LoginView(auth_views.LoginView):
 class PasswordChangeView(auth_views.PasswordChangeView):
     template_name = "shop/accounts/form.html"
     success_url = reverse_lazy("accounts:overview")
-    extra_context = {"title": _("Change password")}
+    # Lazy: a class attribute is made at import, in no request's language.
+    extra_context = {"title": gettext_lazy("Change password")}
 
     def form_valid(self, form):
         messages.success(self.request, _("Your password has been changed."))
@@ -98,7 +99,10 @@ class PasswordResetView(auth_views.PasswordResetView):
     template_name = "shop/accounts/form.html"
     form_class = forms.OutboxPasswordResetForm
     success_url = reverse_lazy("accounts:password_reset_done")
-    extra_context = {"title": _("Reset your password"), "intro": _("We will mail you a link to set a new one.")}
+    extra_context = {
+        "title": gettext_lazy("Reset your password"),
+        "intro": gettext_lazy("We will mail you a link to set a new one."),
+    }
 
     def form_valid(self, form):
         if services.password_reset_allowed(request=self.request, email=form.cleaned_data["email"]):
@@ -109,15 +113,15 @@ class PasswordResetView(auth_views.PasswordResetView):
 class PasswordResetDoneView(auth_views.PasswordResetDoneView):
     template_name = "shop/accounts/message.html"
     extra_context = {
-        "title": _("Check your mail"),
-        "text": _("If an account uses that address, a link to reset the password is on its way."),
+        "title": gettext_lazy("Check your mail"),
+        "text": gettext_lazy("If an account uses that address, a link to reset the password is on its way."),
     }
 
 
 class PasswordResetConfirmView(auth_views.PasswordResetConfirmView):
     template_name = "shop/accounts/form.html"
     success_url = reverse_lazy("accounts:login")
-    extra_context = {"title": _("Choose a new password")}
+    extra_context = {"title": gettext_lazy("Choose a new password")}
 
     def form_valid(self, form):
         messages.success(self.request, _("Your password has been set. You can log in now."))
