@@ -16,16 +16,19 @@ _CARD = (
     '<li class="card">\n  <a href="{url}">\n    {image}\n    <span class="name">{name}</span>\n  </a>\n'
     '  <span class="prices"><span class="price">{price}</span>{was}</span>\n  {badge}\n</li>\n'
 )
-_IMAGE = '<img src="{}" alt="" loading="lazy" width="400" height="400">'
+_IMAGE = '<img src="{}" alt=""{} width="400" height="400">'
+# Cards in the first screenful load at once, the very first with priority: it is usually the
+# page's largest paint, and a lazy one waits for layout (Lighthouse's "LCP image lazy-loaded").
+_LAZY, _EAGER, _FIRST = ' loading="lazy"', "", ' fetchpriority="high"'
 _NO_IMAGE = '<span class="noimg" aria-hidden="true"></span>'
 
 
-def card_html(product: Product, *, english: bool, out_of_stock: str) -> str:
+def card_html(product: Product, *, english: bool, out_of_stock: str, loading: str = _LAZY) -> str:
     """One product card. `english` and `out_of_stock` are looked up once per page, not per card."""
     name = product.name_en if english and product.name_en else product.name
     return _CARD.format(
         url=escape(product.get_absolute_url()),
-        image=_IMAGE.format(escape(product.card_image_url)) if product.card_image else _NO_IMAGE,
+        image=_IMAGE.format(escape(product.card_image_url), loading) if product.card_image else _NO_IMAGE,
         name=escape(name),
         price=escape(format_money(product.price)),
         was=f' <s class="was">{escape(format_money(product.compare_at_price))}</s>' if product.on_sale else "",
@@ -33,16 +36,25 @@ def card_html(product: Product, *, english: bool, out_of_stock: str) -> str:
     )
 
 
-def cards_html(products) -> list[str]:
+def cards_html(products, *, eager: int = 0) -> list[str]:
     english = (get_language() or "").startswith("en")
     out_of_stock = escape(gettext("Out of stock"))
-    return [card_html(p, english=english, out_of_stock=out_of_stock) for p in products]
+    return [
+        card_html(
+            p,
+            english=english,
+            out_of_stock=out_of_stock,
+            loading=_LAZY if i >= eager else _FIRST if i == 0 else _EAGER,
+        )
+        for i, p in enumerate(products)
+    ]
 
 
 @register.simple_tag
-def product_cards(products) -> SafeString:
-    """The <li> cards of a product grid."""
-    return mark_safe("".join(cards_html(products)))  # noqa: S308 - every value escaped in card_html
+def product_cards(products, eager: int = 0) -> SafeString:
+    """The <li> cards of a product grid; the first `eager` images are not lazy (the grid at the
+    top of a page)."""
+    return mark_safe("".join(cards_html(products, eager=eager)))  # noqa: S308 - every value escaped in card_html
 
 
 _CHECK = (
