@@ -1,29 +1,80 @@
+from decimal import Decimal
+
 from django import forms
 from django.conf import settings
 from django.utils.translation import gettext_lazy as _
 
 from orders.models import Order
 from shop.core.divisions import address_line
+from shop.core.money import format_money
+
+
+class OptionsRadioSelect(forms.RadioSelect):
+    """Radio buttons of which some are shown but cannot be chosen (`disabled` values)."""
+
+    def __init__(self, *args, disabled=(), **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.disabled = set(disabled)
+
+    def create_option(self, name, value, label, selected, index, subindex=None, attrs=None):
+        option = super().create_option(name, value, label, selected, index, subindex, attrs)
+        if value in self.disabled:
+            option["attrs"]["disabled"] = True
+        return option
+
+
+def wallet_short_message(*, balance: Decimal, total: Decimal) -> str:
+    return _("Your wallet balance (%(balance)s) is less than the order total (%(total)s).") % {
+        "balance": format_money(balance),
+        "total": format_money(total),
+    }
 
 
 class CheckoutForm(forms.Form):
     address = forms.TypedChoiceField(label=_("Deliver to"), coerce=int, widget=forms.RadioSelect)
     shipping_method = forms.ChoiceField(label=_("Shipping"), widget=forms.RadioSelect)
     insured = forms.BooleanField(label=_("Insure the parcel"), required=False)
-    payment_method = forms.ChoiceField(label=_("Payment"), widget=forms.RadioSelect)
+    payment_method = forms.ChoiceField(label=_("Payment"), widget=OptionsRadioSelect)
     note = forms.CharField(label=_("Note to the shop"), required=False, max_length=200)
 
-    def __init__(self, *args, addresses, quotes, **kwargs) -> None:
+    def __init__(self, *args, addresses, quotes, wallet_balance=None, least_total=None, **kwargs) -> None:
+        """`wallet_balance`: the customer's; `least_total`: what this cart costs at the least
+        (cheapest shipping, no insurance). The wallet option shows the balance, and cannot be
+        chosen when the balance is below that (the reason beside it)."""
         super().__init__(*args, **kwargs)
         self.fields["address"].choices = [(a.pk, f"{a.recipient} {a.phone} · {address_line(a)}") for a in addresses]
         default = next((a.pk for a in addresses if a.is_default), None)
         self.fields["address"].initial = default
         self.fields["shipping_method"].choices = [(q.method, q.label) for q in quotes]
         self.fields["shipping_method"].initial = "standard"
-        self.fields["payment_method"].choices = [
-            c for c in Order.PaymentMethod.choices if c[0] in settings.PAYMENT_PROVIDERS
-        ]
-        self.fields["payment_method"].initial = settings.PAYMENT_PROVIDERS[0]
+        choices = [c for c in Order.PaymentMethod.choices if c[0] in settings.PAYMENT_PROVIDERS]
+        self.wallet_balance, self.wallet_short = wallet_balance, False
+        if wallet_balance is not None:
+            self.wallet_short = least_total is not None and wallet_balance < least_total
+            choices = [
+                (value, self._wallet_label(least_total) if value == "wallet" else label) for value, label in choices
+            ]
+        field = self.fields["payment_method"]
+        field.choices = choices
+        field.widget.disabled = {"wallet"} if self.wallet_short else set()
+        usable = [m for m in settings.PAYMENT_PROVIDERS if m not in field.widget.disabled]
+        field.initial = usable[0] if usable else settings.PAYMENT_PROVIDERS[0]
+
+    def _wallet_label(self, least_total) -> str:
+        balance = format_money(self.wallet_balance)
+        if self.wallet_short:
+            return _("Wallet balance (%(balance)s): not enough for this order (at least %(total)s)") % {
+                "balance": balance,
+                "total": format_money(least_total),
+            }
+        return _("Wallet balance (%(balance)s available)") % {"balance": balance}
+
+    def clean_payment_method(self) -> str:
+        method = self.cleaned_data["payment_method"]
+        if method in self.fields["payment_method"].widget.disabled:
+            # A disabled radio is not posted by a browser: this is a stale page or a hand-made POST.
+            raise forms.ValidationError(_("Your wallet balance is not enough for this order."))
+        return method
 
 
 class AddressChangeForm(forms.Form):

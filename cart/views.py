@@ -17,11 +17,12 @@ from django_ratelimit.decorators import ratelimit
 
 from cart import services
 from cart.exceptions import CartError
-from cart.forms import AddressChangeForm, CheckoutForm
+from cart.forms import AddressChangeForm, CheckoutForm, wallet_short_message
 from cart.shipping import insurance_fee, shipping_quotes
 from orders import selectors as order_selectors
 from orders.exceptions import OrderError
 from orders.models import Order
+from payments import selectors as payment_selectors
 from payments.exceptions import PaymentError, PaymentErrorCode
 from shop.core import divisions
 from shop.core.money import format_money
@@ -169,7 +170,10 @@ def checkout(request: HttpRequest) -> HttpResponse:
         return redirect(reverse("accounts:address_new") + "?next=" + reverse("cart:checkout"))
     default = next((a for a in addresses if a.is_default), addresses[0])
     quotes = shipping_quotes(weight_grams=summary.weight_grams, province=default.province, goods=summary.subtotal)
-    form = CheckoutForm(request.POST or None, addresses=addresses, quotes=quotes)
+    wallet_balance, least_total = _wallet_at_checkout(request, summary, default, quotes)
+    form = CheckoutForm(
+        request.POST or None, addresses=addresses, quotes=quotes, wallet_balance=wallet_balance, least_total=least_total
+    )
     context = {
         "form": form,
         "summary": summary,
@@ -192,12 +196,34 @@ def checkout(request: HttpRequest) -> HttpResponse:
         except CartError as exc:
             messages.error(request, exc.message)
         else:
+            if form.cleaned_data["payment_method"] == "wallet" and wallet_balance < totals.total:
+                # Dearer than the least (another address, express, insurance): the wallet is
+                # short for this choice; say so here rather than place an order it cannot pay.
+                form.add_error("payment_method", wallet_short_message(balance=wallet_balance, total=totals.total))
+                return render(request, "cart/checkout.html", context)
             return render(
                 request,
                 "cart/review.html",
                 {**context, "totals": totals, "address": address, "cart": cart, "choice": form.cleaned_data},
             )
     return render(request, "cart/checkout.html", context)
+
+
+def _wallet_at_checkout(request: HttpRequest, summary, address, quotes) -> tuple[Decimal | None, Decimal | None]:
+    """The customer's wallet balance and the least this cart costs (the cheapest shipping to
+    the default address, no insurance), when the wallet is offered; else (None, None)."""
+    if "wallet" not in settings.PAYMENT_PROVIDERS or not quotes:
+        return None, None
+    wallet = payment_selectors.wallet_of(user=request.user)
+    cheapest = min(quotes, key=lambda q: q.fee)
+    try:
+        least = services.checkout_totals(
+            summary=summary, province=address.province, shipping_method=cheapest.method, insured=False,
+            customer=request.user,
+        ).total  # fmt: skip
+    except CartError:
+        least = None
+    return (wallet.balance if wallet else Decimal("0.00")), least
 
 
 @login_required

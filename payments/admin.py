@@ -6,6 +6,7 @@ from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import path, reverse
+from django.utils.http import url_has_allowed_host_and_scheme, urlencode
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
@@ -13,6 +14,7 @@ from orders.admin import LineInline
 from orders.models import Order
 from payments import models, services
 from payments.exceptions import PaymentError
+from shop.adminlog import admin_log_record, snapshot
 from shop.core.admin import ReadOnlyInline
 from shop.core.admin_site import contribute
 from shop.models import User
@@ -146,6 +148,8 @@ class EntryInline(ReadOnlyInline):
 class AdjustForm(forms.Form):
     amount = forms.DecimalField(label=_("Amount (negative to debit)"), max_digits=12, decimal_places=2)
     note = forms.CharField(label=_("Reason"), max_length=200)
+    # Where to go back to: the customer's page when the adjustment started there.
+    next = forms.CharField(required=False, widget=forms.HiddenInput)
 
 
 @admin.register(models.Wallet)
@@ -160,7 +164,9 @@ class WalletAdmin(admin.ModelAdmin):
         return False
 
     def has_delete_permission(self, request, obj=None) -> bool:
-        return False  # a balance and its ledger are kept; adjust with a reason instead
+        # A balance and its ledger are kept; adjust with a reason instead. An empty wallet goes
+        # only with its customer's account (CustomerWalletDeletion below).
+        return False
 
     def save_model(self, request, obj, form, change) -> None:
         # Finance may change wallets (to adjust them), but every field here is read only: saving
@@ -177,10 +183,11 @@ class WalletAdmin(admin.ModelAdmin):
         wallet = get_object_or_404(models.Wallet.objects.select_related("user"), pk=pk)
         if not self.has_change_permission(request, wallet):
             raise PermissionDenied
-        form = AdjustForm(request.POST or None)
+        form = AdjustForm(request.POST or None, initial={"next": request.GET.get("next", "")})
         if request.method == "POST" and form.is_valid():
+            before = snapshot(wallet)
             try:
-                services.wallet_adjust(
+                entry = services.wallet_adjust(
                     user=wallet.user,
                     amount=form.cleaned_data["amount"],
                     note=form.cleaned_data["note"],
@@ -189,12 +196,33 @@ class WalletAdmin(admin.ModelAdmin):
             except PaymentError as exc:
                 form.add_error(None, exc.message)
             else:
-                self.message_user(request, _("Wallet adjusted."), messages.SUCCESS)
-                return redirect(reverse("admin:payments_wallet_change", args=[pk]))
+                said = _("Wallet adjusted.")
+                self.message_user(request, said, messages.SUCCESS)
+                wallet.refresh_from_db()
+                # Recorded here rather than by the admin log's generic page record: the log
+                # keeps the reason and the amount with the balance's before and after.
+                admin_log_record(
+                    request=request,
+                    action="adjust",
+                    obj=wallet,
+                    before=before,
+                    after=wallet,
+                    note=f"{said} {entry.amount:+} · {entry.note}",
+                )
+                back = form.cleaned_data["next"]
+                if not back or not url_has_allowed_host_and_scheme(back, allowed_hosts={request.get_host()}):
+                    back = reverse("admin:payments_wallet_change", args=[pk])
+                return redirect(back)
         return render(
             request,
             "admin/payments/adjust.html",
-            {**self.admin_site.each_context(request), "form": form, "wallet": wallet, "title": _("Adjust wallet")},
+            {
+                **self.admin_site.each_context(request),
+                "form": form,
+                "wallet": wallet,
+                "entries": wallet.entries.select_related("actor")[:10],
+                "title": _("Adjust wallet"),
+            },
         )
 
 
@@ -233,18 +261,27 @@ class WalletInline(admin.StackedInline):
 
         if not obj.pk:
             return "—"
-        return format_html('<a href="{}">{}</a>', reverse("admin:payments_wallet_adjust", args=[obj.pk]), _("Adjust"))
+        back = urlencode({"next": reverse("admin:shop_user_change", args=[obj.user_id])})
+        url = reverse("admin:payments_wallet_adjust", args=[obj.pk]) + "?" + back
+        return format_html('<a href="{}">{}</a>', url, _("Adjust"))
 
     def has_add_permission(self, request, obj=None) -> bool:
         return False
 
+    def has_change_permission(self, request, obj=None) -> bool:
+        # Shown, never saved with the customer's form (the balance moves only through the
+        # ledger): a view-only inline posts nothing, and Django does not validate it, so saving
+        # a customer who has a wallet needs no wallet fields in the form.
+        return False
+
 
 def customer_wallet_adjust_link(request, customer):
-    """Finance (and the superuser) adjust a customer's wallet from their page."""
+    """Finance (and the superuser) adjust a customer's wallet from their page, and come back to it."""
     wallet = models.Wallet.objects.filter(user=customer).first()
     if wallet is None or not request.user.has_perm("payments.change_wallet"):
         return None
-    return _("Adjust wallet"), reverse("admin:payments_wallet_adjust", args=[wallet.pk])
+    back = urlencode({"next": reverse("admin:shop_user_change", args=[customer.pk])})
+    return _("Adjust wallet"), reverse("admin:payments_wallet_adjust", args=[wallet.pk]) + "?" + back
 
 
 def customer_wallet_link(request, customer):
@@ -254,5 +291,22 @@ def customer_wallet_link(request, customer):
     return _("Wallet"), reverse("admin:payments_wallet_change", args=[wallet.pk])
 
 
+class CustomerWalletDeletion:
+    """Contributed to the customer admin: deleting an account takes its wallet along when the
+    wallet is empty (the wallet admin itself deletes none, so Django would otherwise ask for a
+    permission nobody has). A wallet with entries still stops the deletion: its entries are
+    protected, and the confirmation page lists them."""
+
+    def get_deleted_objects(self, objs, request):
+        deleted, counts, perms_needed, protected = super().get_deleted_objects(objs, request)
+        perms_needed.discard(models.Wallet._meta.verbose_name)
+        return deleted, counts, perms_needed, protected
+
+
 # On shop's customer admin (用户信息管理): the wallet, and what finance may do there.
-contribute(User, inlines=[WalletInline], links=[customer_wallet_link, customer_wallet_adjust_link])
+contribute(
+    User,
+    inlines=[WalletInline],
+    mixins=[CustomerWalletDeletion],
+    links=[customer_wallet_link, customer_wallet_adjust_link],
+)

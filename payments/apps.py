@@ -7,7 +7,14 @@ class PaymentsConfig(AppConfig):
     verbose_name = _("Payments")
 
     def ready(self) -> None:
+        from django.conf import settings
+        from django.db.models.signals import post_save
+
         from orders.signals import cod_collected
         from payments import receivers
 
         cod_collected.connect(receivers.capture_cash_on_delivery, dispatch_uid="payments-capture-cod")
+        # Every account has a wallet from the start, whichever way it is made (registration,
+        # the admin's add page, createsuperuser, the demo): staff find it on the customer's page
+        # and can top it up before any payment has tried it.
+        post_save.connect(receivers.open_wallet, sender=settings.AUTH_USER_MODEL, dispatch_uid="payments-open-wallet")

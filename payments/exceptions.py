@@ -25,6 +25,8 @@ class PaymentErrorCode(StrEnum):
     NOT_REFUNDABLE = "not_refundable"
     REFUND_TOO_LARGE = "refund_too_large"
     REFUND_NOT_FAILED = "refund_not_failed"
+    # A staff adjustment of nothing: the ledger holds no zero entries (wallet_entry_not_zero).
+    ADJUSTMENT_ZERO = "adjustment_zero"
 
 
 class PaymentError(ShopError):
@@ -48,4 +50,5 @@ class PaymentError(ShopError):
         PaymentErrorCode.NOT_REFUNDABLE: _("This payment cannot be refunded to its method."),
         PaymentErrorCode.REFUND_TOO_LARGE: _("The refund would exceed what the payment took."),
         PaymentErrorCode.REFUND_NOT_FAILED: _("Only a failed refund can be sent again."),
+        PaymentErrorCode.ADJUSTMENT_ZERO: _("An adjustment must add or take an amount: zero changes nothing."),
     }

@@ -149,9 +149,14 @@ class GatewayNotification(models.Model):
 
 
 class Wallet(models.Model):
-    """A customer's balance. It always equals the sum of its entries (checked in tests)."""
+    """A customer's balance. It always equals the sum of its entries (checked in tests).
 
-    user = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="wallet")
+    Every account has one from the start (payments.receivers.open_wallet; migration 0007 for
+    the accounts made before). A wallet with entries is never deleted, whoever asks: its
+    entries PROTECT it, and so its customer (the ledger is the record of money held for them).
+    An empty one goes with its account."""
+
+    user = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="wallet")
     balance = models.DecimalField(_("balance"), default=0, **MONEY)
 
     class Meta:

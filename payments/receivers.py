@@ -5,3 +5,8 @@ from payments import services
 
 def capture_cash_on_delivery(sender, order, amount, reference, **kwargs) -> None:
     services.cod_collect(order_id=order.pk, amount=amount, reference=reference)
+
+
+def open_wallet(sender, instance, created, raw=False, **kwargs) -> None:
+    if created and not raw:  # not while loading fixtures: their wallets come with them
+        services.wallet_open(user_id=instance.pk)

@@ -370,9 +370,17 @@ def refunds_sweep(*, older_than_seconds: int = 600, now=None, limit: int = 200) 
 # -- wallet ---------------------------------------------------------------------------------
 
 
-def wallet_for(user) -> Wallet:
-    wallet, _created = Wallet.objects.get_or_create(user=user)
+def wallet_open(*, user_id: int) -> Wallet:
+    """Give an account its wallet (empty). Idempotent: an account has one wallet, ever.
+    Called when an account is created, however it is (registration, the admin, a command)."""
+    wallet, _created = Wallet.objects.get_or_create(user_id=user_id)
     return wallet
+
+
+def wallet_for(user) -> Wallet:
+    # Every account has its wallet since it was made; get_or_create still, so that a wallet
+    # removed by hand (an empty one may go) comes back on first use rather than failing.
+    return wallet_open(user_id=user.pk)
 
 
 def _wallet_post(*, user, amount: Decimal, reason: str, reference: str = "", note: str = "", actor=None) -> WalletEntry:
@@ -401,9 +409,12 @@ def _wallet_post(*, user, amount: Decimal, reason: str, reference: str = "", not
 
 @transaction.atomic
 def wallet_adjust(*, user, amount: Decimal, note: str, actor) -> WalletEntry:
-    """A staff adjustment (credit or debit), which must give a reason. Raises PaymentError."""
+    """A staff adjustment (credit or debit), which must give a reason. Raises PaymentError
+    (REASON_REQUIRED, ADJUSTMENT_ZERO, INSUFFICIENT_BALANCE for a debit past the balance)."""
     if not note.strip():
         raise PaymentError(PaymentErrorCode.REASON_REQUIRED)
+    if not money(amount):
+        raise PaymentError(PaymentErrorCode.ADJUSTMENT_ZERO)
     return _wallet_post(
         user=user, amount=money(amount), reason=WalletEntry.Reason.ADJUSTMENT, note=note.strip(), actor=actor
     )

@@ -18,7 +18,6 @@ from django_ratelimit.decorators import ratelimit
 from django_ratelimit.exceptions import Ratelimited
 
 from orders.selectors import orders_of
-from payments.models import Wallet
 from shop.accounts import forms, services
 from shop.core import divisions
 from shop.models import Address
@@ -131,13 +130,11 @@ class PasswordResetConfirmView(auth_views.PasswordResetConfirmView):
 @login_required
 def overview(request: HttpRequest) -> HttpResponse:
     orders = orders_of(customer=request.user)[:5]  # as the order list: without those removed from it
-    wallet = Wallet.objects.filter(user=request.user).first()
     return render(
         request,
         "shop/accounts/overview.html",
         {
-            "orders": orders,
-            "balance": wallet.balance if wallet else 0,
+            "orders": orders,  # the wallet: payments' {% wallet_summary %} tag
             "default_address": Address.objects.filter(user=request.user, is_default=True).first(),
         },
     )

@@ -20,7 +20,7 @@ from fulfillment.models import Shipment, Stock, StockMovement, Warehouse
 from fulfillment.services import shipment_pack
 from fulfillment.services.staff import WAREHOUSE_GROUP
 from orders.models import Notification
-from payments.models import Refund, Wallet
+from payments.models import Refund, Wallet, WalletEntry
 from payments.signals import refund_settled
 from tests import factories
 from tests.aftersales.support import completed, line_of, paid, photo, ship_all, shop
@@ -516,7 +516,7 @@ def test_only_finance_acts_on_payouts(group):
         plain_list = not response.redirect_chain and "cl" in (response.context or {})
         assert response.status_code == 403 or "No action selected." in messages_of(response) or plain_list
     refund = Refund.objects.get(pk=note.payment_refund_id)
-    assert refund.state == Refund.State.FAILED and not Wallet.objects.filter(user=note.order.customer).exists()
+    assert refund.state == Refund.State.FAILED and not WalletEntry.objects.filter(wallet__user=note.order.customer)
 
 
 def test_a_refund_note_is_read_only_even_for_the_superuser():

@@ -172,7 +172,8 @@ def test_a_gateway_order_still_goes_on_to_be_paid(client, buyer):
 
 
 def test_the_checkout_pages_say_placing_completes_a_cod_or_wallet_order(client, buyer):
-    _user, address, _cart = buyer
+    user, address, _cart = buyer
+    wallet_top_up(user=user, amount=D("500.00"), reference="T")  # a short wallet cannot be chosen
     page = client.get(CHECKOUT)
     assert b'id="one-step-note"' in page.content
     assert "placing the order completes it" in page.content.decode()

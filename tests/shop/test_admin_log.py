@@ -252,7 +252,7 @@ def _settle_claim():
 
 
 def _wallet():
-    wallet = Wallet.objects.create(user=factories.UserFactory())
+    wallet = Wallet.objects.get(user=factories.UserFactory())  # every account has one
     return wallet.pk, {"amount": "25.00", "note": "补偿"}
 
 

@@ -15,6 +15,7 @@ from aftersales.models import Review
 from cart.models import Cart
 from orders.models import Order
 from payments.models import Wallet
+from payments.services import wallet_top_up
 from shop.adminlog import changes_between, snapshot
 from shop.models import AdminLogEntry
 from tests import factories
@@ -37,6 +38,14 @@ def superuser(email: str = "root@example.com"):
     return factories.UserFactory(email=email, is_staff=True, is_superuser=True)
 
 
+def a_wallet(balance: str = "", **user) -> Wallet:
+    """A customer's wallet (every account has one), topped up to `balance` through the ledger."""
+    customer = factories.UserFactory(**user)
+    if balance:
+        wallet_top_up(user=customer, amount=Decimal(balance), reference="TOPUP")
+    return Wallet.objects.get(user=customer)
+
+
 def adjust(client, wallet, amount: str, note: str = "补偿"):
     url = reverse("admin:payments_wallet_adjust", args=[wallet.pk])
     return client.post(url, {"amount": amount, "note": note})
@@ -44,7 +53,7 @@ def adjust(client, wallet, amount: str, note: str = "补偿"):
 
 def test_a_wallet_adjustment_records_the_balance_before_and_after_with_who_and_where():
     root = superuser()
-    wallet = Wallet.objects.create(user=factories.UserFactory(), balance=Decimal("10.00"))
+    wallet = a_wallet("10.00")
     response = adjust(signed_in(root, REMOTE_ADDR="203.0.113.5"), wallet, "25.50")
     assert response.status_code == 302
     entry = AdminLogEntry.objects.get()
@@ -59,7 +68,7 @@ def test_a_wallet_adjustment_records_the_balance_before_and_after_with_who_and_w
 
 
 def test_a_refused_adjustment_is_not_recorded():
-    wallet = Wallet.objects.create(user=factories.UserFactory(), balance=Decimal("10.00"))
+    wallet = a_wallet("10.00")
     response = adjust(signed_in(superuser()), wallet, "-99.00")  # more than the balance
     assert response.status_code == 200 and response.context["form"].errors
     assert not AdminLogEntry.objects.exists()
@@ -67,7 +76,7 @@ def test_a_refused_adjustment_is_not_recorded():
 
 def test_the_address_is_the_client_behind_a_trusted_proxy(settings):
     settings.TRUSTED_PROXIES = ["127.0.0.1"]
-    wallet = Wallet.objects.create(user=factories.UserFactory())
+    wallet = a_wallet()
     client = signed_in(superuser(), REMOTE_ADDR="127.0.0.1", HTTP_X_FORWARDED_FOR="10.9.9.9, 198.51.100.77")
     adjust(client, wallet, "5.00")
     assert AdminLogEntry.objects.get().ip == "198.51.100.77"
@@ -110,7 +119,7 @@ def test_only_superusers_see_the_log_not_even_staff_given_its_permission():
 
 def test_the_log_is_read_only_even_for_a_superuser():
     root = superuser()
-    wallet = Wallet.objects.create(user=factories.UserFactory())
+    wallet = a_wallet()
     client = signed_in(root)
     adjust(client, wallet, "5.00")
     entry = AdminLogEntry.objects.get()
@@ -128,7 +137,7 @@ def test_the_log_is_read_only_even_for_a_superuser():
 
 def test_the_log_filters_by_staff_member_date_object_type_and_action_and_searches_objects():
     root, other = superuser(), superuser("other@example.com")
-    wallet = Wallet.objects.create(user=factories.UserFactory(email="wallet-owner@example.com"))
+    wallet = a_wallet(email="wallet-owner@example.com")
     product = factories.ProductFactory(name="雨伞", is_active=True)
     with time_machine.travel("2026-03-02 10:00 +0800", tick=False):
         adjust(signed_in(root), wallet, "5.00")

@@ -533,7 +533,7 @@ def test_every_admin_page_and_action_matches_the_intended_table(world):
 
 def test_adjusting_a_wallet_that_does_not_exist_is_404_and_without_permission_403(admin_client, client):
     assert admin_client.get("/admin/payments/wallet/999999/adjust/").status_code == 404
-    wallet = Wallet.objects.create(user=factories.UserFactory())
+    wallet = factories.UserFactory().wallet  # every account has one from the start
     staff = factories.UserFactory(is_staff=True)
     client.force_login(staff)
     assert client.get(f"/admin/payments/wallet/{wallet.pk}/adjust/").status_code == 403
@@ -694,7 +694,7 @@ def test_finance_adjusts_a_wallet_from_the_customers_page_and_its_wallet_page_sa
     finance.force_login(users[FINANCE])
     adjust = reverse("admin:payments_wallet_adjust", args=[wallet.pk])
     page = finance.get(reverse("admin:shop_user_change", args=[customer.pk])).content.decode()
-    assert f'href="{adjust}">Adjust wallet<' in page
+    assert f'href="{adjust}?next=' in page and ">Adjust wallet<" in page  # and back to this page
     assert finance.post(adjust, {"amount": "12.50", "note": "goodwill"}).status_code == 302
     wallet.refresh_from_db()
     assert wallet.balance == Decimal("12.50") and wallet.entries.get().note == "goodwill"
