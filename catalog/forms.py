@@ -19,7 +19,12 @@ SPEC_MAX_LENGTH = 200
 
 class SpecificationsWidget(forms.Widget):
     """A table: label and value in Chinese and in English, one row per specification, with a
-    few empty rows to add more (saving gives three new empty ones). No script needed."""
+    few empty rows to add more; "Add a row" (static/shop/admin-specs.js) appends more without a
+    save. Without the script, saving gives three new empty rows."""
+
+    class Media:
+        js = ("shop/admin-specs.js",)
+        css = {"all": ("shop/admin-specs.css",)}
 
     def format_value(self, value):
         return spec_rows(value)
@@ -41,10 +46,13 @@ class SpecificationsWidget(forms.Widget):
             for i, row in enumerate(rows)
         )
         body = mark_safe("".join(trs))  # noqa: S308 - every cell is built by format_html
+        table_id = (attrs or {}).get("id", f"id_{name}")
         return format_html(
             '<table class="spec-rows" id="{}"><thead><tr>{}</tr></thead><tbody>{}</tbody></table>'
-            '<input type="hidden" name="{}-rows" value="{}">',
-            (attrs or {}).get("id", f"id_{name}"), head, body, name, len(rows),
+            '<input type="hidden" name="{}-rows" value="{}">'
+            '<p><button type="button" class="spec-add" data-table="{}" data-rows="{}-rows" data-max="{}" hidden>'
+            "{}</button></p>",
+            table_id, head, body, name, len(rows), table_id, name, SPEC_MAX_ROWS, _("Add a row"),
         )  # fmt: skip
 
     def value_from_datadict(self, data, files, name):
