@@ -73,7 +73,7 @@ def _place_field(name: str) -> forms.CharField:
     # one typed by hand is refused with a message that says which.
     return forms.CharField(
         label=capfirst(Address._meta.get_field(name).verbose_name),
-        required=name == "province",
+        required=False,  # clean() says which level is missing, in words of the level above
         widget=forms.Select(attrs={"data-division": name}),
     )
 

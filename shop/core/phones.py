@@ -7,12 +7,15 @@ Stored in national format, the way couriers and customers write them: a mobile a
 API and the packing slip print the number as it is stored. Typed +86, 0086, spaces, hyphens,
 brackets and full-width digits are accepted and normalised."""
 
+import re
+
 import phonenumbers
 from phonenumbers import PhoneNumberType
 
 from shop.core.text import fold_digits
 
 REGION = "CN"
+_TYPED = re.compile(r"\+?[0-9 ()\-]+")
 _ACCEPTED = {PhoneNumberType.MOBILE, PhoneNumberType.FIXED_LINE, PhoneNumberType.FIXED_LINE_OR_MOBILE}
 
 
@@ -20,7 +23,9 @@ def phone_normalise(raw: str) -> str | None:
     """The number in the shop's stored form, or None when it is not a mainland mobile or landline
     number (too short or long, another country's, a 400 service number, letters)."""
     text = fold_digits((raw or "").strip())
-    if not text or len(text) > 30:
+    # phonenumbers reads every script's digits (١٣٨…); the shop's digit rule takes ASCII and
+    # full-width ones only (shop.core.text), and nothing but the usual separators besides.
+    if not text or len(text) > 30 or not _TYPED.fullmatch(text):
         return None
     try:
         number = phonenumbers.parse(text, REGION)

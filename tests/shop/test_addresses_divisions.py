@@ -84,7 +84,8 @@ def test_the_vendored_data_is_the_mainland_divisions_with_their_source():
         ("延边朝鲜族自治州", "Yanbian Korean Autonomous Prefecture"),
         ("鄂伦春自治旗", "Oroqen Autonomous Banner"),
         ("大兴安岭地区", "Daxing'anling Prefecture"),
-        ("阿拉善盟", "Alashan League"),
+        ("兴安盟", "Hinggan League"),  # by its own name, not its pinyin (Xing'an)
+        ("乌鲁木齐市", "Urumqi"),
         ("浦东新区", "Pudong New Area"),
     ],
 )
@@ -107,6 +108,7 @@ def test_english_names_are_pinyin_with_the_suffix_in_english(chinese, english):
         ("+1 650 253 0000", None),  # not mainland China
         ("400-810-8888", None),  # a service number: no courier can ring it
         ("火星", None),
+        ("١٣٨٠٠١٣٨٠٠٠", None),  # Arabic-Indic digits: phonenumbers would read them, the shop does not
     ],
 )
 def test_mainland_phone_numbers_are_checked_and_normalised(typed, stored):
@@ -369,3 +371,22 @@ def test_labels_follow_the_active_language():
         assert divisions.place_label(province="火星", city="", district="") == "火星"  # unknown: as written
     with translation.override("zh-hans"):
         assert divisions.place_label(province="上海市", city="上海市", district="浦东新区") == "上海市 浦东新区"
+
+
+def test_the_order_page_names_the_place_in_the_readers_language(db):
+    from tests.purchase import buyer_with_cart, place
+
+    user, address, cart = buyer_with_cart([(stocked_variant(price="50.00"), 1)])
+    order = place(user, address, cart)
+    assert (order.province, order.city, order.district) == ("上海市", "上海市", "浦东新区")  # the copy stays Chinese
+    client = english(Client())
+    client.force_login(user)
+    assert "Shanghai Pudong New Area" in client.get(order.get_absolute_url()).content.decode()
+    chinese = Client()
+    chinese.force_login(user)
+    assert "上海市 浦东新区" in chinese.get(order.get_absolute_url()).content.decode()
+
+
+def test_an_address_without_a_province_says_so_once(client_en, customer):
+    response = client_en.post(reverse("accounts:address_new"), {**GOOD, "province": "", "city": "", "district": ""})
+    assert response.context["form"].errors["province"] == ["Choose a province from the list."]

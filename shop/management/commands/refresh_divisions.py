@@ -69,6 +69,17 @@ OVERRIDES_EN = {
     "单县": "Shan County", "乐亭县": "Laoting County", "乐清市": "Yueqing", "尉犁县": "Yuli County",
     "莎车县": "Shache County", "六安市": "Lu'an", "朝阳市": "Chaoyang", "朝阳县": "Chaoyang County",
     "中沙群岛的岛礁及其海域": "Zhongsha Islands", "西沙群岛": "Xisha Islands", "南沙群岛": "Nansha Islands",
+    # Places whose English name is not their Chinese name's pinyin (Uyghur, Mongolian, Tibetan names).
+    "乌鲁木齐市": "Urumqi", "乌鲁木齐县": "Urumqi County", "呼和浩特市": "Hohhot", "拉萨市": "Lhasa",
+    "日喀则市": "Shigatse", "林芝市": "Nyingchi", "昌都市": "Qamdo", "那曲市": "Nagqu", "阿里地区": "Ngari Prefecture",
+    "喀什地区": "Kashgar Prefecture", "喀什市": "Kashgar", "和田地区": "Hotan Prefecture", "和田市": "Hotan",
+    "克拉玛依市": "Karamay", "吐鲁番市": "Turpan", "阿克苏地区": "Aksu Prefecture", "阿勒泰地区": "Altay Prefecture",
+    "伊犁哈萨克自治州": "Ili Kazakh Autonomous Prefecture",
+    "博尔塔拉蒙古自治州": "Bortala Mongol Autonomous Prefecture",
+    "巴音郭楞蒙古自治州": "Bayingolin Mongol Autonomous Prefecture",
+    "克孜勒苏柯尔克孜自治州": "Kizilsu Kirgiz Autonomous Prefecture", "鄂尔多斯市": "Ordos", "呼伦贝尔市": "Hulunbuir",
+    "锡林郭勒盟": "Xilingol League", "阿拉善盟": "Alxa League", "兴安盟": "Hinggan League", "乌兰察布市": "Ulanqab",
+    "巴彦淖尔市": "Bayannur", "格尔木市": "Golmud",
 }  # fmt: skip
 
 VOWELS = "aoe"
