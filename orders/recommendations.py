@@ -24,9 +24,11 @@ from orders.models import Order, OrderLine
 
 # How many products each list keeps: the product page, cart and home show at most this many.
 LIST_SIZE = 8
-# Candidates per category or brand a customer likes: enough to fill a list after what they
-# bought is taken out.
-PER_INTEREST = 3 * LIST_SIZE
+# A customer's strongest interests only (categories, and brands, each), and the best sellers of
+# each: enough to fill a list after what they bought is taken out, and a bounded amount of work
+# per customer (at most 2 * TOP_INTERESTS * PER_INTEREST + PER_INTEREST candidates).
+TOP_INTERESTS = 3
+PER_INTEREST = 2 * LIST_SIZE
 # A purchase says more about a customer's interests than a look.
 VIEW_WEIGHT, PURCHASE_WEIGHT = 1, 3
 CUSTOMER_BATCH = 1000
@@ -90,10 +92,10 @@ def bought_together_refresh(*, window_days: int | None = None) -> int:
 
 
 # For the customers with ids in [lo, hi]: categories and brands weighted by what they viewed
-# (their recently viewed list) and bought; each liked category's and brand's best sellers score
-# the weight; the shop's best sellers pad the list with score 0; what they ever paid for is left
-# out. The PER_INTEREST best sellers of a category or brand come from one window over the
-# products of the liked ones only.
+# (their recently viewed list) and bought, the TOP_INTERESTS of each kept; each kept category's
+# and brand's best sellers score its weight; the shop's best sellers pad the list with score 0;
+# what they ever paid for is left out. The PER_INTEREST best sellers of a category or brand come
+# from one window over the products of the kept ones only.
 FOR_YOU_SQL = """
 WITH interest AS (
     SELECT v.customer_id, p.category_id, p.brand_id, %s AS weight
@@ -110,8 +112,20 @@ bought AS (
     WHERE o.customer_id BETWEEN %s AND %s AND o.paid_at IS NOT NULL
 ),
 customers AS (SELECT DISTINCT customer_id FROM interest),
-categories AS (SELECT customer_id, category_id, SUM(weight) AS weight FROM interest GROUP BY customer_id, category_id),
-brands AS (SELECT customer_id, brand_id, SUM(weight) AS weight FROM interest GROUP BY customer_id, brand_id),
+categories AS (
+    SELECT customer_id, category_id, weight FROM (
+        SELECT customer_id, category_id, SUM(weight) AS weight,
+               ROW_NUMBER() OVER (PARTITION BY customer_id ORDER BY SUM(weight) DESC, category_id) AS n
+        FROM interest GROUP BY customer_id, category_id
+    ) ranked WHERE n <= %s
+),
+brands AS (
+    SELECT customer_id, brand_id, weight FROM (
+        SELECT customer_id, brand_id, SUM(weight) AS weight,
+               ROW_NUMBER() OVER (PARTITION BY customer_id ORDER BY SUM(weight) DESC, brand_id) AS n
+        FROM interest GROUP BY customer_id, brand_id
+    ) ranked WHERE n <= %s
+),
 category_best AS (
     SELECT id, category_id FROM (
         SELECT id, category_id, ROW_NUMBER() OVER (PARTITION BY category_id ORDER BY sales_count DESC, id DESC) AS n
@@ -163,9 +177,13 @@ def for_you_refresh(*, batch: int = CUSTOMER_BATCH) -> int:
     lo, done = 0, 0
     while customers := _customers_after(lo - 1, limit=batch):
         hi = customers[-1]
-        params = [VIEW_WEIGHT, lo, hi, PURCHASE_WEIGHT, lo, hi, *BOUGHT, lo, hi]
+        params = [VIEW_WEIGHT, lo, hi, PURCHASE_WEIGHT, lo, hi, *BOUGHT, lo, hi, TOP_INTERESTS, TOP_INTERESTS]
         params += [True, PER_INTEREST, True, PER_INTEREST, True, PER_INTEREST, LIST_SIZE]
         with transaction.atomic():
+            if connection.vendor == "postgresql":
+                # Room to sort a batch's candidates in memory; this transaction only.
+                with connection.cursor() as cursor:
+                    cursor.execute("SET LOCAL work_mem = '64MB'")
             Recommendation.objects.filter(customer_id__gte=lo, customer_id__lte=hi).delete()
             with connection.cursor() as cursor:
                 cursor.execute(sql, params)

@@ -133,6 +133,18 @@ def test_for_you_falls_back_to_best_sellers_and_keeps_the_list_size(interests, m
     assert for_you_of(customer) == ["p6", "p7", "p1"]  # the shop's best sellers
 
 
+def test_only_a_customers_strongest_interests_count(interests, monkeypatch):
+    p = interests
+    customer = factories.UserFactory()
+    completed_order([_variant(p["p7"])], customer=customer)  # k3 and y: 3 each
+    for name in ("p2", "p5"):  # k1 and y, k2 and z: 1 each
+        product_recently_viewed_record(customer_id=customer.pk, product_id=p[name].pk)
+    monkeypatch.setattr(recommendations, "TOP_INTERESTS", 1)  # k3 (3) and y (4) only
+    recommendations.recommendations_refresh()
+    # p2: y 4; p6: k3 3; the rest by sales only (k1, k2 and z no longer count).
+    assert for_you_of(customer) == ["p2", "p6", "p1", "p5", "p4", "p3"]
+
+
 def test_the_task_is_idempotent_and_batches_agree(interests):
     p = interests
     customers = [factories.UserFactory() for _ in range(5)]
