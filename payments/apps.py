@@ -10,10 +10,12 @@ class PaymentsConfig(AppConfig):
         from django.conf import settings
         from django.db.models.signals import post_save
 
-        from orders.signals import cod_collected
+        from orders.signals import cod_collected, order_released
         from payments import receivers
 
         cod_collected.connect(receivers.capture_cash_on_delivery, dispatch_uid="payments-capture-cod")
+        # Sent by orders when an unpaid order is cancelled: its open gateway payments are cancelled.
+        order_released.connect(receivers.cancel_open_payments, dispatch_uid="payments-cancel-open")
         # Every account has a wallet from the start, whichever way it is made (registration,
         # the admin's add page, createsuperuser, the demo): staff find it on the customer's page
         # and can top it up before any payment has tried it.

@@ -21,7 +21,9 @@ class Payment(models.Model):
         # or cancelled meanwhile): it goes back through a Refund; finance sees it until then.
         TO_REFUND = "to_refund", _("Captured, to refund")
         REFUNDED = "refunded", _("Refunded")  # every cent went back
-        # Cash on delivery no longer due: the order was closed before the parcel arrived.
+        # Cash on delivery no longer due: the order was closed before the parcel arrived. Or a
+        # payment still open at the gateway when its order was cancelled (by the customer, staff
+        # or the unpaid timeout): a success reported after that is refunded (TO_REFUND).
         CANCELLED = "cancelled", _("Cancelled")
 
     class Purpose(models.TextChoices):

@@ -174,6 +174,20 @@ def payment_apply(*, payment_id: int, result: GatewayResult) -> Payment:
 TAKEN = (Payment.State.CAPTURED, Payment.State.TO_REFUND, Payment.State.REFUNDED)
 
 
+def payments_cancel_open(*, order_id: int) -> int:
+    """The order was cancelled (by the customer, staff or the unpaid timeout): its payments
+    still open at a gateway (PENDING) become CANCELLED, so the order no longer lists one as
+    waiting. Returns how many.
+
+    The gateway may still report one of them paid (the customer paid at the last second):
+    payment_apply takes that as money for a cancelled order, TO_REFUND and refunded, as for any
+    payment arriving after its order closed; a late failure leaves it CANCELLED.
+    Precondition: order row locked (the cancelling transaction), so no notification is being
+    applied to these payments meanwhile."""
+    open_ = Payment.objects.filter(order_id=order_id, state=Payment.State.PENDING)
+    return open_.update(state=Payment.State.CANCELLED)
+
+
 def _payment_save_capture(payment: Payment) -> None:
     """Save a capture's fields. Raises PaymentError(TRANSACTION_REUSED) if another payment of
     ours already holds the gateway's transaction id (checked, and held by the unique

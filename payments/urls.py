@@ -9,6 +9,7 @@ urlpatterns = [
     path("pay/<str:number>/", views.order_pay, name="pay"),
     path("notify/<str:provider>/", views.notify, name="notify"),
     path("return/", views.payment_return, name="return"),
+    path("abandoned/", views.payment_abandoned, name="abandoned"),
 ]
 
 # The sandbox gateway's hosted page is a test stand-in: unrouted unless enabled (DEBUG, or

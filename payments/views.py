@@ -1,6 +1,7 @@
 """Paying: start a payment for an order, the gateways' notify endpoint, the return page, and
 the sandbox gateway's hosted page."""
 
+from datetime import timedelta
 from urllib.parse import urlencode
 
 from django.conf import settings
@@ -9,6 +10,7 @@ from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBadRequest
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
+from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
@@ -71,17 +73,52 @@ def notify(request: HttpRequest, provider: str) -> HttpResponse:
     return HttpResponse("success", content_type="text/plain")
 
 
-@login_required
-def payment_return(request: HttpRequest) -> HttpResponse:
-    """Where the gateway sends the browser back. It shows the order's state as we know it; it
-    never marks anything paid: only the signed notification does."""
+# How long the return page waits (refreshing) for a gateway's notification: past it, the
+# page says none has come yet instead of "waiting" forever (a notification lost, a broker down).
+RETURN_WAIT = timedelta(minutes=5)
+
+
+def _own_payment(request: HttpRequest) -> Payment:
     reference = request.GET.get("out_trade_no", "")
     payment = Payment.objects.select_related("order").filter(reference=reference, order__customer=request.user).first()
     if payment is None:
         raise Http404(_("No such payment."))
+    return payment
+
+
+@login_required
+def payment_return(request: HttpRequest) -> HttpResponse:
+    """Where the gateway sends the browser back. It shows the order's state as we know it; it
+    never marks anything paid: only the signed notification does."""
+    payment = _own_payment(request)
     order = payment.order
-    waiting = order.status == Order.Status.PENDING_PAYMENT and payment.state == Payment.State.PENDING
-    return render(request, "payments/return.html", {"order": order, "payment": payment, "waiting": waiting})
+    open_ = order.status == Order.Status.PENDING_PAYMENT and payment.state == Payment.State.PENDING
+    waiting = open_ and timezone.now() - payment.created_at < RETURN_WAIT
+    return render(
+        request,
+        "payments/return.html",
+        {"order": order, "payment": payment, "waiting": waiting, "unconfirmed": open_ and not waiting},
+    )
+
+
+@login_required
+def payment_abandoned(request: HttpRequest) -> HttpResponse:
+    """Where a gateway sends the browser when the customer leaves its page without paying (the
+    sandbox's "Abandon", Alipay's quit_url): back to the order page, saying where things stand.
+    A GET that changes nothing: the payment stays as the gateway left it (a gateway may still
+    report it paid; the order is then paid as usual)."""
+    payment = _own_payment(request)
+    order = payment.order
+    if order.is_payable:
+        until = timezone.localtime(order.pay_by).strftime("%H:%M")
+        messages.warning(
+            request,
+            _("Payment not completed: nothing was charged. You can pay again until %(time)s, or cancel the order.")
+            % {"time": until},
+        )
+    elif order.status == Order.Status.PENDING_PAYMENT or order.status == Order.Status.CANCELLED:
+        messages.warning(request, _("Payment not completed. This order can no longer be paid."))
+    return redirect(order)
 
 
 @login_required
@@ -98,9 +135,13 @@ def sandbox_page(request: HttpRequest, reference: str) -> HttpResponse:
     payment = get_object_or_404(
         Payment.objects.select_related("order"), reference=reference, provider="sandbox", order__customer=request.user
     )
-    return_url = settings.SITE_URL + reverse("payments:return") + "?" + urlencode({"out_trade_no": payment.reference})
+    query = "?" + urlencode({"out_trade_no": payment.reference})
+    return_url = settings.SITE_URL + reverse("payments:return") + query
     if request.method == "POST":
         outcome = request.POST.get("outcome")
+        if outcome == "abandon":
+            # As a gateway does with the merchant's quit URL: no notification, the trade stays open.
+            return redirect(settings.SITE_URL + reverse("payments:abandoned") + query)
         # A gateway takes money for an open trade only: a paid or failed one is not paid again here.
         if outcome in ("pay", "fail") and payment.state == Payment.State.PENDING:
             sandbox_notify_queue(reference=payment.reference, outcome=outcome)
