@@ -22,7 +22,24 @@ class LineInline(ReadOnlyInline):
 
 class EventInline(ReadOnlyInline):
     model = models.OrderEvent
-    fields = ("created_at", "from_status", "to_status", "actor_kind", "actor", "note")
+    fields = ("created_at", "from_label", "to_label", "actor_kind_label", "actor", "display_note")
+
+    # The stored codes ("pending_payment", "system") in the reader's language.
+    @admin.display(description=_("from status"))
+    def from_label(self, obj) -> str:
+        return obj.from_label
+
+    @admin.display(description=_("to status"))
+    def to_label(self, obj) -> str:
+        return obj.to_label
+
+    @admin.display(description=_("actor kind"))
+    def actor_kind_label(self, obj) -> str:
+        return obj.actor_kind_label
+
+    @admin.display(description=_("note"))
+    def display_note(self, obj) -> str:
+        return obj.display_note
 
 
 class NotificationInline(ReadOnlyInline):

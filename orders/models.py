@@ -118,6 +118,30 @@ class Order(PostalAddress):
         return self.one_line
 
 
+# What the shop itself writes as an order event's note or a cancellation's reason: stored as these
+# keys, shown in the reader's language. Anything else (a staff member's reason, a payment
+# reference, a request's number) is shown as written.
+SYSTEM_NOTES = {
+    "payment timeout": _("not paid in time"),
+    "cancelled by the customer": _("cancelled by the customer"),
+    "Cancelled by customer": _("cancelled by the customer"),  # as English pages stored it before
+    "cash on delivery": _("cash on delivery"),
+    "auto-confirmed after delivery": _("receipt confirmed automatically after delivery"),
+    "auto-confirmed: no delivery reported": _("receipt confirmed automatically: no delivery reported"),
+}
+ACTOR_KINDS = {
+    "customer": _("customer"),
+    "staff": _("staff"),
+    "system": _("system"),
+    "gateway": _("payment gateway"),
+}
+
+
+def system_note(text: str) -> str:
+    """A note or reason in the current language if the shop wrote it, else as written."""
+    return str(SYSTEM_NOTES[text]) if text in SYSTEM_NOTES else text
+
+
 class OrderLine(models.Model):
     """A bought variant, with names and prices copied at the time of purchase.
 
@@ -192,11 +216,23 @@ class OrderEvent(models.Model):
         ordering = ["created_at", "pk"]
 
     def __str__(self) -> str:
-        return f"{self.order_id}: {self.from_status or '-'} → {self.to_status}"
+        return f"{self.order_id}: {self.from_label or '-'} → {self.to_label}"
 
     @property
     def to_label(self) -> str:
         return Order.Status(self.to_status).label
+
+    @property
+    def from_label(self) -> str:
+        return Order.Status(self.from_status).label if self.from_status else ""
+
+    @property
+    def actor_kind_label(self) -> str:
+        return str(ACTOR_KINDS.get(self.actor_kind, self.actor_kind))
+
+    @property
+    def display_note(self) -> str:
+        return system_note(self.note)
 
 
 class Coupon(models.Model):
@@ -310,7 +346,7 @@ class Notification(models.Model):
         indexes = [models.Index(fields=["created_at"], name="notification_pending", condition=Q(state="pending"))]
 
     def __str__(self) -> str:
-        return f"{self.kind} → {self.to}"
+        return f"{self.get_kind_display()} → {self.to}"
 
 
 class DailySales(models.Model):

@@ -19,7 +19,7 @@ from django.utils.encoding import force_bytes
 from django.utils.http import urlsafe_base64_encode
 
 from orders.exceptions import OrderError, OrderErrorCode
-from orders.models import Coupon, CouponRedemption, Notification, Order, OrderEvent, OrderLine
+from orders.models import Coupon, CouponRedemption, Notification, Order, OrderEvent, OrderLine, system_note
 from orders.sales import daily_sales_record_paid
 from orders.signals import order_completed, order_paid, order_released
 from shop.core.money import format_money, money
@@ -203,7 +203,7 @@ def order_context(order: Order) -> dict:
             {"name": line.display_name, "options": line.display_options, "quantity": line.quantity}
             for line in order.lines.all()
         ],
-        "reason": order.cancel_reason,
+        "reason": system_note(order.cancel_reason),
         "auto_confirmed": order.status == Order.Status.COMPLETED
         and not order.events.filter(to_status=Order.Status.COMPLETED, actor_kind="customer").exists(),
     }

@@ -46,7 +46,7 @@ def order_cancel_view(request: HttpRequest, number: str) -> HttpResponse:
         messages.error(request, _("Only an unpaid order can be cancelled here."))
         return redirect(order)
     try:
-        order_cancel(order_id=order.pk, actor=request.user, actor_kind="customer", reason=_("Cancelled by customer"))
+        order_cancel(order_id=order.pk, actor=request.user, actor_kind="customer", reason="cancelled by the customer")
     except OrderError as exc:
         messages.error(request, exc.message)
     else:

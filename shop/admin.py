@@ -4,9 +4,13 @@ from axes.models import AccessAttempt
 from django.contrib import admin
 from django.contrib.auth.admin import UserAdmin
 from django.contrib.auth.forms import AdminUserCreationForm
+from django.utils.translation import gettext, ngettext
 from django.utils.translation import gettext_lazy as _
-from django.utils.translation import ngettext
 
+from aftersales.services.staff import CUSTOMER_SERVICE_GROUP, FINANCE_GROUP, SUPERVISOR_GROUP
+from catalog.selectors import DEPARTMENT_STAFF_GROUP
+from catalog.services import CATALOGUE_MANAGER_GROUP
+from fulfillment.services.staff import WAREHOUSE_GROUP
 from shop.core.admin_site import contribute
 from shop.models import User
 
@@ -59,6 +63,16 @@ class CustomerAdmin(UserAdmin):
         # A new account has no orders, wallet or requests yet: the add page is email and password.
         return super().get_inline_instances(request, obj) if obj is not None else []
 
+    def formfield_for_manytomany(self, db_field, request, **kwargs):
+        # Roles and permissions are stored by name in English (Django writes "Can add <model>"
+        # when it migrates; our roles are named in code): shown in the page's language.
+        field = super().formfield_for_manytomany(db_field, request, **kwargs)
+        if field is not None and db_field.name == "groups":
+            field.label_from_instance = role_label
+        elif field is not None and db_field.name == "user_permissions":
+            field.label_from_instance = permission_label
+        return field
+
     def get_fieldsets(self, request, obj=None):
         fieldsets = super().get_fieldsets(request, obj)
         if request.user.is_superuser:
@@ -81,6 +95,39 @@ class CustomerAdmin(UserAdmin):
     def deactivate(self, request, queryset) -> None:
         n = queryset.exclude(pk=request.user.pk).update(is_active=False)
         self.message_user(request, ngettext("%(n)d account deactivated.", "%(n)d accounts deactivated.", n) % {"n": n})
+
+
+ROLES = {
+    CATALOGUE_MANAGER_GROUP: _("Catalogue managers"),
+    DEPARTMENT_STAFF_GROUP: _("Department staff"),
+    CUSTOMER_SERVICE_GROUP: _("Customer service"),
+    SUPERVISOR_GROUP: _("After-sales supervisors"),
+    FINANCE_GROUP: _("Finance"),
+    WAREHOUSE_GROUP: _("Warehouse staff"),
+}
+DEFAULT_PERMISSIONS = {
+    "add": _("Can add %(model)s"),
+    "change": _("Can change %(model)s"),
+    "delete": _("Can delete %(model)s"),
+    "view": _("Can view %(model)s"),
+}
+
+
+def role_label(group) -> str:
+    return str(ROLES.get(group.name, group.name))
+
+
+def permission_label(permission) -> str:
+    """Django's "app | model | Can add model" with the permission's own words translated: a
+    model's four default ones from its verbose name, our own (Meta.permissions) by their text."""
+    content_type = permission.content_type
+    model = content_type.model_class()
+    action = permission.codename.partition("_")[0]
+    if model is not None and permission.codename == f"{action}_{content_type.model}" and action in DEFAULT_PERMISSIONS:
+        name = DEFAULT_PERMISSIONS[action] % {"model": model._meta.verbose_name}
+    else:
+        name = gettext(permission.name)
+    return f"{content_type} | {name}"
 
 
 class LoginAttemptFixes:

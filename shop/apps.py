@@ -13,6 +13,11 @@ class ShopConfig(AppConfig):
 
         app.autodiscover_tasks(force=True)
 
+        # Admin labels for fields other apps declared without a verbose name (no migration).
+        from shop.admin_labels import field_labels_apply
+
+        field_labels_apply()
+
         # The admin log (管理员日志): its page, and its mixin on every ModelAdmin the site composes
         # (the site composes lazily, on first use, so this may come after the apps' admin modules).
         from django.contrib import admin

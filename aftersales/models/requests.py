@@ -21,6 +21,7 @@ from django.utils.translation import gettext_lazy as _
 
 from catalog.models import GeneratedNameImageField
 from catalog.validators import validate_product_image
+from orders.models import ACTOR_KINDS
 
 MONEY = {"max_digits": 12, "decimal_places": 2}
 
@@ -266,6 +267,28 @@ class AfterSaleEvent(models.Model):
     @property
     def to_label(self) -> str:
         return AfterSale.Status(self.to_status).label
+
+    @property
+    def actor_kind_label(self) -> str:
+        return str(ACTOR_KINDS.get(self.actor_kind, self.actor_kind))
+
+    @property
+    def display_note(self) -> str:
+        """The note in the reader's language when the shop wrote it (the reason a request was
+        opened for, a fixed remark), else as written (staff's reasons, numbers)."""
+        if self.note in AfterSale.Reason.values:
+            return AfterSale.Reason(self.note).label
+        return str(EVENT_NOTES.get(self.note, self.note))
+
+
+# Remarks aftersales.services writes on a request's events.
+EVENT_NOTES = {
+    "not packed yet: approved at once": _("not packed yet: approved at once"),
+    "shop did not answer in time": _("the shop did not answer in time"),
+    "withdrawn": _("withdrawn by the customer"),
+    "appeal": _("appealed by the customer"),
+    "return parcel delivered to the warehouse": _("return parcel delivered to the warehouse"),
+}
 
 
 class RefundNote(models.Model):
