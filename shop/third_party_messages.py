@@ -5,7 +5,8 @@ failures are on the admin site. Nothing imports this module; makemessages reads 
 
 Django's own zh_Hans catalogue has gaps too: the minimum password length's message since 5.2 is
 our validator's own message id (shop/accounts/validators.py); the admin's app list headers (read
-by screen readers) are below, and its search icon's text is in templates/admin/search_form.html."""
+by screen readers) are below. Its search icon's alt="Search" is written untranslated in Django's
+own template."""
 
 from django.utils.translation import gettext_noop as _
 
