@@ -37,7 +37,7 @@ class StockForm(forms.ModelForm):
 
     class Meta:
         model = models.Stock
-        fields = ("variant", "warehouse", "on_hand")
+        fields = ("variant", "warehouse", "location", "on_hand")
 
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
@@ -68,6 +68,7 @@ def _stock_save(stock: models.Stock, actor=None) -> models.Stock:
         warehouse_id=stock.warehouse_id, variant_id=stock.variant_id, on_hand=stock.on_hand, actor=actor
     )
     stock.pk, stock.product_id, stock.reserved = saved.pk, saved.product_id, saved.reserved
+    services.stock_locate(warehouse_id=stock.warehouse_id, variant_id=stock.variant_id, location=stock.location)
     return stock
 
 
@@ -125,10 +126,10 @@ class LowStockFilter(admin.SimpleListFilter):
 class StockAdmin(PermittedImportExportAdmin):
     resource_classes = [StockResource]
     form = StockForm
-    list_display = ("variant", "product", "warehouse", "on_hand", "reserved", "available", "history")
+    list_display = ("variant", "product", "warehouse", "location", "on_hand", "reserved", "available", "history")
     list_filter = (LowStockFilter, "warehouse")
     list_select_related = ("variant", "product", "warehouse")
-    search_fields = ("variant__sku", "product__name")
+    search_fields = ("variant__sku", "product__name", "location")
     autocomplete_fields = ("variant",)
     readonly_fields = ("reserved",)
     show_full_result_count = False
@@ -154,7 +155,7 @@ class StockInline(admin.TabularInline):
     form = StockForm
     extra = 0
     can_delete = False  # a row keeps its movement history; count it to zero instead
-    fields = ("variant", "warehouse", "on_hand", "reserved")
+    fields = ("variant", "warehouse", "location", "on_hand", "reserved")
     readonly_fields = ("reserved",)
 
     def formfield_for_foreignkey(self, db_field, request, **kwargs):
@@ -429,7 +430,14 @@ class ShipmentAdmin(admin.ModelAdmin):
             "parcels": parcels.select_related("order"),
             "units": sum(r["units"] for r in rows),
             "now": timezone.now(),
+            "pdf_query": request.GET.copy(),
         }
+        context["pdf_query"]["format"] = "pdf"
+        if request.GET.get("format") == "pdf":
+            body = pdf.pick_list_document(context)
+            response = HttpResponse(body, content_type="application/pdf")
+            response["Content-Disposition"] = f'inline; filename="pick-list-{warehouse.code}.pdf"'
+            return response
         return render(request, "fulfillment/print/pick_list.html", context)
 
     def _document(self, request, pk: int, kind: str):

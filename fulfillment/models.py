@@ -75,6 +75,9 @@ class Stock(models.Model):
     product = models.ForeignKey("catalog.Product", on_delete=models.CASCADE, related_name="stocks", editable=False)
     on_hand = models.IntegerField(_("on hand"), default=0)
     reserved = models.IntegerField(_("reserved"), default=0, editable=False)
+    # Where the units sit in the warehouse (aisle-shelf-bin, e.g. "A-03-2"): the pick list prints
+    # it so the picker walks to it instead of searching.
+    location = models.CharField(_("bin location"), max_length=20, blank=True)
 
     class Meta:
         verbose_name = _("stock")
@@ -203,7 +206,8 @@ class Shipment(models.Model):
 
     class Carrier(models.TextChoices):
         OWN_FLEET = "own_fleet", _("Own fleet")
-        EXPRESS = "express", _("Express")
+        # The company's name as customers know it, not the integration's code.
+        EXPRESS = "express", _("SF Express")
 
     class Kind(models.TextChoices):
         OUTBOUND = "outbound", _("To the customer")

@@ -17,7 +17,7 @@ from django.utils import timezone, translation
 from catalog.models import ProductVariant
 from fulfillment import carriers
 from fulfillment.exceptions import FulfillmentError, FulfillmentErrorCode
-from fulfillment.models import Reservation, Shipment, ShipmentLine, TrackingEvent, Warehouse
+from fulfillment.models import Reservation, Shipment, ShipmentLine, Stock, TrackingEvent, Warehouse
 from fulfillment.services.stock import (
     OutOfStock,
     stock_commit,
@@ -507,7 +507,16 @@ def pick_list(*, warehouse_id: int, shipment_ids: list[int] | None = None) -> li
                 rows.append(row)
             row["units"] += r["units"]
             row["parcels"] += r["parcels"]  # a parcel is a replacement or not: no parcel counted twice
-    return sorted(rows, key=lambda row: row["order_line__sku"])
+    # Each row's bin in this warehouse; the list runs in bin order (one walk down the aisles),
+    # rows without a bin last.
+    bins = dict(
+        Stock.objects.filter(
+            warehouse_id=warehouse_id, variant__sku__in=[row["order_line__sku"] for row in rows]
+        ).values_list("variant__sku", "location")
+    )
+    for row in rows:
+        row["location"] = bins.get(row["order_line__sku"], "")
+    return sorted(rows, key=lambda row: (not row["location"], row["location"], row["order_line__sku"]))
 
 
 def _variants_described(variant_ids) -> dict[int, tuple[str, str, str]]:

@@ -122,6 +122,16 @@ def stock_set_on_hand(*, warehouse_id: int, variant_id: int, on_hand: int, actor
     return stock
 
 
+def stock_locate(*, warehouse_id: int, variant_id: int, location: str) -> Stock:
+    """Say where a variant's units sit in a warehouse (its bin, printed on the pick list)."""
+    stock = _stock_row(warehouse_id, variant_id)
+    location = location.strip()
+    if stock.location != location:
+        Stock.objects.filter(pk=stock.pk).update(location=location)  # not a count: on_hand untouched
+        stock.location = location
+    return stock
+
+
 @transaction.atomic
 def stock_receive(
     *, warehouse_id: int, variant_id: int, quantity: int, reason: str = Reason.RECEIVE, reference: str = "", actor=None
