@@ -65,6 +65,15 @@ FINANCE_EMAIL = "finance@example.com"  # refunds and payouts, payments, wallets,
 CATALOGUE_EMAIL = "catalogue@example.com"  # products, prices, categories, import/export
 DEPARTMENT_EMAIL = "department@example.com"  # one department's products, sales and statements, read only
 DEMO_CUSTOMER = "customer@example.com"
+# The demo customer's wallet holds this, topped up through the ledger (a top-up entry), so the
+# wallet can pay at checkout; and coupons to try in the cart: code, kind, value, minimum spend,
+# uses per customer, and how `make run` describes them.
+DEMO_WALLET_TOP_UP = Decimal("500.00")
+DEMO_WALLET_REFERENCE = "DEMO-TOPUP"
+DEMO_COUPONS = [
+    ("WELCOME20", "fixed", "20.00", "99.00", 1, "¥20 off orders of ¥99 or more, once"),
+    ("VIP10", "percent", "10", "300.00", 3, "10% off orders of ¥300 or more, three times"),
+]
 
 PROVINCES = [  # code, name, English name, province, city, English city
     ("bj", "北京仓", "Beijing warehouse", "北京", "北京", "Beijing"),
@@ -144,7 +153,28 @@ class DemoBuilder:
             self._aftersales()
             self._settlement()
             self._recommendations()
+            self._wallet_and_coupons()
         return report
+
+    def _wallet_and_coupons(self) -> None:
+        """The demo customer's wallet topped up (once: a re-run finds its entry) and the demo
+        coupons (kept as they are if they exist: staff may have changed them)."""
+        from django.contrib.auth import get_user_model
+
+        from orders.models import Coupon
+        from payments.models import WalletEntry
+        from payments.services import wallet_top_up
+
+        for code, kind, value, min_spend, per_customer, _text in DEMO_COUPONS:
+            Coupon.objects.get_or_create(
+                code=code,
+                defaults={"kind": kind, "value": Decimal(value), "min_spend": Decimal(min_spend),
+                          "per_customer_limit": per_customer},
+            )  # fmt: skip
+        customer = get_user_model().objects.filter(email=DEMO_CUSTOMER).first()
+        topped_up = WalletEntry.objects.filter(wallet__user=customer, reference=DEMO_WALLET_REFERENCE).exists()
+        if customer is not None and not topped_up:
+            wallet_top_up(user=customer, amount=DEMO_WALLET_TOP_UP, reference=DEMO_WALLET_REFERENCE)
 
     def _recommendations(self) -> None:
         """The demo customer has looked at a few products (their recently viewed list), and the

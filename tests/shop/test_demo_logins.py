@@ -49,3 +49,10 @@ def test_the_demo_has_a_catalogue_manager_a_department_login_and_last_month_sett
     statements = Statement.objects.filter(month=month_previous())
     assert statements.exists()
     assert statements.filter(department_id__in=staff_department_ids(member)).exists()
+    # The demo customer's wallet is topped up and coupons exist (tests/shop/test_demo_wallet.py).
+    from orders.models import Coupon
+    from payments.models import WalletEntry
+    from shop.demo import DEMO_CUSTOMER
+
+    assert WalletEntry.objects.filter(wallet__user__email=DEMO_CUSTOMER, reason="top_up", amount=500).exists()
+    assert Coupon.objects.filter(code="WELCOME20").exists()

@@ -3,9 +3,12 @@
 from django.core.management.base import BaseCommand
 
 from catalog.models import Product
+from shop.core.money import format_money
 from shop.demo import (
     CATALOGUE_EMAIL,
+    DEMO_COUPONS,
     DEMO_CUSTOMER,
+    DEMO_WALLET_TOP_UP,
     DEPARTMENT_EMAIL,
     FINANCE_EMAIL,
     SERVICE_EMAIL,
@@ -37,6 +40,10 @@ class Command(BaseCommand):
             self.stdout.write(f"Catalogue manager login: {CATALOGUE_EMAIL} / {report[1]}")
             self.stdout.write(f"Department staff login: {DEPARTMENT_EMAIL} / {report[1]}")
             self.stdout.write(f"Demo customer login: {DEMO_CUSTOMER} / {report[1]}")
+            # A database seeded before the demo had coupons and a topped-up wallet gets them now.
+            DemoBuilder(products=0, seed=seed, progress=False)._wallet_and_coupons()
+            self.stdout.write(f"Demo customer wallet: {format_money(DEMO_WALLET_TOP_UP)} topped up")
+            self.stdout.write("Coupons: " + "; ".join(f"{code} ({text})" for code, *_rest, text in DEMO_COUPONS))
             return
         report = DemoBuilder(products=products, seed=seed, progress=not no_progress).build()
         self.stdout.write(
@@ -51,3 +58,5 @@ class Command(BaseCommand):
         self.stdout.write(f"Catalogue manager login: {CATALOGUE_EMAIL} / {report.admin_password}")
         self.stdout.write(f"Department staff login: {DEPARTMENT_EMAIL} / {report.admin_password}")
         self.stdout.write(f"Demo customer login: {DEMO_CUSTOMER} / {report.admin_password}")
+        self.stdout.write(f"Demo customer wallet: {format_money(DEMO_WALLET_TOP_UP)} topped up")
+        self.stdout.write("Coupons: " + "; ".join(f"{code} ({text})" for code, *_rest, text in DEMO_COUPONS))
