@@ -1,5 +1,5 @@
 # The two commands: `make run` (the shop on its embedded default) and `make test`.
-.PHONY: run test bench bench-checkout stack lint messages
+.PHONY: run test bench bench-checkout stack lint messages lighthouse
 
 run:
 	bash bin/run
@@ -16,6 +16,9 @@ bench-checkout:
 
 stack:
 	bash bin/stack
+
+lighthouse:
+	bash bin/lighthouse
 
 lint:
 	.venv/bin/ruff check . && .venv/bin/ruff format --check . && .venv/bin/lint-imports
