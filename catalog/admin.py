@@ -100,6 +100,15 @@ class ImageInline(admin.TabularInline):
     fields = ("preview", "image", "variant", "alt", "alt_en", "position")
     readonly_fields = ("preview",)
 
+    def formfield_for_foreignkey(self, db_field, request, **kwargs):
+        # This product's variants only: every variant of the catalogue in each image row's
+        # drop-down (hundreds of options, per row) made the product page slow and heavy.
+        field = super().formfield_for_foreignkey(db_field, request, **kwargs)
+        if db_field.name == "variant":
+            product_id = request.resolver_match.kwargs.get("object_id")
+            field.queryset = field.queryset.filter(product_id=product_id) if product_id else field.queryset.none()
+        return field
+
     @admin.display(description=_("Preview"))
     def preview(self, obj: models.ProductImage) -> str:
         url = obj.thumbnail_url if obj and obj.pk else ""
@@ -136,7 +145,9 @@ class ProductAdmin(PermittedImportExportAdmin):
     list_filter = ("is_active", "in_stock", "department", "brand", "category")
     list_select_related = ("brand", "category", "department")
     search_fields = ("name", "name_en", "slug", "variants__sku")
-    autocomplete_fields = ("brand", "supplier", "attribute_values")
+    # Search-as-you-type for the relations that grow with the catalogue (the department list
+    # stays a drop-down: a handful, and department staff may not search departments).
+    autocomplete_fields = ("brand", "category", "supplier", "attribute_values")
     prepopulated_fields = {"slug": ("name_en",)}
     readonly_fields = ("price", "compare_at_price", "in_stock", "view_count", "sales_count", "created_at")
     inlines = [VariantInline, ImageInline]

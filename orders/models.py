@@ -134,6 +134,7 @@ ACTOR_KINDS = {
     "staff": _("staff"),
     "system": _("system"),
     "gateway": _("payment gateway"),
+    "carrier": _("carrier"),
 }
 
 
@@ -218,8 +219,15 @@ class OrderEvent(models.Model):
     def __str__(self) -> str:
         return f"{self.order_id}: {self.from_label or '-'} → {self.to_label}"
 
+    # Not a status of the order but a step of its story: a parcel reached the customer (已签收),
+    # as the carrier reported it. The status stays; the entry goes in the history beside the
+    # status changes, so customer and staff read when the goods arrived.
+    DELIVERED = "delivered"
+
     @property
     def to_label(self) -> str:
+        if self.to_status == self.DELIVERED:
+            return str(_("Delivered"))
         return Order.Status(self.to_status).label
 
     @property

@@ -1,5 +1,8 @@
 """Reads of orders for the customer's pages."""
 
+from datetime import datetime, timedelta
+
+from django.conf import settings
 from django.db.models import Exists, OuterRef, Prefetch, Q, QuerySet
 
 from orders.models import Order, OrderEvent
@@ -40,3 +43,22 @@ def order_of(*, customer, number: str) -> Order:
         .prefetch_related("payments")
         .get(number=number)
     )
+
+
+def order_auto_confirm_at(order: Order) -> datetime | None:
+    """When receipt is confirmed for the customer if they do not confirm it: for a shipped order,
+    ORDER_AUTO_CONFIRM_DAYS_AFTER_DELIVERY days after the last parcel's delivery, or
+    ORDER_AUTO_CONFIRM_DAYS_AFTER_SHIPPING days after shipping while no delivery is reported
+    (orders_auto_confirm, every 30 minutes, confirms it then); for an order the shop confirmed
+    that way, when it did. None otherwise. Reads the order's events (prefetched on its page)."""
+    if order.status == Order.Status.SHIPPED:
+        if order.delivered_at:
+            return order.delivered_at + timedelta(days=settings.ORDER_AUTO_CONFIRM_DAYS_AFTER_DELIVERY)
+        if order.shipped_at:
+            return order.shipped_at + timedelta(days=settings.ORDER_AUTO_CONFIRM_DAYS_AFTER_SHIPPING)
+        return None
+    if order.status == Order.Status.COMPLETED:
+        confirmed = [e for e in order.events.all() if e.to_status == Order.Status.COMPLETED]
+        if confirmed and confirmed[-1].actor_kind == "system":
+            return confirmed[-1].created_at
+    return None

@@ -333,6 +333,20 @@ def order_record_delivered(*, order: Order, when) -> None:
         order.save(update_fields=["delivered_at"])
 
 
+def order_record_parcel_delivered(*, order: Order, when, parcel: str) -> OrderEvent:
+    """A parcel of the order was delivered (the carrier's 已签收, or staff recording their own
+    fleet's): an entry in the order's history at the time of delivery, naming the parcel. The
+    status does not change. Precondition: order row locked."""
+    return OrderEvent.objects.create(
+        order=order,
+        from_status=order.status,
+        to_status=OrderEvent.DELIVERED,
+        actor_kind="carrier",
+        note=parcel[:300],
+        created_at=when or timezone.now(),
+    )
+
+
 @transaction.atomic
 def order_confirm_receipt(*, order_id: int, customer=None, actor_kind: str = "customer", note: str = "") -> Order:
     """The customer has the goods: 已发货 → 已完成. With `customer`, only their own order

@@ -27,7 +27,13 @@ from fulfillment.services.stock import (
 )
 from fulfillment.signals import return_delivered
 from orders.models import Notification, Order
-from orders.services import notification_queue, order_line_names, order_record_delivered, order_record_shipped
+from orders.services import (
+    notification_queue,
+    order_line_names,
+    order_record_delivered,
+    order_record_parcel_delivered,
+    order_record_shipped,
+)
 from orders.signals import cod_collected
 from shop.core.money import format_money, money
 
@@ -350,6 +356,7 @@ def _deliver(shipment: Shipment, order: Order, delivery: carriers.TrackingUpdate
         shipment.cod_collected = delivery.cod_collected
     shipment.save()
     _mail(Notification.Kind.SHIPMENT_DELIVERED, shipment, order, shipment_lines_described(shipment=shipment))
+    order_record_parcel_delivered(order=order, when=shipment.delivered_at, parcel=shipment.number)
     if shipment.cod_amount and delivery.cod_collected:
         cod_collected.send(sender=Shipment, order=order, amount=delivery.cod_collected, reference=shipment.number)
     if shipment.kind != Kind.OUTBOUND:
