@@ -2,13 +2,13 @@
 desktop and on a 390×844 phone, fails on any serious or critical violation.
 
 The pages, on the seeded demo catalogue and the demo customer's orders (shop/demo.py): home,
-a category, every product, search (with results and without), a product, its reviews, an empty
+a category, all products, search (with results and without), a product, its reviews, an empty
 cart and one with lines, checkout, its review step, the order awaiting payment, the sandbox
 gateway's page and the return page after paying, the order list, orders waiting to be packed,
-on their way (with tracking) and completed, the account and its profile and password pages,
-the address book and its form, after-sales (the list, a request, the request form), the review
-and follow-up forms, the invoice request, login, registration, the password reset and its
-"sent" and "new password" pages, and the 404 page.
+on their way (with tracking) and completed, a change of address, the account and its profile
+and password pages, favourites, the address book, an address and a new one, after-sales (the
+list, a request, the request form), the review and follow-up forms, the invoice request, login,
+registration, the password reset and its "sent" and "new password" pages, and the 404 page.
 
 axe is the copy shipped inside axe-playwright-python (axe_playwright_python/axe.min.js): no
 network. It is injected with page.evaluate, which goes through the DevTools protocol and so is
@@ -38,6 +38,7 @@ from cart import services as cart_services
 from catalog.models import Category, Product, ProductVariant
 from fulfillment.models import Shipment
 from orders.models import Order
+from shop.models import Address
 from tests.browser.conftest import DESKTOP, MOBILE, _page, wait_for_visible_images
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -45,8 +46,10 @@ pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 AXE = Axe()
 FAILING_IMPACTS = ("serious", "critical")
 # Failed on at any impact: landmarks a screen reader lists twice without telling them apart
-# (axe rates those "moderate"; the order page had two unnamed <nav>s).
+# (axe rates those "moderate"; the order page had two unnamed <nav>s), and a table header with
+# no text ("minor"; the cart's remove column had one).
 FAILING_RULES = {
+    "empty-table-header",
     "landmark-unique",
     "landmark-no-duplicate-banner",
     "landmark-no-duplicate-contentinfo",
@@ -149,6 +152,7 @@ def customer_pages(page: Page, audit: Audit, customer) -> None:
     completed = orders.filter(status=Order.Status.COMPLETED).first()
     request = AfterSale.objects.filter(customer=customer).first()
     review = Review.objects.filter(customer=customer).first()
+    address = Address.objects.filter(user=customer).first()
     shipped = orders.filter(shipments__status__in=Shipment.TRACKED).distinct().first()
     pages = [
         ("account", reverse("accounts:overview")),
@@ -156,8 +160,11 @@ def customer_pages(page: Page, audit: Audit, customer) -> None:
         ("password change", reverse("accounts:password_change")),
         ("address book", reverse("accounts:addresses")),
         ("new address", reverse("accounts:address_new")),
+        ("address", reverse("accounts:address_edit", kwargs={"pk": address.pk})),
+        ("favourites", reverse("accounts:favourites")),
         ("order list", reverse("orders:list")),
         ("order to pack", orders.first().get_absolute_url()),
+        ("change of address", reverse("cart:change_address", kwargs={"number": orders.first().number})),
         ("order on its way", shipped.get_absolute_url()),
         ("tracking", reverse("fulfillment:tracking", kwargs={"number": shipped.number})),
         ("order completed", completed.get_absolute_url()),
@@ -238,4 +245,4 @@ def test_every_customer_page_has_no_serious_axe_violation(
         print(f"{audit.label}: {audit.pages} pages; minor or moderate findings:", *audit.other, sep="\n  ")
     serious = [line for audit in audits for line in audit.serious]
     assert serious == [], f"{len(serious)} serious or critical axe violations:\n" + "\n".join(serious)
-    assert all(audit.pages >= 36 for audit in audits), [audit.pages for audit in audits]
+    assert all(audit.pages >= 39 for audit in audits), [audit.pages for audit in audits]
