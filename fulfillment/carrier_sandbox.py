@@ -58,9 +58,14 @@ GET /v1/waybills/<tracking_number>/events
     waybill has a cash-on-delivery amount (such parcels are always signed for by the recipient).
     An event's id and content never change once shown, so a poller can store each event once.
 
-The progression. Times run on the sandbox clock: the real time at start, plus real time elapsed
-× speed, plus every `advance`. From a waybill's creation time, with every choice drawn from a
-generator seeded by a hash of its tracking number (the same waybill always tells the same story):
+The progression. Times run on the sandbox clock: the real clock (time.time(), so a test that moves
+the shop's clock with time-machine moves this one too) plus every `advance`. Without `advance` no
+event is ever later than the shop's clock: a carrier reports what has happened, not what will.
+`speed` compresses each waybill's story instead of running the clock fast (at --speed 360 the
+36-60 hours below take 6-10 minutes, and every time reported has already passed); only
+`advance`, a control for tests that simulate days going by, moves the sandbox's clock ahead.
+From a waybill's creation time, with every choice drawn from a generator seeded by a hash of its
+tracking number (the same waybill always tells the same story), at speed 1:
 
     COLLECTED      at the sender's city, 0.5-1.5 h after creation
     DEPARTED       the sender city's hub, 2-5 h later, naming the next stop
@@ -95,7 +100,7 @@ import re
 import secrets
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta, timezone
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from math import asin, cos, radians, sin, sqrt
@@ -162,6 +167,7 @@ class Waybill:
     created_at: datetime
     exception: bool | None = None  # forced by the scenario endpoint; None: decided by the hash
     type: str = "standard"  # or "return": collected at the sender's door, signed by the recipient
+    speed: float = 1.0  # the sandbox's speed when it was made: its story runs this much faster
 
 
 @dataclass(frozen=True)
@@ -360,6 +366,9 @@ def plan(waybill: Waybill) -> list[Event]:
             cod_collected=cod,
         )
     )
+    if waybill.speed != 1:
+        # The story told faster, from the same start: every event still after the one before.
+        events = [replace(e, time=created + (e.time - created) / waybill.speed) for e in events]
     return events
 
 
@@ -428,8 +437,6 @@ class Sandbox:
         self.key = key
         self.speed = speed
         self._lock = threading.Lock()
-        self._started = time.time()
-        self._started_monotonic = time.monotonic()
         self._advanced = 0.0  # seconds added by advance()
         self._fail_next = 0
         self._fail_status = 503
@@ -437,8 +444,8 @@ class Sandbox:
         self._by_reference: dict[str, str] = {}
 
     def _now(self) -> datetime:
-        elapsed = (time.monotonic() - self._started_monotonic) * self.speed
-        return datetime.fromtimestamp(self._started + elapsed + self._advanced, CHINA)
+        # The real clock, never run fast: see the module's docstring (speed compresses stories).
+        return datetime.fromtimestamp(time.time() + self._advanced, CHINA)
 
     def now(self) -> datetime:
         with self._lock:
@@ -493,6 +500,7 @@ class Sandbox:
                 insured_value=data.get("insured_value", "0.00"),
                 created_at=self._now(),
                 type=data.get("type", "standard"),
+                speed=self.speed,
             )
             self._by_reference[data["reference"]] = number
         return 201, {"tracking_number": number, "reference": data["reference"]}
@@ -734,10 +742,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8001)
     parser.add_argument("--key", default="sandbox-key")
-    parser.add_argument("--speed", type=float, default=1.0, help="sandbox hours per real hour")
+    parser.add_argument("--speed", type=float, default=1.0, help="how many times faster each waybill's story runs")
     args = parser.parse_args(argv)
     server = SandboxServer(host=args.host, port=args.port, key=args.key, speed=args.speed, quiet=False)
-    print(f"express carrier sandbox on {server.base_url} (clock ×{args.speed:g})", flush=True)
+    print(f"express carrier sandbox on {server.base_url} (stories ×{args.speed:g})", flush=True)
     try:
         server.httpd.serve_forever()
     except KeyboardInterrupt:
