@@ -339,7 +339,7 @@ class TrackingEvent(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.shipment_id} {self.kind} {self.occurred_at:%Y-%m-%d %H:%M}"
+        return f"{self.shipment_id} {self.get_kind_display()} {self.occurred_at:%Y-%m-%d %H:%M}"
 
 
 class PurchaseOrder(models.Model):

@@ -65,7 +65,7 @@ class OrderAdmin(admin.ModelAdmin):
     show_full_result_count = False
     inlines = [LineInline, EventInline, NotificationInline]
     actions = ("cancel_orders",)
-    readonly_fields = [f.name for f in models.Order._meta.fields]
+    readonly_fields = [*(f.name for f in models.Order._meta.fields), "cancellation_reason"]
     fieldsets = (
         (None, {"fields": ("number", "customer", "status", "payment_method", "placed_at", "pay_by", "paid_at")}),
         (_("Money"), {"fields": ("subtotal", "discount", "coupon_code", "shipping_fee", "insurance_fee", "total")}),
@@ -74,11 +74,15 @@ class OrderAdmin(admin.ModelAdmin):
             {"fields": ("recipient", "phone", "province", "city", "district", "street", "postcode", "note")},
         ),
         (_("Shipping"), {"fields": ("shipping_method", "insured", "shipped_at", "delivered_at", "completed_at")}),
-        (_("Cancellation"), {"fields": ("cancelled_at", "cancel_reason")}),
+        (_("Cancellation"), {"fields": ("cancelled_at", "cancellation_reason")}),
     )
 
     def has_add_permission(self, request) -> bool:
         return False  # orders are placed by customers through checkout
+
+    @admin.display(description=_("cancellation reason"))
+    def cancellation_reason(self, obj) -> str:
+        return models.system_note(obj.cancel_reason)  # the shop's own reasons translated
 
     def has_delete_permission(self, request, obj=None) -> bool:
         return False

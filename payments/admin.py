@@ -22,7 +22,13 @@ from shop.models import User
 
 class PaymentInline(ReadOnlyInline):
     model = models.Payment
-    fields = ("reference", "provider", "amount", "state", "transaction_id", "created_at", "captured_at")
+    fields = ("reference", "provider_label", "amount", "state", "transaction_id", "created_at", "captured_at")
+
+    @admin.display(description=_("provider"))
+    def provider_label(self, obj) -> str:
+        # The stored code ("wallet") as the payment method's name in the page's language.
+        methods = dict(Order.PaymentMethod.choices)
+        return str(methods.get(obj.provider, obj.provider))
 
 
 # On orders' order page, after its lines.

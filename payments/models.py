@@ -200,4 +200,4 @@ class WalletEntry(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.amount} {self.reason}"
+        return f"{self.amount} {self.get_reason_display()}"

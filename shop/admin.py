@@ -144,5 +144,9 @@ class LoginAttemptFixes:
         AxesProxyHandler.update_request(request)
         return super().cleanup_expired_attempts(request, queryset)
 
+    @admin.display(description=_("status"))  # the library's column has no translatable title
+    def status(self, obj):
+        return super().status(obj)
+
 
 contribute(AccessAttempt, mixins=[LoginAttemptFixes])
