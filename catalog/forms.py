@@ -6,6 +6,7 @@ table of four text boxes per row instead of raw JSON.
 """
 
 from django import forms
+from django.core.validators import ProhibitNullCharactersValidator
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import mark_safe
 from django.utils.translation import gettext_lazy as _
@@ -82,7 +83,16 @@ class SpecificationsField(forms.Field):
 
     def validate(self, value) -> None:
         super().validate(value)
+        # The admin's posted rows are capped by the widget, an imported cell (catalog.resources)
+        # is not: the same rules hold for both.
+        if len(value) > SPEC_MAX_ROWS:
+            raise forms.ValidationError(
+                _("At most %(max)d specification rows."), params={"max": SPEC_MAX_ROWS}, code="rows"
+            )
         for n, row in enumerate(value, start=1):
+            for text in row.values():
+                # PostgreSQL's jsonb refuses a NUL: an import would fail at the database instead.
+                ProhibitNullCharactersValidator()(text)
             if not row["name"] or not row["value"]:
                 raise forms.ValidationError(
                     _("Specification row %(n)d needs its label and value in Chinese."), params={"n": n}, code="chinese"

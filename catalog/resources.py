@@ -17,6 +17,7 @@ from import_export import fields, resources
 from import_export.widgets import CharWidget, ForeignKeyWidget, Widget
 
 from catalog import models, services
+from catalog.forms import SpecificationsField
 
 
 class Lookup(ForeignKeyWidget):
@@ -37,6 +38,15 @@ class Lookup(ForeignKeyWidget):
             ) from None
 
 
+def _spec_item(item) -> bool:
+    """A row ({name, name_en, value, value_en}) or an old [label, value] pair of plain values:
+    spec_rows would turn a nested object into its Python repr."""
+    texts = [item.get(key) for key in models.SPEC_KEYS] if isinstance(item, dict) else item
+    if not isinstance(texts, list) or (not isinstance(item, dict) and len(texts) != 2):
+        return False
+    return all(text is None or (isinstance(text, (str, int, float)) and not isinstance(text, bool)) for text in texts)
+
+
 class SpecificationsWidget(Widget):
     """Specifications in one cell as JSON rows, [{"name": "产地", "name_en": "Origin", "value":
     "浙江", "value_en": "Zhejiang"}, …], readable in a spreadsheet (not \\u-escaped). Old
@@ -47,11 +57,16 @@ class SpecificationsWidget(Widget):
             return []
         try:
             data = json.loads(str(value))
-        except ValueError:
+        except (ValueError, RecursionError):  # RecursionError: a cell of thousands of nested [
             data = None
-        if not isinstance(data, list):
+        if not isinstance(data, list) or not all(_spec_item(item) for item in data):
             raise ValueError(_("Specifications must be a JSON list of rows with name, name_en, value and value_en."))
-        return models.spec_rows(data)
+        # Held to the admin form's rules (Chinese required, lengths, row count, no NUL): an
+        # import must not store what the product page's editor would refuse.
+        try:
+            return SpecificationsField(required=False).clean(data)
+        except ValidationError as exc:
+            raise ValueError(" ".join(exc.messages)) from None
 
     def render(self, value, obj=None, **kwargs):
         rows = models.spec_rows(value)
