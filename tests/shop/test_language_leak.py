@@ -446,9 +446,22 @@ def test_customer_pages_speak_one_language(world, language):
 
 
 @pytest.mark.parametrize("language", LANGUAGES)
-def test_visitor_pages_and_their_errors_speak_one_language(world, language):
+def test_visitor_pages_and_their_errors_speak_one_language(world, language, settings):
     client = browsing_in(language)
     found = check(client, visitor_pages(), language, world)
+    # 429: past the password reset's limit per address. (The 500 page is both languages at once:
+    # it is made without the request, tests/shop/test_error_pages.py.)
+    settings.RATELIMIT_PASSWORD_RESET_PER_ADDRESS = "1/h"
+    with time_machine.travel(timezone.now(), tick=False):
+        for _ in range(2):
+            refused = client.post(reverse("accounts:password_reset"), {"email": "someone@example.com"})
+    assert refused.status_code == 429
+    found |= _leaks_of("429", refused, language, world)
+    # 403: a staff member on an admin page their role does not open.
+    clerk = factories.UserFactory(email="clerk@example.com", is_staff=True)
+    forbidden = browsing_in(language, clerk).get(reverse("admin:orders_order_changelist"))
+    assert forbidden.status_code == 403
+    found |= _leaks_of("403", forbidden, language, world)
     # Registration refused: every password rule's message, and the form's own.
     page = client.post(
         reverse("accounts:register"), {"email": "new@example.com", "password1": "123", "password2": "123"}
