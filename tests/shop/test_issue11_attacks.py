@@ -347,6 +347,43 @@ def test_address_form_hostile_input_is_refused_not_crashed(customer, field, valu
     assert not Address.objects.filter(user=customer).exists()
 
 
+@pytest.mark.parametrize(
+    "place",
+    [
+        ("440000", "110100", "110101"),  # Guangdong with Beijing's city and district
+        ("440000", "440100", "110101"),  # Guangzhou with a Beijing district
+        ("440100", "440100", "440106"),  # a city posted as the province
+        ("火星", "440100", "440106"),  # a name instead of a code
+    ],
+)
+def test_address_places_that_do_not_nest_are_refused(customer, place):
+    province, city, district = place
+    data = {
+        "recipient": "王小明",
+        "phone": "13800138000",
+        "province": province,
+        "city": city,
+        "district": district,
+        "street": "天河路1号",
+        "postcode": "510000",
+    }
+    assert signed_in(customer).post("/account/addresses/new/", data).status_code == 200
+    assert not Address.objects.filter(user=customer).exists()
+
+
+def test_a_short_wallet_pays_nothing_and_goes_nowhere_below_zero():
+    user, address, cart = buyer_with_cart([(stocked_variant(on_hand=5, price="39.00"), 1)])
+    client = signed_in(user)
+    response = client.post(
+        "/checkout/place/",
+        {"address": address.pk, "cart": cart.token, "shipping_method": "standard", "payment_method": "wallet"},
+    )
+    assert response.status_code == 302
+    user.wallet.refresh_from_db()
+    assert user.wallet.balance == 0 and not user.wallet.entries.exists()
+    assert not user.orders.exclude(paid_at=None).exists()
+
+
 # --- facet counts and listings (catalog/views.py, engineer E) --------------------------------
 
 
