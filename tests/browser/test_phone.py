@@ -103,10 +103,10 @@ PAGE_WIDTH = "() => document.documentElement.scrollWidth"
 
 
 # -- helpers ----------------------------------------------------------------------------------
-def new_page(browser: Browser, base_url: str, *, viewport: dict, javascript: bool = True) -> Page:
+def new_page(browser: Browser, base_url: str, *, viewport: dict, javascript: bool = True, locale: str = LOCALE) -> Page:
     phone = viewport == MOBILE
     context = browser.new_context(
-        locale=LOCALE,
+        locale=locale,
         timezone_id="Asia/Shanghai",
         viewport=viewport,
         base_url=base_url,
@@ -279,6 +279,22 @@ def test_the_target_check_finds_small_targets_and_knows_the_exceptions(browser: 
     flagged = sorted(re.search(r"^<(\w+)(#[\w-]+)?", f).group(0) for f in found)
     # Crowded and next to a big target: flagged; alone, inline, labelled, transparent: not.
     assert flagged == ["<a", "<a", "<button#beside-big", "<button#crowded-1", "<button#crowded-2"], found
+
+
+def test_the_english_pages_fit_too(browser: Browser, live_server, demo_catalogue, artifacts_dir):
+    """English words are longer: the buy bar, the cart's cards and the checkout in English."""
+    page = new_page(browser, live_server.url, viewport=MOBILE, locale="en-US")
+    check = PhoneCheck(page, artifacts_dir)
+    user = demo_customer()
+    fill_cart(user, lines=3)
+    check.visit("en-listing", reverse("catalog:all"))
+    check.visit("en-product", best_seller().get_absolute_url())
+    expect(page.locator("#add-to-cart")).to_have_text("Add to cart")
+    log_in(page, user.email)
+    check.visit("en-cart", reverse("cart:detail"))
+    check.visit("en-checkout", reverse("cart:checkout"))
+    page.context.close()
+    check.assert_clean()
 
 
 # -- the cart ---------------------------------------------------------------------------------
