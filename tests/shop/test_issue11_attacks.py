@@ -434,6 +434,17 @@ def test_english_text_cannot_carry_script_onto_pages(client, make_product):
     assert "<script>alert(1)" not in body and "<img src=x" not in body
 
 
+def test_english_order_lines_cannot_carry_script_onto_order_pages():
+    variant = stocked_variant(on_hand=5, price="39.00", name_en="Cup " + SCRIPT)
+    user, address, cart = buyer_with_cart([(variant, 1)])
+    order = place(user, address, cart, payment_method="cod")
+    client = english(signed_in(user))
+    for url in (order.get_absolute_url(), "/orders/"):
+        body = client.get(url).content.decode()
+        assert "Cup" in body or url == "/orders/", url
+        assert "<script>alert(1)" not in body and "<img src=x" not in body, url
+
+
 def test_specification_rows_are_escaped_in_the_admin(admin_user, make_product):
     product = make_product(specifications=[{"name": SCRIPT, "name_en": SCRIPT, "value": SCRIPT, "value_en": SCRIPT}])
     body = signed_in(admin_user).get(reverse("admin:catalog_product_change", args=[product.pk])).content.decode()
@@ -507,6 +518,20 @@ def test_import_holds_specifications_to_the_admin_forms_rules(spec_product, host
     assert result.has_errors() or result.has_validation_errors()
     spec_product.refresh_from_db()
     assert spec_product.specifications == before
+
+
+@pytest.mark.parametrize("column", ["name_en", "summary_en", "description_en"])
+def test_import_of_english_text_with_a_nul_is_refused(spec_product, column):
+    # The product page's cached body is cut at NUL bytes (catalog.views._LIVE): none may be stored.
+    exported = ProductResource().export(queryset=Product.objects.filter(pk=spec_product.pk))
+    row = dict(zip(exported.headers, exported[0], strict=True))
+    row[column] = "Tea\x00price\x00"
+    dataset = tablib.Dataset([row[h] for h in exported.headers], headers=exported.headers)
+    result = ProductResource().import_data(dataset, dry_run=False)
+    assert result.has_errors() or result.has_validation_errors()
+    spec_product.refresh_from_db()
+    assert "\x00" not in getattr(spec_product, column)
+    assert Client().get(spec_product.get_absolute_url()).status_code == 200
 
 
 def test_import_keeps_good_specifications(spec_product):
