@@ -550,7 +550,8 @@ def test_an_exchange_offers_the_products_other_options_and_records_the_choice(cl
     data = {"kind": Kind.EXCHANGE, "reason": Reason.QUALITY, f"qty_{line.pk}": "1", "description": "Too small."}
     response = client.post(url, data)  # no option chosen: the service says which item needs one
     assert response.status_code == 400 and AfterSale.objects.count() == 0
-    assert str(AfterSaleError(AfterSaleErrorCode.EXCHANGE_VARIANT, name=line.product_name).message) in (
+    # The page is in English: the line's English name (the factory gives every product one).
+    assert str(AfterSaleError(AfterSaleErrorCode.EXCHANGE_VARIANT, name=line.product_name_en).message) in (
         response.content.decode().replace("&ldquo;", "“").replace("&rdquo;", "”")
     )
     response = client.post(url, {**data, f"exchange_{line.pk}": str(large.pk)})

@@ -59,10 +59,10 @@ def test_the_lines_go_back_into_the_cart_at_todays_prices(client, status):
 
 
 def test_retired_and_sold_out_variants_are_left_out_and_named(client):
-    kept = stocked_variant(on_hand=20, name="Green tea")
-    retired = stocked_variant(on_hand=20, name="Old mug")
-    sold_out = stocked_variant(on_hand=20, name="Teapot")
-    gone_product = stocked_variant(on_hand=20, name="Tray")
+    kept = stocked_variant(on_hand=20, name="Green tea", name_en="Green tea")
+    retired = stocked_variant(on_hand=20, name="Old mug", name_en="Old mug")
+    sold_out = stocked_variant(on_hand=20, name="Teapot", name_en="Teapot")
+    gone_product = stocked_variant(on_hand=20, name="Tray", name_en="Tray")
     order = finished_order([(kept, 1), (retired, 1), (sold_out, 2), (gone_product, 1)])
     retired.is_active = False
     retired.save()
@@ -82,7 +82,10 @@ def test_retired_and_sold_out_variants_are_left_out_and_named(client):
 
 def test_quantities_are_cut_to_the_stock_and_to_the_carts_cap(client, settings):
     settings.CART_MAX_LINE_QUANTITY = 5
-    scarce, plenty = stocked_variant(on_hand=20, name="Scarce"), stocked_variant(on_hand=50, name="Plenty")
+    scarce, plenty = (
+        stocked_variant(on_hand=20, name="Scarce", name_en="Scarce"),
+        stocked_variant(on_hand=50, name="Plenty", name_en="Plenty"),
+    )
     order = finished_order([(scarce, 4), (plenty, 4)])
     set_available(scarce, 3)
     cart = Cart.objects.create(user=order.customer)
@@ -102,7 +105,7 @@ def test_quantities_are_cut_to_the_stock_and_to_the_carts_cap(client, settings):
 
 
 def test_nothing_available_leaves_the_cart_alone_and_says_so(client):
-    retired = stocked_variant(on_hand=20, name="Old mug")
+    retired = stocked_variant(on_hand=20, name="Old mug", name_en="Old mug")
     order = finished_order([(retired, 1)])
     retired.is_active = False
     retired.save()
