@@ -216,7 +216,10 @@ class WalletAdmin(admin.ModelAdmin):
                     note=f"{said} {entry.amount:+} · {entry.note}",
                 )
                 back = form.cleaned_data["next"]
-                if not back or not url_has_allowed_host_and_scheme(back, allowed_hosts={request.get_host()}):
+                safe = url_has_allowed_host_and_scheme(
+                    back, allowed_hosts={request.get_host()}, require_https=request.is_secure()
+                )
+                if not back or not safe:
                     back = reverse("admin:payments_wallet_change", args=[pk])
                 return redirect(back)
         return render(
