@@ -123,7 +123,8 @@ def test_the_account_page_shows_favourites_with_a_count_and_recently_viewed(clie
     page = client.get("/account/").content.decode()
     favourites = re.search(r'<section class="account-favourites".*?</section>', page, re.S).group(0)
     recent = re.search(r'<section class="recently-viewed".*?</section>', page, re.S).group(0)
-    assert "(1)" in favourites and "收藏的杯子" in favourites and "/account/favourites/" in favourites
+    # The count in the page's language: 我的收藏（1） has Chinese full-width brackets.
+    assert "（1）" in favourites and "收藏的杯子" in favourites and "/account/favourites/" in favourites
     assert "看过的水壶" in recent
 
 
