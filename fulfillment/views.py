@@ -4,11 +4,11 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.contrib.auth.views import redirect_to_login
 from django.http import Http404, HttpRequest, HttpResponse
-from django.shortcuts import redirect, render
+from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
-from catalog.models import ProductVariant
+from catalog.models import ProductVariant, StockAlert
 from fulfillment import services
 from fulfillment.exceptions import FulfillmentError
 from orders.models import Order
@@ -56,6 +56,8 @@ def stock_alert_create(request: HttpRequest) -> HttpResponse:
 @login_required
 @require_POST
 def stock_alert_cancel(request: HttpRequest, pk: int) -> HttpResponse:
+    # Another customer's alert answers 404, exactly like one that does not exist: ids cannot be probed.
+    get_object_or_404(StockAlert, pk=pk, customer=request.user)
     if services.stock_alert_cancel(customer=request.user, alert_id=pk):
         messages.success(request, _("You will not be emailed about that product."))
     else:

@@ -204,11 +204,6 @@ def test_another_customers_stock_alert_is_left_alone(customer, sold_out):
     assert StockAlert.objects.filter(pk=other.pk).exists()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="hole (E, fulfillment/views.py stock_alert_cancel): another customer's alert id answers 302 "
-    "'already sent or withdrawn' instead of 404, so alert ids can be probed",
-)
 def test_another_customers_stock_alert_answers_404(customer, sold_out):
     other = StockAlert.objects.create(customer=factories.UserFactory(), variant=sold_out)
     assert signed_in(customer).post(f"/stock-alerts/{other.pk}/cancel/").status_code == 404
