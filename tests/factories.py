@@ -81,7 +81,8 @@ class ProductFactory(factory.django.DjangoModelFactory):
         model = catalog.Product
 
     name = factory.Sequence(lambda n: f"商品{n}")
-    name_en = factory.Sequence(lambda n: f"Product {n}")
+    # A test that names its product in English ("Old mug") means that name on English pages too.
+    name_en = factory.LazyAttributeSequence(lambda o, n: o.name if o.name.isascii() else f"Product {n}")
     slug = factory.Sequence(lambda n: f"product-{n}")
     category = factory.SubFactory(CategoryFactory)
     brand = factory.SubFactory(BrandFactory)
