@@ -1,6 +1,5 @@
 """Account forms: registration, profile, addresses, and password reset through the outbox."""
 
-import re
 import secrets
 
 from django import forms
@@ -12,18 +11,23 @@ from django.utils.translation import gettext_lazy as _
 from orders.services import notification_queue
 from shop.core import divisions
 from shop.core.phones import phone_normalise
-from shop.core.text import fold_digits, parse_digits
+from shop.core.text import parse_digits
 from shop.models import Address
 
 User = get_user_model()
-PHONE = re.compile(r"^\+?[0-9][0-9 -]{6,18}$")
 
 
 def clean_phone(value: str) -> str:
-    value = fold_digits(value.strip())  # the shop's digit rule (shop.core.text): stored as ASCII
-    if value and not PHONE.fullmatch(value):
-        raise forms.ValidationError(_("Enter a phone number of digits, e.g. 13800138000."))
-    return value
+    """An account's phone (optional): a mainland mobile, checked and stored like an address's
+    (shop.core.phones: 13800138000, typed +86, spaces and full-width digits accepted). Only a
+    mobile: it is the number we would text, and the form asks for one."""
+    if not value.strip():
+        return ""
+    phone = phone_normalise(value)
+    # phone_normalise writes a landline with its area code and a hyphen (020-12345678).
+    if phone is None or "-" in phone:
+        raise forms.ValidationError(_("Enter a mainland China mobile number of 11 digits, e.g. 13800138000."))
+    return phone
 
 
 class RegisterForm(forms.Form):
