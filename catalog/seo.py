@@ -2,11 +2,16 @@
 (schema.org Product as JSON-LD). Built from what the product page already loads, no query."""
 
 import json
+from collections.abc import Mapping
 
 from django.conf import settings
 
 from catalog.models import Product, ProductImage, ProductVariant, StockStatus
 from catalog.selectors import ProductLive
+
+# Parameters that narrow or reorder a search (catalog.filters.ProductFilter's): any of them with
+# a value makes the page a variant that is not indexed.
+SEARCH_REFINEMENTS = ("min_price", "max_price", "brand", "av", "in_stock", "sort")
 
 
 def absolute_url(path: str) -> str:
@@ -14,6 +19,20 @@ def absolute_url(path: str) -> str:
     if not path or "://" in path:
         return path
     return settings.SITE_URL + ("" if path.startswith("/") else "/") + path
+
+
+def search_is_indexable(
+    *, query: str, params: Mapping[str, str], page_number: int, has_results: bool, in_category: bool = False
+) -> bool:
+    """Whether a search page may be indexed (the common shop policy): a plain search, its words
+    only, on its first page, with products matching them, is a landing page worth finding and
+    gets indexed (its canonical link is /search/?q=<words>); anything else (no match or only
+    near matches, a search within a category, a filter, a sort, a later page) is one of endless
+    thin variants and stays "noindex, follow". Tracking parameters (utm_…) and an explicit
+    page=1 do not count: the canonical link drops them."""
+    if not query or in_category or page_number > 1 or not has_results:
+        return False
+    return not any(params.get(name) for name in SEARCH_REFINEMENTS)
 
 
 def product_data_static(product: Product, variants: list[ProductVariant], images: list[ProductImage]) -> dict:

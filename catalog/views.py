@@ -6,6 +6,7 @@ from django.http import Http404, HttpRequest, HttpResponse, QueryDict
 from django.middleware.csrf import get_token
 from django.shortcuts import render
 from django.template.loader import render_to_string
+from django.urls import reverse
 from django.utils.html import escape, format_html, json_script
 from django.utils.safestring import mark_safe
 from django.utils.translation import get_language
@@ -134,6 +135,16 @@ def product_list(request: HttpRequest, slug: str | None = None) -> HttpResponse:
     if page.number > 1:
         canonical["page"] = str(page.number)
     path = category.get_absolute_url() if category else request.path
+    indexable = seo.search_is_indexable(
+        query=query,
+        params=request.GET,
+        page_number=page.number,
+        has_results=bool(page.object_list) and not fuzzy,
+        in_category=category is not None,
+    )
+    if indexable:
+        # /products/?q= and /search/?q= list the same products: one address for both.
+        path = reverse("catalog:search")
     active_filters = bool({"min_price", "max_price", "brand", "av", "in_stock"} & set(keep))
     return render(
         request,
@@ -143,6 +154,7 @@ def product_list(request: HttpRequest, slug: str | None = None) -> HttpResponse:
             "ancestors": ancestors or [],
             "children": children or [],
             "query": query,
+            "indexable": indexable,
             "fuzzy": fuzzy,
             "min_price": price_range[0],
             "max_price": price_range[1],

@@ -138,12 +138,38 @@ def test_later_listing_pages_keep_their_number(client, make_product, settings):
     assert canonical(client.get("/products/?page=1")) == f"{SITE}/products/"
 
 
-def test_search_canonical_keeps_the_words_and_is_not_indexed(client, make_product):
+NOINDEX = '<meta name="robots" content="noindex, follow">'
+
+
+def test_plain_search_with_results_is_indexed_with_a_canonical_to_its_words(client, make_product):
+    """The common shop policy (Lighthouse's SEO 69 on search was the noindex): a plain search,
+    first page, with results, may be indexed; tracking parameters and page=1 do not change that."""
     make_product(name="纯棉T恤")
-    response = client.get("/search/?q=纯棉&sort=newest", HTTP_ACCEPT_LANGUAGE="en")
-    assert canonical(response) == f"{SITE}/search/?q=%E7%BA%AF%E6%A3%89"
-    assert "纯棉" in description(response)
-    assert '<meta name="robots" content="noindex, follow">' in head(response)
+    for url in ("/search/?q=纯棉", "/search/?q=纯棉&utm_source=mail&page=1", "/products/?q=纯棉"):
+        response = client.get(url, HTTP_ACCEPT_LANGUAGE="en")
+        assert canonical(response) == f"{SITE}/search/?q=%E7%BA%AF%E6%A3%89", url
+        assert "纯棉" in description(response)
+        assert '<meta name="robots"' not in head(response), url
+
+
+def test_search_variants_are_not_indexed(client, make_product, settings):
+    settings.CATALOG_PAGE_SIZE = 1
+    category = factories.CategoryFactory(slug="tops")
+    make_product(name="纯棉T恤", category=category)
+    make_product(name="纯棉衬衫", category=category)
+    words = "%E7%BA%AF%E6%A3%89"
+    variants = {
+        "/search/?q=纯棉&sort=newest": f"{SITE}/search/?q={words}",
+        "/search/?q=纯棉&sort=relevance&min_price=&in_stock=on": f"{SITE}/search/?q={words}",
+        "/search/?q=纯棉&min_price=1": f"{SITE}/search/?q={words}",
+        "/search/?q=纯棉&page=2": f"{SITE}/search/?q={words}&page=2",
+        "/c/tops/?q=纯棉": f"{SITE}/c/tops/?q={words}",
+        "/search/?q=没有这种东西": f"{SITE}/search/?q=%E6%B2%A1%E6%9C%89%E8%BF%99%E7%A7%8D%E4%B8%9C%E8%A5%BF",
+    }
+    for url, expected in variants.items():
+        response = client.get(url, HTTP_ACCEPT_LANGUAGE="en")
+        assert NOINDEX in head(response), url
+        assert canonical(response) == expected, url
 
 
 def test_product_page_canonical_description_and_structured_data(client, make_product):
