@@ -530,11 +530,15 @@ class ProductView(models.Model):
     viewed list, which product pages keep in the cache (catalog.services). The recommendations
     task copies changed lists here and reads them as the "viewed" half of a customer's interests."""
 
-    customer = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
-    product = models.ForeignKey(Product, on_delete=models.CASCADE, related_name="+")
-    position = models.PositiveSmallIntegerField()  # 0: the latest
+    customer = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+", verbose_name=_("customer")
+    )
+    product = models.ForeignKey(Product, on_delete=models.CASCADE, related_name="+", verbose_name=_("product"))
+    position = models.PositiveSmallIntegerField(_("position"))  # 0: the latest
 
     class Meta:
+        verbose_name = _("product view")
+        verbose_name_plural = _("product views")
         # Its index serves "this customer's rows" too: a customer has at most 20.
         constraints = [models.UniqueConstraint(fields=["customer", "product"], name="product_view_once")]
 
@@ -546,12 +550,16 @@ class BoughtTogether(models.Model):
     """买了又买: another product paid for in the same orders as `product`, best first. Written
     whole by the recommendations task (orders.recommendations); pages only read it."""
 
-    product = models.ForeignKey(Product, on_delete=models.CASCADE, related_name="+")
-    other = models.ForeignKey(Product, on_delete=models.CASCADE, related_name="bought_with")
-    orders = models.PositiveIntegerField()  # paid orders holding both, in the window
-    position = models.PositiveSmallIntegerField()  # 1: the most often together
+    product = models.ForeignKey(Product, on_delete=models.CASCADE, related_name="+", verbose_name=_("product"))
+    other = models.ForeignKey(
+        Product, on_delete=models.CASCADE, related_name="bought_with", verbose_name=_("bought with it")
+    )
+    orders = models.PositiveIntegerField(_("orders"))  # paid orders holding both, in the window
+    position = models.PositiveSmallIntegerField(_("position"))  # 1: the most often together
 
     class Meta:
+        verbose_name = _("bought together")
+        verbose_name_plural = _("bought together")
         # Its index serves the product page's read (a product has a handful of rows).
         constraints = [models.UniqueConstraint(fields=["product", "other"], name="bought_together_pair")]
 
@@ -563,11 +571,17 @@ class Recommendation(models.Model):
     """为你推荐: a product picked for a customer from the categories and brands they viewed and
     bought (never one they bought), best first. Written by the recommendations task."""
 
-    customer = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
-    product = models.ForeignKey(Product, on_delete=models.CASCADE, related_name="recommended_to")
-    position = models.PositiveSmallIntegerField()  # 1: the best
+    customer = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+", verbose_name=_("customer")
+    )
+    product = models.ForeignKey(
+        Product, on_delete=models.CASCADE, related_name="recommended_to", verbose_name=_("product")
+    )
+    position = models.PositiveSmallIntegerField(_("position"))  # 1: the best
 
     class Meta:
+        verbose_name = _("recommendation")
+        verbose_name_plural = _("recommendations")
         constraints = [models.UniqueConstraint(fields=["customer", "product"], name="recommendation_once")]
 
     def __str__(self) -> str:

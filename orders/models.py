@@ -323,6 +323,8 @@ class Notification(models.Model):
         INVOICE_RED = "invoice_red", _("Credit invoice issued")
         # A department's monthly statement was confirmed: its contact gets the PDF and XLSX.
         STATEMENT_CONFIRMED = "statement_confirmed", _("Settlement statement confirmed")
+        # A variant a customer asked about is available again (fulfillment.services.alerts).
+        STOCK_BACK = "stock_back", _("Back-in-stock notice")
 
     class State(models.TextChoices):
         PENDING = "pending", _("Pending")
