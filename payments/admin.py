@@ -1,6 +1,9 @@
 """Payments, gateway notifications and wallets in the admin. Wallet balances change only
 through an adjustment with a reason, recorded in the ledger."""
 
+import hashlib
+import secrets
+
 from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
@@ -13,7 +16,7 @@ from django.utils.translation import ngettext
 from orders.admin import LineInline
 from orders.models import Order
 from payments import models, services
-from payments.exceptions import PaymentError
+from payments.exceptions import PaymentError, PaymentErrorCode
 from shop.adminlog import admin_log_record, snapshot
 from shop.core.admin import ReadOnlyInline
 from shop.core.admin_site import contribute
@@ -156,6 +159,17 @@ class AdjustForm(forms.Form):
     note = forms.CharField(label=_("Reason"), max_length=200)
     # Where to go back to: the customer's page when the adjustment started there.
     next = forms.CharField(required=False, widget=forms.HiddenInput)
+    # One-time key of this form, new on every GET: posting the same form again (a double
+    # click, back and resend) names the same key, and services.wallet_adjust moves the wallet once.
+    key = forms.CharField(required=False, max_length=64, widget=forms.HiddenInput)
+
+    def adjustment_key(self, *, wallet, actor) -> str:
+        """The form's key; for a post without one (an old page, a script), a key made of what it
+        asks, so that the same request sent twice still adjusts once."""
+        if self.cleaned_data["key"]:
+            return self.cleaned_data["key"]
+        asked = f"{wallet.pk}:{actor.pk}:{self.cleaned_data['amount']}:{self.cleaned_data['note'].strip()}"
+        return "sha256:" + hashlib.sha256(asked.encode()).hexdigest()[:56]
 
 
 @admin.register(models.Wallet)
@@ -189,7 +203,9 @@ class WalletAdmin(admin.ModelAdmin):
         wallet = get_object_or_404(models.Wallet.objects.select_related("user"), pk=pk)
         if not self.has_change_permission(request, wallet):
             raise PermissionDenied
-        form = AdjustForm(request.POST or None, initial={"next": request.GET.get("next", "")})
+        form = AdjustForm(
+            request.POST or None, initial={"next": request.GET.get("next", ""), "key": secrets.token_urlsafe(24)}
+        )
         if request.method == "POST" and form.is_valid():
             before = snapshot(wallet)
             try:
@@ -198,9 +214,14 @@ class WalletAdmin(admin.ModelAdmin):
                     amount=form.cleaned_data["amount"],
                     note=form.cleaned_data["note"],
                     actor=request.user,
+                    key=form.adjustment_key(wallet=wallet, actor=request.user),
                 )
             except PaymentError as exc:
-                form.add_error(None, exc.message)
+                if exc.code != PaymentErrorCode.ADJUSTMENT_REPEATED:
+                    form.add_error(None, exc.message)
+                else:  # the first post did it: say so and go where it went
+                    self.message_user(request, exc.message, messages.WARNING)
+                    return redirect(self._adjust_back(request, form, pk))
             else:
                 said = _("Wallet adjusted.")
                 self.message_user(request, said, messages.SUCCESS)
@@ -215,13 +236,7 @@ class WalletAdmin(admin.ModelAdmin):
                     after=wallet,
                     note=f"{said} {entry.amount:+} · {entry.note}",
                 )
-                back = form.cleaned_data["next"]
-                safe = url_has_allowed_host_and_scheme(
-                    back, allowed_hosts={request.get_host()}, require_https=request.is_secure()
-                )
-                if not back or not safe:
-                    back = reverse("admin:payments_wallet_change", args=[pk])
-                return redirect(back)
+                return redirect(self._adjust_back(request, form, pk))
         return render(
             request,
             "admin/payments/adjust.html",
@@ -233,6 +248,16 @@ class WalletAdmin(admin.ModelAdmin):
                 "title": _("Adjust wallet"),
             },
         )
+
+    @staticmethod
+    def _adjust_back(request, form: AdjustForm, pk: int) -> str:
+        back = form.cleaned_data["next"]
+        safe = url_has_allowed_host_and_scheme(
+            back, allowed_hosts={request.get_host()}, require_https=request.is_secure()
+        )
+        if not back or not safe:
+            back = reverse("admin:payments_wallet_change", args=[pk])
+        return back
 
 
 class WalletInline(admin.StackedInline):

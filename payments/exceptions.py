@@ -27,6 +27,8 @@ class PaymentErrorCode(StrEnum):
     REFUND_NOT_FAILED = "refund_not_failed"
     # A staff adjustment of nothing: the ledger holds no zero entries (wallet_entry_not_zero).
     ADJUSTMENT_ZERO = "adjustment_zero"
+    # The same staff adjustment form posted again (double click, back and resend).
+    ADJUSTMENT_REPEATED = "adjustment_repeated"
 
 
 class PaymentError(ShopError):
@@ -51,4 +53,7 @@ class PaymentError(ShopError):
         PaymentErrorCode.REFUND_TOO_LARGE: _("The refund would exceed what the payment took."),
         PaymentErrorCode.REFUND_NOT_FAILED: _("Only a failed refund can be sent again."),
         PaymentErrorCode.ADJUSTMENT_ZERO: _("An adjustment must add or take an amount: zero changes nothing."),
+        PaymentErrorCode.ADJUSTMENT_REPEATED: _(
+            "This adjustment was already recorded (the form was sent twice); it was not made again."
+        ),
     }

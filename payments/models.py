@@ -23,7 +23,8 @@ class Payment(models.Model):
         REFUNDED = "refunded", _("Refunded")  # every cent went back
         # Cash on delivery no longer due: the order was closed before the parcel arrived. Or a
         # payment still open at the gateway when its order was cancelled (by the customer, staff
-        # or the unpaid timeout): a success reported after that is refunded (TO_REFUND).
+        # or the unpaid timeout), or paid by another payment: a success reported after that is
+        # refunded (TO_REFUND).
         CANCELLED = "cancelled", _("Cancelled")
 
     class Purpose(models.TextChoices):
@@ -186,6 +187,9 @@ class WalletEntry(models.Model):
     actor = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
     )
+    # The one-time key of the staff form that made this adjustment: the same form posted twice
+    # (a double click, back and resend) names the same key, and the wallet is moved once.
+    idempotency_key = models.CharField(_("idempotency key"), max_length=64, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
 
     class Meta:
@@ -196,6 +200,9 @@ class WalletEntry(models.Model):
             models.CheckConstraint(condition=~Q(amount=0), name="wallet_entry_not_zero"),
             models.CheckConstraint(
                 condition=~Q(reason="adjustment") | ~Q(note=""), name="wallet_adjustment_needs_reason"
+            ),
+            models.UniqueConstraint(
+                fields=["wallet", "idempotency_key"], condition=~Q(idempotency_key=""), name="wallet_entry_once_per_key"
             ),
         ]
 

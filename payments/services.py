@@ -165,6 +165,7 @@ def payment_apply(*, payment_id: int, result: GatewayResult) -> Payment:
             log.warning("payment %s for order %s is not needed (%s): refunding", payment, order.number, reason)
             return payment
         cod_withdraw(order_id=order_id, paid_by=payment)
+        payments_supersede_open(order_id=order_id, paid_by=payment)
         order_mark_paid(order_id=order_id, amount=payment.amount, reference=payment.reference, method=payment.provider)
     return payment
 
@@ -185,6 +186,19 @@ def payments_cancel_open(*, order_id: int) -> int:
     Precondition: order row locked (the cancelling transaction), so no notification is being
     applied to these payments meanwhile."""
     open_ = Payment.objects.filter(order_id=order_id, state=Payment.State.PENDING)
+    return open_.update(state=Payment.State.CANCELLED)
+
+
+def payments_supersede_open(*, order_id: int, paid_by: Payment) -> int:
+    """The order was paid by `paid_by`: its other payments still open at a gateway (PENDING,
+    abandoned there) become CANCELLED, so the order page no longer lists them as waiting.
+    Returns how many.
+
+    A success reported for one of them later is money the order does not need: payment_apply
+    takes it as a second payment (TO_REFUND, refunded once however often it is told), as for a
+    payment cancelled with its order. Cash on delivery still due is cod_withdraw's, not this.
+    Precondition: order row locked."""
+    open_ = Payment.objects.filter(order_id=order_id, state=Payment.State.PENDING).exclude(pk=paid_by.pk)
     return open_.update(state=Payment.State.CANCELLED)
 
 
@@ -397,12 +411,19 @@ def wallet_for(user) -> Wallet:
     return wallet_open(user_id=user.pk)
 
 
-def _wallet_post(*, user, amount: Decimal, reason: str, reference: str = "", note: str = "", actor=None) -> WalletEntry:
+def _wallet_post(
+    *, user, amount: Decimal, reason: str, reference: str = "", note: str = "", actor=None, key: str = ""
+) -> WalletEntry:
     """Add a ledger entry and move the balance with it. Precondition: in a transaction.
 
-    Raises PaymentError(INSUFFICIENT_BALANCE) when a debit would go below zero."""
+    Raises PaymentError(INSUFFICIENT_BALANCE) when a debit would go below zero,
+    ADJUSTMENT_REPEATED when an entry with the same `key` is already in the ledger."""
     wallet_for(user)
     wallet = Wallet.objects.select_for_update().get(user=user)
+    # Under the wallet lock a concurrent post of the same key has committed or waits: checked
+    # here, and held by wallet_entry_once_per_key against anything else.
+    if key and wallet.entries.filter(idempotency_key=key).exists():
+        raise PaymentError(PaymentErrorCode.ADJUSTMENT_REPEATED)
     new_balance = wallet.balance + amount
     if new_balance < 0:
         raise PaymentError(
@@ -418,19 +439,27 @@ def _wallet_post(*, user, amount: Decimal, reason: str, reference: str = "", not
         reference=reference,
         note=note,
         actor=actor,
+        idempotency_key=key,
     )
 
 
 @transaction.atomic
-def wallet_adjust(*, user, amount: Decimal, note: str, actor) -> WalletEntry:
-    """A staff adjustment (credit or debit), which must give a reason. Raises PaymentError
-    (REASON_REQUIRED, ADJUSTMENT_ZERO, INSUFFICIENT_BALANCE for a debit past the balance)."""
+def wallet_adjust(*, user, amount: Decimal, note: str, actor, key: str = "") -> WalletEntry:
+    """A staff adjustment (credit or debit), which must give a reason. `key` names the form
+    that asked for it: the same key twice moves the wallet once. Raises PaymentError
+    (REASON_REQUIRED, ADJUSTMENT_ZERO, INSUFFICIENT_BALANCE for a debit past the balance,
+    ADJUSTMENT_REPEATED for a key already recorded)."""
     if not note.strip():
         raise PaymentError(PaymentErrorCode.REASON_REQUIRED)
     if not money(amount):
         raise PaymentError(PaymentErrorCode.ADJUSTMENT_ZERO)
     return _wallet_post(
-        user=user, amount=money(amount), reason=WalletEntry.Reason.ADJUSTMENT, note=note.strip(), actor=actor
+        user=user,
+        amount=money(amount),
+        reason=WalletEntry.Reason.ADJUSTMENT,
+        note=note.strip(),
+        actor=actor,
+        key=key[:64],
     )
 
 
@@ -462,6 +491,7 @@ def wallet_pay(*, order_id: int, user) -> Payment:
             state=Payment.State.CAPTURED,
             captured_at=timezone.now(),
         )
+        payments_supersede_open(order_id=order.pk, paid_by=payment)
         order_mark_paid(
             order_id=order.pk, amount=order.total, reference=reference, actor_kind="customer", method="wallet"
         )
@@ -583,4 +613,5 @@ def cod_collect(*, order_id: int, amount: Decimal, reference: str) -> Payment | 
     payment.transaction_id = reference
     payment.captured_at = timezone.now()
     payment.save(update_fields=["state", "transaction_id", "captured_at"])
+    payments_supersede_open(order_id=order_id, paid_by=payment)
     return payment

@@ -110,7 +110,10 @@ def payment_abandoned(request: HttpRequest) -> HttpResponse:
     payment = _own_payment(request)
     order = payment.order
     if order.is_payable:
-        until = timezone.localtime(order.pay_by).strftime("%H:%M")
+        # The time alone reads as today's: a deadline on another day (an order placed just before
+        # midnight, a long payment window) says its date too.
+        deadline = timezone.localtime(order.pay_by)
+        until = deadline.strftime("%H:%M" if deadline.date() == timezone.localdate() else "%Y-%m-%d %H:%M")
         messages.warning(
             request,
             _("Payment not completed: nothing was charged. You can pay again until %(time)s, or cancel the order.")

@@ -19,7 +19,7 @@ from orders.models import Order
 from orders.services import order_cancel, orders_cancel_expired
 from payments.models import GatewayNotification, Payment, Refund
 from payments.sandbox_gateway import notification_for
-from payments.services import payment_start
+from payments.services import payment_start, wallet_pay, wallet_top_up
 from tests import factories
 from tests.purchase import buyer_with_cart, english, last_message, place, stocked_variant
 
@@ -61,7 +61,9 @@ def test_abandoning_returns_to_the_order_page_saying_until_when_it_can_be_paid(c
     response = client.get(quit_url)
 
     assert response.status_code == 302 and response["Location"] == order.get_absolute_url()
-    until = timezone.localtime(order.pay_by).strftime("%H:%M")
+    deadline = timezone.localtime(order.pay_by)
+    # A deadline past midnight names its day too (the next test).
+    until = deadline.strftime("%H:%M" if deadline.date() == timezone.localdate() else "%Y-%m-%d %H:%M")
     assert last_message(response) == (
         f"Payment not completed: nothing was charged. You can pay again until {until}, or cancel the order."
     )
@@ -188,3 +190,65 @@ def test_a_late_failure_leaves_a_cancelled_payment_cancelled(client, customer):
     english(client).force_login(user)
     page = client.get("/payments/return/?" + urlencode({"out_trade_no": payment.reference})).content.decode()
     assert "This order was cancelled" in page and "Nothing was charged." in page
+
+
+def test_the_abandoned_message_gives_the_date_when_the_deadline_is_not_today(client, customer):
+    user, order = customer
+    payment = open_payment(order)
+    deadline = timezone.localtime(order.pay_by)
+    english(client).force_login(user)
+    # Late the evening before the deadline's day: the time alone would read as this evening.
+    with time_machine.travel(deadline.replace(hour=0, minute=0) - timedelta(minutes=30)):
+        response = client.get("/payments/abandoned/?" + urlencode({"out_trade_no": payment.reference}))
+    until = deadline.strftime("%Y-%m-%d %H:%M")
+    assert last_message(response) == (
+        f"Payment not completed: nothing was charged. You can pay again until {until}, or cancel the order."
+    )
+
+
+# -- a paid order's other payments ----------------------------------------------------------
+
+
+def test_paying_cancels_the_orders_other_open_payments_and_a_late_success_is_refunded_once(
+    client, customer, django_capture_on_commit_callbacks
+):
+    user, order = customer
+    abandoned, failed, paying = open_payment(order), open_payment(order), open_payment(order)
+    Payment.objects.filter(pk=failed.pk).update(state=Payment.State.FAILED)
+
+    client.post(NOTIFY, notification_for(reference=paying.reference, outcome="pay"))
+
+    order.refresh_from_db()
+    assert order.status == Order.Status.PAID
+    assert states(order) == ["cancelled", "failed", "captured"]  # what failed stays failed
+    english(client).force_login(user)
+    page = client.get(order.get_absolute_url()).content.decode()
+    assert f"{abandoned.reference} · ¥{abandoned.amount} · Cancelled" in page and "Pending" not in page
+
+    # The customer finishes the abandoned one after all: the money goes back, once.
+    notification = notification_for(reference=abandoned.reference, outcome="pay")
+    for _ in range(2):  # the gateway retries until it hears "success"
+        with django_capture_on_commit_callbacks(execute=True):
+            response = client.post(NOTIFY, notification)
+        assert (response.status_code, response.content) == (200, b"success")
+    refund = Refund.objects.get()
+    assert (refund.payment_id, refund.reason, refund.amount) == (
+        abandoned.pk,
+        Refund.Reason.PAID_TWICE,
+        abandoned.amount,
+    )
+    assert refund.state == Refund.State.SUCCEEDED
+    assert states(order) == ["refunded", "failed", "captured"]
+    order.refresh_from_db()
+    assert order.status == Order.Status.PAID
+
+
+def test_paying_from_the_wallet_cancels_the_open_gateway_payments(customer):
+    user, order = customer
+    abandoned = open_payment(order)
+    wallet_top_up(user=user, amount=order.total, reference="T1")
+
+    wallet_pay(order_id=order.pk, user=user)
+
+    abandoned.refresh_from_db()
+    assert abandoned.state == Payment.State.CANCELLED

@@ -14,6 +14,7 @@ from django.test import Client
 from django.urls import reverse
 
 from orders.models import Order
+from payments.exceptions import PaymentError, PaymentErrorCode
 from payments.models import Wallet, WalletEntry
 from payments.services import wallet_adjust, wallet_pay, wallet_top_up
 from shop.accounts.services import customer_register
@@ -220,3 +221,42 @@ def test_staff_adjust_from_the_customers_page_with_a_reason_the_admin_log_keeps(
     elsewhere = client.post(link, {"amount": "1.00", "note": "x", "next": "https://evil.example/"})
     assert elsewhere.url == reverse("admin:payments_wallet_change", args=[wallet.pk])
     assert wallet.entries.count() == 2
+
+
+def test_the_same_adjust_form_sent_twice_adjusts_once_and_a_new_form_adjusts_again():
+    customer = factories.UserFactory()
+    wallet = customer.wallet
+    client = superuser_client()
+    url = reverse("admin:payments_wallet_adjust", args=[wallet.pk])
+
+    def form_key() -> str:
+        page = client.get(url).content.decode()
+        return re.search(r'name="key" value="([^"]+)"', page).group(1)
+
+    key = form_key()
+    data = {"amount": "20.00", "note": "goodwill", "key": key}
+    first = client.post(url, data)
+    again = client.post(url, data)  # a double click, or back and resend
+    back = reverse("admin:payments_wallet_change", args=[wallet.pk])
+    assert first.url == back and again.url == back
+    assert "already recorded" in client.get(back).content.decode()
+    wallet.refresh_from_db()
+    assert wallet.balance == D("20.00") and wallet.entries.get().idempotency_key == key
+
+    # The same adjustment asked for again on a fresh form is a new one.
+    assert form_key() != key
+    client.post(url, {**data, "key": form_key()})
+    wallet.refresh_from_db()
+    assert wallet.balance == D("40.00") and wallet.entries.count() == 2
+
+
+def test_an_adjustment_key_moves_the_wallet_once_in_the_service():
+    customer = factories.UserFactory()
+    wallet_adjust(user=customer, amount=D("5.00"), note="goodwill", actor=None, key="k1")
+    with pytest.raises(PaymentError) as raised:
+        wallet_adjust(user=customer, amount=D("5.00"), note="goodwill", actor=None, key="k1")
+    assert raised.value.code == PaymentErrorCode.ADJUSTMENT_REPEATED
+    wallet_adjust(user=customer, amount=D("5.00"), note="goodwill", actor=None)  # no key: no check
+    wallet_adjust(user=customer, amount=D("5.00"), note="goodwill", actor=None)
+    customer.wallet.refresh_from_db()
+    assert customer.wallet.balance == D("15.00")

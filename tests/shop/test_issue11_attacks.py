@@ -272,11 +272,6 @@ def test_wallet_adjust_is_for_finance_only_and_next_stays_on_site(customer, fina
     assert response.status_code == 302 and "evil" not in response["Location"]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="hole (D, payments/admin.py adjust_view): the adjust form carries no one-time token, so a "
-    "double-submitted or replayed POST credits the wallet twice",
-)
 def test_wallet_adjust_replayed_credits_once(customer, finance_client):
     wallet = customer.wallet
     _adjust(finance_client, wallet)
