@@ -23,9 +23,7 @@ from fulfillment.exceptions import FulfillmentError, FulfillmentErrorCode
 from orders.services import notification_queue
 from shop.core.tasks import enqueue
 
-# The outbox kind of the mail (templates/orders/emails/stock_back*). Not one of
-# orders.Notification.Kind's choices yet: adding it is a migration of orders, whose owner adds
-# it; the column takes any short text meanwhile.
+# The outbox kind of the mail (templates/orders/emails/stock_back*): orders.Notification.Kind.STOCK_BACK.
 STOCK_BACK = "stock_back"
 NOTIFY_TASK = "fulfillment.tasks.stock_alerts_notify"
 
