@@ -327,6 +327,42 @@ def test_the_cart_is_cards_with_photos_and_remove_within_reach(phone: Page, demo
     assert Cart.objects.get(user=user, state=Cart.State.OPEN).lines.count() == 2
 
 
+# What is on top at the middle of the element, where a thumb lands: the element itself (or a
+# child of it), or the selector of whatever covers it.
+COVERED_BY = """el => {
+  const r = el.getBoundingClientRect();
+  const hit = document.elementFromPoint(r.left + r.width / 2, r.top + r.height / 2);
+  if (hit && (hit === el || el.contains(hit))) return null;
+  if (!hit) return "nothing";
+  const owner = hit.closest("header, footer, nav, [id]") || hit;
+  const name = owner.tagName.toLowerCase() + (owner.id ? "#" + owner.id : "");
+  return owner.className ? name + "." + owner.className : name;
+}"""
+
+
+def test_check_out_is_tappable_after_scrolling_to_it(phone: Page, demo_catalogue):
+    """The site header was sticky on phones too: with the cart scrolled until "Check out"
+    reached the top of the screen, the header sat over it and a tap landed on the header. On
+    phones the header now scrolls away with the page (phone.css)."""
+    page = phone
+    user = demo_customer()
+    fill_cart(user, lines=6)
+    log_in(page, user.email)
+    page.goto(reverse("cart:detail"))
+    link = page.locator("#go-checkout")
+    expect(link).to_be_visible()
+    # Scroll as a thumb would, the link's top a few px below the top of the screen (room below
+    # the cart as if more followed it, e.g. recommendations: the demo cart ends too soon).
+    page.evaluate("() => { document.querySelector('main').style.paddingBottom = '100vh'; }")
+    target = top(page, "#go-checkout") - 4
+    page.evaluate("y => window.scrollTo(0, y)", target)
+    assert abs(page.evaluate("window.scrollY") - target) < 1, "the cart is too short to scroll that far"
+    assert link.evaluate(COVERED_BY) is None
+    with page.expect_navigation():
+        link.click()  # no force: Playwright checks the link receives the click
+    expect(page).to_have_url(re.compile(re.escape(reverse("cart:checkout")) + "$"))
+
+
 # -- the product page -------------------------------------------------------------------------
 def test_the_buy_bar_is_in_reach_covers_nothing_and_adds_to_the_cart(phone: Page, demo_catalogue, artifacts_dir):
     page = phone
