@@ -1,6 +1,7 @@
 """An account's phone (registration and profile) follows the addresses' rule (shop.core.phones):
 a mainland mobile, stored in the national form; what is not one is refused in the customer's
-language (the msgid is in /work/notes/i18n/x2.json). A factory's or the demo's customer is a valid account as it is."""
+language (checked here in Chinese, the shop's default, and in English). A factory's or the demo's
+customer is a valid account as it is."""
 
 import pytest
 from django.contrib.auth import get_user_model
@@ -14,9 +15,15 @@ pytestmark = pytest.mark.django_db
 User = get_user_model()
 
 
-def register(client, phone: str):
+def register(client, phone: str, *, language: str = "en"):
     data = {"email": "han.meimei@example.com", "phone": phone, "password1": "plum blossom 2024"}
-    return client.post("/account/register/", {**data, "password2": data["password1"]})
+    return client.post("/account/register/", {**data, "password2": data["password1"]}, HTTP_ACCEPT_LANGUAGE=language)
+
+
+def test_the_refusal_is_in_chinese_on_chinese_pages(client):
+    response = register(client, "12345678", language="zh-hans")
+
+    assert response.context["form"].errors["phone"] == ["请输入中国大陆 11 位手机号码，例如 13800138000。"]
 
 
 @pytest.mark.parametrize(
