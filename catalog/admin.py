@@ -14,7 +14,7 @@ from catalog import models, services
 from catalog.forms import ProductAdminForm
 from catalog.resources import ProductResource, VariantResource
 from catalog.selectors import staff_department_ids
-from shop.core.admin import PermittedImportExportAdmin
+from shop.core.admin import PermittedImportExportAdmin, ProductVariantsOnlyMixin
 from shop.core.admin_site import contribute
 from shop.core.pagecache import page_cache_clear
 
@@ -94,20 +94,11 @@ class VariantInline(admin.TabularInline):
     autocomplete_fields = ("options",)
 
 
-class ImageInline(admin.TabularInline):
+class ImageInline(ProductVariantsOnlyMixin, admin.TabularInline):
     model = models.ProductImage
     extra = 0
     fields = ("preview", "image", "variant", "alt", "alt_en", "position")
     readonly_fields = ("preview",)
-
-    def formfield_for_foreignkey(self, db_field, request, **kwargs):
-        # This product's variants only: every variant of the catalogue in each image row's
-        # drop-down (hundreds of options, per row) made the product page slow and heavy.
-        field = super().formfield_for_foreignkey(db_field, request, **kwargs)
-        if db_field.name == "variant":
-            product_id = request.resolver_match.kwargs.get("object_id")
-            field.queryset = field.queryset.filter(product_id=product_id) if product_id else field.queryset.none()
-        return field
 
     @admin.display(description=_("Preview"))
     def preview(self, obj: models.ProductImage) -> str:

@@ -22,7 +22,7 @@ from fulfillment.carriers import CarrierError, carriers_available
 from fulfillment.exceptions import FulfillmentError, FulfillmentErrorCode
 from fulfillment.resources import StockResource
 from orders.models import Order
-from shop.core.admin import PermittedImportExportAdmin, ReadOnlyInline
+from shop.core.admin import PermittedImportExportAdmin, ProductVariantsOnlyMixin, ReadOnlyInline
 from shop.core.admin_site import contribute
 from shop.core.money import money
 from shop.core.text import parse_whole_number
@@ -150,20 +150,13 @@ class StockAdmin(PermittedImportExportAdmin):
         return format_html('<a href="{}">{}</a>', url, _("Movements"))
 
 
-class StockInline(admin.TabularInline):
+class StockInline(ProductVariantsOnlyMixin, admin.TabularInline):
     model = models.Stock
     form = StockForm
     extra = 0
     can_delete = False  # a row keeps its movement history; count it to zero instead
     fields = ("variant", "warehouse", "location", "on_hand", "reserved")
     readonly_fields = ("reserved",)
-
-    def formfield_for_foreignkey(self, db_field, request, **kwargs):
-        field = super().formfield_for_foreignkey(db_field, request, **kwargs)
-        if db_field.name == "variant":
-            product_id = request.resolver_match.kwargs.get("object_id")
-            field.queryset = field.queryset.filter(product_id=product_id) if product_id else field.queryset.none()
-        return field
 
 
 class ProductStockMixin:

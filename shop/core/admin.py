@@ -17,6 +17,19 @@ class ReadOnlyInline(admin.TabularInline):
         return False
 
 
+class ProductVariantsOnlyMixin:
+    """For an inline on the product's change page: its `variant` drop-down offers that product's
+    own variants. Every variant of the catalogue in each row's drop-down (hundreds of options,
+    per row) made the product page slow and heavy."""
+
+    def formfield_for_foreignkey(self, db_field, request, **kwargs):
+        field = super().formfield_for_foreignkey(db_field, request, **kwargs)
+        if db_field.name == "variant":
+            product_id = request.resolver_match.kwargs.get("object_id")
+            field.queryset = field.queryset.filter(product_id=product_id) if product_id else field.queryset.none()
+        return field
+
+
 class PermittedImportExportAdmin(ImportExportModelAdmin):
     """Import and export offer only the files (resources) whose model the user may change
     (import) or view (export). IMPORT_EXPORT_*_PERMISSION_CODE hold the admin's own model; a
