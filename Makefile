@@ -8,8 +8,11 @@ test:
 	bash bin/test
 
 bench:
-	bash bin/bench
-	bash bin/bench-checkout
+	bash bin/bench-goals
+
+.PHONY: cluster-drill
+cluster-drill:
+	bash bin/cluster-drill
 
 bench-checkout:
 	bash bin/bench-checkout

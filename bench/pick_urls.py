@@ -4,7 +4,8 @@
 
 Each entry: {"name", "path", "note"}. The pages are the ones a visitor hits most: home, the
 all-products listing, the biggest root category, a typical leaf category, a search for a
-common Chinese word and one for a rare word, and a product page. The ceiling URL is added
+common Chinese word and one for a rare word, the root category filtered by its most common brand
+(the filter a visitor clicks first), and a product page. The ceiling URL is added
 by bench/run.py once the category page's size is known.
 """
 
@@ -60,6 +61,19 @@ def rare_word() -> tuple[str, int]:
     return word, search_hits(word)  # prefix matching may find a few more than the exact word
 
 
+def top_brand(category: Category) -> tuple[int, str, int]:
+    """The brand with the most active products under the category: its filter narrows the most
+    rows a visitor can narrow with one click, so it is the slowest common filter."""
+    row = (
+        Product.objects.filter(is_active=True, category__path__startswith=category.path, brand__isnull=False)
+        .values("brand_id", "brand__name")
+        .annotate(n=Count("id"))
+        .order_by("-n", "brand_id")
+        .first()
+    )
+    return row["brand_id"], row["brand__name"], row["n"]
+
+
 def main() -> None:
     total = Product.objects.filter(is_active=True).count()
     roots = [(subtree_count(c), c) for c in Category.get_root_nodes().filter(is_active=True)]
@@ -76,6 +90,7 @@ def main() -> None:
     product = ids[ids.count() // 2]
     variants = product.variants.count()
     rare, rare_hits = rare_word()
+    brand_id, brand_name, brand_n = top_brand(big)
     common_hits = search_hits(COMMON_WORD)
     urls = [
         {"name": "home", "path": "/", "note": "3 product strips"},
@@ -88,6 +103,11 @@ def main() -> None:
             "note": f"“{COMMON_WORD}”: {common_hits:,} hits",
         },
         {"name": "search (rare)", "path": f"/search/?q={quote(rare)}", "note": f"“{rare}”: {rare_hits:,} hits"},
+        {
+            "name": "listing (filtered)",
+            "path": f"/c/{big.slug}/?brand={brand_id}",
+            "note": f"{big.name_en}, brand {brand_name}: {brand_n:,} products",
+        },
         {"name": "product", "path": f"/p/{product.slug}/", "note": f"{variants} variants"},
     ]
     json.dump({"products": total, "urls": urls}, sys.stdout, ensure_ascii=False, indent=1)

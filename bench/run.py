@@ -40,17 +40,23 @@ MODES = {
     "warm": "page cache on, warm",
     "uncached": "page cache and facet cache off (nothing cached between requests)",
 }
-# The issue's goals at 100,000 products.
-GOAL_OFF_RPS = {
-    "listing": 200,
-    "category (root)": 200,
-    "category (leaf)": 200,
-    "search (common)": 200,
-    "search (rare)": 200,
-    "product": 400,
-}
-GOAL_WARM_RATIO = 0.5
-GOAL_SEARCH_P99_MS = 100
+# Issue 12's goals at 100,000 products (bench/goals.py prints them beside checkout and login).
+# With nothing cached, every listing and search page serves 100 req/s with p99 under 150 ms.
+GOAL_UNCACHED_RPS = 100
+GOAL_UNCACHED_P99_MS = 150
+GOAL_UNCACHED_PAGES = (
+    "listing",
+    "category (root)",
+    "category (leaf)",
+    "search (common)",
+    "search (rare)",
+    "listing (filtered)",
+)
+# The product page: ten times django-oscar's 57 req/s side by side, about a quarter of the
+# bare view's 2,250-2,620 req/s measured in the same runs, so a share of the ceiling (it moves
+# with the machine) with the page cache off; and 70 % of the ceiling warm.
+GOAL_PRODUCT_OFF_RATIO = 0.23
+GOAL_WARM_RATIO = 0.7
 PAGE_ORDER = {
     name: i
     for i, name in enumerate(
@@ -62,6 +68,7 @@ PAGE_ORDER = {
             "category (leaf)",
             "search (common)",
             "search (rare)",
+            "listing (filtered)",
             "product",
         ]
     )
@@ -94,16 +101,29 @@ class CpuWatch:
 
     Ours: the process trees of the given PIDs (gunicorn, postmaster, redis), this process and
     its children (wrk), with the CPU of descendants that exited meanwhile (PostgreSQL's parallel
-    workers). Everything else the kernel counts as busy is someone else's."""
+    workers). Everything else the kernel counts as busy is someone else's.
 
-    def __init__(self, roots: list[int]) -> None:
+    marks: also ours, with their trees, the processes whose command line or working directory
+    contains one of these strings (a benchmark's temporary directory, e.g. /tmp/shop-checkout.):
+    what a script under watch starts as a daemon (PostgreSQL, Redis) is no longer its child."""
+
+    def __init__(self, roots: list[int], marks: list[str] | None = None) -> None:
         self.roots = roots
-        self.enabled = psutil is not None and bool(roots)
+        self.marks = [m for m in marks or [] if m]
+        self.enabled = psutil is not None and bool(roots or self.marks)
+
+    def _marked(self) -> list[int]:
+        found = []
+        for p in psutil.process_iter(["pid", "cmdline", "cwd"]):
+            text = " ".join(p.info.get("cmdline") or []) + " " + (p.info.get("cwd") or "")
+            if any(mark in text for mark in self.marks):
+                found.append(p.info["pid"])
+        return found
 
     def _ours(self) -> dict[tuple[int, float], float]:
         seen = {}
         procs = []
-        for pid in [*self.roots, os.getpid()]:
+        for pid in [*self.roots, *(self._marked() if self.marks else []), os.getpid()]:
             try:
                 root = psutil.Process(pid)
                 procs += [root, *root.children(recursive=True)]
@@ -397,36 +417,25 @@ def build_report(data: dict) -> tuple[str, dict]:
 def check_goals(rows: list[dict], ceiling_rps: float | None) -> list[dict]:
     goals = []
     by = {(r["mode"], r["name"]): r for r in rows if "rps" in r}
-    for mode in ("off", "uncached"):
-        for name, target in GOAL_OFF_RPS.items():
-            r = by.get((mode, name))
-            if r:
-                goals.append(
-                    {
-                        "goal": f"{mode}: {name} ≥ {target} req/s",
-                        "measured": f"{r['rps']:,.1f}",
-                        "met": r["rps"] >= target,
-                    }
-                )
+    for name in GOAL_UNCACHED_PAGES:
+        r = by.get(("uncached", name))
+        if r:
+            goals.append(
+                {
+                    "goal": f"uncached: {name} ≥ {GOAL_UNCACHED_RPS} req/s, p99 < {GOAL_UNCACHED_P99_MS} ms",
+                    "measured": f"{r['rps']:,.1f} req/s, p99 {r['p99_ms']:,.1f} ms",
+                    "met": r["rps"] >= GOAL_UNCACHED_RPS and r["p99_ms"] < GOAL_UNCACHED_P99_MS,
+                }
+            )
     if ceiling_rps:
-        for (mode, name), r in by.items():
-            if mode == "warm" and name != "ceiling":
-                goals.append(
-                    {
-                        "goal": f"warm: {name} ≥ {GOAL_WARM_RATIO:.0%} of ceiling",
-                        "measured": f"{r['rps'] / ceiling_rps:.0%}",
-                        "met": r["rps"] >= GOAL_WARM_RATIO * ceiling_rps,
-                    }
-                )
-    for mode in MODES:
-        for name in ("search (common)", "search (rare)"):
-            r = by.get((mode, name))
+        for mode, share in (("off", GOAL_PRODUCT_OFF_RATIO), ("warm", GOAL_WARM_RATIO)):
+            r = by.get((mode, "product"))
             if r:
                 goals.append(
                     {
-                        "goal": f"{mode}: {name} p99 < {GOAL_SEARCH_P99_MS} ms",
-                        "measured": f"{r['p99_ms']:,.1f} ms",
-                        "met": r["p99_ms"] < GOAL_SEARCH_P99_MS,
+                        "goal": f"{mode}: product ≥ {share:.0%} of ceiling",
+                        "measured": f"{r['rps'] / ceiling_rps:.1%}",
+                        "met": r["rps"] >= share * ceiling_rps,
                     }
                 )
     return goals

@@ -1,0 +1,426 @@
+"""Issue 12's goals beside the figures of one `make bench` run, each as a ratio to the bare view.
+
+    bench/goals.py watch --out var/bench/checkout-cpu.json --mark /tmp/shop-checkout. -- bash bin/bench-checkout
+    bench/goals.py report --pages var/bench/latest.json --checkout var/bench/checkout.json \\
+        --login var/bench/login.json [--checkout-cpu ...] [--login-cpu ...] --md var/bench/goals.md --json ...
+
+`watch` runs a benchmark script and records, second by second, how much CPU processes outside it
+used meanwhile ("other CPU", in cores): the script's own process tree, and the daemons it starts
+(PostgreSQL, Redis: recognised by --mark, their temporary directory) are its own. `report` reads
+the page benchmark (bench/run.py), the checkout benchmark (bench/checkout.py, part C) and the
+login benchmark (bench/login.py, part L) and prints one table: the goal, the figure, met or not,
+the figure as a ratio to the bare Django view (/bench/ceiling/) measured in the same run, and
+whether other load disturbed the row.
+
+Ratios: a throughput (req/s, orders/s) is divided by the ceiling's req/s: the share of a bare
+Django view's rate the page reaches; an order takes five requests, so its row also gives the
+request rate. A latency is divided by the ceiling's latency at the same percentile and the same
+concurrency (16 connections): how many times slower than the bare view under the same queueing.
+
+The JSON written by the other two benchmarks (documented shape, read leniently):
+
+    var/bench/checkout.json  {"steady": {"threads", "orders_per_second", "place_p50_ms", "place_p95_ms",
+                                         "errors", "started_at", "ended_at"},
+                              "burst":  {"buyers", "p50_ms", "p95_ms", "max_ms", "errors", "started_at", "ended_at"},
+                              "consistent": true}
+    var/bench/login.json     {"single":     {"p50_ms", "p95_ms"},             (one login at a time)
+                              "concurrent": {"threads", "p50_ms", "p95_ms"},  (16 at once)
+                              "burst":      {"logins", "seconds", "p95_ms", "errors"},
+                              "flood":      {"page", "alone_p50_ms", "alone_p99_ms", "flood_p50_ms",
+                                             "flood_p99_ms", "errors"}}
+
+started_at / ended_at (Unix seconds) narrow the other-CPU figure to the measured window;
+without them the whole script's run counts. Other key spellings are looked for too (see _pick).
+"""
+
+import argparse
+import json
+import re
+import subprocess
+import sys
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+
+from run import (  # noqa: E402
+    GOAL_PRODUCT_OFF_RATIO,
+    GOAL_UNCACHED_P99_MS,
+    GOAL_UNCACHED_PAGES,
+    GOAL_UNCACHED_RPS,
+    GOAL_WARM_RATIO,
+    NOISY_CORES,
+    CpuWatch,
+    reference_ceiling,
+)
+
+GOAL_ORDERS_PER_S = 60
+GOAL_PLACE_P95_MS = 500
+GOAL_BURST_P95_MS = 3000
+GOAL_LOGIN_P50_MS = 150
+# "Not starved": page views during a login flood stay within 3x their own p99 alone (or under
+# the listing goal's 150 ms, whichever is larger), with no failed page view.
+STARVE_FACTOR = 3
+REQUESTS_PER_ORDER = 5  # add to cart, checkout, review, place, pay
+
+
+# -- watch ----------------------------------------------------------------------------------------
+
+
+def watch(args: argparse.Namespace) -> int:
+    command = args.command
+    if command and command[0] == "--":
+        command = command[1:]
+    proc = subprocess.Popen(command)  # our own benchmark scripts
+    cpu = CpuWatch([proc.pid], marks=args.mark)
+    timeline = []
+    started = time.time()
+    if cpu.enabled:
+        cpu.start()
+    while proc.poll() is None:
+        time.sleep(1)
+        if cpu.enabled:
+            other = cpu.stop()
+            timeline.append([round(time.time(), 1), round(other, 3)])
+            cpu.start()
+    ended = time.time()
+    out = {
+        "command": " ".join(command),
+        "exit": proc.returncode,
+        "started_at": round(started, 1),
+        "ended_at": round(ended, 1),
+        "other_cpu_cores": window_mean(timeline, None, None),
+        "timeline": timeline,
+    }
+    Path(args.out).write_text(json.dumps(out, indent=1) + "\n")
+    return proc.returncode
+
+
+def window_mean(timeline: list, start: float | None, end: float | None) -> float | None:
+    """Mean other CPU (cores) over the samples overlapping [start, end] (a sample at t covers t-1..t)."""
+    picked = [c for t, c in timeline if (start is None or t > start) and (end is None or t - 1 < end)]
+    return round(sum(picked) / len(picked), 2) if picked else None
+
+
+# -- report ---------------------------------------------------------------------------------------
+
+
+SINCE = 0.0  # files older than this (Unix seconds) are a previous run's: ignored
+
+
+def _fresh(path: Path) -> bool:
+    return path.exists() and path.stat().st_mtime >= SINCE
+
+
+def _load(path: str | None) -> dict | None:
+    if not path or not _fresh(Path(path)):
+        return None
+    try:
+        return json.loads(Path(path).read_text())
+    except json.JSONDecodeError:
+        return None
+
+
+def _pick(data: dict | None, *paths: str):
+    """The first value found at one of the dotted paths ("burst.p95_ms"), else None."""
+    for path in paths:
+        node = data
+        for key in path.split("."):
+            node = node.get(key) if isinstance(node, dict) else None
+        if node is not None:
+            return node
+    return None
+
+
+def checkout_from_markdown(path: Path) -> dict | None:
+    """The checkout figures from var/bench/checkout.md, for a checkout benchmark without JSON."""
+    if not _fresh(path):
+        return None
+    text = path.read_text()
+    rate = re.search(r"\*\*([\d.]+) orders/s\*\*", text)
+    p95 = re.search(r"p95 \*\*([\d.]+) ms\*\*", text)
+    threads = re.search(r"- (\d+) concurrent buyers", text)
+    if not rate:
+        return None
+    return {
+        "steady": {
+            "orders_per_second": float(rate.group(1)),
+            "place_p95_ms": float(p95.group(1)) if p95 else None,
+            "threads": int(threads.group(1)) if threads else None,
+        },
+        "consistent": "-> OK" in text,
+    }
+
+
+class Table:
+    def __init__(self, ceiling: dict | None, cpu: dict[str, dict | None]) -> None:
+        self.rows: list[dict] = []
+        self.ceiling = ceiling or {}
+        self.cpu = cpu
+
+    def other(self, source: str, section: dict | None) -> float | None:
+        record = self.cpu.get(source)
+        if not record:
+            return None
+        start = _pick(section, "started_at", "start")
+        end = _pick(section, "ended_at", "end")
+        if start is not None and end is not None:
+            mean = window_mean(record.get("timeline", []), start, end)
+            if mean is not None:
+                return mean
+        return record.get("other_cpu_cores")
+
+    def add(self, *, group, goal, figure, met, ratio, other, note="", missing=""):
+        self.rows.append(
+            {
+                "group": group,
+                "goal": goal,
+                "figure": figure,
+                "met": met,
+                "ratio_to_ceiling": ratio,
+                "other_cpu_cores": other,
+                "disturbed": None if other is None else other >= NOISY_CORES,
+                "note": note or missing,
+            }
+        )
+
+    def throughput_ratio(self, rps: float | None) -> str:
+        c = self.ceiling.get("rps")
+        return f"{rps / c:.1%} of {c:,.0f} req/s" if rps is not None and c else "—"
+
+    def latency_ratio(self, ms: float | None, percentile: str) -> str:
+        c = self.ceiling.get(f"{percentile}_ms")
+        return f"{ms / c:,.1f}× its {percentile} {c:,.1f} ms" if ms is not None and c else "—"
+
+
+def build(args: argparse.Namespace) -> tuple[str, dict]:
+    # The pages at any age: their date is printed (bin/bench-goals may skip them).
+    pages = json.loads(Path(args.pages).read_text()) if Path(args.pages).exists() else {"meta": {}, "results": []}
+    rows = pages.get("results", [])
+    by = {(r["mode"], r["name"]): r for r in rows if "rps" in r}
+    ceiling_rps = reference_ceiling(rows)
+    ceiling_row = next(
+        (by[(m, "ceiling")] for m in ("off", "uncached", "warm") if (m, "ceiling") in by),
+        None,
+    )
+    checkout = _load(args.checkout) or checkout_from_markdown(Path(args.checkout).with_suffix(".md"))
+    login = _load(args.login)
+    cpu = {"checkout": _load(args.checkout_cpu), "login": _load(args.login_cpu)}
+    t = Table(ceiling_row, cpu)
+
+    # Catalogue pages with nothing cached.
+    for name in GOAL_UNCACHED_PAGES:
+        r = by.get(("uncached", name))
+        goal = f"{name}, nothing cached: ≥ {GOAL_UNCACHED_RPS} req/s, p99 < {GOAL_UNCACHED_P99_MS} ms"
+        if not r:
+            t.add(group="pages", goal=goal, figure="not measured", met=None, ratio="—", other=None)
+            continue
+        t.add(
+            group="pages",
+            goal=goal,
+            figure=f"{r['rps']:,.1f} req/s, p99 {r['p99_ms']:,.1f} ms",
+            met=r["rps"] >= GOAL_UNCACHED_RPS and r["p99_ms"] < GOAL_UNCACHED_P99_MS,
+            ratio=f"{t.throughput_ratio(r['rps'])}; p99 {t.latency_ratio(r['p99_ms'], 'p99')}",
+            other=r.get("other_cpu_cores"),
+            note=f"`{r['path']}` {r.get('note', '')}".strip(),
+        )
+    # The product page, caches off and warm.
+    for mode, share, label in (
+        ("off", GOAL_PRODUCT_OFF_RATIO, "page cache off (10× django-oscar)"),
+        ("warm", GOAL_WARM_RATIO, "page cache warm"),
+    ):
+        r = by.get((mode, "product"))
+        goal = f"product page, {label}: ≥ {share:.0%} of the ceiling"
+        if not r or not ceiling_rps:
+            t.add(group="pages", goal=goal, figure="not measured", met=None, ratio="—", other=None)
+            continue
+        t.add(
+            group="pages",
+            goal=goal,
+            figure=f"{r['rps']:,.1f} req/s, p99 {r['p99_ms']:,.1f} ms",
+            met=r["rps"] >= share * ceiling_rps,
+            ratio=t.throughput_ratio(r["rps"]),
+            other=r.get("other_cpu_cores"),
+            note=f"`{r['path']}`",
+        )
+
+    # Checkout: steady 16 buyers, then 200 at once.
+    steady = _pick(checkout, "steady") or (checkout if _pick(checkout, "orders_per_second") else None)
+    goal = f"checkout, 16 buyers: ≥ {GOAL_ORDERS_PER_S} orders/s placed and paid, place p95 < {GOAL_PLACE_P95_MS} ms"
+    rate = _pick(steady, "orders_per_second", "orders_per_s")
+    p95 = _pick(steady, "place_p95_ms", "p95_ms")
+    if rate is None:
+        t.add(group="checkout", goal=goal, figure="not measured", met=None, ratio="—", other=None)
+    else:
+        consistent = _pick(checkout, "consistent", "consistency.ok")
+        t.add(
+            group="checkout",
+            goal=goal,
+            figure=f"{rate:,.1f} orders/s ({rate * REQUESTS_PER_ORDER:,.0f} req/s), p95 "
+            + ("—" if p95 is None else f"{p95:,.0f} ms"),
+            met=rate >= GOAL_ORDERS_PER_S and p95 is not None and p95 < GOAL_PLACE_P95_MS and consistent is not False,
+            ratio=f"{t.throughput_ratio(rate * REQUESTS_PER_ORDER)} in requests; p95 {t.latency_ratio(p95, 'p99')}",
+            other=t.other("checkout", steady),
+            note=f"{_pick(steady, 'threads') or '?'} buyers; consistency "
+            + {True: "OK", False: "**INCONSISTENT**", None: "not reported"}[consistent],
+        )
+    burst = _pick(checkout, "burst")
+    goal = f"checkout, 200 press place order at once: p95 < {GOAL_BURST_P95_MS / 1000:.0f} s, 0 errors"
+    bp95 = _pick(burst, "p95_ms", "place_p95_ms")
+    if bp95 is None:
+        t.add(group="checkout", goal=goal, figure="not measured", met=None, ratio="—", other=None)
+    else:
+        errors = _pick(burst, "errors", "error_count") or 0
+        errors = sum(errors.values()) if isinstance(errors, dict) else errors
+        t.add(
+            group="checkout",
+            goal=goal,
+            figure=f"p50 {_pick(burst, 'p50_ms', 'place_p50_ms') or 0:,.0f} ms, p95 {bp95:,.0f} ms, "
+            f"max {_pick(burst, 'max_ms', 'place_max_ms') or 0:,.0f} ms, {errors} errors",
+            met=bp95 < GOAL_BURST_P95_MS and errors == 0,
+            ratio=f"p95 {t.latency_ratio(bp95, 'p99')}",
+            other=t.other("checkout", burst),
+            note=f"{_pick(burst, 'buyers', 'n') or '?'} buyers",
+        )
+
+    # Login.
+    single = _pick(login, "single", "one", "sequential")
+    goal = f"login, one at a time: p50 < {GOAL_LOGIN_P50_MS} ms"
+    p50 = _pick(single, "p50_ms")
+    if p50 is None:
+        t.add(group="login", goal=goal, figure="not measured", met=None, ratio="—", other=None)
+    else:
+        t.add(
+            group="login",
+            goal=goal,
+            figure=f"p50 {p50:,.0f} ms, p95 {_pick(single, 'p95_ms') or 0:,.0f} ms",
+            met=p50 < GOAL_LOGIN_P50_MS,
+            ratio=f"p50 {t.latency_ratio(p50, 'p50')} (at 16 connections)",
+            other=t.other("login", single),
+        )
+    concurrent = _pick(login, "concurrent", "concurrent16", "c16")
+    c50 = _pick(concurrent, "p50_ms")
+    if c50 is not None:
+        t.add(
+            group="login",
+            goal=f"login, {_pick(concurrent, 'threads', 'concurrency') or 16} at once: p50 (shown, no goal)",
+            figure=f"p50 {c50:,.0f} ms, p95 {_pick(concurrent, 'p95_ms') or 0:,.0f} ms",
+            met=None,
+            ratio=f"p50 {t.latency_ratio(c50, 'p50')}",
+            other=t.other("login", concurrent),
+        )
+    lburst = _pick(login, "burst", "at_once")
+    if lburst is not None:
+        t.add(
+            group="login",
+            goal=f"login, {_pick(lburst, 'logins', 'n') or 200} at once: all served (shown, no goal)",
+            figure=f"{_pick(lburst, 'seconds', 'all_served_s') or '?'} s until all served, "
+            f"p95 {_pick(lburst, 'p95_ms') or 0:,.0f} ms, {_pick(lburst, 'errors') or 0} errors",
+            met=None,
+            ratio="—",
+            other=t.other("login", lburst),
+        )
+    flood = _pick(login, "flood")
+    goal = (
+        f"page views during a login flood: p99 ≤ {STARVE_FACTOR}× alone "
+        f"(or < {GOAL_UNCACHED_P99_MS} ms), no failed page view"
+    )
+    f99 = _pick(flood, "flood_p99_ms", "during_p99_ms", "pages_flood_p99_ms")
+    a99 = _pick(flood, "alone_p99_ms", "pages_alone_p99_ms")
+    if f99 is None or a99 is None:
+        t.add(group="login", goal=goal, figure="not measured", met=None, ratio="—", other=None)
+    else:
+        errors = _pick(flood, "errors", "page_errors") or 0
+        t.add(
+            group="login",
+            goal=goal,
+            figure=f"p99 {f99:,.0f} ms during, {a99:,.0f} ms alone; {errors} failed",
+            met=f99 <= max(STARVE_FACTOR * a99, GOAL_UNCACHED_P99_MS) and errors == 0,
+            ratio=f"p99 {t.latency_ratio(f99, 'p99')}",
+            other=t.other("login", flood),
+            note=str(_pick(flood, "page", "path") or ""),
+        )
+
+    meta = pages.get("meta", {})
+    lines = [
+        f"# Issue 12's goals: {meta.get('products', 0):,} products, {datetime.now(UTC):%Y-%m-%d %H:%M UTC}",
+        "",
+        f"- pages measured {meta.get('date', '?')}, code {meta.get('commit', '?')}; {meta.get('cpus', '?')} CPUs; "
+        "gunicorn with "
+        f"{meta.get('workers', '?')} sync workers; pages by wrk at {meta.get('connections', '?')} connections, "
+        f"{meta.get('seconds', '?')} s each (`var/bench/latest.md`); checkout `var/bench/checkout.md`; "
+        "login `var/bench/login.md`",
+        "- ceiling: a bare Django view (`/bench/ceiling/`, no query, as many bytes as the root category page) "
+        "in the same run: "
+        + (
+            f"**{ceiling_row['rps']:,.0f} req/s**, p50 {ceiling_row['p50_ms']:,.1f} ms, "
+            f"p99 {ceiling_row['p99_ms']:,.1f} ms at {meta.get('connections', '?')} connections"
+            if ceiling_row
+            else "not measured"
+        ),
+        "- ratio: a throughput as a share of the ceiling's req/s (an order is 5 requests); a latency as a "
+        "multiple of the ceiling's latency at the same percentile",
+        f"- disturbed: other processes used ≥ {NOISY_CORES} cores during the row's run (mean); such a "
+        "figure is pessimistic, run again on a quiet machine",
+        "",
+        "| goal | figure | met | ratio to the bare view | other CPU | disturbed | notes |",
+        "|---|---|:-:|---|--:|:-:|---|",
+    ]
+    for r in t.rows:
+        met = {True: "yes", False: "**no**", None: "—"}[r["met"]]
+        other = "—" if r["other_cpu_cores"] is None else f"{r['other_cpu_cores']:.2f}"
+        disturbed = {True: "**yes**", False: "no", None: "?"}[r["disturbed"]]
+        lines.append(
+            f"| {r['goal']} | {r['figure']} | {met} | {r['ratio_to_ceiling']} | {other} | {disturbed} | {r['note']} |"
+        )
+    judged = [r for r in t.rows if r["met"] is not None]
+    missing = [r for r in t.rows if r["figure"] == "not measured"]
+    lines += [
+        "",
+        f"**{sum(r['met'] for r in judged)} of {len(judged)} goals met**"
+        + (f"; {len(missing)} not measured" if missing else "")
+        + f"; {sum(bool(r['disturbed']) for r in t.rows)} rows disturbed by other load.",
+    ]
+    result = {
+        "meta": {**meta, "ceiling": ceiling_row and {k: ceiling_row[k] for k in ("rps", "p50_ms", "p99_ms")}},
+        "goals": t.rows,
+    }
+    return "\n".join(lines), result
+
+
+def report(args: argparse.Namespace) -> int:
+    global SINCE
+    SINCE = args.since
+    text, result = build(args)
+    print(text)
+    if args.md:
+        Path(args.md).write_text(text + "\n")
+    if args.json:
+        Path(args.json).write_text(json.dumps(result, ensure_ascii=False, indent=1) + "\n")
+    return 0
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="action", required=True)
+    w = sub.add_parser("watch")
+    w.add_argument("--out", required=True)
+    w.add_argument("--mark", action="append", default=[], help="a string in our daemons' command line or cwd")
+    w.add_argument("command", nargs=argparse.REMAINDER)
+    r = sub.add_parser("report")
+    r.add_argument("--pages", default="var/bench/latest.json")
+    r.add_argument("--checkout", default="var/bench/checkout.json")
+    r.add_argument("--login", default="var/bench/login.json")
+    r.add_argument("--checkout-cpu", default="var/bench/checkout-cpu.json")
+    r.add_argument("--login-cpu", default="var/bench/login-cpu.json")
+    r.add_argument("--since", type=float, default=0.0, help="ignore files older than this (Unix seconds)")
+    r.add_argument("--md")
+    r.add_argument("--json")
+    args = parser.parse_args()
+    return watch(args) if args.action == "watch" else report(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
