@@ -6,6 +6,7 @@ set DATABASE_URL, CELERY_BROKER_URL (or REDIS_URL) and CACHE_URL to real service
 """
 
 import ipaddress
+import os
 from datetime import timedelta
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
@@ -76,6 +77,8 @@ MIDDLEWARE = [
     # Last, as django-axes asks: turns a locked-out login into its lockout response.
     "axes.middleware.AxesMiddleware",
     "django_ratelimit.middleware.RatelimitMiddleware",
+    # A password check that found no free hashing slot: 503 with Retry-After (LOGIN_CONCURRENT_HASHES).
+    "shop.accounts.middleware.HashingBusyMiddleware",
 ]
 
 AUTHENTICATION_BACKENDS = [
@@ -145,6 +148,15 @@ RATELIMIT_AFTERSALES = env.str("RATELIMIT_AFTERSALES", default="30/h")
 RATELIMIT_IP_META_KEY = "shop.core.net.client_ip"
 # Failed logins from one address, whatever the usernames (the admin's login included).
 RATELIMIT_LOGIN_FAILURES_PER_ADDRESS = env.str("RATELIMIT_LOGIN_FAILURES_PER_ADDRESS", default="20/h")
+# Failed logins for one username, whatever the addresses: a botnet spraying one account from many
+# addresses, which axes (username + address) never sees twice. Refused before hashing, like the above;
+# the owner is held up too until the window ends (a password reset still works), so keep it generous.
+RATELIMIT_LOGIN_FAILURES_PER_USERNAME = env.str("RATELIMIT_LOGIN_FAILURES_PER_USERNAME", default="30/h")
+# Password checks (logins, registrations) hashing at once on one host, counted in the default cache's
+# Redis across processes and nodes of that host: past it a login answers 503 at once instead of
+# queueing behind hashes, so a flood of logins cannot take every web worker from the page views.
+# Keep it below the web workers of the host; default half its cores (1 on 2 cores), 0 for no bound.
+LOGIN_CONCURRENT_HASHES = env.int("LOGIN_CONCURRENT_HASHES", default=max(1, len(os.sched_getaffinity(0)) // 2))
 # Password reset requests: per client address (a 429 page), per address typed (silently no mail).
 RATELIMIT_PASSWORD_RESET_PER_ADDRESS = env.str("RATELIMIT_PASSWORD_RESET_PER_ADDRESS", default="5/h")
 RATELIMIT_PASSWORD_RESET_PER_EMAIL = env.str("RATELIMIT_PASSWORD_RESET_PER_EMAIL", default="3/h")
@@ -156,6 +168,15 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "shop.accounts.validators.MinimumLengthValidator"},
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+# Argon2id at OWASP's minimum (19 MiB, 2 passes, 1 lane): about 30 ms of CPU per hash on the
+# benchmark machine, where Django's default PBKDF2 (1,000,000 iterations) cost 1–3 s (shop/core/hashers.py,
+# docs/benchmark.md "Login"). PBKDF2 stays listed to verify older hashes; each is rehashed with
+# Argon2id at its owner's next login.
+PASSWORD_HASHERS = [
+    "shop.core.hashers.ShopArgon2PasswordHasher",
+    "django.contrib.auth.hashers.PBKDF2PasswordHasher",
+    "django.contrib.auth.hashers.PBKDF2SHA1PasswordHasher",
 ]
 
 # Caches: "default" for counters and fragments, "pages" for whole anonymous pages. The

@@ -1,6 +1,9 @@
 """Account rules: registering a customer, keeping one default address, and the brakes on
 guessing passwords and flooding mailboxes."""
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.db import transaction
@@ -8,6 +11,7 @@ from django.http import HttpRequest
 from django_ratelimit.core import get_usage
 
 from orders.services import notification_queue
+from shop.accounts.hashing import hashing_slot
 from shop.models import Address
 
 User = get_user_model()
@@ -15,8 +19,10 @@ User = get_user_model()
 
 @transaction.atomic
 def customer_register(*, email: str, password: str, phone: str = "", language: str = "") -> User:
-    """Create a customer and owe them a welcome mail (outbox, same transaction)."""
-    user = User.objects.create_user(email=email, password=password, phone=phone, language=language)
+    """Create a customer and owe them a welcome mail (outbox, same transaction). Raises
+    HashingBusy when every password-checking slot of the host is taken (password_check_slot)."""
+    with password_check_slot():
+        user = User.objects.create_user(email=email, password=password, phone=phone, language=language)
     notification_queue(
         kind="welcome", key=f"welcome:{user.pk}", to=user.email, language=language, context={}, user=user
     )
@@ -53,31 +59,60 @@ def address_delete(*, address: Address) -> None:
 # RATELIMIT_FAIL_OPEN). key="ip" is the client's address (shop.core.net.client_ip).
 
 LOGIN_FAILURES_GROUP = "accounts.login-failures-per-address"
+LOGIN_FAILURES_PER_USERNAME_GROUP = "accounts.login-failures-per-username"
 RESET_PER_EMAIL_GROUP = "accounts.password-reset-per-email"
 
 
-def _login_failures(request: HttpRequest, *, increment: bool) -> dict | None:
-    return get_usage(
-        request,
-        group=LOGIN_FAILURES_GROUP,
-        key="ip",
-        rate=settings.RATELIMIT_LOGIN_FAILURES_PER_ADDRESS,
-        increment=increment,
+def _username_key(username: str) -> str:
+    # As typed, folded: "Li.Lei@Example.com " is the same account's counter as "li.lei@example.com".
+    return username.strip().casefold()
+
+
+def _login_failures(request: HttpRequest, *, username: str, increment: bool) -> list[dict | None]:
+    return [
+        get_usage(
+            request,
+            group=LOGIN_FAILURES_GROUP,
+            key="ip",
+            rate=settings.RATELIMIT_LOGIN_FAILURES_PER_ADDRESS,
+            increment=increment,
+        ),
+        get_usage(
+            request,
+            group=LOGIN_FAILURES_PER_USERNAME_GROUP,
+            key=lambda group, request: _username_key(username),
+            rate=settings.RATELIMIT_LOGIN_FAILURES_PER_USERNAME,
+            increment=increment,
+        ),
+    ]
+
+
+def login_blocked(*, request: HttpRequest, username: str) -> bool:
+    """True once the client's address has failed RATELIMIT_LOGIN_FAILURES_PER_ADDRESS logins in
+    the window, whatever the usernames, or `username` has failed
+    RATELIMIT_LOGIN_FAILURES_PER_USERNAME times, whatever the addresses. django-axes locks one
+    username from one address; without these an address could try one password against every
+    account, and many addresses many passwords against one. Cheap (two cache reads): checked
+    before any password is hashed, and refusing even the right password, so that the answer
+    tells a guesser nothing."""
+    return any(
+        usage is not None and usage["count"] >= usage["limit"]
+        for usage in _login_failures(request, username=username, increment=False)
     )
 
 
-def login_address_blocked(*, request: HttpRequest) -> bool:
-    """True once the client's address has failed RATELIMIT_LOGIN_FAILURES_PER_ADDRESS logins in
-    the window, whatever the usernames: django-axes locks one username from one address, so
-    without this an address could try one password against every account. Cheap (one cache
-    read): checked before any password is hashed."""
-    usage = _login_failures(request, increment=False)
-    return usage is not None and usage["count"] >= usage["limit"]
+def login_failure_record(*, request: HttpRequest, username: str) -> None:
+    """Count one failed login against the client's address and the username (see login_blocked)."""
+    _login_failures(request, username=username, increment=True)
 
 
-def login_failure_record(*, request: HttpRequest) -> None:
-    """Count one failed login against the client's address (see login_address_blocked)."""
-    _login_failures(request, increment=True)
+@contextmanager
+def password_check_slot() -> Iterator[None]:
+    """Hold one of this host's settings.LOGIN_CONCURRENT_HASHES password-checking slots while
+    a password is hashed. Raises HashingBusy at once when none is free (the middleware answers
+    503 with Retry-After): a login must never queue in a web worker behind other hashes."""
+    with hashing_slot():
+        yield
 
 
 def password_reset_allowed(*, request: HttpRequest, email: str) -> bool:

@@ -63,9 +63,10 @@ class LoginView(auth_views.LoginView):
     redirect_authenticated_user = True
 
     def post(self, request, *args, **kwargs):
-        # An address that failed too often with any usernames gets the 429 page before a password
-        # is hashed (the admin's login is refused by the same rule in the authentication backend).
-        if services.login_address_blocked(request=request):
+        # An address that failed too often with any usernames, or a username that failed too often
+        # from any addresses, gets the 429 page before a password is hashed (the admin's login is
+        # refused by the same rules in the authentication backend, with its form's error).
+        if services.login_blocked(request=request, username=request.POST.get("username", "")):
             raise Ratelimited
         return super().post(request, *args, **kwargs)
 
