@@ -77,6 +77,8 @@ MIDDLEWARE = [
     # Last, as django-axes asks: turns a locked-out login into its lockout response.
     "axes.middleware.AxesMiddleware",
     "django_ratelimit.middleware.RatelimitMiddleware",
+    # Catalogue pages may read the replica; a client that wrote reads the primary (unused without one).
+    "shop.core.dbrouter.ReplicaRoutingMiddleware",
     # A password check that found no free hashing slot: 503 with Retry-After (LOGIN_CONCURRENT_HASHES).
     "shop.accounts.middleware.HashingBusyMiddleware",
 ]
@@ -113,6 +115,45 @@ DATABASES = {"default": env.db("DATABASE_URL", default=f"sqlite:///{VAR_DIR / 's
 DATABASES["default"]["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=60)
 DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 IS_POSTGRES = DATABASES["default"]["ENGINE"].endswith("postgresql")
+# A streaming replica (PostgreSQL): catalogue pages may read from it, see shop/core/dbrouter.py
+# for what goes where and how lag is kept out of sight. Unset, everything uses "default".
+REPLICA_DATABASE_URL = env.str("REPLICA_DATABASE_URL", default="")
+REPLICA_DATABASE_ALIAS = "replica" if REPLICA_DATABASE_URL else ""
+if REPLICA_DATABASE_ALIAS:
+    DATABASES[REPLICA_DATABASE_ALIAS] = {
+        **env.db_url_config(REPLICA_DATABASE_URL),
+        "CONN_MAX_AGE": DATABASES["default"]["CONN_MAX_AGE"],
+        "CONN_HEALTH_CHECKS": True,
+        "TEST": {"MIRROR": "default"},
+    }
+    # A stopped replica refuses at once; an unreachable host must not hold a page for long.
+    DATABASES[REPLICA_DATABASE_ALIAS].setdefault("OPTIONS", {})["connect_timeout"] = 2
+    DATABASE_ROUTERS = ["shop.core.dbrouter.PrimaryReplicaRouter"]
+# A client that wrote reads the primary this long (read-your-writes), and a catalogue write keeps
+# everyone's catalogue reads on the primary this long (the caches refill from it); the replica is
+# used only while its lag is at most REPLICA_MAX_LAG, measured every REPLICA_CHECK_SECONDS.
+REPLICA_PIN_SECONDS = env.int("REPLICA_PIN_SECONDS", default=5)
+REPLICA_MAX_LAG = env.float("REPLICA_MAX_LAG", default=2.0)
+REPLICA_CHECK_SECONDS = env.float("REPLICA_CHECK_SECONDS", default=1.0)
+if REPLICA_PIN_SECONDS < REPLICA_MAX_LAG + REPLICA_CHECK_SECONDS:
+    raise ImproperlyConfigured(
+        "REPLICA_PIN_SECONDS must be at least REPLICA_MAX_LAG + REPLICA_CHECK_SECONDS: a write must be "
+        "on the replica before its pin and fence end."
+    )
+# Connection pooling (psycopg's pool, per process), for the web nodes: DB_POOL_MAX_SIZE=N gives each
+# process a pool of at most N connections per database (primary, replica), CONN_MAX_AGE must be 0
+# with it. Gunicorn's sync workers use one connection at a time, so 2 is plenty: a node holds
+# workers x DB_POOL_MAX_SIZE connections at most (README, "Cluster"). Celery's prefork workers fork
+# after start-up, which a pool's threads do not survive: they keep CONN_MAX_AGE (leave it unset there).
+DB_POOL_MAX_SIZE = env.int("DB_POOL_MAX_SIZE", default=0)
+if DB_POOL_MAX_SIZE and IS_POSTGRES:
+    for _database in DATABASES.values():
+        _database["CONN_MAX_AGE"] = 0
+        _database.setdefault("OPTIONS", {})["pool"] = {
+            "min_size": env.int("DB_POOL_MIN_SIZE", default=1),
+            "max_size": DB_POOL_MAX_SIZE,
+            "timeout": env.float("DB_POOL_TIMEOUT", default=10.0),  # seconds to wait for a free connection
+        }
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 AUTH_USER_MODEL = "shop.User"

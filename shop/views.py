@@ -1,12 +1,13 @@
 """Site-wide pages: home, language switch, health check and the benchmark's ceiling view."""
 
 from django.conf import settings
-from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse
 from django.shortcuts import render
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET
 
 from catalog.selectors import for_you, home_sections
+from shop.core.dbrouter import replica_status
 from shop.core.pagecache import cache_anonymous_page
 from shop.core.text import parse_whole_number
 
@@ -39,7 +40,26 @@ def switch_language(request: HttpRequest, code: str) -> HttpResponse:
 
 
 def healthz(request: HttpRequest) -> HttpResponse:
-    return HttpResponse("ok", content_type="text/plain")
+    """The balancer's check: "ok" while this node serves. With a read replica, also its state
+    and lag (lines `replica: ok|lagging|down` and `replica_lag_seconds: 0.004`, or the same as
+    JSON with ?format=json). A replica that is down or lagging does not fail the check: the
+    node serves from the primary then (shop/core/dbrouter.py)."""
+    status = replica_status()
+    if request.GET.get("format") == "json":
+        replica = None
+        if status.configured:
+            replica = {
+                "state": status.state,
+                "lag_seconds": status.lag_seconds,
+                "max_lag_seconds": settings.REPLICA_MAX_LAG,
+                "error": status.error,
+            }
+        return JsonResponse({"status": "ok", "replica": replica})
+    lines = ["ok"]
+    if status.configured:
+        lag = "unknown" if status.lag_seconds is None else f"{status.lag_seconds:.3f}"
+        lines += [f"replica: {status.state}", f"replica_lag_seconds: {lag}"]
+    return HttpResponse("\n".join(lines), content_type="text/plain")
 
 
 def bench_ceiling(request: HttpRequest) -> HttpResponse:

@@ -17,6 +17,7 @@ from io import BytesIO
 from urllib.parse import urlencode
 
 from django import forms
+from django.conf import settings
 from django.contrib import admin
 from django.core.exceptions import PermissionDenied
 from django.http import HttpResponse
@@ -30,6 +31,7 @@ from aftersales.selectors import dashboard as dashboard_selectors
 from aftersales.selectors.reports import DEFAULT_SORT, SORTS, ReportQuery, sales_report
 from catalog.models import Brand, Category, Department
 from orders.models import DailySales
+from shop.core.dbrouter import replica_status
 from shop.core.money import format_money
 
 MAX_DAYS = 366
@@ -490,7 +492,27 @@ def dashboard_context(request) -> dict:
         ]
         board["report_url"] = _report_url(today - timedelta(days=29), today)
         board["month_url"] = _report_url(month_start, today)
+    if user.is_superuser:
+        board["replica"] = _replica_tile()
     return context
+
+
+def _replica_tile() -> dict | None:
+    """The read replica's state and lag (shop.core.dbrouter), for those who run the shop."""
+    status = replica_status()
+    if not status.configured:
+        return None
+    states = {
+        "ok": _("In use for catalogue pages"),
+        "lagging": _("Lagging: catalogue pages read the primary"),
+        "down": _("Unreachable: catalogue pages read the primary"),
+    }
+    return {
+        "state": status.state,
+        "label": states[status.state],
+        "lag": _("unknown") if status.lag_seconds is None else f"{status.lag_seconds:.2f}",
+        "max_lag": settings.REPLICA_MAX_LAG,
+    }
 
 
 def _figure(label, current, previous, url, is_money=False, percent=False) -> dict:
