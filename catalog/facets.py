@@ -1,0 +1,82 @@
+"""Facet counts the database keeps, and the sample that bounds a count over a huge result set
+(PostgreSQL only; migration 0012 creates both).
+
+`catalog_facet_count` holds the unfiltered counts of every category a product is filed in
+(category 0: the whole catalogue), kept by statement-level triggers: a category page sums its
+subtree's rows instead of reading its products. `catalog_product.sample` (0..99, a hash of the
+id) picks a fixed 1 % of the products per value: counting the rows with `sample < k` and
+scaling by 100 / k estimates a count over a result set too large to count on every miss.
+catalog.selectors.facets_for decides which to use; this module only reads.
+"""
+
+from dataclasses import dataclass, field
+from decimal import Decimal
+
+from django.db import connections
+from django.db.models import BooleanField, Q
+from django.db.models.expressions import RawSQL
+
+WHOLE_CATALOGUE = 0  # the category id of the rows that count every product once
+
+
+@dataclass
+class TableCounts:
+    """The unfiltered counts of a scope, summed over its categories."""
+
+    total: int = 0
+    stocked: int = 0
+    brands: dict[int, int] = field(default_factory=dict)  # brand id → active products
+    values: dict[int, int] = field(default_factory=dict)  # attribute value id → active products
+    price_min: Decimal | None = None
+    price_max: Decimal | None = None
+
+
+def table_counts(*, category_ids: list[int] | None, using: str) -> TableCounts:
+    """The counts of a category subtree (its ids) or, with None, of the whole catalogue, and
+    its price span: one query. The span is not kept by the triggers (a delete of the cheapest
+    product would need a rescan) but read as two probes per category of the (category, price)
+    index product_cat_price, exact and as cheap."""
+    if category_ids is None:
+        scope, categories = [WHOLE_CATALOGUE], "(SELECT array_agg(id) FROM catalog_category)"
+    else:
+        scope, categories = list(category_ids), "%s::bigint[]"
+    params: list = [scope] if category_ids is None else [scope, list(category_ids)]
+    sql = f"""
+        SELECT kind, key, sum(n)::numeric, sum(stocked)::numeric FROM catalog_facet_count
+         WHERE category_id = ANY(%s::bigint[]) GROUP BY kind, key HAVING sum(n) > 0
+        UNION ALL
+        SELECT 'p', 0, min(span.low), max(span.high)
+          FROM unnest({categories}) AS c(id),
+               LATERAL (SELECT min(price) AS low, max(price) AS high FROM catalog_product p
+                         WHERE p.is_active AND p.category_id = c.id) AS span
+    """  # noqa: S608 - no value is formatted in: both forms are ours, values are parameters
+    counts = TableCounts()
+    with connections[using].cursor() as cursor:
+        cursor.execute(sql, params)
+        for kind, key, first, second in cursor.fetchall():
+            if kind == "s":
+                counts.total, counts.stocked = int(first), int(second)
+            elif kind == "b":
+                counts.brands[key] = int(first)
+            elif kind == "v":
+                counts.values[key] = int(first)
+            elif kind == "p":
+                counts.price_min, counts.price_max = first, second
+    return counts
+
+
+def sampled(*, k: int, whole_catalogue: bool) -> Q:
+    """Products in the first k of the 100 sample strata (k %): the index product_sample, ANDed
+    with the full-text index's bitmap for a search (compared as a smallint, as indexed).
+    Over the whole catalogue the category ids are added as an array, so product_facets
+    (category_id, sample) is read as one range per category instead of whole."""
+    condition = Q(RawSQL('"catalog_product"."sample" < %s::smallint', (k,), output_field=BooleanField()))
+    if whole_catalogue:
+        condition &= Q(
+            RawSQL(
+                '"catalog_product"."category_id" = ANY((SELECT array_agg(id) FROM catalog_category)::bigint[])',
+                (),
+                output_field=BooleanField(),
+            )
+        )
+    return condition
