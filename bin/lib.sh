@@ -101,3 +101,56 @@ stop_services() {
 ensure_chromium() {
   command -v chromium >/dev/null || apt_install chromium fonts-noto-cjk
 }
+
+start_s3() {
+  # start_s3 DIR : an S3-compatible stand-in for media, moto's server on a free loopback port, with
+  # an empty bucket whose public folders anyone may read and nothing else (no listing:
+  # shop/core/storage.py). It keeps objects in memory: they are gone once it stops. Exports S3_URL,
+  # S3_PORT, S3_PID (also in DIR/moto.pid) and the variables shop/settings.py reads to put media on
+  # it: AWS_STORAGE_BUCKET_NAME (default shop-media), AWS_S3_ENDPOINT_URL, AWS_S3_REGION_NAME and
+  # random AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY. Start the shop's processes after it; stop_s3
+  # stops it. Used by bin/s3-local and bin/cluster.
+  local dir=$1
+  mkdir -p "$dir"
+  S3_PORT=$(free_port)
+  "$VENV/bin/moto_server" -H 127.0.0.1 -p "$S3_PORT" >"$dir/moto.log" 2>&1 &
+  S3_PID=$!
+  echo "$S3_PID" >"$dir/moto.pid"
+  export S3_PORT S3_PID S3_URL="http://127.0.0.1:$S3_PORT"
+  export AWS_STORAGE_BUCKET_NAME="${AWS_STORAGE_BUCKET_NAME:-shop-media}" AWS_S3_REGION_NAME=us-east-1
+  export AWS_S3_ENDPOINT_URL="$S3_URL"
+  AWS_ACCESS_KEY_ID="local$(head -c 8 /dev/urandom | od -An -tx1 | tr -d ' \n')"
+  AWS_SECRET_ACCESS_KEY="$(head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n')"
+  export AWS_ACCESS_KEY_ID AWS_SECRET_ACCESS_KEY
+  PYTHONPATH="$ROOT_DIR" "$VENV/bin/python" - <<'PY' || { log "the S3 stand-in did not start (see $dir/moto.log)"; return 1; }
+import json, os, time
+
+import boto3
+from botocore.exceptions import EndpointConnectionError
+
+from shop.core.storage import media_bucket_policy
+
+bucket = os.environ["AWS_STORAGE_BUCKET_NAME"]
+s3 = boto3.client("s3", endpoint_url=os.environ["S3_URL"], region_name=os.environ["AWS_S3_REGION_NAME"])
+for _ in range(100):  # up to 10 s for the server to listen
+    try:
+        s3.create_bucket(Bucket=bucket)
+        break
+    except EndpointConnectionError:
+        time.sleep(0.1)
+else:
+    raise SystemExit("no answer")
+s3.put_public_access_block(
+    Bucket=bucket,
+    PublicAccessBlockConfiguration={  # ACLs can never make an object public; the policy may
+        "BlockPublicAcls": True, "IgnorePublicAcls": True, "BlockPublicPolicy": False, "RestrictPublicBuckets": False,
+    },
+)
+s3.put_bucket_policy(Bucket=bucket, Policy=json.dumps(media_bucket_policy(bucket)))
+PY
+  log "S3 stand-in (moto) on $S3_URL, bucket $AWS_STORAGE_BUCKET_NAME"
+}
+
+stop_s3() {
+  [ -n "${S3_PID:-}" ] && kill "$S3_PID" >/dev/null 2>&1 || true
+}

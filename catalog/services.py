@@ -80,6 +80,21 @@ def image_build_renditions(*, image_id: int) -> ProductImage | None:
     return image
 
 
+def image_files_delete(*, name: str, renditions: dict) -> None:
+    """Remove a deleted image's file and its renditions from media storage (on object storage
+    nobody else ever will), with easy-thumbnails' records of them. Files still used by another
+    image row (the demo's photos are shared) stay. Call after the row's deletion committed."""
+    from django.core.files.storage import default_storage
+    from easy_thumbnails.models import Source
+
+    if not name or ProductImage.objects.filter(image=name).exists():
+        return
+    for stored in (name, *renditions.values()):
+        if stored:
+            default_storage.delete(stored)
+    Source.objects.filter(name=name).delete()  # and its Thumbnail rows
+
+
 def product_view_record(*, product_id: int) -> bool:
     """Count one view in the cache, never in the database. True when a flush is due."""
     return counter_incr(VIEW_COUNTER, product_id) >= settings.CATALOG_VIEW_FLUSH_EVERY

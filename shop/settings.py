@@ -265,6 +265,34 @@ STORAGES = {
     },
 }
 WHITENOISE_USE_FINDERS = DEBUG
+# Media on object storage (shop.core.storage.MediaStorage, django-storages): with a bucket named,
+# uploads, renditions and the demo's photos go to S3 or an S3-compatible server (AWS_S3_ENDPOINT_URL:
+# MinIO, OSS, COS; moto's server in the tests and `make cluster`, bin/s3-local). Public media
+# is linked at MEDIA_URL: the CDN or custom domain, else the bucket's own address; private media
+# through signed URLs valid AWS_QUERYSTRING_EXPIRE seconds. Static files stay with whitenoise.
+AWS_STORAGE_BUCKET_NAME = env.str("AWS_STORAGE_BUCKET_NAME", default="")
+if AWS_STORAGE_BUCKET_NAME:
+    AWS_S3_ENDPOINT_URL = env.str("AWS_S3_ENDPOINT_URL", default="").rstrip("/") or None
+    AWS_S3_REGION_NAME = env.str("AWS_S3_REGION_NAME", default="us-east-1")
+    AWS_ACCESS_KEY_ID = env.str("AWS_ACCESS_KEY_ID", default="")
+    AWS_SECRET_ACCESS_KEY = env.str("AWS_SECRET_ACCESS_KEY", default="")
+    if not DEBUG and not (AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY):
+        raise ImproperlyConfigured(
+            "AWS_STORAGE_BUCKET_NAME is set: with DEBUG off media storage needs AWS_ACCESS_KEY_ID and "
+            "AWS_SECRET_ACCESS_KEY (the bucket's own keys; there is no default)."
+        )
+    AWS_S3_SIGNATURE_VERSION = "s3v4"
+    AWS_QUERYSTRING_EXPIRE = env.int("AWS_QUERYSTRING_EXPIRE", default=600)
+    # Lower case on purpose: as AWS_S3_CUSTOM_DOMAIN the storage would stop signing private URLs.
+    _media_domain = env.str("AWS_S3_CUSTOM_DOMAIN", default="").strip("/")
+    if _media_domain:
+        _media_base = f"https://{_media_domain}"
+    elif AWS_S3_ENDPOINT_URL:
+        _media_base = f"{AWS_S3_ENDPOINT_URL}/{AWS_STORAGE_BUCKET_NAME}"  # path-style, as the endpoint serves it
+    else:
+        _media_base = f"https://{AWS_STORAGE_BUCKET_NAME}.s3.{AWS_S3_REGION_NAME}.amazonaws.com"
+    MEDIA_URL = env.str("MEDIA_URL", default=_media_base).rstrip("/") + "/"
+    STORAGES["default"] = {"BACKEND": "shop.core.storage.MediaStorage"}
 FILE_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
 DATA_UPLOAD_MAX_MEMORY_SIZE = 12 * 1024 * 1024
 
@@ -546,7 +574,7 @@ CONTENT_SECURITY_POLICY = {
         "default-src": ["'self'"],
         "script-src": ["'self'"],
         "style-src": ["'self'"],
-        "img-src": ["'self'", "data:"],
+        "img-src": list(filter(None, ["'self'", "data:", _origin(MEDIA_URL)])),  # media on object storage
         "font-src": ["'self'"],
         "connect-src": ["'self'"],
         "form-action": list(dict.fromkeys(filter(None, _FORM_ACTION))),

@@ -27,12 +27,15 @@ MONEY = {"max_digits": 12, "decimal_places": 2}
 
 
 def photo_path(instance, filename: str) -> str:
-    """aftersales/<yyyy>/<mm>/<random hex>.<extension>: never the client's name (see
+    """reviews/ or aftersales/<yyyy>/<mm>/<random hex>.<extension>: never the client's name (see
     catalog.models.product_image_path); the extension comes from the file's content."""
     extension = filename.rpartition(".")[2].lower() if "." in filename else "bin"
     if extension not in {"jpg", "png", "webp", "gif"}:
         extension = "bin"
-    return f"aftersales/{timezone.now():%Y/%m}/{uuid.uuid4().hex}.{extension}"
+    # Review photos are shown on the public product page; after-sales evidence only to its customer
+    # and staff. On object storage the first folder decides which is public (shop.core.storage).
+    folder = "reviews" if instance._meta.model_name == "reviewphoto" else "aftersales"
+    return f"{folder}/{timezone.now():%Y/%m}/{uuid.uuid4().hex}.{extension}"
 
 
 class AfterSale(models.Model):
