@@ -21,7 +21,7 @@ class AddressThrottledModelBackend(ModelBackend):
         if services.login_blocked(request=request, username=username):
             raise PermissionDenied  # authenticate() answers None and signals the failure (axes counts it)
         # HashingBusy passes through authenticate() (not a PermissionDenied): no failure is counted.
-        with services.password_check_slot():
+        with services.password_check_slot(request=request):
             user = super().authenticate(request, username=username, password=password, **kwargs)
         if user is None:
             services.login_failure_record(request=request, username=username)

@@ -107,12 +107,25 @@ def login_failure_record(*, request: HttpRequest, username: str) -> None:
 
 
 @contextmanager
-def password_check_slot() -> Iterator[None]:
+def password_check_slot(*, request: HttpRequest | None = None) -> Iterator[None]:
     """Hold one of this host's settings.LOGIN_CONCURRENT_HASHES password-checking slots while
-    a password is hashed. Raises HashingBusy at once when none is free (the middleware answers
-    503 with Retry-After): a login must never queue in a web worker behind other hashes."""
-    with hashing_slot():
+    a password is hashed. Raises HashingBusy at once when none is free (a 503 with
+    Retry-After): a login must never queue in a web worker behind other hashes.
+
+    With `request`, one slot per request: the login view takes it first, so that a refusal
+    costs one Redis round trip, and the authentication backend inside it does not take a second."""
+    if request is not None and getattr(request, "_password_check_slot", False):
         yield
+        return
+    with hashing_slot():
+        if request is None:
+            yield
+            return
+        request._password_check_slot = True
+        try:
+            yield
+        finally:
+            request._password_check_slot = False
 
 
 def password_reset_allowed(*, request: HttpRequest, email: str) -> bool:

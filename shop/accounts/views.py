@@ -19,6 +19,8 @@ from django_ratelimit.exceptions import Ratelimited
 
 from orders.selectors import orders_of
 from shop.accounts import forms, services
+from shop.accounts.exceptions import HashingBusy
+from shop.accounts.middleware import busy_response
 from shop.core import divisions
 from shop.models import Address
 
@@ -63,12 +65,21 @@ class LoginView(auth_views.LoginView):
     redirect_authenticated_user = True
 
     def post(self, request, *args, **kwargs):
-        # An address that failed too often with any usernames, or a username that failed too often
-        # from any addresses, gets the 429 page before a password is hashed (the admin's login is
-        # refused by the same rules in the authentication backend, with its form's error).
-        if services.login_blocked(request=request, username=request.POST.get("username", "")):
-            raise Ratelimited
-        return super().post(request, *args, **kwargs)
+        # First one of the host's password-checking slots (one Redis round trip), held for the whole
+        # login: with none free the customer is answered at once, before anything else is read.
+        try:
+            with services.password_check_slot(request=request):
+                # An address that failed too often with any usernames, or a username that failed
+                # too often from any addresses, gets the 429 page before a password is hashed (the
+                # admin's login is refused by the same rules in the authentication backend).
+                if services.login_blocked(request=request, username=request.POST.get("username", "")):
+                    raise Ratelimited
+                return super().post(request, *args, **kwargs)
+        except HashingBusy as busy:
+            # The form again, the email kept, and why: pressing "log in" again in a moment works.
+            form = self.get_form_class()(request, initial={"username": request.POST.get("username", "")})
+            response = self.render_to_response(self.get_context_data(form=form, busy=busy.message), status=503)
+            return busy_response(response, busy)
 
 
 class PasswordChangeView(auth_views.PasswordChangeView):

@@ -148,7 +148,9 @@ def test_a_login_finding_every_slot_taken_gets_a_quick_503_without_hashing(custo
         response = login(client, customer.email, PASSWORD)
         assert response.status_code == 503
         assert response["Retry-After"] == "1"
-        assert "Too many people are signing in right now" in response.content.decode()
+        page = response.content.decode()
+        assert "Too many people are signing in right now" in page
+        assert 'value="li.lei@example.com"' in page  # the form again, the email kept
         assert SpyHasher.calls == [] and not signed_in(client)
         # A busy host is not the customer's failure: nothing counted against them.
         assert not AccessAttempt.objects.exists()
