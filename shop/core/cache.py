@@ -9,7 +9,7 @@ import logging
 import time
 from functools import wraps
 
-from django.core.cache.backends.redis import RedisCache
+from django.core.cache.backends.redis import RedisCache, RedisCacheClient
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
@@ -35,7 +35,31 @@ def _degrade(default):
     return decorate
 
 
+class _ReusedClientRedisCacheClient(RedisCacheClient):
+    """Django builds a new redis.Redis around the pool on every cache call, which costs more
+    than a round trip to a local Redis (its response callbacks are set up each time: about
+    0.1 ms, twice per product page). The client is thread-safe and the pool reconnects after
+    a fork, so one client per server is kept instead."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self._clients = {}
+
+    def get_client(self, key=None, *, write=False):
+        index = self._get_connection_pool_index(write)
+        client = self._clients.get(index)
+        if client is None:
+            if index not in self._pools:  # as RedisCacheClient._get_connection_pool, for this index
+                self._pools[index] = self._pool_class.from_url(self._servers[index], **self._pool_options)
+            client = self._clients[index] = self._client(connection_pool=self._pools[index])
+        return client
+
+
 class ResilientRedisCache(RedisCache):
+    def __init__(self, server, params) -> None:
+        super().__init__(server, params)
+        self._class = _ReusedClientRedisCacheClient
+
     get = _degrade(None)(RedisCache.get)
     get_many = _degrade(dict)(RedisCache.get_many)
     set = _degrade(None)(RedisCache.set)
