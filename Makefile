@@ -1,5 +1,5 @@
 # The two commands: `make run` (the shop on its embedded default) and `make test`.
-.PHONY: run test bench bench-checkout stack lint messages lighthouse
+.PHONY: run test bench bench-checkout stack lint messages lighthouse cluster cluster-stop
 
 run:
 	bash bin/run
@@ -19,6 +19,12 @@ bench-checkout:
 
 stack:
 	bash bin/stack
+
+cluster:
+	bash bin/cluster start
+
+cluster-stop:
+	bash bin/cluster stop
 
 lighthouse:
 	bash bin/lighthouse

@@ -140,20 +140,21 @@ if REPLICA_PIN_SECONDS < REPLICA_MAX_LAG + REPLICA_CHECK_SECONDS:
         "REPLICA_PIN_SECONDS must be at least REPLICA_MAX_LAG + REPLICA_CHECK_SECONDS: a write must be "
         "on the replica before its pin and fence end."
     )
-# Connection pooling (psycopg's pool, per process), for the web nodes: DB_POOL_MAX_SIZE=N gives each
-# process a pool of at most N connections per database (primary, replica), CONN_MAX_AGE must be 0
-# with it. Gunicorn's sync workers use one connection at a time, so 2 is plenty: a node holds
-# workers x DB_POOL_MAX_SIZE connections at most (README, "Cluster"). Celery's prefork workers fork
-# after start-up, which a pool's threads do not survive: they keep CONN_MAX_AGE (leave it unset there).
+# Connection pooling (psycopg's pool, per process) to the primary, for the web nodes: DB_POOL_MAX_SIZE=N
+# gives each process a pool of at most N connections (CONN_MAX_AGE must be 0 with it). Gunicorn's
+# sync workers use one connection at a time, so 2 is plenty: a node holds workers x DB_POOL_MAX_SIZE
+# primary connections at most (README, "Cluster"). Not for the replica: a pool keeps waiting
+# DB_POOL_TIMEOUT for a server that is down, where a plain connection is refused at once and the
+# router falls back (it keeps one persistent connection per process). Celery's prefork workers
+# fork after start-up, which a pool's threads do not survive: leave it unset there.
 DB_POOL_MAX_SIZE = env.int("DB_POOL_MAX_SIZE", default=0)
 if DB_POOL_MAX_SIZE and IS_POSTGRES:
-    for _database in DATABASES.values():
-        _database["CONN_MAX_AGE"] = 0
-        _database.setdefault("OPTIONS", {})["pool"] = {
-            "min_size": env.int("DB_POOL_MIN_SIZE", default=1),
-            "max_size": DB_POOL_MAX_SIZE,
-            "timeout": env.float("DB_POOL_TIMEOUT", default=10.0),  # seconds to wait for a free connection
-        }
+    DATABASES["default"]["CONN_MAX_AGE"] = 0
+    DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
+        "min_size": env.int("DB_POOL_MIN_SIZE", default=1),
+        "max_size": DB_POOL_MAX_SIZE,
+        "timeout": env.float("DB_POOL_TIMEOUT", default=10.0),  # seconds to wait for a free connection
+    }
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 AUTH_USER_MODEL = "shop.User"
