@@ -6,7 +6,9 @@ from django.contrib.auth import login
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse
+from django.middleware.csrf import get_token
 from django.shortcuts import get_object_or_404, redirect, render
+from django.template.loader import render_to_string
 from django.urls import reverse_lazy
 from django.utils.cache import patch_cache_control, patch_vary_headers
 from django.utils.decorators import method_decorator
@@ -77,8 +79,14 @@ class LoginView(auth_views.LoginView):
                 return super().post(request, *args, **kwargs)
         except HashingBusy as busy:
             # The form again, the email kept, and why: pressing "log in" again in a moment works.
-            form = self.get_form_class()(request, initial={"username": request.POST.get("username", "")})
-            response = self.render_to_response(self.get_context_data(form=form, busy=busy.message), status=503)
+            # A page of its own, not base.html's: a flood of refused logins must cost little.
+            context = {
+                "busy": busy.message,
+                "username": request.POST.get("username", "")[:254],
+                "next": _safe_next(request),
+                "csrf_token": get_token(request),
+            }
+            response = HttpResponse(render_to_string("shop/accounts/login_busy.html", context), status=503)
             return busy_response(response, busy)
 
 
