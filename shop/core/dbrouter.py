@@ -24,8 +24,12 @@ Three rules keep a replica's lag out of what people see:
   and settings require REPLICA_PIN_SECONDS >= REPLICA_MAX_LAG + REPLICA_CHECK_SECONDS: when
   the fence comes down, the replica has replayed the write. A request that checked the fence
   just before a write commits can still store what it read (as with one database, where it
-  read just before the commit); `replica_safe_to_store()` tells a cache that wants to close
-  that window too whether the fence moved since this request read from the replica.
+  read just before the commit). The page cache's generations (shop.core.pagecache) make a page
+  safe: its sequence is read before the view, so a write committed after it is never stored
+  as fresh. A fragment stamped later in a request than the request's first catalogue read (when
+  the fence was read) is not covered by them: such a store should check
+  `replica_safe_to_store()`, which tells whether the fence moved since this request read from
+  the replica.
 - Health. The replica's state (reachable, lag) is measured at most every REPLICA_CHECK_SECONDS
   per process: down, or lagging more than REPLICA_MAX_LAG, and reads fall back to the
   primary. A catalogue page whose replica connection fails mid-request is answered again
@@ -138,6 +142,20 @@ def replica_fence_raise() -> None:
         # Once per transaction: Django gives each transaction a new list of commit hooks.
         transaction.on_commit(_fence_on_commit)
         connection._replica_fence_hooks = connection.run_on_commit
+
+
+_fence_skipped: contextvars.ContextVar[bool] = contextvars.ContextVar("dbrouter_fence_skipped", default=False)
+
+
+@contextmanager
+def replica_fence_skipped() -> Iterator[None]:
+    """Catalogue writes in this block raise no fence: for bookkeeping no page needs at once
+    (view counts flushed every 30 s would otherwise keep the replica idle 6 s in 30)."""
+    token = _fence_skipped.set(True)
+    try:
+        yield
+    finally:
+        _fence_skipped.reset(token)
 
 
 def _fence_on_commit() -> None:
@@ -263,7 +281,7 @@ class PrimaryReplicaRouter:
         state = _request.get()
         if state is not None and model._meta.label_lower not in PIN_EXEMPT:
             state.wrote = True
-        if _fences(model):
+        if _fences(model) and not _fence_skipped.get():
             replica_fence_raise()
         return DEFAULT_DB_ALIAS
 

@@ -127,7 +127,17 @@ def test_a_catalogue_write_fences_the_replica_until_the_pin_time_after_its_commi
     # A customer's favourite or a view count changes no page anyone else sees: no fence.
     fence_down()
     Favourite.objects.create(customer=factories.UserFactory(), product=product)
+    with dbrouter.replica_fence_skipped():
+        Product.objects.filter(pk=product.pk).update(view_count=7)
     assert not caches["default"].get(dbrouter.FENCE_KEY)
+    # …and the replica is told apart from a store that must not happen (the fence moved).
+    with dbrouter.replica_reads():
+        assert Product.objects.filter(pk=product.pk).db == "replica"
+        Product.objects.filter(pk=product.pk).first()
+        assert dbrouter.replica_safe_to_store()
+        dbrouter._fence_last_set[0] = 0.0
+        dbrouter.replica_fence_raise()
+        assert not dbrouter.replica_safe_to_store()
 
 
 def test_reads_inside_a_transaction_use_the_primary(make_product, replica):
