@@ -130,15 +130,39 @@ class Client:
         except HTTPError as error:
             return error.code, error.read().decode(errors="replace"), error.headers.get("Location", "")
 
+    def steady(self, path: str, data: dict | None = None, tries: int = 6) -> tuple[int, str, str]:
+        """request(), tried again on a gateway error or "busy" (502/503/504): getting the buyers
+        ready is not what the drill measures, the race at "place order" is."""
+        delay = 0.5
+        for _ in range(tries - 1):
+            status, body, location = self.request(path, data)
+            if status not in (502, 503, 504):
+                return status, body, location
+            time.sleep(delay + random.random() * delay)  # jitter, not a secret
+            delay = min(delay * 2, 5)
+        return self.request(path, data)
+
+    def messages(self, path: str = "/cart/") -> list[str]:
+        """The flash messages of the page a refused order lands on (the cart)."""
+        status, body, _l = self.steady(path)
+        if status != 200:
+            return [f"(HTTP {status} on {path})"]
+        block = re.search(r'<ul class="messages">(.*?)</ul>', body, re.DOTALL)
+        return (
+            [re.sub(r"<[^>]+>", "", m).strip() for m in re.findall(r"<li[^>]*>(.*?)</li>", block.group(1), re.DOTALL)]
+            if block
+            else []
+        )
+
     def login(self, email: str, deadline: float) -> None:
         """Log in, waiting and trying again while the shop answers "too many logins" (429/503)."""
         delay = 0.5
         while True:
-            self.request("/account/login/")
+            self.steady("/account/login/")
             status, _body, location = self.request("/account/login/", {"username": email, "password": PASSWORD})
             if status == 302 and "/login/" not in location:
                 return
-            if status not in (429, 503) or time.monotonic() > deadline:
+            if status not in (429, 502, 503, 504) or time.monotonic() > deadline:
                 raise RuntimeError(f"login of {email}: HTTP {status}")
             time.sleep(delay + random.random() * delay)  # jitter, not a secret
             delay = min(delay * 2, 5)
@@ -269,25 +293,42 @@ def queue_mails(run: str, count: int) -> None:
     json.dump({"queued": count}, sys.stdout)
 
 
+def django_popen(env: dict, *argv: str) -> subprocess.Popen:
+    """The same as django_call, in the background."""
+    return subprocess.Popen(  # the drill's own helper
+        [PY, __file__, *argv], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=django_env(env), cwd=ROOT
+    )
+
+
 def django_call(env: dict, *argv: str) -> dict:
     """Run one of the helpers above against the cluster's primary; its JSON answer."""
-    child = {
-        **os.environ,
-        "DATABASE_URL": env["PRIMARY_DATABASE_URL"],
-        "CELERY_BROKER_URL": env.get("CELERY_BROKER_URL") or env.get("REDIS_URL", ""),
-        "CELERY_TASK_ALWAYS_EAGER": "0",
-        "DEBUG": "0",
-        "SECRET_KEY": "drill-" + secrets.token_hex(24),
-        "ALLOWED_HOSTS": "127.0.0.1,localhost",
-        "LOG_LEVEL": "ERROR",
-    }
-    if env.get("CACHE_URL"):
-        child["CACHE_URL"] = env["CACHE_URL"]
-    child.pop("REPLICA_DATABASE_URL", None)  # writes and reads of the helpers: the primary only
-    done = subprocess.run([PY, __file__, *argv], capture_output=True, text=True, env=child, cwd=ROOT, check=False)
+    done = subprocess.run(
+        [PY, __file__, *argv], capture_output=True, text=True, env=django_env(env), cwd=ROOT, check=False
+    )
     if done.returncode:
         raise RuntimeError(f"{argv[0]} failed: {done.stderr[-800:]}")
     return json.loads(done.stdout)
+
+
+def django_env(env: dict) -> dict:
+    # The cluster's own settings (bin/cluster writes them to APP_ENV), on the primary alone.
+    app = read_env(Path(env["APP_ENV"])) if env.get("APP_ENV") and Path(env["APP_ENV"]).exists() else {}
+    child = {
+        **os.environ,
+        "CACHE_URL": env.get("CACHE_URL", ""),
+        **app,
+        "DATABASE_URL": env["PRIMARY_DATABASE_URL"],
+        "CELERY_BROKER_URL": app.get("CELERY_BROKER_URL") or env.get("CELERY_BROKER_URL") or env.get("REDIS_URL", ""),
+        "CELERY_TASK_ALWAYS_EAGER": "0",
+        "DEBUG": "0",
+        "SECRET_KEY": app.get("SECRET_KEY") or "drill-" + secrets.token_hex(24),
+        "ALLOWED_HOSTS": "127.0.0.1,localhost",
+        "LOG_LEVEL": "ERROR",
+    }
+    if not child["CACHE_URL"]:
+        child.pop("CACHE_URL")
+    child.pop("REPLICA_DATABASE_URL", None)  # writes and reads of the helpers: the primary only
+    return child
 
 
 # -- the drills ---------------------------------------------------------------------------------
@@ -314,15 +355,15 @@ def drill_stock_race(env: dict, run: str, buyers: int, units: int) -> dict:
         try:
             with prepare_slots:
                 client.login(email, deadline)
-                status, _b, _l = client.request("/cart/add/", {"variant": variant, "quantity": 1})
+                status, _b, _l = client.steady("/cart/add/", {"variant": variant, "quantity": 1})
                 if status != 302:
                     raise RuntimeError(f"cart add: HTTP {status}")
-                status, body, _l = client.request("/checkout/")
+                status, body, _l = client.steady("/checkout/")
                 address = re.search(r'name="address" value="(\d+)"', body)
                 if status != 200 or not address:
                     raise RuntimeError(f"checkout: HTTP {status}")
                 choice = {"address": address.group(1), "shipping_method": "standard", "payment_method": "wallet"}
-                status, body, _l = client.request("/checkout/", choice)
+                status, body, _l = client.steady("/checkout/", choice)
                 token = re.search(r'name="cart" value="([^"]+)"', body)
                 if status != 200 or not token:
                     raise RuntimeError(f"review: HTTP {status}")
@@ -345,8 +386,13 @@ def drill_stock_race(env: dict, run: str, buyers: int, units: int) -> dict:
             elif status == 302 and "/orders/" in location:
                 outcome = "placed"
             elif status == 302:
-                _s, cart, _l = client.request("/cart/")
-                outcome = "refused: not enough stock" if any(m in cart for m in STOCK_MESSAGES) else "refused: other"
+                landing = urlsplit(location).path or "/cart/"
+                said = " / ".join(client.messages(landing)) or f"(no message on {landing})"
+                outcome = (
+                    "refused: not enough stock"
+                    if any(m in said.lower() for m in STOCK_MESSAGES)
+                    else f"refused: {said}"[:160]
+                )
             else:
                 outcome = f"HTTP {status}"
         took = time.perf_counter() - started
@@ -389,7 +435,7 @@ def drill_stock_race(env: dict, run: str, buyers: int, units: int) -> dict:
     orders = sql(
         dsn,
         "SELECT o.status, count(DISTINCT o.id) FROM orders_order o JOIN orders_orderline l ON l.order_id = o.id "
-        "WHERE l.variant_id = %s AND o.created_at > now() - interval '1 hour' GROUP BY o.status",
+        "WHERE l.variant_id = %s AND o.placed_at > now() - interval '1 hour' GROUP BY o.status",
         (variant,),
     )
     by_status = {status: n for status, n in orders}
@@ -531,6 +577,12 @@ def kill_tree(pid: int) -> list[int]:
     return killed
 
 
+def wait_gone(pid: int, timeout: float = 15) -> None:
+    """Until the killed process is reaped: bin/cluster's start-* skips a PID that still answers kill -0."""
+
+    wait_for(lambda: not Path(f"/proc/{pid}").exists(), timeout, every=0.1)  # a zombie still has one
+
+
 def drill_web_node(env_path: Path, env: dict, node: int = 1) -> dict:
     base = env["CLUSTER_URL"].rstrip("/")
     stats = env.get("HAPROXY_STATS_URL", "")
@@ -545,6 +597,7 @@ def drill_web_node(env_path: Path, env: dict, node: int = 1) -> dict:
         down_after = wait_for(lambda: server is None or haproxy_servers(stats)[server]["status"].startswith("DOWN"), 30)
         time.sleep(4)
         restarted_at = time.time()
+        wait_gone(pid)
         cluster("start-node", str(node))
         env.update(read_env(env_path))
         up_after = wait_for(lambda: server is None or haproxy_servers(stats)[server]["status"].startswith("UP"), 60)
@@ -582,12 +635,18 @@ def drill_web_node(env_path: Path, env: dict, node: int = 1) -> dict:
     }
 
 
-def healthz(base: str) -> str:
+def healthz(base: str) -> dict:
+    """The node's /healthz as JSON (?format=json): {"status", "replica": {"state", "lag_seconds"}}."""
     try:
-        status, body = get(base + "/healthz", timeout=5)
-        return f"{status} {body.strip()[:300]}"
-    except (OSError, URLError) as exc:
-        return f"error {exc}"
+        status, body = get(base + "/healthz?format=json", timeout=5)
+        data = json.loads(body) if status == 200 else {"status": f"HTTP {status}"}
+    except (OSError, URLError, ValueError) as exc:
+        data = {"status": f"error {exc}"}
+    return data
+
+
+def replica_of(health: dict) -> str:
+    return ((health.get("replica") or {}).get("state") or "not configured").lower()
 
 
 def replica_state(dsn: str) -> tuple[str | None, int | None]:
@@ -616,19 +675,18 @@ def drill_replica(env: dict) -> dict:
         resumed_at = time.time()
         cluster("start-replica")
         caught_up = wait_for(lambda: replica_state(dsn) == ("streaming", 0), 90)
-        time.sleep(2)
+        wait_for(lambda: replica_of(healthz(base)) == "ok", 30)
     health_after = healthz(base)
     total, failed = load.between(0)
     during_n, during_failed = load.between(stopped_at, resumed_at)
     _settled_n, settled_failed = load.between(settled_at, resumed_at)
     first_ok = min((r[0] for r in load.results if r[0] >= stopped_at and r[2] == "ok"), default=None)
-    down_words = ("down", "unreachable", "false", "null", "error", "fallback", "primary")
+    lag_after = (health_after.get("replica") or {}).get("lag_seconds")
     checks = {
-        "pages served with the replica stopped": during_n > 0 and settled_failed == 0,
-        "/healthz says the replica is down": "replica" in health_down.lower()
-        and any(w in health_down.lower() for w in down_words)
-        and health_down != health_before,
-        "replica streaming again, lag 0": caught_up is not None,
+        "pages served with the replica stopped (no error after the first 12 s)": during_n > 0 and settled_failed == 0,
+        "/healthz says the replica is down": replica_of(health_down) == "down" and replica_of(health_before) == "ok",
+        "replica streaming again, lag 0 bytes": caught_up is not None,
+        "/healthz says the replica is back": replica_of(health_after) == "ok" and (lag_after or 0) < 1,
     }
     return {
         "name": "stop the replica",
@@ -651,10 +709,16 @@ def drill_replica(env: dict) -> dict:
 
 
 def mail_dir(env: dict) -> Path | None:
-    url = env.get("EMAIL_URL", "")
-    if url.startswith("filemail://"):
-        return Path(url.removeprefix("filemail://").split("?")[0] or "/")
-    return Path(env["EMAIL_FILE_PATH"]) if env.get("EMAIL_FILE_PATH") else None
+    """Where the cluster's file mail backend writes: its EMAIL_URL read as Django reads it
+    (django-environ; a relative path is relative to the processes' directory, the project)."""
+    app = read_env(Path(env["APP_ENV"])) if env.get("APP_ENV") and Path(env["APP_ENV"]).exists() else {}
+    url = app.get("EMAIL_URL") or env.get("EMAIL_URL", "")
+    if url.startswith("filemail:"):
+        import environ
+
+        path = Path(environ.Env.email_url_config(url).get("EMAIL_FILE_PATH") or ".")
+        return path if path.is_absolute() else ROOT / path
+    return Path(env["MAIL_DIR"]) if env.get("MAIL_DIR") else None
 
 
 def drill_worker(env_path: Path, env: dict, run: str, count: int = 100, worker: int = 1) -> dict:
@@ -667,14 +731,25 @@ def drill_worker(env_path: Path, env: dict, run: str, count: int = 100, worker: 
             dsn, "SELECT count(*) FROM orders_notification WHERE key LIKE %s AND state = 'sent'", (f"drill:{run}:%",)
         )[0][0]
 
+    # Worker 2 stopped (gracefully) while the mails are queued, so that worker 1 takes them all
+    # and is killed in the middle: what it held must then be done by worker 2.
+    other = 2 if worker == 1 else 1
+    cluster("stop-worker", str(other))
     log(f"drill 4: queue {count} order mails; kill -9 worker {worker} ({pid}) as the first are sent")
     queued_at = time.monotonic()
-    django_call(env, "queue-mails", "--run", run, "--count", str(count))
-    wait_for(lambda: sent() >= 1, 30, every=0.02)
+    helper = django_popen(env, "queue-mails", "--run", run, "--count", str(count))
+    wait_for(lambda: sent() >= 1 or helper.poll() not in (None, 0), 120, every=0.02)
     sent_at_kill = sent()
     killed = kill_tree(pid)
     killed_at = time.monotonic()
-    all_sent = wait_for(lambda: sent() >= count, 180, every=0.5)
+    helper.wait(timeout=120)
+    for p in killed:
+        wait_gone(p)
+    log(f"drill 4: worker {worker} killed with {sent_at_kill} of {count} sent; starting worker {other}")
+    cluster("start-worker", str(other))
+    # Tasks worker 1 had reserved come back by the outbox's sweeper (beat, every 30 s: rows still
+    # pending after 30 s are queued again) or by the broker's visibility timeout, whichever first.
+    all_sent = wait_for(lambda: sent() >= count, 240, every=0.5)
     done_s = None if all_sent is None else round(time.monotonic() - queued_at, 1)
     cluster("start-worker", str(worker))
     env.update(read_env(env_path))
@@ -702,10 +777,12 @@ def drill_worker(env_path: Path, env: dict, run: str, count: int = 100, worker: 
         mails = sum(n for state, _attempts, n in rows if state == "sent")
         twice = []
         once_each = mails == count
+    in_flight = 2  # the killed worker's processes (--concurrency 2): mails it may have sent but not marked
     checks = {
-        "worker killed with mail still queued": sent_at_kill < count,
-        f"all {count} sent": all_sent is not None,
+        "worker killed with mail still queued": 0 < sent_at_kill < count,
+        f"all {count} sent, by the other worker": all_sent is not None,
         "each exactly once": once_each,
+        f"a mail twice only if it was being sent when the worker died (≤ {in_flight})": len(twice) <= in_flight,
     }
     return {
         "name": f"kill -9 worker {worker} with {count} mails queued",
@@ -718,6 +795,7 @@ def drill_worker(env_path: Path, env: dict, run: str, count: int = 100, worker: 
             "all_sent_after_kill_s": None if all_sent is None else round(time.monotonic() - killed_at, 1),
             "outbox_rows_by_state_and_attempts": [list(r) for r in rows],
             "mails_counted": mails,
+            "mailed_twice": len(twice),
             "addresses_mailed_twice": twice[:10],
             "counted_in": counted_in,
         },
