@@ -16,7 +16,6 @@ from catalog.resources import ProductResource, VariantResource
 from catalog.selectors import staff_department_ids
 from shop.core.admin import PermittedImportExportAdmin, ProductVariantsOnlyMixin
 from shop.core.admin_site import contribute
-from shop.core.pagecache import page_cache_clear
 
 
 class CommissionRateInline(admin.TabularInline):
@@ -193,14 +192,12 @@ class ProductAdmin(PermittedImportExportAdmin):
 
     @admin.action(description=_("Show selected products in the shop"), permissions=["change"])
     def make_active(self, request, queryset) -> None:
-        n = queryset.update(is_active=True)
-        page_cache_clear()
+        n = services.products_show(products=queryset, shown=True)
         self.message_user(request, _("%(n)d products are now shown.") % {"n": n})
 
     @admin.action(description=_("Hide selected products from the shop"), permissions=["change"])
     def make_inactive(self, request, queryset) -> None:
-        n = queryset.update(is_active=False)
-        page_cache_clear()
+        n = services.products_show(products=queryset, shown=False)
         self.message_user(request, _("%(n)d products are now hidden.") % {"n": n})
 
 

@@ -1,12 +1,12 @@
 """Reads for the storefront. Each returns what a page needs in a fixed number of queries."""
 
 import hashlib
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
 
 from django.contrib.postgres.search import SearchQuery, SearchRank, TrigramWordSimilarity
-from django.core.cache import caches
 from django.core.exceptions import EmptyResultSet
 from django.core.paginator import Paginator
 from django.db import connection, router
@@ -44,6 +44,7 @@ from catalog.models import (
     stock_status,
 )
 from catalog.search import tsquery
+from shop.core.pagecache import PRODUCT_SET, PRODUCTS, fragment_cached, page_tag, product_tag
 from shop.core.prepared import CompiledRead
 from shop.core.recent import recent_get
 
@@ -68,22 +69,22 @@ def active_products() -> QuerySet[Product]:
 def home_sections(*, size: int = 8) -> dict[str, list]:
     """New arrivals, best sellers and most viewed; one query each, index-ordered."""
     cards = active_products().only(*CARD_FIELDS)
-    return {
+    sections = {
         "new_arrivals": list(cards.order_by("-created_at")[:size]),
         "best_sellers": list(cards.order_by("-sales_count")[:size]),
         "most_viewed": list(cards.order_by("-view_count")[:size]),
-        "categories": root_categories(),
     }
+    # The home page cached whole (shop.core.pagecache) misses when a product shown here is
+    # written or the set of products changes (one added, hidden, shown or moved), not on
+    # other writes. Sales and view counts reorder the lists within PAGE_CACHE_SECONDS.
+    page_tag(PRODUCT_SET, *(product_tag(p.pk) for cards in sections.values() for p in cards))
+    return sections | {"categories": root_categories()}
 
 
 def _memo(key: str, compute, seconds: int = 60):
-    """Keep a read in the page cache's store, which every catalogue write clears."""
-    cache = caches["pages"]
-    value = cache.get(key)
-    if value is None:
-        value = compute()
-        cache.set(key, value, seconds)
-    return value
+    """Keep a read of the category tree in the page cache's store: it depends on the taxonomy
+    only, whose writes invalidate everything (shop.core.pagecache.ALL)."""
+    return fragment_cached(key, compute, tags=(), timeout=seconds)
 
 
 def best_sellers(*, size: int = 8) -> list[Product]:
@@ -263,23 +264,22 @@ FACET_SECONDS = 60
 FACET_BRANDS = 20
 
 
-def facets_cached(base: QuerySet[Product], *, key: str, choice: FacetChoice | None = None) -> Facets:
+def facets_cached(
+    base: QuerySet[Product], *, key: str, choice: FacetChoice | None = None, tags: Iterable[str] = (PRODUCTS,)
+) -> Facets:
     """Facets of a category or search under the chosen filters, computed at most once a minute
     per result set and choice.
 
     Counting brands and attribute values over tens of thousands of products is most of a
     listing's SQL; the counts need not be exact to the second, so they are kept in the page
-    cache's store, which every catalogue write clears (new names and prices show at once). The
-    key is the scope and the normalised choice (FacetChoice.key), hashed: one entry per choice
-    actually made, each gone after FACET_SECONDS, whatever else the query string carries."""
+    cache's store, tagged with what they count (`tags`: a category's subtree, or PRODUCTS for
+    the whole catalogue), so a write to one of those products recounts them at once and
+    other categories' counts stay. The key is the scope and the normalised choice
+    (FacetChoice.key), hashed: one entry per choice actually made, each gone after
+    FACET_SECONDS, whatever else the query string carries."""
     choice = choice or FacetChoice()
-    cache = caches["pages"]
     cache_key = "facets:" + hashlib.blake2b(f"{key}#{choice.key}".encode(), digest_size=16).hexdigest()
-    facets = cache.get(cache_key)
-    if facets is None:
-        facets = facets_for(base, choice=choice)
-        cache.set(cache_key, facets, FACET_SECONDS)
-    return facets
+    return fragment_cached(cache_key, lambda: facets_for(base, choice=choice), tags=tags, timeout=FACET_SECONDS)
 
 
 def facets_for(base: QuerySet[Product], *, choice: FacetChoice | None = None) -> Facets:

@@ -1,22 +1,30 @@
 """Writes to the catalogue: keep the denormalised product columns and the search index right."""
 
+import threading
 from collections.abc import Iterable
 from decimal import Decimal
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
-from django.db import connection, transaction
+from django.db import DEFAULT_DB_ALIAS, connection, transaction
 from django.db.models import Case, F, IntegerField, OuterRef, Subquery, Value, When
 from django.db.models.functions import Coalesce
 from easy_thumbnails.files import get_thumbnailer
 
-from catalog.models import Favourite, Product, ProductImage, ProductVariant, ProductView
+from catalog.models import BoughtTogether, Category, Favourite, Product, ProductImage, ProductVariant, ProductView
 from catalog.search import search_document
 from catalog.selectors import DEPARTMENT_STAFF_GROUP, RECENTLY_VIEWED, RECENTLY_VIEWED_SIZE, recently_viewed_merge
 from shop.core.admin_roles import group_ensure
 from shop.core.counters import counter_incr, counter_take
-from shop.core.pagecache import page_cache_clear
+from shop.core.pagecache import (
+    PRODUCT_SET,
+    PRODUCTS,
+    category_tag,
+    page_cache_clear,
+    page_cache_invalidate,
+    product_tag,
+)
 from shop.core.recent import recent_push, recent_take_changed
 
 VIEW_COUNTER = "product_views"
@@ -26,12 +34,82 @@ RENDITIONS = ("thumbnail", "listing", "zoom")
 def product_refresh_prices(*, product_ids: Iterable[int]) -> None:
     """Set each product's "from" price and compare-at price from its cheapest active variant
     (one UPDATE for all of them)."""
+    product_ids = list(product_ids)
     cheapest = ProductVariant.objects.filter(product_id=OuterRef("pk"), is_active=True).order_by("price", "pk")
-    Product.objects.filter(pk__in=list(product_ids)).update(
+    Product.objects.filter(pk__in=product_ids).update(
         price=Coalesce(Subquery(cheapest.values("price")[:1]), Value(Decimal("0"))),
         compare_at_price=Subquery(cheapest.values("compare_at_price")[:1]),
     )
-    page_cache_clear()
+    product_pages_invalidate(product_ids=product_ids)
+
+
+# -- what a write shows: page cache invalidation -------------------------------------------------
+
+# More products written at once (an import) miss everything: cheaper than working out the tags.
+PAGE_CACHE_BULK = 500
+_pending = threading.local()
+
+
+def product_pages_invalidate(
+    *, product_ids: Iterable[int], membership: bool = False, category_ids: Iterable[int] = ()
+) -> None:
+    """Once this commits, miss the cached pages and fragments that show these products: their
+    pages, the product pages listing them as "bought together", their categories' and every
+    ancestor's listings and facets (and those of `category_ids`: where a moved product was),
+    the all-products listing and searches (PRODUCTS), and the home page where they are shown
+    (each card's product tag). `membership`: products were added, hidden, shown or moved, so
+    the home page's lists may change too. Other categories' pages stay cached.
+
+    Writes within one transaction are gathered and worked out once, after it commits, from
+    the primary (3-4 queries, none per product)."""
+    # One callback per transaction, while it is still queued: a rollback drops it, and with it
+    # what the rolled-back work had gathered.
+    queued = any(entry[1] is _product_pages_flush for entry in transaction.get_connection().run_on_commit)
+    pending = getattr(_pending, "state", None)
+    if pending is None or not queued:
+        pending = _pending.state = {"products": set(), "categories": set(), "membership": False}
+    pending["products"].update(product_ids)
+    pending["categories"].update(category_ids)
+    pending["membership"] |= membership
+    if not queued:
+        transaction.on_commit(_product_pages_flush)
+
+
+def _product_pages_flush() -> None:
+    pending, _pending.state = getattr(_pending, "state", None), None
+    if not pending or not (pending["products"] or pending["categories"]):
+        return
+    products = pending["products"]
+    if len(products) > PAGE_CACHE_BULK:
+        page_cache_clear()
+        return
+    db = DEFAULT_DB_ALIAS  # the primary: a replica may not have the write yet
+    paths = set(Product.objects.using(db).filter(pk__in=products).values_list("category__path", flat=True))
+    if pending["categories"]:
+        paths |= set(Category.objects.using(db).filter(pk__in=pending["categories"]).values_list("path", flat=True))
+    step = Category.steplen
+    prefixes = {path[:end] for path in paths if path for end in range(step, len(path) + 1, step)}
+    chain = Category.objects.using(db).filter(path__in=prefixes).values_list("pk", flat=True) if prefixes else []
+    owners = BoughtTogether.objects.using(db).filter(other_id__in=products).values_list("product_id", flat=True)
+    tags = {PRODUCTS, *map(product_tag, products), *map(product_tag, owners), *map(category_tag, chain)}
+    if pending["membership"]:
+        tags.add(PRODUCT_SET)
+    page_cache_invalidate(tags)
+
+
+def product_listed_where(*, product_id: int) -> tuple[int, bool] | None:
+    """(category id, shown) of a product as stored, before a save changes them: the pages it
+    leaves miss too. One query by key, on the primary."""
+    rows = Product.objects.using(DEFAULT_DB_ALIAS).filter(pk=product_id).values_list("category_id", "is_active")
+    return rows.first()
+
+
+def products_show(*, products, shown: bool) -> int:
+    """Show or hide products in the shop (a queryset). Returns how many."""
+    ids = list(products.values_list("pk", flat=True))
+    n = Product.objects.filter(pk__in=ids).update(is_active=shown)
+    product_pages_invalidate(product_ids=ids, membership=True)
+    return n
 
 
 def product_reindex(*, product_ids: Iterable[int]) -> None:
@@ -63,7 +141,7 @@ def product_refresh_card_image(*, product_id: int) -> None:
         .first()
     )
     Product.objects.filter(pk=product_id).update(card_image=(first or {}).get("listing", ""))
-    page_cache_clear()
+    product_pages_invalidate(product_ids=[product_id])
 
 
 def image_build_renditions(*, image_id: int) -> ProductImage | None:

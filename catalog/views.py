@@ -1,7 +1,6 @@
 """Storefront pages: listings (all, category, search) and the product page."""
 
 from django.conf import settings
-from django.core.cache import caches
 from django.http import Http404, HttpRequest, HttpResponse, QueryDict
 from django.middleware.csrf import get_token
 from django.shortcuts import render
@@ -18,7 +17,16 @@ from catalog.models import Category, Product, StockStatus
 from catalog.services import VIEW_COUNTER, product_recently_viewed_record, product_view_record
 from catalog.templatetags.catalog_tags import cards_html
 from shop.core.money import format_money
-from shop.core.pagecache import cache_anonymous_page, count_on_hit, product_fragment_key
+from shop.core.pagecache import (
+    PRODUCTS,
+    Fragments,
+    cache_anonymous_page,
+    category_tag,
+    count_on_hit,
+    page_tag,
+    product_fragment_key,
+    product_tag,
+)
 from shop.core.tasks import enqueue
 from shop.core.text import parse_whole_number
 
@@ -59,6 +67,12 @@ def _page_number(raw: str | None, num_pages: int) -> tuple[int, str | None]:
     return number, None
 
 
+def _suggestions() -> list[Product]:
+    """Best sellers shown when a listing finds nothing: cards from anywhere in the catalogue."""
+    page_tag(PRODUCTS)
+    return selectors.best_sellers(size=4)
+
+
 @cache_anonymous_page
 def product_list(request: HttpRequest, slug: str | None = None) -> HttpResponse:
     category = ancestors = children = None
@@ -86,16 +100,20 @@ def product_list(request: HttpRequest, slug: str | None = None) -> HttpResponse:
     # The facets count within the chosen filters (each group under the others'), so they are
     # kept per scope and normalised choice.
     choice = selectors.FacetChoice.from_cleaned(cleaned)
+    # A category's page (and a search within it) shows only its subtree's products: a write to
+    # any of them bumps its tag, writes elsewhere leave it cached. Other listings: any product.
+    tags = (category_tag(category.pk),) if category else (PRODUCTS,)
+    page_tag(*tags)
 
     query = request.GET.get("q", "").strip()[:MAX_QUERY_LENGTH]
     scope = f"{category.pk if category else ''}|{query}"
     ranked = fuzzy = False
     if query:
         matched, ranked = selectors.search_filter(base, query)
-        facets = selectors.facets_cached(matched, key=scope, choice=choice)
+        facets = selectors.facets_cached(matched, key=scope, choice=choice, tags=tags)
         if facets.base_total == 0:
             near = selectors.search_fuzzy(base, query)
-            near_facets = selectors.facets_cached(near, key=f"{scope}|fuzzy", choice=choice)
+            near_facets = selectors.facets_cached(near, key=f"{scope}|fuzzy", choice=choice, tags=tags)
             if near_facets.base_total:
                 matched, facets, fuzzy = near, near_facets, True
         base = matched
@@ -103,7 +121,7 @@ def product_list(request: HttpRequest, slug: str | None = None) -> HttpResponse:
         # ordered by popularity, an index walk, as relevance among thousands adds little.
         ranked = ranked and facets.total <= settings.SEARCH_RANK_MAX_HITS
     else:
-        facets = selectors.facets_cached(base, key=scope, choice=choice)
+        facets = selectors.facets_cached(base, key=scope, choice=choice, tags=tags)
 
     products = filterset.filter_queryset(base) if filterset is not None else base
     sort = cleaned.get("sort") or ("relevance" if query else "popular")
@@ -169,7 +187,7 @@ def product_list(request: HttpRequest, slug: str | None = None) -> HttpResponse:
             "selected_values": {v.pk for v in cleaned.get("av") or []},
             "querystring": keep.urlencode(),
             "active_filters": active_filters,
-            "suggestions": selectors.best_sellers(size=4) if not page.object_list else [],
+            "suggestions": _suggestions() if not page.object_list else [],
             "canonical_url": seo.absolute_url(path) + (f"?{canonical.urlencode()}" if canonical else ""),
         },
     )
@@ -177,7 +195,7 @@ def product_list(request: HttpRequest, slug: str | None = None) -> HttpResponse:
 
 # The product page is rendered in two parts. What only staff edits change (names, text,
 # options, images, breadcrumbs) is rendered once per product, update and language and kept in
-# the page cache's store, which every catalogue write clears, for at most PAGE_CACHE_SECONDS;
+# the page cache's store, tagged with the product (a write to it misses it), for at most PAGE_CACHE_SECONDS;
 # its key holds the product's updated_at, so an edit shows at once even where no clear follows.
 # Prices and stock are read on every request (selectors.product_live, one query) and filled
 # into placeholders. Related products are the category's best sellers, cards kept per category.
@@ -234,11 +252,20 @@ def _product_parts(
     """The cached body, related cards and "bought together" products, rebuilt when missing or
     stale, and the reviews block another app renders into the page (None when not cached): one
     cache round trip."""
-    cache = caches["pages"]
     body_key, related_key = f"product-body:{live.id}:{language}", f"related-cards:{live.category_id}:{language}"
     reviews_key = product_fragment_key("reviews", product_id=live.id, language=language)
     bought_key = f"bought-together:{live.id}"
-    cached = cache.get_many([body_key, related_key, reviews_key, bought_key])
+    # Tagged (shop.core.pagecache): the body and "bought together" miss when this product or
+    # one of its "bought together" products is written, the related cards when a product of
+    # the category is; the page served whole depends on the same tags.
+    cached = Fragments(
+        {
+            body_key: [product_tag(live.id)],
+            related_key: [category_tag(live.category_id)],
+            bought_key: [product_tag(live.id)],
+        },
+        plain=[reviews_key],
+    )
     body = cached.get(body_key)
     if (
         body is None
@@ -247,16 +274,16 @@ def _product_parts(
         or body["variants"].keys() != {v.id for v in live.variants}
     ):
         body = _product_body(live, language)
-        cache.set(body_key, body, settings.PAGE_CACHE_SECONDS)
+        cached.set(body_key, body, settings.PAGE_CACHE_SECONDS)
     related = cached.get(related_key)
     if related is None:
         products = selectors.category_best_sellers(category_id=live.category_id, size=RELATED_SIZE + 1)
         related = list(zip((p.pk for p in products), cards_html(products), strict=True))
-        cache.set(related_key, related, settings.PAGE_CACHE_SECONDS)
+        cached.set(related_key, related, settings.PAGE_CACHE_SECONDS)
     bought = cached.get(bought_key)
     if bought is None:  # an empty list is kept too: most products have none
         bought = selectors.bought_together(product_id=live.id, size=BOUGHT_TOGETHER_SIZE)
-        cache.set(bought_key, bought, settings.PAGE_CACHE_SECONDS)
+        cached.set(bought_key, bought, settings.PAGE_CACHE_SECONDS)
     return body, related, cached.get(reviews_key), bought
 
 

@@ -12,6 +12,7 @@ from django.db import connection, transaction
 from django.db.models import Exists, F, OuterRef, Sum
 
 from catalog.models import Product
+from catalog.services import product_pages_invalidate
 from fulfillment.geo import locate
 from fulfillment.models import Reservation, Stock, StockMovement, Warehouse
 from fulfillment.services.alerts import stock_alerts_queue_on_commit
@@ -81,11 +82,14 @@ def product_stock_flags_refresh(*, product_ids: Iterable[int] | None = None) -> 
     available = Stock.objects.filter(product_id=OuterRef("pk"), on_hand__gt=F("reserved"), variant__is_active=True)
     products = Product.objects.all()
     if product_ids is not None:
-        products = products.filter(pk__in=list(product_ids))
+        product_ids = list(product_ids)
+        products = products.filter(pk__in=product_ids)
     changed = products.filter(in_stock=True).exclude(Exists(available)).update(in_stock=False)
     changed += products.filter(in_stock=False).filter(Exists(available)).update(in_stock=True)
-    if changed:
+    if changed and product_ids is None:
         page_cache_clear()
+    elif changed:  # the listings' in-stock counts and sold-out cards of these products only
+        product_pages_invalidate(product_ids=product_ids)
     return changed
 
 

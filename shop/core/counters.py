@@ -3,6 +3,11 @@
 A product view must not write to the database on every request, so views are counted here
 (one Redis HINCRBY, or a dict in the embedded default) and a periodic task moves them into
 the database with one UPDATE per product touched.
+
+The counters live in the Redis database of the page cache when that is Redis (else in the
+default cache's): a page served whole from the cache counts its view in the same round trip
+(shop.core.pagecache), and the page cache is never flushed as a whole outside tests (writes
+invalidate by tag), so pending counts are not lost.
 """
 
 import threading
@@ -15,10 +20,16 @@ from shop.core.cache import UNAVAILABLE
 
 
 def _redis_client():
-    cache = caches["default"]
-    if isinstance(cache, RedisCache):
-        return cache._cache.get_client(write=True)
+    for alias in ("pages", "default"):
+        cache = caches[alias]
+        if isinstance(cache, RedisCache):
+            return cache._cache.get_client(write=True)
     return None
+
+
+def counter_key(name: str) -> str:
+    """The Redis hash of counter `name` (member -> pending count)."""
+    return f"counter:{name}"
 
 
 _local = Counter()
@@ -28,7 +39,7 @@ _local_lock = threading.Lock()
 def counter_incr(name: str, member: int) -> int:
     """Add one to `member` of counter `name`; return how many members have pending counts."""
     client = _redis_client()
-    key = f"counter:{name}"
+    key = counter_key(name)
     if client is not None:
         pipe = client.pipeline()
         pipe.hincrby(key, member, 1)
@@ -45,7 +56,7 @@ def counter_incr(name: str, member: int) -> int:
 def counter_take(name: str) -> dict[int, int]:
     """Remove and return every pending increment of counter `name`, atomically."""
     client = _redis_client()
-    key = f"counter:{name}"
+    key = counter_key(name)
     if client is not None:
         pipe = client.pipeline(transaction=True)
         pipe.hgetall(key)
