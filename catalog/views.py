@@ -228,8 +228,11 @@ def _product_body(live: selectors.ProductLive, language: str) -> dict:
             "live": _LIVE,
         },
     )
+    path = product.get_absolute_url()
     return {
         "version": (live.id, live.updated_at, language),
+        # Anonymous visitors' favourites button is the same for all of them: rendered here once.
+        "favourite_anonymous": (path, _favourite_button(product_id=live.id, product_url=path)),
         "title": product.display_name,
         "summary": product.display_summary,
         "structured": seo.product_data_static(product, variants, images),
@@ -287,25 +290,37 @@ def _product_parts(
     return body, related, cached.get(reviews_key), bought
 
 
-def _per_request_blocks(request: HttpRequest, product_id: int, bought: list[Product]) -> dict[str, str]:
+def _favourite_button(*, product_id: int, product_url: str, request: HttpRequest | None = None) -> str:
+    """The favourites button: a signed-in customer's (with `request`) or an anonymous visitor's."""
+    user = request.user if request is not None else None
+    signed_in = user is not None and user.is_authenticated
+    button = {
+        "signed_in": signed_in,
+        "is_favourite": signed_in and selectors.is_favourite(customer_id=user.pk, product_id=product_id),
+        "product_id": product_id,
+        "product_url": product_url,
+        # Anonymous pages are cached whole and must not carry a token (nor set its cookie).
+        "csrf_token": get_token(request) if signed_in else "",
+    }
+    return render_to_string("catalog/partials/favourite_button.html", button)
+
+
+def _per_request_blocks(
+    request: HttpRequest, product_id: int, bought: list[Product], anonymous_button: tuple[str, str] | None
+) -> dict[str, str]:
     """The favourites button and "bought together", rendered without the request's context
     processors (they would cost the page a query). A signed-in customer's product view goes on
-    their recently viewed list here: in the cache, no database write."""
-    user = request.user
-    favourite = False
-    if user.is_authenticated:
-        product_recently_viewed_record(customer_id=user.pk, product_id=product_id)
-        favourite = selectors.is_favourite(customer_id=user.pk, product_id=product_id)
-    button = {
-        "signed_in": user.is_authenticated,
-        "is_favourite": favourite,
-        "product_id": product_id,
-        "product_url": request.path,
-        # Anonymous pages are cached whole and must not carry a token (nor set its cookie).
-        "csrf_token": get_token(request) if user.is_authenticated else "",
-    }
+    their recently viewed list here: in the cache, no database write. An anonymous visitor gets
+    the button rendered with the body (`anonymous_button`: its path and HTML)."""
+    if request.user.is_authenticated:
+        product_recently_viewed_record(customer_id=request.user.pk, product_id=product_id)
+        button = _favourite_button(product_id=product_id, product_url=request.path, request=request)
+    elif anonymous_button is not None and anonymous_button[0] == request.path:
+        button = anonymous_button[1]
+    else:
+        button = _favourite_button(product_id=product_id, product_url=request.path)
     return {
-        "favourite": render_to_string("catalog/partials/favourite_button.html", button),
+        "favourite": button,
         "bought_together": render_to_string("catalog/partials/bought_together.html", {"products": bought})
         if bought
         else "",
@@ -325,19 +340,21 @@ def product_detail(request: HttpRequest, slug: str) -> HttpResponse:
     if product_view_record(product_id=live.id):
         enqueue("catalog.tasks.flush_view_counts")  # a broker outage must not fail the page
     body, related, reviews, bought = _product_parts(live, get_language())
+    labels = {status: str(status.label) for status in {v.status for v in live.variants}}  # translated once each
     variant_data = [
         {
             "id": v.id,
-            "sku": body["variants"][v.id]["sku"],
+            "sku": static["sku"],
             "price": format_money(v.price),
             "was": _was(v.price, v.compare_at_price),
             "status": v.status.value,
-            "status_label": str(v.status.label),
-            "options": body["variants"][v.id]["options"],
-            "image": body["variants"][v.id]["image"],
-            "zoom": body["variants"][v.id]["zoom"],
+            "status_label": labels[v.status],
+            "options": static["options"],
+            "image": static["image"],
+            "zoom": static["zoom"],
         }
         for v in live.variants
+        for static in (body["variants"][v.id],)
     ]
     first = variant_data[0] if variant_data else None
     sold_out = first is not None and first["status"] == StockStatus.OUT
@@ -361,7 +378,7 @@ def product_detail(request: HttpRequest, slug: str) -> HttpResponse:
         "buy_disabled": "disabled" if sold_out else "",
         "alert_hidden": "" if sold_out else "hidden",
     }
-    values.update(_per_request_blocks(request, live.id, bought))
+    values.update(_per_request_blocks(request, live.id, bought, body.get("favourite_anonymous")))
     html = "".join(piece if i % 2 == 0 else values[piece] for i, piece in enumerate(body["pieces"]))
     response = render(
         request,

@@ -8,8 +8,8 @@ per active language, URL prefix and urlconf, and per the values given to the tag
 `user.is_authenticated` for a region with an `{% if %}` on it).
 
 Only for regions whose output depends on nothing else: no request, user, form or page values
-(pass them as arguments or leave them outside), and no tag that sets a context variable (`as
-x`), which a memo hit would not set. Memos are dropped when a setting changes (tests).
+(pass them as arguments or leave them outside), no tag that sets a context variable (`as
+x`), which a memo hit would not set, and no `{% block %}`. Memos are dropped when a setting changes (tests).
 """
 
 import threading
@@ -29,6 +29,11 @@ _lock = threading.Lock()
 
 
 class MemoNode(template.Node):
+    # Hidden from node searches: {% extends %} walks the parent's whole tree for its blocks on
+    # every render, and a memo region holds no block (an overridden block inside one would be
+    # served from the memo anyway).
+    child_nodelists = ()
+
     def __init__(self, nodelist: template.NodeList, values: list[template.base.FilterExpression]) -> None:
         self.nodelist = nodelist
         self.values = values

@@ -99,8 +99,8 @@ def _frame(user) -> str:
 
 
 def test_base_frame_is_rendered_once_per_language_and_sign_in_state(monkeypatch):
-    from django.contrib.auth.models import AnonymousUser
     import django.urls
+    from django.contrib.auth.models import AnonymousUser
 
     reversed_names = []
     real_reverse = django.urls.reverse
@@ -131,3 +131,29 @@ def test_memo_regions_are_dropped_when_a_setting_changes(settings):
     assert template.render({"value": "two"}) == "one"  # kept: such regions take no page values
     settings.SHOP_CURRENCY = "EUR"
     assert template.render({"value": "two"}) == "two"
+
+
+def test_anonymous_favourite_button_comes_with_the_cached_body(client, make_product, monkeypatch, settings):
+    """Rendered once with the body for every anonymous visitor; a signed-in customer still gets
+    their own form (and token) on every request."""
+    import catalog.views
+
+    settings.PAGE_CACHE_ENABLED = False
+    product = make_product(name="收藏按钮")
+    url = product.get_absolute_url()
+    first = client.get(url).content.decode()
+    rendered = []
+    real = catalog.views.render_to_string
+
+    def spy(name, *args, **kwargs):
+        rendered.append(name)
+        return real(name, *args, **kwargs)
+
+    monkeypatch.setattr(catalog.views, "render_to_string", spy)
+    again = client.get(url).content.decode()
+    assert again == first and "catalog/partials/favourite_button.html" not in rendered
+    assert f'href="/account/login/?next={url}"' in again
+    client.force_login(factories.UserFactory())
+    signed_in = client.get(url).content.decode()
+    assert "catalog/partials/favourite_button.html" in rendered
+    assert f"/account/favourites/{product.pk}/add/" in signed_in and "csrfmiddlewaretoken" in signed_in
