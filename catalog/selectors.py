@@ -46,7 +46,6 @@ from catalog.models import (
 from catalog.search import tsquery
 from shop.core.pagecache import PRODUCT_SET, PRODUCTS, fragment_cached, page_tag, product_tag
 from shop.core.prepared import CompiledRead
-from shop.core.prepared import CompiledRead
 from shop.core.recent import recent_get
 
 CARD_FIELDS = (
@@ -470,34 +469,6 @@ class ProductLive:
     # Reviews change these without touching updated_at: read live for the structured data.
     rating: Decimal = Decimal(0)
     rating_count: int = 0
-
-
-def _product_live_queryset(slug: str) -> QuerySet:
-    return (
-        active_products()
-        .filter(slug=slug)
-        .alias(live=FilteredRelation("variants", condition=Q(variants__is_active=True)))
-        .values_list(
-            "pk",
-            "updated_at",
-            "category_id",
-            "price",
-            "compare_at_price",
-            "live__pk",
-            "live__price",
-            "live__compare_at_price",
-            "live__low_stock_threshold",
-            "rating",
-            "rating_count",
-        )
-        .annotate(available=Coalesce(Sum(F("live__stocks__on_hand") - F("live__stocks__reserved")), 0))
-        .order_by("live__position", "live__pk")
-    )
-
-
-# Built and compiled once per process, prepared once per connection: building the queryset cost
-# about 1 ms of Python a request and planning it more PostgreSQL time than running it.
-_PRODUCT_LIVE = CompiledRead("shop_product_live", _product_live_queryset)
 
 
 def _product_live_queryset(slug: str) -> QuerySet:
