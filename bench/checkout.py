@@ -1,14 +1,22 @@
 """Checkout benchmark: many buyers placing and paying orders over HTTP, then a consistency check.
 
-    python bench/checkout.py setup  --buyers N --stock S        (inside the Django project)
-    python bench/checkout.py drive  --base URL --buyers N --seconds T --threads C
-    python bench/checkout.py check                              (inside the Django project)
+    python bench/checkout.py setup   --buyers N --stock S       (inside the Django project)
+    python bench/checkout.py drive   --base URL --buyers N --seconds T --threads C --variants V
+    python bench/checkout.py restock --variants V --free F     (inside the Django project)
+    python bench/checkout.py burst   --base URL --buyers N --variants V
+    python bench/checkout.py check   [--burst burst.json]      (inside the Django project)
+    python bench/checkout.py profile --variants V [--cprofile STEP] [--sql STEP]
 
 `setup` creates N customers (password "bench-pass-1234"), each with an address and a wallet,
 and a few "hot" variants with S units in stock, fewer than the buyers want in total, so the run
 also proves that nobody oversells. `drive` runs C threads; each logs a customer in, adds a hot
 variant to the cart, reviews and places the order, and pays it from the wallet, until T seconds
-pass. `check` compares orders with reserved stock.
+pass. `burst` gives each of N buyers a cart at the review step (logged in, one hot unit added,
+checkout reviewed), then all of them press "place order" at the same instant (a barrier) and
+reports p50/p95/max from that instant. `restock` gives the hot variants F free units again
+(for a burst after a drive that sold them out). `check` compares orders with reserved stock
+and the wallets with their ledgers and payments (nothing oversold, nobody charged twice).
+`profile` times the five requests of a purchase in-process, single-threaded.
 """
 
 import argparse
@@ -20,9 +28,10 @@ import statistics
 import sys
 import threading
 import time
-from http.cookiejar import CookieJar
+from concurrent.futures import ThreadPoolExecutor
+from http.cookiejar import Cookie, CookieJar
 from urllib.error import HTTPError
-from urllib.parse import urlencode
+from urllib.parse import urlencode, urlsplit
 from urllib.request import HTTPCookieProcessor, HTTPRedirectHandler, Request, build_opener
 
 PASSWORD = "bench-pass-1234"  # noqa: S105 - throwaway benchmark accounts
@@ -80,7 +89,20 @@ def setup(buyers: int, stock: int, hot: int) -> None:
         rows = list(Stock.objects.filter(variant=variant).order_by("warehouse_id"))
         for n, row in enumerate(rows):
             stock_set_on_hand(warehouse_id=row.warehouse_id, variant_id=variant.pk, on_hand=stock if n == 0 else 0)
-    json.dump({"variants": [v.pk for v in variants]}, sys.stdout)
+    # Each buyer signed in beforehand (a session as a login makes it): the benchmark times buying,
+    # not password hashing (bin/bench-login measures that).
+    from django.conf import settings
+    from django.test import Client
+
+    sessions = {}
+    for user in users:
+        client = Client()
+        client.force_login(user, backend="django.contrib.auth.backends.ModelBackend")
+        sessions[user.email] = client.cookies[settings.SESSION_COOKIE_NAME].value
+    json.dump({"variants": [v.pk for v in variants], "sessions": sessions}, sys.stdout)
+
+
+SESSIONS: dict[str, str] = {}  # email -> session key, from setup's output (--sessions)
 
 
 class Buyer:
@@ -88,6 +110,12 @@ class Buyer:
         self.base = base
         self.email = email
         self.jar = CookieJar()
+        if email in SESSIONS:
+            host = urlsplit(base).hostname
+            self.jar.set_cookie(
+                Cookie(0, "sessionid", SESSIONS[email], None, False, host, False, False, "/", True, False, None, False,
+                       None, None, {})
+            )  # fmt: skip
 
         class NoRedirect(HTTPRedirectHandler):
             def redirect_request(self, *args, **kwargs):
@@ -98,25 +126,36 @@ class Buyer:
     def csrf(self) -> str:
         return next((c.value for c in self.jar if c.name == "csrftoken"), "")
 
-    def request(self, path: str, data: dict | None = None) -> tuple[int, str, str]:
+    def request(self, path: str, data: dict | None = None, timeout: float = 30) -> tuple[int, str, str]:
         body = None
         headers = {"Referer": self.base + "/"}
         if data is not None:
             body = urlencode({**data, "csrfmiddlewaretoken": self.csrf()}, doseq=True).encode()
             headers["Content-Type"] = "application/x-www-form-urlencoded"
         try:
-            with self.http.open(Request(self.base + path, data=body, headers=headers), timeout=30) as response:  # noqa: S310 - loopback http only
+            with self.http.open(Request(self.base + path, data=body, headers=headers), timeout=timeout) as response:  # noqa: S310 - loopback http only
                 return response.status, response.read().decode(), response.headers.get("Location", "")
         except HTTPError as error:
             return error.code, error.read().decode(errors="replace"), error.headers.get("Location", "")
 
     def login(self) -> None:
+        if self.email in SESSIONS:  # signed in by setup: only the CSRF cookie a login page would set
+            self.request("/cart/csrf/")
+            return
         self.request("/account/login/")
-        status, _body, _location = self.request("/account/login/", {"username": self.email, "password": PASSWORD})
+        for _attempt in range(60):
+            status, _body, _location = self.request("/account/login/", {"username": self.email, "password": PASSWORD})
+            if status != 503:  # 503: no free password-hashing slot on the host; it says to retry
+                break
+            time.sleep(0.2 + random.random() * 0.3)
         assert status == 302, f"login failed for {self.email}: {status}"
 
-    def buy(self, variant: int) -> tuple[str, float | None]:
-        """One purchase. Returns (outcome, seconds the place-order POST took)."""
+    def empty_cart(self) -> None:
+        for line in re.findall(r"/cart/line/(\d+)/remove/", self.request("/cart/")[1]):
+            self.request(f"/cart/line/{line}/remove/", {})
+
+    def to_review(self, variant: int) -> tuple[str, dict | None]:
+        """Add one unit, open checkout and review it: ("ok", the place-order form) or (failure, None)."""
         status, _b, _l = self.request("/cart/add/", {"variant": variant, "quantity": 1})
         if status != 302:
             return f"add:{status}", None
@@ -129,14 +168,20 @@ class Buyer:
         token = re.search(r'name="cart" value="([^"]+)"', body)
         if status != 200 or not token:
             return "review", None
+        return "ok", {**choice, "cart": token.group(1), "insured": "0"}
+
+    def buy(self, variant: int) -> tuple[str, float | None]:
+        """One purchase. Returns (outcome, seconds the place-order POST took)."""
+        outcome, form = self.to_review(variant)
+        if form is None:
+            return outcome, None
         started = time.perf_counter()
-        status, _b, location = self.request("/checkout/place/", {**choice, "cart": token.group(1), "insured": "0"})
+        status, _b, location = self.request("/checkout/place/", form)
         took = time.perf_counter() - started
         if status != 302 or "/orders/" not in location:
             # Out of stock sends the buyer back to the cart with a message; empty the cart.
-            for line in re.findall(r"/cart/line/(\d+)/remove/", self.request("/cart/")[1]):
-                self.request(f"/cart/line/{line}/remove/", {})
-            return "refused", took
+            self.empty_cart()
+            return "refused" if status == 302 else f"place:{status}", took
         number = location.rstrip("/").rsplit("/", 1)[-1]
         status, _b, _l = self.request(f"/payments/pay/{number}/", {"method": "wallet"})
         return ("paid" if status == 302 else f"pay:{status}"), took
@@ -191,6 +236,7 @@ def drive(base: str, buyers: int, seconds: float, threads: int, variants: list[i
     except threading.BrokenBarrierError:
         start_clock()
     started = window["start"]
+    started_at = time.time() - (time.monotonic() - started)
     for w in workers:
         w.join(timeout=seconds + 120)
     elapsed = time.monotonic() - started
@@ -200,19 +246,110 @@ def drive(base: str, buyers: int, seconds: float, threads: int, variants: list[i
         "threads": threads,
         "outcomes": outcomes,
         "orders_per_second": round(outcomes.get("paid", 0) / elapsed, 1),
+        "errors": sum(n for k, n in outcomes.items() if k not in ("paid", "refused")),
+        "started_at": round(started_at, 1),
+        "ended_at": round(time.time(), 1),
         "place_p50_ms": round(statistics.median(latencies) * 1000, 1) if latencies else None,
         "place_p95_ms": round(latencies[int(len(latencies) * 0.95) - 1] * 1000, 1) if latencies else None,
     }
 
 
-def check() -> None:
+def restock(variants: list[int], free: int) -> None:
+    """Give each hot variant `free` units available again in its first warehouse (through the
+    stock service, so movements stay complete), whatever a drive before reserved."""
     django_setup()
-    from django.db.models import Sum
+    from fulfillment.models import Stock
+    from fulfillment.services import stock_set_on_hand
+
+    for variant in variants:
+        for n, row in enumerate(Stock.objects.filter(variant_id=variant).order_by("warehouse_id")):
+            on_hand = row.reserved + (free if n == 0 else 0)
+            stock_set_on_hand(warehouse_id=row.warehouse_id, variant_id=variant, on_hand=on_hand)
+
+
+def burst(base: str, buyers: int, variants: list[int], prepare_threads: int) -> dict:
+    """N buyers, each with a cart at the review step, press "place order" at the same instant.
+    Latency is counted from that instant (the barrier's release), not from when a thread got
+    round to sending: what the buyer who clicked waits."""
+    prepared: list[tuple[Buyer, dict] | None] = [None] * buyers
+    failed: dict[str, int] = {}
+    lock = threading.Lock()
+
+    def prepare(index: int) -> None:
+        try:
+            buyer = Buyer(base, f"buyer{index}@bench.example")
+            buyer.login()
+            buyer.empty_cart()
+            outcome, form = buyer.to_review(variants[index % len(variants)])
+        except Exception as exc:  # counted, not lost with the thread
+            outcome, form = f"error: {exc}"[:120], None
+        if form is None:
+            with lock:
+                failed[f"prepare {outcome}"] = failed.get(f"prepare {outcome}", 0) + 1
+        else:
+            prepared[index] = (buyer, form)
+
+    with ThreadPoolExecutor(prepare_threads) as pool:
+        list(pool.map(prepare, range(buyers)))
+    ready = [p for p in prepared if p is not None]
+    clock = {"t0": 0.0, "at": 0.0}
+    barrier = threading.Barrier(len(ready), action=lambda: clock.update(t0=time.perf_counter(), at=time.time()))
+    results: list[tuple[str, float, str]] = []
+
+    def press(buyer: Buyer, form: dict) -> None:
+        barrier.wait()
+        try:
+            status, _b, location = buyer.request("/checkout/place/", form, timeout=300)
+        except Exception as exc:
+            status, location = f"error: {exc}"[:120], ""
+        took = time.perf_counter() - clock["t0"]
+        if status == 302 and "/orders/" in location:
+            outcome, number = "placed", location.rstrip("/").rsplit("/", 1)[-1]
+        elif status == 302:
+            outcome, number = "refused", ""  # back to the cart: not enough stock, said plainly
+        else:
+            outcome, number = f"error {status}", ""
+        with lock:
+            results.append((outcome, took, number))
+
+    threads = [threading.Thread(target=press, args=p) for p in ready]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    latencies = sorted(took for _o, took, _n in results)
+    outcomes: dict[str, int] = dict(failed)
+    for outcome, _t, _n in results:
+        outcomes[outcome] = outcomes.get(outcome, 0) + 1
+
+    def pct(p: float) -> float | None:
+        return round(latencies[max(0, int(len(latencies) * p + 0.5) - 1)] * 1000, 1) if latencies else None
+
+    return {
+        "buyers": buyers,
+        "pressed": len(ready),
+        "outcomes": outcomes,
+        "errors": sum(n for k, n in outcomes.items() if k not in ("placed", "refused")),
+        "p50_ms": pct(0.50),
+        "p95_ms": pct(0.95),
+        "max_ms": round(latencies[-1] * 1000, 1) if latencies else None,
+        "started_at": round(clock["at"], 1),
+        "ended_at": round(time.time(), 1),
+        "numbers": sorted(n for _o, _t, n in results if n),
+    }
+
+
+def check(burst_file: str = "") -> None:
+    """Stock: units of orders not yet shipped are exactly what stock holds reserved, and no row
+    is oversold or negative. Money: every bench wallet's balance is its ledger's sum; no order
+    has two captured payments or two wallet debits; every paid order holds exactly its total."""
+    django_setup()
+    from django.db.models import Count, Q, Sum
 
     from fulfillment.models import Stock
     from orders.models import Order, OrderLine
+    from payments.models import Payment, Wallet, WalletEntry
 
-    # Units of orders not yet shipped are exactly what stock holds reserved.
     live = OrderLine.objects.filter(order__status__in=[Order.Status.PENDING_PAYMENT, Order.Status.PAID])
     ordered = dict(live.values_list("variant_id").annotate(n=Sum("quantity")).values_list("variant_id", "n"))
     reserved = dict(
@@ -220,6 +357,18 @@ def check() -> None:
         .values_list("variant_id", "n")
     )  # fmt: skip
     oversold = Stock.objects.filter(reserved__gt=models_F("on_hand")).count()
+    bench_orders = Order.objects.filter(customer__email__endswith="@bench.example")
+    wallets = Wallet.objects.filter(user__email__endswith="@bench.example").annotate(ledger=Sum("entries__amount"))
+    captured = Q(payments__state=Payment.State.CAPTURED, payments__purpose=Payment.Purpose.ORDER)
+    paid_orders = bench_orders.filter(status=Order.Status.PAID).annotate(
+        captures=Count("payments", filter=captured), held=Sum("payments__amount", filter=captured)
+    )
+    debits = (
+        WalletEntry.objects.filter(wallet__user__email__endswith="@bench.example", reason=WalletEntry.Reason.PAYMENT)
+        .values("reference")
+        .annotate(n=Count("pk"))
+        .filter(n__gt=1)
+    )
     result = {
         "orders": Order.objects.count(),
         "paid": Order.objects.filter(status=Order.Status.PAID).count(),
@@ -228,8 +377,121 @@ def check() -> None:
         "mismatched_variants": sorted(v for v in ordered if ordered[v] != reserved.get(v, 0)),
         "oversold_rows": oversold,
         "negative_rows": Stock.objects.filter(reserved__lt=0).count(),
+        "wallets_off_ledger": sum(1 for w in wallets if w.balance != (w.ledger or 0)),
+        "orders_charged_twice": sum(1 for o in paid_orders if o.captures > 1) + debits.count(),
+        "paid_orders_not_holding_total": sum(1 for o in paid_orders if o.captures != 1 or o.held != o.total),
     }
+    if burst_file:
+        with open(burst_file) as f:
+            numbers = json.load(f)["numbers"]
+        result["burst_placed"] = len(numbers)
+        result["burst_paid"] = Order.objects.filter(number__in=numbers, status=Order.Status.PAID).count()
+    result["ok"] = (
+        not result["mismatched_variants"]
+        and result["oversold_rows"] == 0
+        and result["negative_rows"] == 0
+        and result["units_ordered"] == result["units_reserved"]
+        and result["wallets_off_ledger"] == 0
+        and result["orders_charged_twice"] == 0
+        and result["paid_orders_not_holding_total"] == 0
+        and result.get("burst_paid", 0) == result.get("burst_placed", 0)
+    )
     json.dump(result, sys.stdout)
+
+
+def profile(rounds: int, variants: list[int], cprofile_step: str, rows: int, sql_step: str = "") -> None:
+    """Each of the five requests of a purchase, in-process and single-threaded, through the full
+    middleware stack (django.test.Client): wall time (min and median of `rounds`), queries and
+    their time as the driver saw them. Buyers are logged in with force_login (login is not
+    part of the purchase). Writes real orders: run it on a throwaway database."""
+    django_setup()
+    import cProfile
+    import io
+    import pstats
+
+    from django.contrib.auth import get_user_model
+    from django.db import connection
+    from django.test import Client
+
+    customers = list(get_user_model().objects.filter(email__endswith="@bench.example").order_by("pk")[:50])
+    steps = ["add", "checkout", "review", "place", "pay"]
+    walls: dict[str, list[float]] = {s: [] for s in steps}
+    queries: dict[str, list[int]] = {s: [] for s in steps}
+    sql_ms: dict[str, list[float]] = {s: [] for s in steps}
+    profiler = cProfile.Profile()
+    state = {"n": 0, "ms": 0.0, "step": ""}
+    statements: list[tuple[float, str]] = []
+
+    def timed(execute, sql, params, many, context):
+        started = time.perf_counter()
+        try:
+            return execute(sql, params, many, context)
+        finally:
+            took = (time.perf_counter() - started) * 1000
+            state["n"] += 1
+            state["ms"] += took
+            if state["step"] == sql_step:
+                statements.append((took, sql))
+
+    def step(name: str, path: str, data: dict | None = None):
+        state["n"], state["ms"], state["step"] = 0, 0.0, name
+        if name == sql_step:
+            statements.clear()  # the last round's are printed
+        on = name == cprofile_step
+        with connection.execute_wrapper(timed):
+            started = time.perf_counter()
+            if on:
+                profiler.enable()
+            response = client.get(path) if data is None else client.post(path, data)
+            if on:
+                profiler.disable()
+            walls[name].append((time.perf_counter() - started) * 1000)
+        queries[name].append(state["n"])
+        sql_ms[name].append(state["ms"])
+        return response
+
+    client = Client()  # one handler (middleware loaded once, as in a gunicorn worker)
+    for turn in range(rounds + 2):  # the first two warm up (templates, connection, imports)
+        client.cookies.clear()
+        client.force_login(customers[turn % len(customers)])
+        variant = variants[turn % len(variants)]
+        r = step("add", "/cart/add/", {"variant": variant, "quantity": 1})
+        assert r.status_code == 302, r.status_code
+        r = step("checkout", "/checkout/")
+        address = re.search(r'name="address" value="(\d+)"', r.content.decode()).group(1)
+        choice = {"address": address, "shipping_method": "standard", "payment_method": "wallet"}
+        r = step("review", "/checkout/", choice)
+        token = re.search(r'name="cart" value="([^"]+)"', r.content.decode()).group(1)
+        r = step("place", "/checkout/place/", {**choice, "cart": token, "insured": "0"})
+        assert r.status_code == 302 and "/orders/" in r["Location"], (r.status_code, r.get("Location"))
+        number = r["Location"].rstrip("/").rsplit("/", 1)[-1]
+        r = step("pay", f"/payments/pay/{number}/", {"method": "wallet"})
+        assert r.status_code == 302, r.status_code
+        if turn < 2:
+            for s in steps:
+                walls[s].pop(), queries[s].pop(), sql_ms[s].pop()
+    print(f"# Purchase, in-process: {rounds} rounds, single-threaded\n")
+    print("| step | min ms | median ms | queries | SQL ms (median) |")
+    print("|---|--:|--:|--:|--:|")
+    for s in steps:
+        q = sorted(set(queries[s]))
+        print(
+            f"| {s} | {min(walls[s]):.1f} | {statistics.median(walls[s]):.1f} | "
+            f"{'–'.join(map(str, (q[0], q[-1]) if len(q) > 1 else q))} | {statistics.median(sql_ms[s]):.1f} |"
+        )
+    total = sum(statistics.median(walls[s]) for s in steps)
+    print(f"| all five | | {total:.1f} | {sum(statistics.median(queries[s]) for s in steps):.0f} | |")
+    if sql_step:
+        print(f"\n## SQL of {sql_step} (last round)\n")
+        for i, (took, sql) in enumerate(statements, 1):
+            print(f"{i:3} {took:6.2f} ms  {' '.join(sql.split())[:220]}")
+    if cprofile_step:
+        stream = io.StringIO()
+        pstats.Stats(profiler, stream=stream).sort_stats("cumulative").print_stats(rows)
+        print(f"\n## cProfile of {cprofile_step}, by cumulative time\n\n```\n{stream.getvalue()}\n```")
+        stream = io.StringIO()
+        pstats.Stats(profiler, stream=stream).sort_stats("tottime").print_stats(rows)
+        print(f"\n## cProfile of {cprofile_step}, by own time\n\n```\n{stream.getvalue()}\n```")
 
 
 def models_F(name: str):
@@ -251,15 +513,44 @@ def main() -> None:
     d.add_argument("--seconds", type=float, default=20)
     d.add_argument("--threads", type=int, default=16)
     d.add_argument("--variants", required=True, help="comma-separated variant ids")
-    sub.add_parser("check")
+    d.add_argument("--sessions", default="", help="setup's output: buyers signed in beforehand")
+    c = sub.add_parser("check")
+    c.add_argument("--burst", default="", help="the burst's JSON: its orders must all be paid")
+    r = sub.add_parser("restock")
+    r.add_argument("--variants", required=True)
+    r.add_argument("--free", type=int, required=True)
+    b = sub.add_parser("burst")
+    b.add_argument("--base", required=True)
+    b.add_argument("--buyers", type=int, default=200)
+    b.add_argument("--variants", required=True)
+    b.add_argument("--prepare-threads", type=int, default=4)
+    b.add_argument("--sessions", default="", help="setup's output: buyers signed in beforehand")
+    p = sub.add_parser("profile")
+    p.add_argument("--rounds", type=int, default=30)
+    p.add_argument("--variants", required=True, help="comma-separated variant ids")
+    p.add_argument(
+        "--cprofile", default="", help="one step to profile with cProfile: add, checkout, review, place, pay"
+    )
+    p.add_argument("--rows", type=int, default=40)
+    p.add_argument("--sql", default="", help="one step whose statements are printed")
     args = parser.parse_args()
+    if getattr(args, "sessions", ""):
+        with open(args.sessions) as f:
+            SESSIONS.update(json.load(f)["sessions"])
     if args.command == "setup":
         setup(args.buyers, args.stock, args.hot)
     elif args.command == "drive":
         variants = [int(v) for v in args.variants.split(",")]
         json.dump(drive(args.base, args.buyers, args.seconds, args.threads, variants), sys.stdout)
+    elif args.command == "profile":
+        profile(args.rounds, [int(v) for v in args.variants.split(",")], args.cprofile, args.rows, args.sql)
+    elif args.command == "restock":
+        restock([int(v) for v in args.variants.split(",")], args.free)
+    elif args.command == "burst":
+        variants = [int(v) for v in args.variants.split(",")]
+        json.dump(burst(args.base, args.buyers, variants, args.prepare_threads), sys.stdout)
     else:
-        check()
+        check(args.burst)
 
 
 if __name__ == "__main__":
