@@ -42,7 +42,8 @@ page cache is down with it, so nothing stale is stored, and the pin cookie still
 import contextvars
 import logging
 import time
-from collections.abc import Callable, Iterator
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 
@@ -193,26 +194,48 @@ class ReplicaStatus:
 _status: list[ReplicaStatus | None] = [None]
 
 
+# The primary's WAL position at each of this process's recent checks: (position, time.monotonic()).
+_primary_positions: deque[tuple[int, float]] = deque(maxlen=64)
+
+
+def _lsn(text: str) -> int:
+    high, low = text.split("/")
+    return (int(high, 16) << 32) + int(low, 16)
+
+
+def replica_lag(*, replayed: int, positions: Iterable[tuple[int, float]], now: float, age: float | None) -> float:
+    """Seconds the replica is behind, at most: it has replayed `replayed`, so it holds every commit
+    the primary had made when the primary stood at a position at or below it (0 if that is the
+    position just read). Without such a sample, the age of its last replayed commit (`age`), an
+    overestimate after a quiet spell; infinite when unknown."""
+    seen = [at for position, at in positions if position <= replayed]
+    if seen:
+        return max(0.0, now - max(seen))
+    return float("inf") if age is None else max(0.0, age)
+
+
 def _measure(alias: str) -> ReplicaStatus:
-    """One look at the replica: reachable, and seconds behind the primary (0 when it has
-    replayed everything the primary has written, else the age of its last replayed commit:
-    an overestimate right after a quiet spell, which only keeps reads on the primary a moment)."""
+    """One look at the replica: reachable, and how far behind the primary (replica_lag)."""
     replica = connections[alias]
     if replica.vendor != "postgresql":
         replica.ensure_connection()
         return ReplicaStatus(configured=True, reachable=True, lag_seconds=0.0, in_use=True)
     with connections[DEFAULT_DB_ALIAS].cursor() as cursor:
         cursor.execute("SELECT pg_current_wal_lsn()::text")
-        primary_lsn = cursor.fetchone()[0]
+        now = time.monotonic()
+        _primary_positions.append((_lsn(cursor.fetchone()[0]), now))
     with replica.cursor() as cursor:
         cursor.execute(
-            "SELECT pg_is_in_recovery(), COALESCE(pg_last_wal_replay_lsn() >= %s::pg_lsn, false),"
-            " EXTRACT(EPOCH FROM clock_timestamp() - pg_last_xact_replay_timestamp())::float8",
-            [primary_lsn],
+            "SELECT pg_is_in_recovery(), pg_last_wal_replay_lsn()::text,"
+            " EXTRACT(EPOCH FROM clock_timestamp() - pg_last_xact_replay_timestamp())::float8"
         )
-        in_recovery, caught_up, age = cursor.fetchone()
-    # Not a standby (a test mirror), or nothing left to replay: no lag.
-    lag = 0.0 if not in_recovery or caught_up else (float("inf") if age is None else max(0.0, age))
+        in_recovery, replayed, age = cursor.fetchone()
+    if not in_recovery:
+        lag = 0.0  # not a standby: a test mirror of the primary
+    elif replayed is None:
+        lag = float("inf")
+    else:
+        lag = replica_lag(replayed=_lsn(replayed), positions=_primary_positions, now=now, age=age)
     return ReplicaStatus(configured=True, reachable=True, lag_seconds=lag, in_use=lag <= settings.REPLICA_MAX_LAG)
 
 

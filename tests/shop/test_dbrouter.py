@@ -226,3 +226,13 @@ def test_settings_build_the_replica_alias_and_the_pool(monkeypatch, settings):
     monkeypatch.setenv("REPLICA_PIN_SECONDS", "1")
     with pytest.raises(Exception, match="REPLICA_PIN_SECONDS"):
         runpy.run_path(path)
+
+
+def test_the_lag_is_bounded_by_the_last_primary_position_the_replica_has_replayed():
+    positions = [(100, 10.0), (250, 11.0), (400, 12.0)]
+    # Replayed everything the primary had at 11.0 (250), not yet what it had at 12.0.
+    assert dbrouter.replica_lag(replayed=300, positions=positions, now=12.5, age=3600.0) == 1.5
+    assert dbrouter.replica_lag(replayed=400, positions=positions, now=12.5, age=3600.0) == 0.5
+    # Behind every sample (a process that just started): the age of its last replayed commit.
+    assert dbrouter.replica_lag(replayed=50, positions=positions, now=12.5, age=7.0) == 7.0
+    assert dbrouter.replica_lag(replayed=50, positions=[], now=12.5, age=None) == float("inf")
