@@ -160,7 +160,9 @@ def purchase_case():
         user=user, recipient="买家", phone="13800138000", province="上海市", city="上海市", district="黄浦区",
         province_code="310000", city_code="310100", district_code="310101", street="测试路1号", is_default=True,
     )  # fmt: skip
-    wallet = Wallet.objects.create(user=user, balance=Decimal("10000000.00"))
+    wallet, _created = Wallet.objects.get_or_create(user=user)  # a new customer may get one at once
+    wallet.balance = Decimal("10000000.00")
+    wallet.save(update_fields=["balance"])
     WalletEntry.objects.create(wallet=wallet, amount=wallet.balance, balance_after=wallet.balance, reason="top_up")
     variants = list(
         ProductVariant.objects.filter(is_active=True, product__is_active=True)
@@ -216,7 +218,10 @@ def mail_case():
     from orders.models import Notification
     from orders.services import notification_deliver
 
-    template = Notification.objects.filter(kind=Notification.Kind.ORDER_PLACED, order__isnull=False).first()
+    # An order mail of the purchases above (measured first).
+    template = Notification.objects.filter(order__isnull=False).order_by("-pk").first()
+    if template is None:
+        raise RuntimeError("no order mail to copy: the purchase case must run first")
     made = [0]
 
     def send() -> None:
