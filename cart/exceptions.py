@@ -26,6 +26,7 @@ class CartErrorCode(StrEnum):
     WALLET_SHORT = "wallet_short"
     CANNOT_REFUND_DIFFERENCE = "cannot_refund_difference"
     SOLD_OUT = "sold_out"
+    ADDRESS_NEEDS_PLACE = "address_needs_place"  # written before the national lists: choose them again
 
 
 class CartError(ShopError):
@@ -65,6 +66,9 @@ class CartError(ShopError):
         ),
         CartErrorCode.CANNOT_REFUND_DIFFERENCE: _(
             "The lower shipping fee cannot be refunded automatically; please contact us. The address was not changed."
+        ),
+        CartErrorCode.ADDRESS_NEEDS_PLACE: _(
+            "Choose the province, city and district of this address from the lists, then continue."
         ),
         CartErrorCode.SOLD_OUT: _(
             "“%(name)s” is out of stock in the option you chose, so it was not added. On its page you can ask "

@@ -313,15 +313,18 @@ def checkout_check_unpaid_caps(*, customer, summary: CartSummary) -> None:
     placements cannot both take the last free slot."""
     unpaid = Order.objects.filter(customer=customer, status=Order.Status.PENDING_PAYMENT)
     max_orders = settings.ORDER_MAX_UNPAID_PER_CUSTOMER
-    if unpaid.count() >= max_orders:
+    waiting = unpaid.count()
+    if waiting >= max_orders:
         raise CartError(CartErrorCode.TOO_MANY_UNPAID, n=max_orders)
-    held = dict(
-        OrderLine.objects.filter(order__in=unpaid)
-        .order_by()
-        .values("variant_id")
-        .annotate(n=Sum("quantity"))
-        .values_list("variant_id", "n")
-    )
+    held = {}
+    if waiting:  # most buyers have nothing unpaid (the wallet and cash on delivery pay as they place)
+        held = dict(
+            OrderLine.objects.filter(order__in=unpaid)
+            .order_by()
+            .values("variant_id")
+            .annotate(n=Sum("quantity"))
+            .values_list("variant_id", "n")
+        )
     wanted = sum(line.line.quantity for line in summary.lines)
     max_units = settings.ORDER_MAX_UNPAID_UNITS_PER_CUSTOMER
     if sum(held.values()) + wanted > max_units:
@@ -349,8 +352,9 @@ def checkout_place_order(
 
     Idempotent: the cart row is locked first, and a cart already turned into an order returns
     that order, so a double click or a replayed POST gives one order. Raises CartError (empty,
-    price changed, out of stock, bad choice, too much left unpaid: checkout_check_unpaid_caps)
-    or OrderError (coupon); nothing is written then."""
+    price changed, out of stock, bad choice, too much left unpaid: checkout_check_unpaid_caps,
+    ADDRESS_NEEDS_PLACE for an address whose places must be chosen again from the lists) or
+    OrderError (coupon); nothing is written then."""
     if payment_method not in settings.PAYMENT_PROVIDERS:
         raise CartError(CartErrorCode.BAD_PAYMENT)
     if shipping_method not in settings.SHIPPING_METHODS:
@@ -368,6 +372,8 @@ def checkout_place_order(
         address = Address.objects.filter(pk=address_id, user=customer).first()
         if address is None:
             raise CartError(CartErrorCode.NO_ADDRESS)
+        if address.needs_place:
+            raise CartError(CartErrorCode.ADDRESS_NEEDS_PLACE)
         summary = cart_summary(cart=cart)
         if not summary.lines:
             raise CartError(CartErrorCode.EMPTY)
@@ -411,7 +417,7 @@ def checkout_place_order(
             pay_by=now + timedelta(minutes=settings.ORDER_PAYMENT_MINUTES),
             **address.snapshot(),
         )
-        OrderLine.objects.bulk_create(
+        lines = OrderLine.objects.bulk_create(
             [
                 OrderLine(
                     order=order,
@@ -438,7 +444,7 @@ def checkout_place_order(
             raise CartError(CartErrorCode.OUT_OF_STOCK, names=names) from exc
         if totals.coupon is not None:
             coupon_redeem(coupon=totals.coupon, order=order, amount=totals.discount)
-        order_record_placed(order, actor=customer)
+        order_record_placed(order, actor=customer, lines=lines)
         cart.state = Cart.State.ORDERED
         cart.save(update_fields=["state"])
     return order
@@ -458,15 +464,20 @@ def checkout_complete_order(*, order: Order, customer) -> Payment | None:
     does one for an order the customer went on to pay in another way.
 
     Each payment service has its own transaction: when it fails, the order stays placed and
-    awaiting payment, with nothing written by the attempt. Raises PaymentError
-    (INSUFFICIENT_BALANCE: the wallet was short at this moment; NOT_PAYABLE)."""
+    awaiting payment, with nothing written by the attempt. When it returns a payment, the order
+    was paid (待发货) by it, and `order` says so (status set on it, no reading it back). Raises
+    PaymentError (INSUFFICIENT_BALANCE: the wallet was short at this moment; NOT_PAYABLE)."""
     if order.payment_method not in ONE_STEP_METHODS:
         return None
-    if order.status != Order.Status.PENDING_PAYMENT or order.payments.exists():
+    if order.status != Order.Status.PENDING_PAYMENT:
         return None
     if order.payment_method == "cod":
-        return cod_accept(order_id=order.pk, user=customer)
-    return wallet_pay(order_id=order.pk, user=customer)
+        payment = None if order.payments.exists() else cod_accept(order_id=order.pk, user=customer)
+    else:  # "no payment yet" checked under the order's lock, in the wallet's transaction
+        payment = wallet_pay(order_id=order.pk, user=customer, first_payment_only=True)
+    if payment is not None:
+        order.status = Order.Status.PAID
+    return payment
 
 
 # -- buying an order again -----------------------------------------------------------------

@@ -16,7 +16,7 @@ from django.views.decorators.http import require_GET, require_POST
 from django_ratelimit.decorators import ratelimit
 
 from cart import services
-from cart.exceptions import CartError
+from cart.exceptions import CartError, CartErrorCode
 from cart.forms import AddressChangeForm, CheckoutForm, wallet_short_message
 from cart.shipping import insurance_fee, shipping_quotes
 from orders import selectors as order_selectors
@@ -140,14 +140,14 @@ def cart_accept_prices(request: HttpRequest) -> HttpResponse:
     return redirect("cart:detail")
 
 
-def _fix_place(request: HttpRequest, address: Address, back: str) -> HttpResponse:
+def _fix_place(request: HttpRequest, address_id: int, back: str) -> HttpResponse:
     """An address written before the national lists, whose names matched none of their
     divisions: the customer chooses its province, city and district again, then comes back."""
     messages.warning(
         request,
         _("Choose the province, city and district of this address from the lists, then continue."),
     )
-    return redirect(reverse("accounts:address_edit", args=[address.pk]) + "?" + urlencode({"next": back}))
+    return redirect(reverse("accounts:address_edit", args=[address_id]) + "?" + urlencode({"next": back}))
 
 
 def _checkout_context(request: HttpRequest):
@@ -184,7 +184,7 @@ def checkout(request: HttpRequest) -> HttpResponse:
     if request.method == "POST" and form.is_valid():
         address = next(a for a in addresses if a.pk == form.cleaned_data["address"])
         if address.needs_place:
-            return _fix_place(request, address, reverse("cart:checkout"))
+            return _fix_place(request, address.pk, reverse("cart:checkout"))
         try:
             totals = services.checkout_totals(
                 summary=summary,
@@ -234,9 +234,6 @@ def checkout_place(request: HttpRequest) -> HttpResponse:
         address_id = parse_whole_number(request.POST.get("address", ""))
         if address_id is None:
             raise ValueError("no address")
-        address = Address.objects.filter(pk=address_id, user=request.user).first()
-        if address is not None and address.needs_place:
-            return _fix_place(request, address, reverse("cart:checkout"))
         order = services.checkout_place_order(
             cart_token=request.POST.get("cart", ""),
             customer=request.user,
@@ -247,6 +244,8 @@ def checkout_place(request: HttpRequest) -> HttpResponse:
             note=request.POST.get("note", ""),
         )
     except (CartError, OrderError) as exc:
+        if exc.code == CartErrorCode.ADDRESS_NEEDS_PLACE:
+            return _fix_place(request, address_id, reverse("cart:checkout"))
         messages.error(request, exc.message)
         return redirect("cart:detail")
     except ValueError:
@@ -267,7 +266,7 @@ def _checkout_complete(request: HttpRequest, order: Order) -> bool:
     payment page first (the invoice form is linked from it)."""
     n = order.number
     try:
-        services.checkout_complete_order(order=order, customer=request.user)
+        payment = services.checkout_complete_order(order=order, customer=request.user)
     except PaymentError as exc:
         if exc.code == PaymentErrorCode.INSUFFICIENT_BALANCE:
             messages.warning(
@@ -281,7 +280,8 @@ def _checkout_complete(request: HttpRequest, order: Order) -> bool:
         else:
             messages.error(request, exc.message)
         return False
-    order.refresh_from_db()
+    if payment is None:  # nothing paid here (a gateway, or a replay): how the order stands now
+        order.refresh_from_db()
     if order.status == Order.Status.PENDING_PAYMENT:
         messages.success(request, _("Order %(n)s placed. Please pay to confirm it.") % {"n": n})
     elif order.status in (Order.Status.CANCELLED, Order.Status.CLOSED):  # a replay, long after
@@ -341,7 +341,7 @@ def order_change_address(request: HttpRequest, number: str) -> HttpResponse:
     if request.method == "POST" and form.is_valid():
         chosen = next(a for a in addresses if a.pk == form.cleaned_data["address"])
         if chosen.needs_place:
-            return _fix_place(request, chosen, reverse("cart:change_address", args=[number]))
+            return _fix_place(request, chosen.pk, reverse("cart:change_address", args=[number]))
         try:
             change = services.order_change_address(
                 order_id=order.pk, customer=request.user, address_id=form.cleaned_data["address"]

@@ -11,7 +11,7 @@ from decimal import Decimal
 
 from django.conf import settings
 from django.contrib.auth.tokens import default_token_generator
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connections, router, transaction
 from django.db.models import F, Q
 from django.urls import reverse
 from django.utils import timezone, translation
@@ -86,20 +86,55 @@ def notification_queue(*, kind: str, key: str, to: str, language: str, context: 
     """Write a mail to the outbox in the current transaction; queue its sending on commit.
 
     Idempotent by `key`: the same mail owed twice is written once."""
-    notification, created = Notification.objects.get_or_create(
+    notification = Notification(
         key=key,
-        defaults={
-            "kind": kind,
-            "to": to,
-            "language": language or settings.LANGUAGE_CODE,
-            "context": context,
-            "order": order,
-            "user": user,
-        },
+        kind=kind,
+        to=to,
+        language=language or settings.LANGUAGE_CODE,
+        context=context,
+        order=order,
+        user=user,
     )
-    if created:
-        transaction.on_commit(lambda: notification_dispatch(notification_id=notification.pk))
+    if not _outbox_insert(notification):
+        return Notification.objects.get(key=key)
+    transaction.on_commit(lambda: notification_dispatch(notification_id=notification.pk))
     return notification
+
+
+def _outbox_insert(notification: Notification) -> bool:
+    """Insert the row unless its key is already there: True (and its pk set) when inserted.
+
+    One statement (INSERT … ON CONFLICT (key) DO NOTHING RETURNING id), where get_or_create
+    takes four round trips (SELECT, SAVEPOINT, INSERT, RELEASE): placing and paying an order
+    write two mails, on the purchase's hot path. get_or_create where the database cannot."""
+    connection = connections[router.db_for_write(Notification)]
+    features = connection.features
+    if not (features.can_return_columns_from_insert and features.supports_ignore_conflicts):
+        _row, created = Notification.objects.get_or_create(
+            key=notification.key, defaults={f.attname: getattr(notification, f.attname) for f in _OUTBOX_FIELDS}
+        )
+        notification.pk = _row.pk
+        return created
+    quote = connection.ops.quote_name
+    columns = ", ".join(quote(f.column) for f in _OUTBOX_FIELDS)
+    values = [f.get_db_prep_save(f.pre_save(notification, add=True), connection) for f in _OUTBOX_FIELDS]
+    sql = (
+        f"INSERT INTO {quote(Notification._meta.db_table)} ({columns}) VALUES ({', '.join(['%s'] * len(values))}) "  # noqa: S608 - names from the model
+        f"ON CONFLICT ({quote('key')}) DO NOTHING RETURNING {quote(Notification._meta.pk.column)}"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, values)
+        row = cursor.fetchone()
+    if row is None:
+        return False
+    notification.pk = row[0]
+    notification._state.adding = False
+    notification._state.db = connection.alias
+    return True
+
+
+# Every column of the outbox but the id, in model order (defaults and created_at filled by pre_save).
+_OUTBOX_FIELDS = [f for f in Notification._meta.concrete_fields if not f.primary_key]
 
 
 # kind → a function of the notification returning [(filename, content bytes, mimetype)]: documents
@@ -190,9 +225,10 @@ def notification_sweep(*, older_than_seconds: int = 30) -> int:
     return len(ids)
 
 
-def order_context(order: Order) -> dict:
+def order_context(order: Order, lines: list[OrderLine] | None = None) -> dict:
     """An order's mail context, in the current language: call it inside
-    translation.override(<the customer's language>) (order_notify does)."""
+    translation.override(<the customer's language>) (order_notify does). `lines`: the order's
+    lines when the caller has them (it just wrote them), else read (or taken from a prefetch)."""
     return {
         "number": order.number,
         "total": format_money(order.total),
@@ -201,7 +237,7 @@ def order_context(order: Order) -> dict:
         "recipient": order.recipient,
         "lines": [
             {"name": line.display_name, "options": line.display_options, "quantity": line.quantity}
-            for line in order.lines.all()
+            for line in (order.lines.all() if lines is None else lines)
         ],
         "reason": system_note(order.cancel_reason),
         "auto_confirmed": order.status == Order.Status.COMPLETED
@@ -248,7 +284,7 @@ def order_transition(order: Order, to: str, *, actor=None, actor_kind: str = "sy
     return order
 
 
-def order_notify(order: Order, status: str) -> None:
+def order_notify(order: Order, status: str, *, lines: list[OrderLine] | None = None) -> None:
     kind = NOTIFY_ON.get(status)
     if kind is None:
         return
@@ -256,7 +292,7 @@ def order_notify(order: Order, status: str) -> None:
     # The context is text for the mail (status label, product names): made in the customer's
     # language, not in that of whoever caused the change (staff in Chinese, a task in the default).
     with translation.override(customer.language or settings.LANGUAGE_CODE):
-        context = order_context(order)
+        context = order_context(order, lines)
     notification_queue(
         kind=kind,
         key=f"{kind}:{order.pk}",
@@ -268,10 +304,11 @@ def order_notify(order: Order, status: str) -> None:
     )
 
 
-def order_record_placed(order: Order, *, actor) -> None:
-    """The first event of a new order (no transition: it is born pending payment)."""
+def order_record_placed(order: Order, *, actor, lines: list[OrderLine] | None = None) -> None:
+    """The first event of a new order (no transition: it is born pending payment). `lines`:
+    the lines just written (their mail lists them), to save reading them back."""
     OrderEvent.objects.create(order=order, to_status=order.status, actor=actor, actor_kind="customer")
-    order_notify(order, order.status)
+    order_notify(order, order.status, lines=lines)
 
 
 @transaction.atomic
@@ -285,6 +322,15 @@ def order_mark_paid(
     Raises OrderError(NOT_PAYABLE) for a cancelled or closed order, AMOUNT_MISMATCH if the
     amount differs from the total."""
     order = Order.objects.select_for_update().get(pk=order_id)
+    return order_record_paid(order, amount=amount, reference=reference, actor_kind=actor_kind, method=method)
+
+
+def order_record_paid(
+    order: Order, *, amount: Decimal, reference: str, actor_kind: str = "gateway", method: str = ""
+) -> Order:
+    """order_mark_paid for an order its caller has already locked (the wallet's payment, which
+    locks it first): no second lock, no savepoint. Precondition: `order` was loaded with
+    select_for_update in the current transaction."""
     if order.status in (Order.Status.PAID, Order.Status.SHIPPED, Order.Status.COMPLETED):
         return order
     if order.status != Order.Status.PENDING_PAYMENT:

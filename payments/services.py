@@ -19,12 +19,12 @@ from decimal import Decimal
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
-from django.db.models import F, Q, Sum
+from django.db.models import F, Q, Sum, prefetch_related_objects
 from django.utils import timezone
 
 from orders.exceptions import OrderError
 from orders.models import Order
-from orders.services import order_mark_paid, order_record_method, order_transition
+from orders.services import order_mark_paid, order_record_method, order_record_paid, order_transition
 from orders.signals import cod_withdrawn
 from payments.exceptions import PaymentError, PaymentErrorCode
 from payments.models import GatewayNotification, Payment, Refund, Wallet, WalletEntry
@@ -418,8 +418,10 @@ def _wallet_post(
 
     Raises PaymentError(INSUFFICIENT_BALANCE) when a debit would go below zero,
     ADJUSTMENT_REPEATED when an entry with the same `key` is already in the ledger."""
-    wallet_for(user)
-    wallet = Wallet.objects.select_for_update().get(user=user)
+    wallet = Wallet.objects.select_for_update().filter(user=user).first()
+    if wallet is None:  # a wallet removed by hand comes back on first use (wallet_for)
+        wallet_for(user)
+        wallet = Wallet.objects.select_for_update().get(user=user)
     # Under the wallet lock a concurrent post of the same key has committed or waits: checked
     # here, and held by wallet_entry_once_per_key against anything else.
     if key and wallet.entries.filter(idempotency_key=key).exists():
@@ -468,17 +470,25 @@ def wallet_top_up(*, user, amount: Decimal, reference: str) -> WalletEntry:
     return _wallet_post(user=user, amount=money(amount), reason=WalletEntry.Reason.TOP_UP, reference=reference)
 
 
-def wallet_pay(*, order_id: int, user) -> Payment:
+def wallet_pay(*, order_id: int, user, first_payment_only: bool = False) -> Payment | None:
     """Pay an order from the customer's wallet, at once. Idempotent for a paid order.
+    `first_payment_only` (checkout's one step): pay only an order with no payment of any kind
+    yet, else return None, decided under the order's lock.
 
-    Raises PaymentError(INSUFFICIENT_BALANCE or NOT_PAYABLE)."""
+    Locks the order, then the wallet; the lines are read once (the paid mail, the sales rollup
+    and the parcels all list them). Raises PaymentError(INSUFFICIENT_BALANCE or NOT_PAYABLE)."""
     with transaction.atomic():
         order = Order.objects.select_for_update().get(pk=order_id, customer=user)
-        captured = order.payments.filter(state=Payment.State.CAPTURED).first()
+        order.customer = user  # the row just matched customer=user: the mail needs no second read
+        payments = list(order.payments.all())
+        captured = next((p for p in payments if p.state == Payment.State.CAPTURED), None)
+        if first_payment_only and payments:
+            return None
         if captured is not None:
             return captured
         if not order.is_payable:
             raise PaymentError(PaymentErrorCode.NOT_PAYABLE)
+        prefetch_related_objects([order], "lines")
         reference = payment_reference_new()
         _wallet_post(user=user, amount=-order.total, reason=WalletEntry.Reason.PAYMENT, reference=order.number)
         payment = Payment.objects.create(
@@ -491,10 +501,9 @@ def wallet_pay(*, order_id: int, user) -> Payment:
             state=Payment.State.CAPTURED,
             captured_at=timezone.now(),
         )
-        payments_supersede_open(order_id=order.pk, paid_by=payment)
-        order_mark_paid(
-            order_id=order.pk, amount=order.total, reference=reference, actor_kind="customer", method="wallet"
-        )
+        if any(p.state == Payment.State.PENDING for p in payments):
+            payments_supersede_open(order_id=order.pk, paid_by=payment)
+        order_record_paid(order, amount=order.total, reference=reference, actor_kind="customer", method="wallet")
     return payment
 
 

@@ -154,13 +154,27 @@ def stock_lock_for_variants(variant_ids: Iterable[int]) -> dict[tuple[int, int],
     never wait on each other in opposite orders (no deadlock); return (warehouse, variant) ->
     (stock id, units available). Held until the transaction ends, which makes a routing plan
     made from these figures true when it is carried out."""
+    locked, _places = _lock_with_places(variant_ids)
+    return locked
+
+
+def _lock_with_places(variant_ids: Iterable[int]) -> tuple[dict, dict[int, tuple[float, float] | None]]:
+    """stock_lock_for_variants, and the warehouses' places read in the same statement (the
+    join that checks them active is there anyway): placing an order routes from them without
+    another round trip while it holds the rows."""
     rows = (
         Stock.objects.select_for_update(of=("self",))
         .filter(variant_id__in=sorted(set(variant_ids)), warehouse__is_active=True)
         .order_by("variant_id", "pk")
-        .values_list("pk", "warehouse_id", "variant_id", "on_hand", "reserved")
+        .values_list(
+            "pk", "warehouse_id", "variant_id", "on_hand", "reserved", "warehouse__latitude", "warehouse__longitude"
+        )
     )
-    return {(w, v): (pk, on_hand - reserved) for pk, w, v, on_hand, reserved in rows}
+    locked, places = {}, {}
+    for pk, w, v, on_hand, reserved, lat, lng in rows:
+        locked[(w, v)] = (pk, on_hand - reserved)
+        places[w] = (lat, lng) if lat is not None and lng is not None else None
+    return locked, places
 
 
 def ranked_warehouses(warehouse_ids: Iterable[int], province: str, city: str) -> list[int]:
@@ -179,27 +193,73 @@ def stock_reserve(*, order, wanted: dict[int, int], only_warehouse: int | None =
     can serve it whole, otherwise the fewest parcels, nearest first (`only_warehouse` forces one).
 
     Precondition: inside the order's transaction; raises OutOfStock, and the caller's rollback
-    undoes every reservation made here."""
-    locked = stock_lock_for_variants(wanted)
+    undoes every reservation made here.
+
+    A fixed number of statements whatever the number of lines: the lock (with the warehouses'
+    places), one UPDATE of every row reserved from, one INSERT of their movements and one of the
+    reservations; the in-stock flags are refreshed after commit only for a product one of whose
+    rows has no unit left (a row that still has one keeps its product in stock)."""
+    locked, places = _lock_with_places(wanted)
     candidates = {w for (w, _v) in locked if only_warehouse is None or w == only_warehouse}
-    ranked = ranked_warehouses(candidates, order.province, order.city)
+    ranked = warehouses_by_distance({w: places[w] for w in candidates}, locate(order.province, order.city))
     try:
         plan = plan_route(wanted, {key: free for key, (_pk, free) in locked.items()}, ranked)
     except Unroutable as exc:
         raise OutOfStock(exc.shortages) from exc
-    reservations = []
-    # Carried out in lock order; the rows are locked, so each conditional UPDATE succeeds.
-    for (warehouse_id, variant_id), (stock_id, _free) in sorted(locked.items(), key=lambda kv: (kv[0][1], kv[1][0])):
-        units = plan.get(warehouse_id, {}).get(variant_id, 0)
-        if not units:
-            continue
-        if _move(stock_id, Reason.RESERVE, reserved=units, reference=order.number, actor=actor) is None:
-            raise StockRefused(f"stock {stock_id} could not reserve {units}")  # pragma: no cover - rows are locked
-        reservations.append(
-            Reservation.objects.create(order=order, stock_id=stock_id, variant_id=variant_id, quantity=units)
+    # Carried out in lock order; the rows are locked, so every conditional UPDATE succeeds.
+    taken = [
+        (stock_id, variant_id, units)
+        for (warehouse_id, variant_id), (stock_id, _free) in sorted(locked.items(), key=lambda kv: (kv[0][1], kv[1][0]))
+        if (units := plan.get(warehouse_id, {}).get(variant_id, 0))
+    ]
+    if not taken:
+        return []
+    after = _reserve_rows(taken)
+    actor = actor if getattr(actor, "pk", None) else None
+    StockMovement.objects.bulk_create(
+        StockMovement(
+            stock_id=stock_id,
+            warehouse_id=after[stock_id][2],
+            variant_id=variant_id,
+            reason=Reason.RESERVE,
+            on_hand_delta=0,
+            reserved_delta=units,
+            on_hand_after=after[stock_id][0],
+            reserved_after=after[stock_id][1],
+            reference=order.number[:60],
+            actor=actor,
         )
-    _refresh_flags_on_commit(r.stock_id for r in reservations)
+        for stock_id, variant_id, units in taken
+    )
+    reservations = Reservation.objects.bulk_create(
+        Reservation(order=order, stock_id=stock_id, variant_id=variant_id, quantity=units)
+        for stock_id, variant_id, units in taken
+    )
+    sold_out = {product for on_hand, reserved, _w, product in after.values() if reserved >= on_hand}
+    if sold_out:
+        transaction.on_commit(lambda: product_stock_flags_refresh(product_ids=sold_out))
     return reservations
+
+
+def _reserve_rows(taken: list[tuple[int, int, int]]) -> dict[int, tuple[int, int, int, int]]:
+    """reserved += units on each (stock id, variant id, units) row, in one statement, under the
+    same guard as _move (0 <= reserved <= on_hand). Returns stock id -> (on_hand, reserved,
+    warehouse id, product id) after. Precondition: the rows are locked (stock_reserve), so the
+    guard holds; a row it refused would be a broken lock: StockRefused, and the caller's
+    transaction rolls back."""
+    table = Stock._meta.db_table
+    values = ", ".join(["(%s::integer, %s::integer)"] * len(taken))
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"UPDATE {table} AS s SET reserved = s.reserved + v.units FROM (VALUES {values}) AS v (id, units) "  # noqa: S608
+            "WHERE s.id = v.id AND s.reserved + v.units <= s.on_hand "
+            "RETURNING s.id, s.on_hand, s.reserved, s.warehouse_id, s.product_id",
+            [value for stock_id, _variant, units in taken for value in (stock_id, units)],
+        )
+        after = {row[0]: row[1:] for row in cursor.fetchall()}
+    if len(after) != len(taken):  # pragma: no cover - the rows are locked
+        raise StockRefused(f"stock rows {[t[0] for t in taken if t[0] not in after]} could not reserve")
+    return after
 
 
 def stock_release(*, order, reservations=None, actor=None, note: str = "") -> int:
