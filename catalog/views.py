@@ -108,9 +108,14 @@ def product_list(request: HttpRequest, slug: str | None = None) -> HttpResponse:
     query = request.GET.get("q", "").strip()[:MAX_QUERY_LENGTH]
     scope = f"{category.pk if category else ''}|{query}"
     ranked = fuzzy = False
+    # Marked with what they count, the facets of a category or of all products come from the
+    # counts the database keeps, and those of a huge filtered set or search from a sample.
+    facet_scope = selectors.FacetScope(category_ids=tuple(tree.subtree_ids) if category else None, search=bool(query))
     if query:
         matched, ranked = selectors.search_filter(base, query)
-        facets = selectors.facets_cached(matched, key=scope, choice=choice, tags=tags)
+        facets = selectors.facets_cached(
+            selectors.facet_scoped(matched, facet_scope), key=scope, choice=choice, tags=tags
+        )
         if facets.base_total == 0:
             near = selectors.search_fuzzy(base, query)
             near_facets = selectors.facets_cached(near, key=f"{scope}|fuzzy", choice=choice, tags=tags)
@@ -121,7 +126,7 @@ def product_list(request: HttpRequest, slug: str | None = None) -> HttpResponse:
         # ordered by popularity, an index walk, as relevance among thousands adds little.
         ranked = ranked and facets.total <= settings.SEARCH_RANK_MAX_HITS
     else:
-        facets = selectors.facets_cached(base, key=scope, choice=choice, tags=tags)
+        facets = selectors.facets_cached(selectors.facet_scoped(base, facet_scope), key=scope, choice=choice, tags=tags)
 
     products = filterset.filter_queryset(base) if filterset is not None else base
     sort = cleaned.get("sort") or ("relevance" if query else "popular")
@@ -137,8 +142,14 @@ def product_list(request: HttpRequest, slug: str | None = None) -> HttpResponse:
         settings.CATALOG_PAGE_SIZE,
         cap=settings.CATALOG_COUNT_CAP,
         known_count=facets.total,
+        estimated=facets.estimated,
     )
     number, page_notice = _page_number(request.GET.get("page"), paginator.num_pages)
+    if paginator.estimated and (number >= paginator.num_pages or facets.total <= settings.CATALOG_FACETS_EXACT_MAX):
+        # An estimate may be a little above the truth (an empty last page) or below it (the
+        # last pages out of reach): the last page, or a small result, is paged by a count.
+        paginator = selectors.CappedPaginator(products, settings.CATALOG_PAGE_SIZE, cap=settings.CATALOG_COUNT_CAP)
+        number, page_notice = _page_number(request.GET.get("page"), paginator.num_pages)
     if page_notice:
         errors.append(page_notice)
     page = paginator.page(number)

@@ -487,6 +487,10 @@ SHOP_CURRENCY = env.str("SHOP_CURRENCY", default="CNY")
 CATALOG_PAGE_SIZE = env.int("CATALOG_PAGE_SIZE", default=24)
 SEARCH_RANK_MAX_HITS = env.int("SEARCH_RANK_MAX_HITS", default=2000)  # more hits: popularity order
 CATALOG_COUNT_CAP = env.int("CATALOG_COUNT_CAP", default=10_000)  # listings count at most this many
+# Facets over a filtered listing or a search are counted exactly up to this many products, and
+# above it estimated from a sample of about CATALOG_FACETS_SAMPLE_ROWS of them (catalog.selectors.facets_for).
+CATALOG_FACETS_EXACT_MAX = env.int("CATALOG_FACETS_EXACT_MAX", default=3000)
+CATALOG_FACETS_SAMPLE_ROWS = env.int("CATALOG_FACETS_SAMPLE_ROWS", default=1500)
 CATALOG_LOW_STOCK_DEFAULT = 5
 CATALOG_IMAGE_MAX_BYTES = 10 * 1024 * 1024
 CATALOG_IMAGE_MAX_PIXELS = 40_000_000
