@@ -65,18 +65,21 @@ def table_counts(*, category_ids: list[int] | None, using: str) -> TableCounts:
     return counts
 
 
-def sampled(*, k: int, whole_catalogue: bool) -> Q:
-    """Products in the first k of the 100 sample strata (k %): the index product_sample, ANDed
-    with the full-text index's bitmap for a search (compared as a smallint, as indexed).
-    Over the whole catalogue the category ids are added as an array, so product_facets
-    (category_id, sample) is read as one range per category instead of whole."""
-    condition = Q(RawSQL('"catalog_product"."sample" < %s::smallint', (k,), output_field=BooleanField()))
-    if whole_catalogue:
-        condition &= Q(
-            RawSQL(
-                '"catalog_product"."category_id" = ANY((SELECT array_agg(id) FROM catalog_category)::bigint[])',
-                (),
-                output_field=BooleanField(),
-            )
+def every_category() -> Q:
+    """All products, said so that an index led by the category can be read: the category ids
+    as an array (one range per category of product_facets, or of product_cat_price under a
+    price filter) instead of a scan of the whole table."""
+    return Q(
+        RawSQL(
+            '"catalog_product"."category_id" = ANY((SELECT array_agg(id) FROM catalog_category)::bigint[])',
+            (),
+            output_field=BooleanField(),
         )
-    return condition
+    )
+
+
+def sampled(*, k: int) -> Q:
+    """Products in the first k of the 100 sample strata (k %): the index product_sample, ANDed
+    with the full-text index's bitmap for a search, or the second column of product_facets
+    (compared as a smallint, as indexed)."""
+    return Q(RawSQL('"catalog_product"."sample" < %s::smallint', (k,), output_field=BooleanField()))

@@ -426,8 +426,11 @@ def _counted_bounded(
 ) -> _Counts:
     """_counted over `products`, exact while they are at most CATALOG_FACETS_EXACT_MAX, else
     estimated from a sample of about CATALOG_FACETS_SAMPLE_ROWS of them. `bound`: at most how
-    many they are (None: unknown, a 1 % sample is counted first)."""
+    many they are (None: unknown, the planner's estimate is taken). `whole_catalogue`: they
+    are all products under some filter, read through the category-led indexes."""
     exact_max, target = settings.CATALOG_FACETS_EXACT_MAX, settings.CATALOG_FACETS_SAMPLE_ROWS
+    if whole_catalogue:
+        products = products.filter(catalog_facets.every_category())
     if bound is None:
         # The planner's estimate of the rows (a search's, from the full-text statistics): only
         # planned, not run. Wrong either way it costs time, never exactness: a set estimated
@@ -438,7 +441,7 @@ def _counted_bounded(
     k = -(-100 * target // bound)  # ceil
     if k >= 100:
         return _counted(products, conditions)
-    sample = _counted(products.filter(catalog_facets.sampled(k=k, whole_catalogue=whole_catalogue)), conditions)
+    sample = _counted(products.filter(catalog_facets.sampled(k=k)), conditions)
     if sample.scanned * 100 / k <= exact_max:
         return _counted(products, conditions)  # the bound was loose: few rows after all
     return sample.scaled(100 / k)
