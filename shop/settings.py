@@ -221,8 +221,9 @@ PASSWORD_HASHERS = [
     "django.contrib.auth.hashers.PBKDF2SHA1PasswordHasher",
 ]
 
-# Caches: "default" for counters and fragments, "pages" for whole anonymous pages. The
-# page cache is cleared as a whole when the catalogue changes, so it gets its own store.
+# Caches: "default" for sessions, rate limits and the like; "pages" for whole anonymous pages,
+# the fragments they are built from (invalidated by tag, shop.core.pagecache) and the view
+# counters, so a cached hit counts its view in the same round trip. Its own database number.
 CACHES = {
     "default": env.cache("CACHE_URL", default="locmemcache://default"),
     "pages": env.cache("PAGE_CACHE_URL", default=env.str("CACHE_URL", default="locmemcache://pages")),

@@ -43,6 +43,7 @@ from redis.exceptions import ResponseError
 
 from shop.core.cache import UNAVAILABLE
 from shop.core.counters import counter_incr, counter_key
+from shop.core.dbrouter import replica_safe_to_store
 
 log = logging.getLogger(__name__)
 _ATTR = "_shop_page_cache"
@@ -194,7 +195,10 @@ class Fragments:
         return entry
 
     def set(self, key: str, value: Any, timeout: int) -> None:
-        self.cache.set(key, (self._stamp(key), value), timeout)
+        # Read from a lagging replica after a write raised the fence: the stamps may be newer
+        # than the rows (shop.core.dbrouter). Not stored; the next request computes it again.
+        if replica_safe_to_store():
+            self.cache.set(key, (self._stamp(key), value), timeout)
 
 
 def fragment_cached(key: str, compute: Callable[[], Any], *, tags: Iterable[str], timeout: int) -> Any:
