@@ -155,6 +155,11 @@ if DB_POOL_MAX_SIZE and IS_POSTGRES:
         "max_size": DB_POOL_MAX_SIZE,
         "timeout": env.float("DB_POOL_TIMEOUT", default=10.0),  # seconds to wait for a free connection
     }
+# The health check of persistent connections without a round trip while the connection is idle and
+# the server has sent nothing (shop/core/postgresql: Django's would add a SELECT 1 to every request).
+for _database in DATABASES.values():
+    if _database["ENGINE"] == "django.db.backends.postgresql":
+        _database["ENGINE"] = "shop.core.postgresql"
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 AUTH_USER_MODEL = "shop.User"

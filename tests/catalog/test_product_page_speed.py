@@ -2,11 +2,12 @@
 connection, the shared frame of base.html rendered once per process, one Redis client per
 cache. Each test here fails without its change; the page's own behaviour is in test_pages.py."""
 
+import select
 from decimal import Decimal
 
 import pytest
 from django.core.cache import caches
-from django.db import connection
+from django.db import connection, connections
 from django.template import engines
 from django.test import RequestFactory
 from django.test.utils import CaptureQueriesContext
@@ -157,3 +158,36 @@ def test_anonymous_favourite_button_comes_with_the_cached_body(client, make_prod
     signed_in = client.get(url).content.decode()
     assert "catalog/partials/favourite_button.html" in rendered
     assert f"/account/favourites/{product.pk}/add/" in signed_in and "csrfmiddlewaretoken" in signed_in
+
+
+@pytest.mark.django_db(transaction=True)
+def test_health_check_costs_no_round_trip_yet_replaces_a_connection_the_server_closed(monkeypatch):
+    """A persistent connection is checked before a request's first query: with nothing from the
+    server on an idle connection, no SELECT 1; after the server terminated it, a new one."""
+    db = connections["default"]
+    if not db.settings_dict["CONN_HEALTH_CHECKS"] or db.vendor != "postgresql":
+        pytest.skip("PostgreSQL with health checks")
+    full_checks = []
+    real_is_usable = type(db).is_usable
+    monkeypatch.setattr(type(db), "is_usable", lambda self: full_checks.append(1) or real_is_usable(self))
+
+    def pid() -> int:
+        with db.cursor() as cursor:
+            cursor.execute("SELECT pg_backend_pid()")
+            return cursor.fetchone()[0]
+
+    first = pid()
+    db.close_if_unusable_or_obsolete()  # a request ends, the next one checks again
+    assert pid() == first and full_checks == []
+    other = db.get_new_connection(db.get_connection_params())
+    try:
+        other.execute("SELECT pg_terminate_backend(%s)", [first])
+    finally:
+        other.close()
+    # The backend exits asynchronously: wait (at most 10 s) until its goodbye reaches our socket.
+    waiting = select.poll()
+    waiting.register(db.connection.pgconn.socket, select.POLLIN)
+    assert waiting.poll(10_000)
+    db.close_if_unusable_or_obsolete()
+    assert pid() != first  # the next request's first query found it closed and reconnected
+    assert full_checks == [1]

@@ -130,7 +130,7 @@ def test_services_set_in_the_environment_are_used():
         CACHE_URL="redis://cache.internal:6379/1",
         CELERY_BROKER_URL="redis://cache.internal:6379/0",
     )
-    assert resolved["db_engine"] == "django.db.backends.postgresql"
+    assert resolved["db_engine"] == "shop.core.postgresql"  # Django's, with a cheaper health check
     assert resolved["db_name"] == "shop"
     assert resolved["celery_eager"] is False and resolved["celery_app_eager"] is False
     assert resolved["celery_broker"] == "redis://cache.internal:6379/0"
