@@ -203,7 +203,8 @@ RATELIMIT_LOGIN_FAILURES_PER_USERNAME = env.str("RATELIMIT_LOGIN_FAILURES_PER_US
 # Redis across processes and nodes of that host: past it a login answers 503 at once instead of
 # queueing behind hashes, so a flood of logins cannot take every web worker from the page views.
 # Keep it below the web workers of the host; default half its cores (1 on 2 cores), 0 for no bound.
-LOGIN_CONCURRENT_HASHES = env.int("LOGIN_CONCURRENT_HASHES", default=max(1, len(os.sched_getaffinity(0)) // 2))
+_cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+LOGIN_CONCURRENT_HASHES = env.int("LOGIN_CONCURRENT_HASHES", default=max(1, _cores // 2))
 # Password reset requests: per client address (a 429 page), per address typed (silently no mail).
 RATELIMIT_PASSWORD_RESET_PER_ADDRESS = env.str("RATELIMIT_PASSWORD_RESET_PER_ADDRESS", default="5/h")
 RATELIMIT_PASSWORD_RESET_PER_EMAIL = env.str("RATELIMIT_PASSWORD_RESET_PER_EMAIL", default="3/h")
