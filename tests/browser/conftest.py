@@ -9,8 +9,15 @@ does not outlive the browser tests.
 
 import os
 import shutil
+from types import SimpleNamespace
 
 import pytest
+from django.contrib.contenttypes.models import ContentType
+from django.core.cache import caches
+from django.core.cache.backends.redis import RedisCache
+from django.core.management import call_command
+from django.db import connection, transaction
+from django.test import override_settings
 from playwright.sync_api import Browser, Page, sync_playwright
 
 from shop.demo import DemoBuilder
@@ -31,6 +38,7 @@ MOBILE = {"width": 390, "height": 844}
 # Django's LocaleMiddleware would pick English.
 LOCALE = "zh-CN"
 TIMEOUT_MS = 10_000
+FAST_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]  # as tests/conftest.py's _fast_passwords
 
 
 VISIBLE_IMAGES_LOADED = """() => Array.from(document.images)
@@ -93,15 +101,92 @@ def _unhashed_static_urls(settings):
     }
 
 
-@pytest.fixture
-def demo_catalogue(transactional_db, settings, tmp_path):
-    """The demo catalogue: 80 products, the same in every test.
+SNAPSHOT_SCHEMA = "demo_snapshot"
+
+
+def _public_tables(cursor) -> list[str]:
+    cursor.execute("SELECT tablename FROM pg_tables WHERE schemaname = 'public' AND tablename <> 'django_migrations'")
+    return sorted(row[0] for row in cursor.fetchall())
+
+
+def _redis_clients() -> list:
+    clients = {}
+    for alias in ("default", "pages"):
+        if isinstance(caches[alias], RedisCache):
+            client = caches[alias]._cache.get_client(write=True)
+            clients[repr(client.connection_pool)] = client
+    return list(clients.values())
+
+
+@pytest.fixture(scope="session")
+def _demo_snapshot(django_db_setup, django_db_blocker, tmp_path_factory):
+    """The demo catalogue, built once per run and kept: a copy of every table in a schema of its
+    own and of the Redis keys the build wrote (recently viewed lists...). demo_catalogue puts that
+    back in a few hundred milliseconds instead of building it again for every browser test.
 
     The builder draws its demo photos from the same seeded random generator as the products,
     but only when the photo files are missing, so the first build in a run would differ from
     the later ones; an empty build first makes sure the photos exist. VAR_DIR points at a
     temporary directory because the builder writes the admin password to
     VAR_DIR/admin-password.txt and would otherwise overwrite the developer's file."""
+    var_dir = tmp_path_factory.mktemp("demo-var")
+    with django_db_blocker.unblock(), override_settings(VAR_DIR=var_dir, PASSWORD_HASHERS=FAST_HASHERS):
+        for alias in ("default", "pages"):
+            caches[alias].clear()
+        DemoBuilder(products=0, progress=False).build()
+        report = DemoBuilder(products=80, progress=False).build()
+        keys = []
+        for client in _redis_clients():
+            dumped = [(key, client.pttl(key), client.dump(key)) for key in client.scan_iter(count=1000)]
+            keys.append([entry for entry in dumped if entry[2] is not None])
+        with connection.cursor() as cursor:
+            cursor.execute(f"DROP SCHEMA IF EXISTS {SNAPSHOT_SCHEMA} CASCADE; CREATE SCHEMA {SNAPSHOT_SCHEMA}")
+            tables = []
+            for table in _public_tables(cursor):
+                cursor.execute(f'CREATE TABLE {SNAPSHOT_SCHEMA}."{table}" AS TABLE public."{table}"')
+                if cursor.rowcount:
+                    tables.append(table)
+            # Generated columns cannot be inserted: copy the others.
+            cursor.execute(
+                "SELECT table_name, string_agg(quote_ident(column_name), ', ' ORDER BY ordinal_position) "
+                "FROM information_schema.columns WHERE table_schema = 'public' AND is_generated = 'NEVER' "
+                "GROUP BY table_name"
+            )
+            columns = dict(cursor.fetchall())
+            cursor.execute(
+                "SELECT quote_ident(schemaname) || '.' || quote_ident(sequencename), last_value "
+                "FROM pg_sequences WHERE schemaname = 'public'"
+            )
+            sequences = cursor.fetchall()
+        call_command("flush", interactive=False, verbosity=0)  # empty again, as a finished test leaves it
+    quoted = ", ".join(f'"{t}"' for t in tables)
+    # Replica role: no triggers (the facet counts come from the snapshot too) and no FK checks.
+    restore = ["SET LOCAL session_replication_role = replica", f"TRUNCATE {quoted} CASCADE"]
+    restore += [
+        f'INSERT INTO public."{t}" ({columns[t]}) SELECT {columns[t]} FROM {SNAPSHOT_SCHEMA}."{t}"'  # noqa: S608
+        for t in tables
+    ]
+    restore += [
+        f"SELECT setval('{name}', {value})" if value is not None else f"SELECT setval('{name}', 1, false)"
+        for name, value in sequences
+    ]
+    yield SimpleNamespace(report=report, var_dir=var_dir, sql=restore, keys=keys)
+    with django_db_blocker.unblock(), connection.cursor() as cursor:
+        cursor.execute(f"DROP SCHEMA IF EXISTS {SNAPSHOT_SCHEMA} CASCADE")
+
+
+@pytest.fixture
+def demo_catalogue(transactional_db, _demo_snapshot, settings, tmp_path):
+    """The demo catalogue: 80 products, the same in every test (the session's build, restored)."""
+    with transaction.atomic(), connection.cursor() as cursor:
+        for statement in _demo_snapshot.sql:
+            cursor.execute(statement)
+    ContentType.objects.clear_cache()  # the ids are the snapshot's
+    for client, keys in zip(_redis_clients(), _demo_snapshot.keys, strict=True):
+        pipe = client.pipeline(transaction=False)
+        for key, ttl, value in keys:
+            pipe.restore(key, max(ttl, 0), value, replace=True)
+        pipe.execute()
     settings.VAR_DIR = tmp_path
-    DemoBuilder(products=0, progress=False).build()
-    return DemoBuilder(products=80, progress=False).build()
+    shutil.copy(_demo_snapshot.var_dir / "admin-password.txt", tmp_path / "admin-password.txt")
+    return _demo_snapshot.report
