@@ -154,6 +154,12 @@ def checkout_from_markdown(path: Path) -> dict | None:
     }
 
 
+def page_figure(r: dict, errors: int) -> str:
+    if not r.get("requests"):  # wrk counts only finished requests: none finished within the run
+        return f"no request finished in {r.get('seconds', '?')} s"
+    return f"{r['rps']:,.1f} req/s, p99 {r['p99_ms']:,.1f} ms" + (f", {errors:,} errors" if errors else "")
+
+
 class Table:
     def __init__(self, ceiling: dict | None, cpu: dict[str, dict | None]) -> None:
         self.rows: list[dict] = []
@@ -217,11 +223,12 @@ def build(args: argparse.Namespace) -> tuple[str, dict]:
         if not r:
             t.add(group="pages", goal=goal, figure="not measured", met=None, ratio="—", other=None)
             continue
+        errors = (r.get("socket_errors") or 0) + (r.get("non_2xx") or 0)
         t.add(
             group="pages",
             goal=goal,
-            figure=f"{r['rps']:,.1f} req/s, p99 {r['p99_ms']:,.1f} ms",
-            met=r["rps"] >= GOAL_UNCACHED_RPS and r["p99_ms"] < GOAL_UNCACHED_P99_MS,
+            figure=page_figure(r, errors),
+            met=r["rps"] >= GOAL_UNCACHED_RPS and r["p99_ms"] < GOAL_UNCACHED_P99_MS and not errors,
             ratio=f"{t.throughput_ratio(r['rps'])}; p99 {t.latency_ratio(r['p99_ms'], 'p99')}",
             other=r.get("other_cpu_cores"),
             note=f"`{r['path']}` {r.get('note', '')}".strip(),
@@ -236,11 +243,12 @@ def build(args: argparse.Namespace) -> tuple[str, dict]:
         if not r or not ceiling_rps:
             t.add(group="pages", goal=goal, figure="not measured", met=None, ratio="—", other=None)
             continue
+        errors = (r.get("socket_errors") or 0) + (r.get("non_2xx") or 0)
         t.add(
             group="pages",
             goal=goal,
-            figure=f"{r['rps']:,.1f} req/s, p99 {r['p99_ms']:,.1f} ms",
-            met=r["rps"] >= share * ceiling_rps,
+            figure=page_figure(r, errors),
+            met=r["rps"] >= share * ceiling_rps and not errors,
             ratio=t.throughput_ratio(r["rps"]),
             other=r.get("other_cpu_cores"),
             note=f"`{r['path']}`",
