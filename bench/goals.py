@@ -134,6 +134,16 @@ def _pick(data: dict | None, *paths: str):
     return None
 
 
+def _outside(data: dict | None, record: dict | None) -> bool:
+    """Whether the benchmark's phases lie outside the watched run of its script."""
+    if not data or not record or record.get("started_at") is None:
+        return False
+    starts = [v["started_at"] for v in data.values() if isinstance(v, dict) and v.get("started_at")]
+    if not starts:
+        return False
+    return min(starts) < record["started_at"] - 1 or min(starts) > (record.get("ended_at") or float("inf")) + 1
+
+
 def checkout_from_markdown(path: Path) -> dict | None:
     """The checkout figures from var/bench/checkout.md, for a checkout benchmark without JSON."""
     if not _fresh(path):
@@ -214,6 +224,10 @@ def build(args: argparse.Namespace) -> tuple[str, dict]:
     checkout = _load(args.checkout) or checkout_from_markdown(Path(args.checkout).with_suffix(".md"))
     login = _load(args.login)
     cpu = {"checkout": _load(args.checkout_cpu), "login": _load(args.login_cpu)}
+    # A benchmark that failed under watch may leave another run's file (e.g. its owner's own run
+    # meanwhile): phases that started before the watched run are not this run's.
+    checkout = None if _outside(checkout, cpu["checkout"]) else checkout
+    login = None if _outside(login, cpu["login"]) else login
     t = Table(ceiling_row, cpu)
 
     # Catalogue pages with nothing cached.

@@ -42,7 +42,12 @@ def bench(tmp_path):
         "flood": {"page": "/", "alone_p99_ms": 40, "flood_p99_ms": 90, "errors": 0},
     }
     # Other load: quiet during the steady run (t 100-110), busy afterwards.
-    cpu = {"other_cpu_cores": 0.5, "timeline": [[t, 0.05 if t <= 110 else 0.9] for t in range(95, 130)]}
+    cpu = {
+        "started_at": 95,
+        "ended_at": 130,
+        "other_cpu_cores": 0.5,
+        "timeline": [[t, 0.05 if t <= 110 else 0.9] for t in range(95, 130)],
+    }
     files = {"pages": pages, "checkout": checkout, "login": login, "checkout_cpu": cpu}
     for name, data in files.items():
         (tmp_path / f"{name}.json").write_text(json.dumps(data))
@@ -100,6 +105,16 @@ def test_a_previous_runs_checkout_and_login_figures_are_not_reported_as_this_run
     assert rows["checkout, 16 buyers"]["figure"] == "not measured"
     assert rows["login, one at a time"]["figure"] == "not measured"
     assert rows["listing, nothing cached"]["met"] is True  # the pages table states its own date
+
+
+def test_figures_of_a_run_outside_the_watched_one_are_not_this_runs(bench):
+    # The login script failed under watch (from t=200); login.json is its owner's run at t=50.
+    (bench / "login.json").write_text(json.dumps({"single": {"p50_ms": 80, "started_at": 50, "ended_at": 60}}))
+    (bench / "login_cpu.json").write_text(json.dumps({"started_at": 200, "ended_at": 230, "timeline": []}))
+    goals.report(args_for(bench))
+    rows = {r["goal"].split(":")[0]: r for r in json.loads((bench / "goals.json").read_text())["goals"]}
+    assert rows["login, one at a time"]["figure"] == "not measured"
+    assert rows["checkout, 16 buyers"]["met"] is True  # its own watch (95-130) holds its phases
 
 
 def test_checkout_figures_are_read_from_its_markdown_without_json(bench):
