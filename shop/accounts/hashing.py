@@ -2,8 +2,10 @@
 
 A hash is tens of milliseconds of one core. With sync web workers, a flood of logins that all
 hash would hold every worker, and page views would queue behind them. So at most
-settings.LOGIN_CONCURRENT_HASHES password checks run at once per host; a check that finds no
-free slot is refused at once (HashingBusy), without waiting: waiting would hold the worker too.
+settings.LOGIN_CONCURRENT_HASHES password checks run at once per host. A check that finds no
+free slot waits at most settings.LOGIN_HASH_WAIT_MS for one (a few hashes' time, so that two
+customers who press "sign in" in the same instant both get in), then is refused (HashingBusy):
+waiting longer would hold the worker too.
 
 The slots are a Redis sorted set shared by every process on the host (and by every gunicorn
 node on it: they share its cores), keyed by the host's name. Each holder is stamped with
@@ -16,6 +18,7 @@ the Redis bound would allow (fail open, as RATELIMIT_FAIL_OPEN does).
 import logging
 import socket
 import threading
+import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
@@ -30,6 +33,7 @@ from shop.core.cache import UNAVAILABLE
 log = logging.getLogger(__name__)
 
 HOLD_SECONDS = 10  # far above a hash (~30 ms), far below gunicorn's 30 s timeout
+POLL_SECONDS = 0.01  # a third of a hash: a freed slot is found soon, Redis sees ≤ 100 tries/s
 
 # Drop holders older than HOLD_SECONDS, then take a slot if one is free. Atomic, one round trip,
 # Redis's own clock (no skew between web nodes).
@@ -69,10 +73,16 @@ def _local_semaphore(limit: int) -> threading.BoundedSemaphore:
         return _local[limit]
 
 
+def _tries() -> int:
+    """Tries at a slot within settings.LOGIN_HASH_WAIT_MS, POLL_SECONDS apart. Counted in tries,
+    not read off the clock: a try costs far less than a poll, and tests may freeze the clock."""
+    return 1 + int(settings.LOGIN_HASH_WAIT_MS / 1000 / POLL_SECONDS)
+
+
 @contextmanager
 def hashing_slot() -> Iterator[None]:
-    """Hold one of the host's password-hashing slots for the body; raise HashingBusy at once
-    when all are taken. settings.LOGIN_CONCURRENT_HASHES = 0: no bound."""
+    """Hold one of the host's password-hashing slots for the body; raise HashingBusy when all
+    stay taken for settings.LOGIN_HASH_WAIT_MS. settings.LOGIN_CONCURRENT_HASHES = 0: no bound."""
     limit = settings.LOGIN_CONCURRENT_HASHES
     if limit <= 0:
         yield
@@ -80,8 +90,13 @@ def hashing_slot() -> Iterator[None]:
     client, key = _redis()
     if client is not None:
         token = uuid.uuid4().hex
+        acquire = client.register_script(_ACQUIRE)
         try:
-            taken = client.register_script(_ACQUIRE)(keys=[key], args=[limit, HOLD_SECONDS, token])
+            for attempt in range(_tries()):
+                if taken := acquire(keys=[key], args=[limit, HOLD_SECONDS, token]):
+                    break
+                if attempt + 1 < _tries():
+                    time.sleep(POLL_SECONDS)
         except UNAVAILABLE:
             log.warning("Redis unavailable: password hashes bounded per process only", exc_info=True)
         else:
@@ -94,8 +109,12 @@ def hashing_slot() -> Iterator[None]:
                     client.zrem(key, token)
             return
     semaphore = _local_semaphore(limit)
-    if not semaphore.acquire(blocking=False):
-        raise HashingBusy
+    for attempt in range(_tries()):
+        if semaphore.acquire(blocking=False):
+            break
+        if attempt + 1 == _tries():
+            raise HashingBusy
+        time.sleep(POLL_SECONDS)
     try:
         yield
     finally:

@@ -109,8 +109,8 @@ def login_failure_record(*, request: HttpRequest, username: str) -> None:
 @contextmanager
 def password_check_slot(*, request: HttpRequest | None = None) -> Iterator[None]:
     """Hold one of this host's settings.LOGIN_CONCURRENT_HASHES password-checking slots while
-    a password is hashed. Raises HashingBusy at once when none is free (a 503 with
-    Retry-After): a login must never queue in a web worker behind other hashes.
+    a password is hashed. Raises HashingBusy when none comes free within LOGIN_HASH_WAIT_MS (a 503
+    with Retry-After): a login may wait out a few hashes, never a queue of them, in a web worker.
 
     With `request`, one slot per request: the login view takes it first, so that a refusal
     costs one Redis round trip, and the authentication backend inside it does not take a second."""

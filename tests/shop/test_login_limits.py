@@ -3,6 +3,7 @@ hashed (a hasher spy proves it), and a host hashes at most LOGIN_CONCURRENT_HASH
 once: a login beyond that is refused at once with a 503, not queued behind other hashes."""
 
 import threading
+import time
 
 import pytest
 import time_machine
@@ -231,3 +232,31 @@ def test_the_default_bound_is_half_the_cores():
     half_the_cores = max(1, cores // 2)
     assert half_the_cores == production.LOGIN_CONCURRENT_HASHES
     assert "shop.accounts.middleware.HashingBusyMiddleware" in settings.MIDDLEWARE
+
+
+def test_a_login_that_merely_coincides_with_another_waits_for_the_slot(settings):
+    """Two customers pressing "sign in" in the same instant both get in: the second waits the
+    first hash out (LOGIN_HASH_WAIT_MS) instead of being refused."""
+    settings.LOGIN_HASH_WAIT_MS = 2000
+    held = threading.Event()
+
+    def hash_briefly():
+        with hashing.hashing_slot():
+            held.set()
+            time.sleep(0.05)  # the other customer's hash
+
+    other = threading.Thread(target=hash_briefly)
+    other.start()
+    try:
+        assert held.wait(5)
+        with hashing.hashing_slot():  # waits for the slot rather than raising HashingBusy
+            assert slots_held() == 1
+    finally:
+        other.join()
+    assert slots_held() == 0
+
+
+def test_with_no_wait_a_busy_host_refuses_at_once(settings):
+    settings.LOGIN_HASH_WAIT_MS = 0
+    with hashing.hashing_slot(), pytest.raises(HashingBusy), hashing.hashing_slot():
+        pass
