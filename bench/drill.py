@@ -20,8 +20,9 @@ Four drills, each PASS or FAIL with its figures:
    on the primary's pg_stat_replication).
 4. a worker dies with mail queued: 100 order mails are written to the outbox and queued; as the
    first ones are sent, one Celery worker is killed (kill -9, its pool with it); every mail is
-   sent, by the other worker, exactly once (counted in the cluster's file mail backend when
-   EMAIL_URL is filemail://DIR, else from the outbox rows); the worker is started again.
+   sent, by the other worker, exactly once (distinct Message-IDs, and raw deliveries, counted in
+   the cluster's file mail backend when EMAIL_URL is filemail://DIR, else from the outbox rows);
+   the worker is started again.
 
 The Django parts (creating the buyers, queuing mails) run in subprocesses of this script with
 the cluster's primary as DATABASE_URL; everything else speaks HTTP to the balancer, SQL to the
@@ -754,7 +755,8 @@ def drill_worker(env_path: Path, env: dict, run: str, count: int = 100, worker: 
     log(f"drill 4: worker {worker} killed with {sent_at_kill} of {count} sent; starting worker {other}")
     cluster("start-worker", str(other))
     # Tasks worker 1 had reserved come back by the outbox's sweeper (beat, every 30 s: rows still
-    # pending after 30 s are queued again) or by the broker's visibility timeout, whichever first.
+    # pending after 30 s are queued again; the row it was sending once its lease,
+    # NOTIFICATION_LEASE_SECONDS, has run out) or by the broker's visibility timeout (1 h).
     all_sent = wait_for(lambda: sent() >= count, 240, every=0.5)
     done_s = None if all_sent is None else round(time.monotonic() - queued_at, 1)
     cluster("start-worker", str(worker))
@@ -765,30 +767,45 @@ def drill_worker(env_path: Path, env: dict, run: str, count: int = 100, worker: 
         (f"drill:{run}:%",),
     )
     per_address: dict[str, int] = {}
+    ids_per_address: dict[str, set[str]] = {}
     counted_in = "the outbox rows (no file mail backend: EMAIL_URL is not filemail://)"
     if folder and folder.is_dir():
         counted_in = f"the file mail backend ({folder})"
-        pattern = re.compile(rf"^To: (drill-{re.escape(run)}-mail-\d+@drill\.example)", re.MULTILINE)
+        # Raw deliveries per address, and the distinct Message-IDs among them: a mail sent again
+        # after its worker died mid-send carries the row's Message-ID, the same message to mail
+        # systems that deduplicate (orders.services.notification_message_id).
+        to_pattern = re.compile(rf"^To: (drill-{re.escape(run)}-mail-\d+@drill\.example)$", re.MULTILINE)
+        id_pattern = re.compile(r"^Message-ID: (<[^>]+>)", re.MULTILINE | re.IGNORECASE)
         for f in folder.iterdir():
             try:
                 text = f.read_text(errors="replace")
             except OSError:
                 continue
-            for address in pattern.findall(text):
+            for chunk in text.split("\n" + "-" * 79 + "\n"):  # the file backend's separator
+                head = chunk.split("\n\n", 1)[0]
+                to, message_id = to_pattern.search(head), id_pattern.search(head)
+                if to is None:
+                    continue
+                address = to.group(1)
                 per_address[address] = per_address.get(address, 0) + 1
+                ids_per_address.setdefault(address, set()).add(message_id.group(1) if message_id else chunk)
         mails = sum(per_address.values())
         twice = sorted(a for a, n in per_address.items() if n > 1)
-        once_each = len(per_address) == count and not twice
+        distinct = sum(len(ids) for ids in ids_per_address.values())
+        once_each = len(per_address) == count and distinct == count
     else:
         mails = sum(n for state, _attempts, n in rows if state == "sent")
         twice = []
+        distinct = mails
         once_each = mails == count
     in_flight = 2  # the killed worker's processes (--concurrency 2): mails it may have sent but not marked
     checks = {
         "worker killed with mail still queued": 0 < sent_at_kill < count,
         f"all {count} sent, by the other worker": all_sent is not None,
-        "each exactly once": once_each,
-        f"a mail twice only if it was being sent when the worker died (≤ {in_flight})": len(twice) <= in_flight,
+        "each exactly once (distinct Message-IDs)": once_each,
+        f"delivered twice (same Message-ID) only if being sent when the worker died (≤ {in_flight})": (
+            len(twice) <= in_flight
+        ),
     }
     return {
         "name": f"kill -9 worker {worker} with {count} mails queued",
@@ -801,6 +818,7 @@ def drill_worker(env_path: Path, env: dict, run: str, count: int = 100, worker: 
             "all_sent_after_kill_s": None if all_sent is None else round(time.monotonic() - killed_at, 1),
             "outbox_rows_by_state_and_attempts": [list(r) for r in rows],
             "mails_counted": mails,
+            "distinct_message_ids": distinct,
             "mailed_twice": len(twice),
             "addresses_mailed_twice": twice[:10],
             "counted_in": counted_in,

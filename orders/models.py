@@ -345,6 +345,9 @@ class Notification(models.Model):
     context = models.JSONField(_("context"), default=dict, blank=True)
     state = models.CharField(_("state"), max_length=10, choices=State.choices, default=State.PENDING)
     attempts = models.PositiveSmallIntegerField(_("attempts"), default=0)
+    # Claimed for sending until then (committed before the mail goes out): no other worker, nor
+    # the sweeper, takes a row a live worker is sending; a dead worker's lease runs out.
+    lease_until = models.DateTimeField(_("leased until"), null=True, blank=True)
     last_error = models.CharField(_("last error"), max_length=300, blank=True)
     created_at = models.DateTimeField(_("created at"), default=timezone.now)
     sent_at = models.DateTimeField(_("sent at"), null=True, blank=True)

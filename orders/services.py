@@ -154,49 +154,80 @@ def notification_dispatch(*, notification_id: int) -> None:
 
 
 def notification_deliver(*, notification_id: int) -> bool:
-    """Send one pending notification and mark it sent. Returns False if it was not pending.
+    """Send one pending notification and mark it sent. Returns False if it was not ours to send
+    (sent, failed, or claimed by a live worker).
 
-    Holds the row lock while sending, so two workers never send the same mail. A failed send
-    is counted (and, at the last attempt, marked failed) before the error is raised again."""
+    Claim, send, mark: the row is first leased (lease_until, attempts + 1) in a statement of its
+    own, committed before the mail goes out, so a redelivered task or the sweeper never sends a
+    row another live worker is sending, and no transaction stays open across SMTP. A worker
+    killed mid-send leaves its lease to run out (NOTIFICATION_LEASE_SECONDS); the sweeper then
+    queues the row again. SMTP has no exactly-once: if the worker dies after the server accepted
+    the mail and before the row is marked, the mail is sent again, with the same Message-ID
+    (notification_message_id), which mail systems deduplicate. A failed send is counted (and,
+    at the last attempt, marked failed) before the error is raised again."""
+    now = timezone.now()
+    lease = now + timezone.timedelta(seconds=settings.NOTIFICATION_LEASE_SECONDS)
+    claimed = (
+        Notification.objects.filter(pk=notification_id, state=Notification.State.PENDING)
+        .filter(Q(lease_until__isnull=True) | Q(lease_until__lt=now))
+        .update(lease_until=lease, attempts=F("attempts") + 1)
+    )
+    if not claimed:
+        return False
+    notification = Notification.objects.get(pk=notification_id)
+    try:
+        notification_message(notification).send()
+    except Exception as exc:  # SMTP errors vary (and a template may fail): count it, free the row
+        state = Notification.State.PENDING
+        if notification.attempts >= settings.NOTIFICATION_MAX_ATTEMPTS:
+            state = Notification.State.FAILED
+        # Only while the lease is still ours: a worker that took the row over owns it now.
+        Notification.objects.filter(pk=notification_id, lease_until=lease).update(
+            state=state, last_error=str(exc)[:300], lease_until=None
+        )
+        raise
+    # Marked whatever became of the lease: the mail is out, so nobody should send it again.
+    Notification.objects.filter(pk=notification_id, state=Notification.State.PENDING).update(
+        state=Notification.State.SENT, sent_at=timezone.now(), last_error="", lease_until=None
+    )
+    return True
+
+
+def notification_message(notification: Notification):
+    """The mail of a notification, in its language, with its stable Message-ID."""
     from django.core.mail import EmailMultiAlternatives
     from django.template.loader import render_to_string
 
-    failure: Exception | None = None
-    with transaction.atomic():
-        notification = (
-            Notification.objects.select_for_update(skip_locked=True)
-            .filter(pk=notification_id, state=Notification.State.PENDING)
-            .first()
+    with translation.override(notification.language):
+        context = {**notification.context, **_context_at_send(notification), "site_url": settings.SITE_URL}
+        subject = render_to_string(f"orders/emails/{notification.kind}_subject.txt", context).strip()
+        text = render_to_string(f"orders/emails/{notification.kind}.txt", context)
+        html = render_to_string(f"orders/emails/{notification.kind}.html", context)
+        message = EmailMultiAlternatives(
+            subject,
+            text,
+            settings.DEFAULT_FROM_EMAIL,
+            [notification.to],
+            headers={"Message-ID": notification_message_id(notification)},
         )
-        if notification is None:
-            return False
-        with translation.override(notification.language):
-            context = {**notification.context, **_context_at_send(notification), "site_url": settings.SITE_URL}
-            subject = render_to_string(f"orders/emails/{notification.kind}_subject.txt", context).strip()
-            text = render_to_string(f"orders/emails/{notification.kind}.txt", context)
-            html = render_to_string(f"orders/emails/{notification.kind}.html", context)
-        message = EmailMultiAlternatives(subject, text, settings.DEFAULT_FROM_EMAIL, [notification.to])
         message.attach_alternative(html, "text/html")
-        if notification.kind in ATTACHMENTS:
-            with translation.override(notification.language):
-                for filename, content, mimetype in ATTACHMENTS[notification.kind](notification):
-                    message.attach(filename, content, mimetype)
-        notification.attempts += 1
-        try:
-            message.send()
-        except Exception as exc:  # SMTP errors vary; keep it pending for the next try
-            notification.last_error = str(exc)[:300]
-            if notification.attempts >= settings.NOTIFICATION_MAX_ATTEMPTS:
-                notification.state = Notification.State.FAILED
-            notification.save(update_fields=["attempts", "last_error", "state"])
-            failure = exc  # raised after the commit: raising here would roll the count back
-        else:
-            notification.state = Notification.State.SENT
-            notification.sent_at = timezone.now()
-            notification.save(update_fields=["attempts", "state", "sent_at", "last_error"])
-    if failure is not None:
-        raise failure
-    return True
+        for filename, content, mimetype in ATTACHMENTS.get(notification.kind, lambda _n: [])(notification):
+            message.attach(filename, content, mimetype)
+    return message
+
+
+def notification_message_id(notification: Notification) -> str:
+    """The same Message-ID every time the row is sent, so a resend after a crash is the same
+    message to the mail systems that deduplicate (email.utils.make_msgid adds the time and a
+    random number: a new id each call). From the row's id and key, at the site's domain."""
+    from hashlib import sha256
+    from urllib.parse import urlsplit
+
+    from django.core.mail.utils import DNS_NAME
+
+    domain = urlsplit(settings.SITE_URL).hostname or str(DNS_NAME)
+    digest = sha256(notification.key.encode()).hexdigest()[:16]
+    return f"<notification.{notification.pk}.{digest}@{domain}>"
 
 
 def _context_at_send(notification: Notification) -> dict:
@@ -213,12 +244,15 @@ def _context_at_send(notification: Notification) -> dict:
 
 
 def notification_sweep(*, older_than_seconds: int = 30) -> int:
-    """Queue again every notification still pending after a while (after a broker outage)."""
-    cutoff = timezone.now() - timezone.timedelta(seconds=older_than_seconds)
+    """Queue again every notification still pending after a while (after a broker outage, or a
+    worker killed before it ran the task), and at once every row whose lease ran out (a worker
+    killed while sending it). A row leased by a live worker is left to it."""
+    now = timezone.now()
+    cutoff = now - timezone.timedelta(seconds=older_than_seconds)
     ids = list(
-        Notification.objects.filter(state=Notification.State.PENDING, created_at__lte=cutoff).values_list(
-            "pk", flat=True
-        )[:500]
+        Notification.objects.filter(state=Notification.State.PENDING, created_at__lte=cutoff)
+        .filter(Q(lease_until__isnull=True) | Q(lease_until__lt=now))
+        .values_list("pk", flat=True)[:500]
     )
     for notification_id in ids:
         notification_dispatch(notification_id=notification_id)

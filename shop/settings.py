@@ -396,6 +396,9 @@ SHIPPING_REMOTE_SURCHARGE = "10.00"
 SHIPPING_INSURANCE_RATE = env.str("SHIPPING_INSURANCE_RATE", default="0.005")  # 5‰ of the goods value
 SHIPPING_INSURANCE_MIN = "1.00"
 NOTIFICATION_MAX_ATTEMPTS = 8
+# How long a worker holds an outbox row it is sending (rendering, attachments, SMTP): longer than
+# any send takes, short enough that a killed worker's row is taken over (by the sweeper) soon.
+NOTIFICATION_LEASE_SECONDS = env.int("NOTIFICATION_LEASE_SECONDS", default=60)
 # Receipt is confirmed automatically this many days after delivery, or after shipping when the
 # carrier never reports delivery.
 ORDER_AUTO_CONFIRM_DAYS_AFTER_DELIVERY = env.int("ORDER_AUTO_CONFIRM_DAYS_AFTER_DELIVERY", default=7)
