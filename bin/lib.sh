@@ -113,7 +113,9 @@ start_s3() {
   local dir=$1
   mkdir -p "$dir"
   S3_PORT=$(free_port)
-  "$VENV/bin/moto_server" -H 127.0.0.1 -p "$S3_PORT" >"$dir/moto.log" 2>&1 &
+  # In a session of its own (setsid: same PID, no fork from a background job), so a signal to the
+  # starter's process group (a drill, Ctrl-C in a terminal) cannot take the media store down with it.
+  setsid "$VENV/bin/moto_server" -H 127.0.0.1 -p "$S3_PORT" >"$dir/moto.log" 2>&1 </dev/null &
   S3_PID=$!
   echo "$S3_PID" >"$dir/moto.pid"
   export S3_PORT S3_PID S3_URL="http://127.0.0.1:$S3_PORT"
