@@ -3,9 +3,9 @@
 A hash is tens of milliseconds of one core. With sync web workers, a flood of logins that all
 hash would hold every worker, and page views would queue behind them. So at most
 settings.LOGIN_CONCURRENT_HASHES password checks run at once per host. A check that finds no
-free slot waits at most settings.LOGIN_HASH_WAIT_MS for one (a few hashes' time, so that two
-customers who press "sign in" in the same instant both get in), then is refused (HashingBusy):
-waiting longer would hold the worker too.
+free slot waits at most settings.LOGIN_HASH_WAIT_MS for one, then is refused (HashingBusy). The
+wait holds the worker too, so it is 0 unless the host has web workers to spare; then a few
+hashes' wait lets two customers who press "sign in" in the same instant both get in.
 
 The slots are a Redis sorted set shared by every process on the host (and by every gunicorn
 node on it: they share its cores), keyed by the host's name. Each holder is stamped with
