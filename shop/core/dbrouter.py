@@ -255,7 +255,7 @@ def replica_status(*, refresh: bool = False) -> ReplicaStatus:
         measured = ReplicaStatus(configured=True, error=str(exc).strip().splitlines()[0][:200] if str(exc) else "")
     measured = ReplicaStatus(**{**measured.__dict__, "checked_at": now})
     if current is not None and current.in_use != measured.in_use:
-        log.warning("read replica %s (lag %s s)", measured.state, measured.lag_seconds)
+        log.warning("read replica %s (lag %s s) %s", measured.state, measured.lag_seconds, measured.error)
     _status[0] = measured
     return measured
 
