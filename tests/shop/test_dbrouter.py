@@ -249,3 +249,13 @@ def test_the_lag_is_bounded_by_the_last_primary_position_the_replica_has_replaye
     # Behind every sample (a process that just started): the age of its last replayed commit.
     assert dbrouter.replica_lag(replayed=50, positions=positions, now=12.5, age=7.0) == 7.0
     assert dbrouter.replica_lag(replayed=50, positions=[], now=12.5, age=None) == float("inf")
+
+
+def test_staff_who_do_not_run_the_shop_see_no_replica_tile(client, replica, db):
+    """The tile is for superusers: other staff (a warehouse clerk) get the dashboard without it."""
+    fence_down()
+    clerk = factories.UserFactory(is_staff=True)
+    client.force_login(clerk)
+    response = client.get("/admin/")
+    assert response.status_code == 200
+    assert 'id="bo-replica"' not in response.content.decode()

@@ -260,3 +260,15 @@ def test_with_no_wait_a_busy_host_refuses_at_once(settings):
     settings.LOGIN_HASH_WAIT_MS = 0
     with hashing.hashing_slot(), pytest.raises(HashingBusy), hashing.hashing_slot():
         pass
+
+
+@pytest.mark.parametrize("email", ["li\x00lei@example.com", '"><script>alert(1)</script>@example.com'])
+def test_a_busy_host_answers_hostile_emails_with_the_busy_page_escaped_and_nothing_hashed(email):
+    client = via_proxy("198.51.100.21")
+    with services.password_check_slot():
+        response = login(client, email, PASSWORD)
+    # A NUL is refused before the view (400, shop.core's NUL guard); markup gets the busy page.
+    assert response.status_code == (400 if "\x00" in email else 503)
+    page = response.content.decode()
+    assert "<script>alert(1)" not in page and "\x00" not in page
+    assert SpyHasher.calls == [] and not signed_in(client)
