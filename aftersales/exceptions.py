@@ -38,6 +38,7 @@ class AfterSaleErrorCode(StrEnum):
     ORDER_NOT_REVIEWABLE = "order_not_reviewable"
     REVIEW_EXISTS = "review_exists"
     REVIEW_LATE = "review_late"
+    LINE_REFUNDED = "line_refunded"
     FOLLOWUP_EXISTS = "followup_exists"
     FOLLOWUP_LATE = "followup_late"
     BAD_RATING = "bad_rating"
@@ -84,6 +85,7 @@ class AfterSaleError(ShopError):
         AfterSaleErrorCode.ORDER_NOT_REVIEWABLE: _("Items can be reviewed once the order is completed."),
         AfterSaleErrorCode.REVIEW_EXISTS: _("You have already reviewed this item."),
         AfterSaleErrorCode.REVIEW_LATE: _("Reviews close %(days)d days after the order is completed."),
+        AfterSaleErrorCode.LINE_REFUNDED: _("This item was refunded in full, so it cannot be reviewed."),
         AfterSaleErrorCode.FOLLOWUP_EXISTS: _("A review can be followed up once."),
         AfterSaleErrorCode.FOLLOWUP_LATE: _("Follow-ups close %(days)d days after the order is completed."),
         AfterSaleErrorCode.BAD_RATING: _("Choose a rating from 1 to 5 stars."),

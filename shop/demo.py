@@ -678,17 +678,26 @@ class DemoBuilder:
         User = get_user_model()
         email = "admin@example.com"
         password_file = settings.VAR_DIR / "admin-password.txt"
-        if User.objects.filter(email=email).exists() and password_file.exists():
-            password = password_file.read_text().strip()
+        user = User.objects.filter(email=email).first()
+        password = password_file.read_text().strip() if password_file.exists() else ""
+        if user is not None and password and user.is_active and user.check_password(password):
             self._warehouse_staff(password)  # a login added since this database was made
             return email, password
-        password = "admin-" + secrets.token_urlsafe(9)
-        user = User.objects.filter(email=email).first() or User.objects.create_superuser(email=email, password=password)
+        # No database yet, no file, or a file that no longer opens this database (another
+        # database was seeded with it, or someone changed a password): what `make run` prints
+        # must work, so every demo login gets the file's password (a new one without a file).
+        password = password or "admin-" + secrets.token_urlsafe(9)
+        user = user or User.objects.create_superuser(email=email, password=password)
         user.set_password(password)
-        user.is_staff = user.is_superuser = True
+        user.is_staff = user.is_superuser = user.is_active = True
         user.save()
         password_file.write_text(password + "\n")
         self._warehouse_staff(password)
+        customer = User.objects.filter(email=DEMO_CUSTOMER).first()
+        if customer is not None:
+            customer.set_password(password)
+            customer.is_active = True
+            customer.save(update_fields=["password", "is_active"])
         return email, password
 
     def _warehouse_staff(self, password: str) -> None:
@@ -714,6 +723,6 @@ class DemoBuilder:
         ):
             user = User.objects.filter(email=email).first() or User.objects.create_user(email=email, password=password)
             user.set_password(password)
-            user.is_staff = True
+            user.is_staff = user.is_active = True
             user.save()
             user.groups.add(group)

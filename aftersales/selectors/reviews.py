@@ -11,7 +11,7 @@ from django.db.models import Count, Q, Sum
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from aftersales.models import Review, ReviewPhoto
+from aftersales.models import RefundNoteLine, Review, ReviewPhoto
 from orders.models import Order, OrderLine
 from shop.core.pagecache import product_fragment_key
 from shop.core.text import parse_whole_number
@@ -74,26 +74,51 @@ class LineReviewState:
     review: Review | None
     can_review: bool
     can_follow_up: bool
+    refunded: bool = False  # every unit of the line was refunded: nothing bought is left to review
+
+
+def refunded_units(*, line_ids: list[int]) -> dict[int, int]:
+    """{order line id: units refunded} over the refund notes written so far (refund only, or a
+    return refunded), for the lines that have any."""
+    rows = (
+        RefundNoteLine.objects.filter(order_line_id__in=line_ids)
+        .order_by()
+        .values("order_line_id")
+        .annotate(units=Sum("quantity"))
+        .values_list("order_line_id", "units")
+    )
+    return dict(rows)
+
+
+def line_refunded_in_full(line: OrderLine) -> bool:
+    """Whether every unit of the line went back with a refund (a partly refunded line keeps
+    the units the customer has, and stays reviewable)."""
+    return refunded_units(line_ids=[line.pk]).get(line.pk, 0) >= line.quantity
 
 
 def order_review_states(*, order: Order, now: datetime.datetime | None = None) -> list[LineReviewState]:
     """What each line of the customer's order allows: review it, follow its review up, or
-    nothing (not completed, too late, done). One query for the lines' reviews."""
+    nothing (not completed, too late, done, refunded in full). One query for the lines'
+    reviews, one for their refunded units."""
     review_until, followup_until = review_deadline(order), followup_deadline(order)
     if review_until is None:
         return []
     now = now or timezone.now()
     lines = list(order.lines.all())
-    reviews = {r.order_line_id: r for r in Review.objects.filter(order_line__in=[line.pk for line in lines])}
+    line_ids = [line.pk for line in lines]
+    reviews = {r.order_line_id: r for r in Review.objects.filter(order_line__in=line_ids)}
+    refunded = refunded_units(line_ids=line_ids)
     states = []
     for line in lines:
         review = reviews.get(line.pk)
+        gone = refunded.get(line.pk, 0) >= line.quantity
         states.append(
             LineReviewState(
                 line=line,
                 review=review,
-                can_review=review is None and now <= review_until,
+                can_review=review is None and now <= review_until and not gone,
                 can_follow_up=review is not None and review.followup_at is None and now <= followup_until,
+                refunded=gone,
             )
         )
     return states

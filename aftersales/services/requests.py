@@ -36,6 +36,7 @@ from catalog.models import ProductVariant
 from fulfillment.models import Reservation, Shipment, ShipmentLine, Warehouse
 from orders.models import Notification, Order
 from orders.services import (
+    coupon_release,
     notification_queue,
     order_line_discount_shares,
     order_record_shipped,
@@ -627,6 +628,9 @@ def _release_units(order: Order, request: AfterSale, *, actor) -> bool:
     Payment.objects.filter(order=order, provider="cod", state=Payment.State.AWAITING_COLLECTION).update(
         state=Payment.State.CANCELLED
     )
+    # Refunded in full before anything left: the customer gets the coupon's use back, as for an
+    # unpaid order cancelled. Once: the redemption row goes with it, and the order never closes twice.
+    coupon_release(order=order)
     return True
 
 

@@ -11,14 +11,19 @@ import datetime
 from django.conf import settings
 from django.core.cache import caches
 from django.db import transaction
-from django.db.models import F, FloatField, Value
+from django.db.models import F, FloatField, OuterRef, Subquery, Sum, Value
 from django.db.models.functions import Cast, Coalesce, NullIf
 from django.urls import reverse
 from django.utils import timezone, translation
 
 from aftersales.exceptions import AfterSaleError, AfterSaleErrorCode
-from aftersales.models import Review, ReviewPhoto
-from aftersales.selectors.reviews import followup_deadline, review_deadline, reviews_block_key
+from aftersales.models import RefundNoteLine, Review, ReviewPhoto
+from aftersales.selectors.reviews import (
+    followup_deadline,
+    line_refunded_in_full,
+    review_deadline,
+    reviews_block_key,
+)
 from aftersales.services.photos import photos_clean
 from catalog.models import Product
 from orders.models import Notification, Order, OrderLine
@@ -65,13 +70,14 @@ def review_create(*, order_line_id: int, customer, rating: int, text: str = "", 
 
     Raises OrderLine.DoesNotExist for a line that is not the customer's (a 404 to them), and
     AfterSaleError: BAD_RATING, TOO_MANY_PHOTOS / BAD_PHOTO, ORDER_NOT_REVIEWABLE, REVIEW_LATE,
-    REVIEW_EXISTS."""
+    REVIEW_EXISTS, LINE_REFUNDED (every unit of the line was refunded)."""
     rating = _check_rating(rating)
     cleaned = photos_clean(photos)  # before the lock: re-encoding takes a while
     with transaction.atomic():
         # The line's lock makes two submissions of one review queue up; the second sees the first.
+        # The order's too: a refund is written under it, so one being decided now is seen.
         line = (
-            OrderLine.objects.select_for_update(of=("self",))
+            OrderLine.objects.select_for_update(of=("self", "order"))
             .select_related("order", "variant")
             .get(pk=order_line_id, order__customer=customer)
         )
@@ -82,6 +88,8 @@ def review_create(*, order_line_id: int, customer, rating: int, text: str = "", 
             raise AfterSaleError(AfterSaleErrorCode.REVIEW_EXISTS)
         if timezone.now() > deadline:
             raise AfterSaleError(AfterSaleErrorCode.REVIEW_LATE, days=settings.REVIEW_DAYS)
+        if line_refunded_in_full(line):
+            raise AfterSaleError(AfterSaleErrorCode.LINE_REFUNDED)
         review = _review_add(line=line, rating=rating, text=text.strip()[:TEXT_MAX], photos=cleaned)
     return review
 
@@ -216,10 +224,21 @@ def reviews_default(*, now: datetime.datetime | None = None, limit: int = 1000) 
     `limit` lines per run (the beat comes back hourly). Returns how many reviews were written."""
     now = now or timezone.now()
     closed_before = now - datetime.timedelta(days=settings.REVIEW_DAYS)
+    # Lines refunded in full are left out here, not only under the lock: each run would
+    # otherwise read them again and again, and enough of them would fill every run's `limit`.
+    refunded = (
+        RefundNoteLine.objects.filter(order_line=OuterRef("pk"))
+        .order_by()
+        .values("order_line")
+        .annotate(units=Sum("quantity"))
+        .values("units")
+    )
     due = list(
         OrderLine.objects.filter(
             order__status=Order.Status.COMPLETED, order__completed_at__lt=closed_before, review__isnull=True
         )
+        .annotate(refunded=Coalesce(Subquery(refunded), 0))
+        .exclude(refunded__gte=F("quantity"))
         .order_by("pk")
         .values_list("pk", flat=True)[:limit]
     )
@@ -229,6 +248,8 @@ def reviews_default(*, now: datetime.datetime | None = None, limit: int = 1000) 
             line = OrderLine.objects.select_for_update(of=("self",)).select_related("order", "variant").get(pk=line_id)
             if Review.objects.filter(order_line=line).exists():
                 continue
+            if line_refunded_in_full(line):
+                continue  # nothing of it was kept: no review to give by default either
             # Dated when the window closed: that is when the customer "gave" it.
             _review_add(
                 line=line,

@@ -85,6 +85,8 @@ def order_review(request: HttpRequest, number: str) -> HttpResponse:
             raise Http404(_("No such item."))
         if not state.can_review:
             code = AfterSaleErrorCode.REVIEW_EXISTS if state.review else AfterSaleErrorCode.REVIEW_LATE
+            if state.refunded and not state.review:
+                code = AfterSaleErrorCode.LINE_REFUNDED
             messages.error(request, AfterSaleError(code, days=settings.REVIEW_DAYS).message)
             return redirect("aftersales:review_order", number=number)
         form = forms_by_line[line_id] = ReviewForm(request.POST, prefix=_prefix(line_id))
