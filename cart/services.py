@@ -43,6 +43,7 @@ from orders.services import (
     coupon_redeem,
     notification_queue,
     order_line_names,
+    order_lines_known,
     order_number_new,
     order_record_delivery_change,
     order_record_placed,
@@ -55,8 +56,10 @@ from payments.services import (
     payment_refund,
     payment_refundable,
     payment_supplement_from_wallet,
+    wallet_debit,
     wallet_for,
     wallet_pay,
+    wallet_pay_placed,
 )
 from shop.core.money import format_money, money
 from shop.core.text import parse_whole_number
@@ -348,7 +351,11 @@ def checkout_place_order(
     payment_method: str,
     note: str = "",
 ) -> Order:
-    """Turn a customer's cart into an order: snapshot, reserve stock, redeem the coupon.
+    """Turn a customer's cart into an order: snapshot, reserve stock, redeem the coupon; and for
+    the wallet, pay it from the wallet in the same transaction (checkout's one step: one commit,
+    one "placed and paid" mail). A wallet short of the total leaves the order placed, awaiting
+    payment, with nothing taken. The new order's `one_step` is then (payment, None) or (None,
+    the PaymentError), for checkout_complete_order; a replay's order has none.
 
     Idempotent: the cart row is locked first, and a cart already turned into an order returns
     that order, so a double click or a replayed POST gives one order. Raises CartError (empty,
@@ -397,9 +404,20 @@ def checkout_place_order(
         )
         if totals.coupon_error:  # raise the coupon's own reason (expired, used up...)
             coupon_check(code=cart.coupon_code, subtotal=summary.subtotal, customer=customer)
+        number = order_number_new()
+        # Checkout's one step for the wallet, in this transaction: its debit decides first (one
+        # statement, nothing written when short) and the wallet is locked before the stock rows,
+        # as a paid order's address change takes them. Short: the order is placed all the same,
+        # awaiting payment, and checkout_complete_order says why.
+        debit, short = None, None
+        if payment_method == "wallet":
+            try:
+                debit = wallet_debit(user=customer, amount=totals.total, reference=number)
+            except PaymentError as exc:
+                short = exc
         now = timezone.now()
         order = Order.objects.create(
-            number=order_number_new(),
+            number=number,
             customer=customer,
             cart_token=cart.token,
             currency=settings.SHOP_CURRENCY,
@@ -444,9 +462,16 @@ def checkout_place_order(
             raise CartError(CartErrorCode.OUT_OF_STOCK, names=names) from exc
         if totals.coupon is not None:
             coupon_redeem(coupon=totals.coupon, order=order, amount=totals.discount)
-        order_record_placed(order, actor=customer, lines=lines)
+        order_record_placed(order, actor=customer, lines=lines, mail=debit is None)
         cart.state = Cart.State.ORDERED
         cart.save(update_fields=["state"])
+        if debit is not None:
+            # Last: its sales rollup rows (per day and variant, per day and department) are
+            # every paid order's, held from here to the commit just below.
+            order_lines_known(order, lines)
+            order.one_step = (wallet_pay_placed(order=order, debit=debit), None)
+        elif short is not None:
+            order.one_step = (None, short)
     return order
 
 
@@ -463,10 +488,19 @@ def checkout_complete_order(*, order: Order, customer) -> Payment | None:
     already has a payment of its own: a replayed checkout POST pays nothing twice, and neither
     does one for an order the customer went on to pay in another way.
 
-    Each payment service has its own transaction: when it fails, the order stays placed and
-    awaiting payment, with nothing written by the attempt. When it returns a payment, the order
-    was paid (待发货) by it, and `order` says so (status set on it, no reading it back). Raises
+    The wallet's payment of an order placed in this request was made in the placing transaction
+    (order.one_step): its outcome is returned, or its PaymentError raised, with no second
+    transaction. Otherwise each payment service has its own transaction: when it fails, the
+    order stays placed and awaiting payment, with nothing written by the attempt. When it returns
+    a payment, the order was paid (待发货) by it, and `order` says so (status set on it, no
+    reading it back). Raises
     PaymentError (INSUFFICIENT_BALANCE: the wallet was short at this moment; NOT_PAYABLE)."""
+    one_step = getattr(order, "one_step", None)
+    if one_step is not None:  # checkout_place_order paid it (or found the wallet short) already
+        payment, short = one_step
+        if short is not None:
+            raise short
+        return payment
     if order.payment_method not in ONE_STEP_METHODS:
         return None
     if order.status != Order.Status.PENDING_PAYMENT:

@@ -282,8 +282,11 @@ def order_context(order: Order, lines: list[OrderLine] | None = None) -> dict:
 # -- the state machine ----------------------------------------------------------------------
 
 
-def order_transition(order: Order, to: str, *, actor=None, actor_kind: str = "system", note: str = "") -> Order:
-    """Move a locked order to `to`, record the event and queue its notification.
+def order_transition(
+    order: Order, to: str, *, actor=None, actor_kind: str = "system", note: str = "", mail: dict | None = None
+) -> Order:
+    """Move a locked order to `to`, record the event and queue its notification (`mail`: more
+    context for it).
 
     Precondition: `order` was loaded with select_for_update in the current transaction.
     Raises OrderError(BAD_TRANSITION) if the move is not allowed."""
@@ -309,7 +312,7 @@ def order_transition(order: Order, to: str, *, actor=None, actor_kind: str = "sy
     OrderEvent.objects.create(
         order=order, from_status=before, to_status=to, actor=actor, actor_kind=actor_kind, note=note[:300]
     )
-    order_notify(order, to)
+    order_notify(order, to, extra=mail)
     if to == Order.Status.PAID:
         daily_sales_record_paid(order)  # the sales report's rollup, in this transaction
         order_paid.send(sender=Order, order=order)  # fulfillment routes it into shipments
@@ -318,7 +321,7 @@ def order_transition(order: Order, to: str, *, actor=None, actor_kind: str = "sy
     return order
 
 
-def order_notify(order: Order, status: str, *, lines: list[OrderLine] | None = None) -> None:
+def order_notify(order: Order, status: str, *, lines: list[OrderLine] | None = None, extra: dict | None = None) -> None:
     kind = NOTIFY_ON.get(status)
     if kind is None:
         return
@@ -327,6 +330,8 @@ def order_notify(order: Order, status: str, *, lines: list[OrderLine] | None = N
     # language, not in that of whoever caused the change (staff in Chinese, a task in the default).
     with translation.override(customer.language or settings.LANGUAGE_CODE):
         context = order_context(order, lines)
+    if extra:
+        context.update(extra)
     notification_queue(
         kind=kind,
         key=f"{kind}:{order.pk}",
@@ -338,11 +343,24 @@ def order_notify(order: Order, status: str, *, lines: list[OrderLine] | None = N
     )
 
 
-def order_record_placed(order: Order, *, actor, lines: list[OrderLine] | None = None) -> None:
+def order_record_placed(order: Order, *, actor, lines: list[OrderLine] | None = None, mail: bool = True) -> None:
     """The first event of a new order (no transition: it is born pending payment). `lines`:
-    the lines just written (their mail lists them), to save reading them back."""
+    the lines just written (their mail lists them), to save reading them back. `mail=False`:
+    the order is paid in the same transaction (checkout's one step), and its one mail is the
+    "placed and paid" one order_record_paid(just_placed=True) writes."""
     OrderEvent.objects.create(order=order, to_status=order.status, actor=actor, actor_kind="customer")
-    order_notify(order, order.status, lines=lines)
+    if mail:
+        order_notify(order, order.status, lines=lines)
+
+
+def order_lines_known(order: Order, lines: list[OrderLine]) -> None:
+    """Give `order` the lines its caller just wrote, as if prefetched: the paid mail, the sales
+    rollup and the parcels (order.lines.all()) then read none back. What Django's
+    prefetch_related_objects stores, without its query."""
+    queryset = order.lines.all()
+    queryset._result_cache = list(lines)
+    queryset._prefetch_done = True
+    order._prefetched_objects_cache = {**getattr(order, "_prefetched_objects_cache", {}), "lines": queryset}
 
 
 @transaction.atomic
@@ -360,11 +378,19 @@ def order_mark_paid(
 
 
 def order_record_paid(
-    order: Order, *, amount: Decimal, reference: str, actor_kind: str = "gateway", method: str = ""
+    order: Order,
+    *,
+    amount: Decimal,
+    reference: str,
+    actor_kind: str = "gateway",
+    method: str = "",
+    just_placed: bool = False,
 ) -> Order:
     """order_mark_paid for an order its caller has already locked (the wallet's payment, which
-    locks it first): no second lock, no savepoint. Precondition: `order` was loaded with
-    select_for_update in the current transaction."""
+    locks it first): no second lock, no savepoint. `just_placed`: the order was placed in this
+    same transaction (checkout's one step, order_record_placed(mail=False)): its one mail says
+    placed and paid, with the lines. Precondition: `order` was loaded with select_for_update
+    in the current transaction, or inserted in it."""
     if order.status in (Order.Status.PAID, Order.Status.SHIPPED, Order.Status.COMPLETED):
         return order
     if order.status != Order.Status.PENDING_PAYMENT:
@@ -372,7 +398,8 @@ def order_record_paid(
     if money(amount) != order.total:
         raise OrderError(OrderErrorCode.AMOUNT_MISMATCH)
     order_record_method(order, method)
-    return order_transition(order, Order.Status.PAID, actor_kind=actor_kind, note=reference)
+    mail = {"placed": True} if just_placed else None
+    return order_transition(order, Order.Status.PAID, actor_kind=actor_kind, note=reference, mail=mail)
 
 
 def order_record_method(order: Order, method: str) -> None:

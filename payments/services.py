@@ -18,7 +18,7 @@ from datetime import timedelta
 from decimal import Decimal
 
 from django.conf import settings
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models import F, Q, Sum, prefetch_related_objects
 from django.utils import timezone
 
@@ -504,6 +504,56 @@ def wallet_pay(*, order_id: int, user, first_payment_only: bool = False) -> Paym
         if any(p.state == Payment.State.PENDING for p in payments):
             payments_supersede_open(order_id=order.pk, paid_by=payment)
         order_record_paid(order, amount=order.total, reference=reference, actor_kind="customer", method="wallet")
+    return payment
+
+
+def wallet_debit(*, user, amount: Decimal, reference: str) -> WalletEntry:
+    """Take `amount` from the customer's wallet for order `reference`, or raise
+    PaymentError(INSUFFICIENT_BALANCE) having written nothing: checkout's one step debits
+    the wallet first, and a short wallet leaves the order it is placing awaiting payment.
+
+    One conditional UPDATE (balance >= amount) locks, checks and debits the row: a concurrent
+    debit waits for it and is checked again on the balance it left. A wallet missing or short
+    goes through _wallet_post, which says what the balance was (or brings a removed wallet back).
+    Precondition: in a transaction (the placing one: wallet before stock, as paid orders' address
+    changes take them)."""
+    amount = money(amount)
+    table = Wallet._meta.db_table
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"UPDATE {table} SET balance = balance - %s WHERE user_id = %s AND balance >= %s "  # noqa: S608
+            "RETURNING id, balance",
+            [amount, user.pk, amount],
+        )
+        row = cursor.fetchone()
+    if row is None:
+        return _wallet_post(user=user, amount=-amount, reason=WalletEntry.Reason.PAYMENT, reference=reference)
+    return WalletEntry.objects.create(
+        wallet_id=row[0], amount=-amount, balance_after=row[1], reason=WalletEntry.Reason.PAYMENT, reference=reference
+    )
+
+
+def wallet_pay_placed(*, order: Order, debit: WalletEntry) -> Payment:
+    """Checkout's one step, after wallet_debit took the order's total: the captured payment, and
+    the order paid (its placed-and-paid mail, the sales rollup, its parcels).
+
+    Precondition: `order` was inserted, pending payment, in the current transaction (nobody else
+    sees it: no lock to take, no payment of it to read), with its lines known to it
+    (orders.services.order_lines_known) and its units reserved; `debit` is this transaction's."""
+    reference = payment_reference_new()
+    payment = Payment.objects.create(
+        order=order,
+        provider="wallet",
+        reference=reference,
+        transaction_id=reference,
+        amount=-debit.amount,
+        currency=order.currency,
+        state=Payment.State.CAPTURED,
+        captured_at=timezone.now(),
+    )
+    order_record_paid(
+        order, amount=payment.amount, reference=reference, actor_kind="customer", method="wallet", just_placed=True
+    )
     return payment
 
 
