@@ -9,7 +9,7 @@ from django.conf import settings
 from catalog.models import Product, ProductImage, ProductVariant, StockStatus
 from catalog.selectors import ProductLive
 
-# Parameters that narrow or reorder a search (catalog.filters.ProductFilter's): any of them with
+# Parameters that narrow or reorder a search (catalog.filters.FILTER_PARAMS): any of them with
 # a value makes the page a variant that is not indexed.
 SEARCH_REFINEMENTS = ("min_price", "max_price", "brand", "av", "in_stock", "sort")
 

@@ -12,7 +12,7 @@ from django.utils.translation import get_language
 from django.utils.translation import gettext as _
 
 from catalog import selectors, seo
-from catalog.filters import SORT_CHOICES, ProductFilter, apply_sort
+from catalog.filters import SORT_CHOICES, apply_sort, listing_filters_apply, listing_filters_parse
 from catalog.models import Category, Product, StockStatus
 from catalog.services import VIEW_COUNTER, product_recently_viewed_record, product_view_record
 from catalog.templatetags.catalog_tags import cards_html
@@ -31,27 +31,6 @@ from shop.core.tasks import enqueue
 from shop.core.text import parse_whole_number
 
 MAX_QUERY_LENGTH = 100
-FILTER_PARAMS = frozenset(ProductFilter.base_filters)
-
-
-def _valid_filters(params: QueryDict, queryset) -> tuple[ProductFilter, list[str]]:
-    """Bind the filters; drop any field that does not validate and say why, so one bad
-    parameter never costs the visitor the whole page."""
-    filterset = ProductFilter(params, queryset=queryset)
-    if filterset.is_valid():
-        return filterset, []
-    errors = []
-    for name, messages in filterset.errors.items():
-        label = filterset.form.fields[name].label if name in filterset.form.fields else ""
-        errors.extend(f"{label}: {m}" if label else str(m) for m in messages)
-    cleaned = params.copy()
-    for name in filterset.errors:
-        cleaned.pop(name, None)
-    if "max_price" in filterset.errors:
-        cleaned.pop("min_price", None)
-    filterset = ProductFilter(cleaned, queryset=queryset)
-    filterset.is_valid()
-    return filterset, errors
 
 
 def _page_number(raw: str | None, num_pages: int) -> tuple[int, str | None]:
@@ -87,16 +66,9 @@ def product_list(request: HttpRequest, slug: str | None = None) -> HttpResponse:
     else:
         children = selectors.root_categories()
 
-    if FILTER_PARAMS.isdisjoint(request.GET.keys()):
-        # Most visits come with no filter: binding a FilterSet (it deep-copies its filters and
-        # form fields) would cost more than the rest of the view.
-        filterset, cleaned, errors, price_range = None, {}, [], (None, None)
-    else:
-        # Bound to the category's products for the chosen values; applied below to what the
-        # search leaves of them.
-        filterset, errors = _valid_filters(request.GET, base)
-        cleaned = filterset.form.cleaned_data
-        price_range = (filterset.form["min_price"].value(), filterset.form["max_price"].value())
+    # Applied below to what the search leaves of the category's products.
+    filters = listing_filters_parse(request.GET)
+    cleaned, errors, price_range = filters.cleaned, filters.errors, filters.prices
     # The facets count within the chosen filters (each group under the others'), so they are
     # kept per scope and normalised choice.
     choice = selectors.FacetChoice.from_cleaned(cleaned)
@@ -128,7 +100,7 @@ def product_list(request: HttpRequest, slug: str | None = None) -> HttpResponse:
     else:
         facets = selectors.facets_cached(selectors.facet_scoped(base, facet_scope), key=scope, choice=choice, tags=tags)
 
-    products = filterset.filter_queryset(base) if filterset is not None else base
+    products = listing_filters_apply(base, cleaned)
     sort = cleaned.get("sort") or ("relevance" if query else "popular")
     if ranked and sort == "relevance":
         products = selectors.search_ranked(products, query)
