@@ -16,6 +16,8 @@ class PaymentsConfig(AppConfig):
         cod_collected.connect(receivers.capture_cash_on_delivery, dispatch_uid="payments-capture-cod")
         # Sent by orders when an unpaid order is cancelled: its open gateway payments are cancelled.
         order_released.connect(receivers.cancel_open_payments, dispatch_uid="payments-cancel-open")
+        # ... and, once that commits, their trades are closed at the gateway too (a task, retried).
+        order_released.connect(receivers.close_open_trades, dispatch_uid="payments-close-trades")
         # Every account has a wallet from the start, whichever way it is made (registration,
         # the admin's add page, createsuperuser, the demo): staff find it on the customer's page
         # and can top it up before any payment has tried it.

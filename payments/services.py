@@ -620,6 +620,22 @@ def cod_accept(*, order_id: int, user) -> Payment:
     return payment
 
 
+def cod_accept_placed(*, order: Order, user) -> Payment:
+    """cod_accept for checkout's one step, in the placing transaction: the order was inserted,
+    pending payment, in it (nobody else sees it: no lock to take, no payment of it to read),
+    with its lines known to it and its units reserved. Returns the payment due on delivery."""
+    payment = Payment.objects.create(
+        order=order,
+        provider="cod",
+        reference=payment_reference_new(),
+        amount=order.total,
+        currency=order.currency,
+        state=Payment.State.AWAITING_COLLECTION,
+    )
+    order_transition(order, Order.Status.PAID, actor=user, actor_kind="customer", note="cash on delivery")
+    return payment
+
+
 def cod_withdraw(*, order_id: int, paid_by: Payment) -> bool:
     """The customer accepted cash on delivery, then completed an online payment started before:
     the money is ours, so the courier must not collect as well. The cash-on-delivery payment is
@@ -674,3 +690,40 @@ def cod_collect(*, order_id: int, amount: Decimal, reference: str) -> Payment | 
     payment.save(update_fields=["state", "transaction_id", "captured_at"])
     payments_supersede_open(order_id=order_id, paid_by=payment)
     return payment
+
+
+# -- closing trades at the gateway ----------------------------------------------------------
+
+# Hosted gateways, whose trades stay open at the gateway until paid, closed or expired.
+HOSTED_GATEWAYS = ("sandbox", "alipay")
+
+
+def payment_trades_close_after_commit(*, order_id: int) -> None:
+    """The order is being cancelled unpaid: once that commits, have its trades still open at a
+    hosted gateway closed there (payments.tasks.payment_trades_close, retried by Celery), so
+    the buyer cannot pay a cancelled order from a page left open. Nothing is read now: the
+    task finds the payments the cancellation left CANCELLED."""
+    transaction.on_commit(lambda: enqueue("payments.tasks.payment_trades_close", order_id))
+
+
+def payment_trades_close(*, order_id: int) -> int:
+    """Close at their gateways the trades of a cancelled order's payments (CANCELLED, at a
+    hosted gateway). Idempotent: closing a closed trade changes nothing at either gateway. A
+    trade the buyer paid first is left to the late-payment rule (payment_apply: TO_REFUND, and
+    refunded). Returns how many trades could not be closed now (the task tries again).
+
+    Precondition: no transaction open: the gateways are called with no lock held (STYLE.md)."""
+    status = Order.objects.filter(pk=order_id).values_list("status", flat=True).first()
+    if status != Order.Status.CANCELLED:
+        return 0
+    payments = Payment.objects.filter(order_id=order_id, state=Payment.State.CANCELLED, provider__in=HOSTED_GATEWAYS)
+    left = 0
+    for payment in payments.order_by("pk"):
+        try:
+            outcome = gateway(payment.provider).close(payment=payment)
+        except PaymentError as exc:
+            left += 1
+            log.warning("trade %s of cancelled order %s not closed: %s", payment.reference, order_id, exc.code)
+        else:
+            log.info("trade %s of cancelled order %s at the gateway: %s", payment.reference, order_id, outcome)
+    return left

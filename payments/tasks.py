@@ -72,6 +72,20 @@ def refund_send(self, refund_id: int) -> str:
     return refund.state
 
 
+@shared_task(bind=True, acks_late=True, max_retries=8)
+def payment_trades_close(self, order_id: int) -> int:
+    """Close a cancelled order's open trades at their gateways; retry with growing pauses while
+    a gateway cannot be reached (after the last try the trades expire with the order's payment
+    window, and any payment still made there is refunded). Returns how many are left open."""
+    from payments.services import payment_trades_close as close  # no import cycle at load time
+
+    left = close(order_id=order_id)
+    # Run eagerly (no broker: `make run`, the tests) there is no later to retry in.
+    if left and not self.request.is_eager:
+        raise self.retry(countdown=min(30 * 2**self.request.retries, 3600))
+    return left
+
+
 @shared_task(acks_late=True)
 def refunds_sweep() -> int:
     from payments.services import refunds_sweep as sweep

@@ -21,6 +21,7 @@ from payments import services
 from payments.exceptions import PaymentError
 from payments.models import Payment
 from payments.providers import NOTIFICATION_MAX_BYTES
+from payments.providers.sandbox import sandbox_trade_settle
 from payments.tasks import sandbox_notify_queue
 
 
@@ -145,9 +146,12 @@ def sandbox_page(request: HttpRequest, reference: str) -> HttpResponse:
         if outcome == "abandon":
             # As a gateway does with the merchant's quit URL: no notification, the trade stays open.
             return redirect(settings.SITE_URL + reverse("payments:abandoned") + query)
-        # A gateway takes money for an open trade only: a paid or failed one is not paid again here.
+        # A gateway takes money for an open trade only: a paid or failed one is not paid again here,
+        # nor one the shop closed at the gateway (its order was cancelled).
         if outcome in ("pay", "fail") and payment.state == Payment.State.PENDING:
-            sandbox_notify_queue(reference=payment.reference, outcome=outcome)
+            closed = outcome == "pay" and sandbox_trade_settle(trade=payment.reference, outcome="paid") == "closed"
+            if not closed:
+                sandbox_notify_queue(reference=payment.reference, outcome=outcome)
         return redirect(return_url)
     return render(
         request,

@@ -120,6 +120,11 @@ class HostedGateway(Protocol):
     def refund(self, *, payment, amount: Decimal, request_no: str) -> str:
         """Ask the gateway to refund; returns its refund reference. Raises PaymentError."""
 
+    def close(self, *, payment) -> str:
+        """Close the payment's trade, still unpaid, at the gateway (its order was cancelled):
+        "closed", "not_created" or "paid" (the money came first: it is refunded when its
+        notification arrives). Raises PaymentError when the gateway could not be asked."""
+
 
 def gateway(code: str) -> HostedGateway:
     from payments.exceptions import PaymentError, PaymentErrorCode

@@ -57,6 +57,14 @@ class SandboxGateway:
             raise PaymentError(PaymentErrorCode.UNKNOWN_PROVIDER)
         return sandbox_refund_pay(trade=payment.reference, taken=payment.amount, amount=amount, request_no=request_no)
 
+    def close(self, *, payment) -> str:
+        """alipay.trade.close's rules, kept by the stand-in in the shared cache: a trade is paid
+        or closed, whichever comes first, for good. Returns "closed", or "paid" when the buyer
+        paid first (its notification is on its way)."""
+        if not settings.SANDBOX_GATEWAY_ENABLED:
+            raise PaymentError(PaymentErrorCode.UNKNOWN_PROVIDER)
+        return "closed" if sandbox_trade_settle(trade=payment.reference, outcome="closed") == "closed" else "paid"
+
 
 def _cents(amount: Decimal) -> int:
     return int((amount * 100).to_integral_value())
@@ -77,6 +85,24 @@ def sandbox_refund_pay(*, trade: str, taken: Decimal, amount: Decimal, request_n
         cache.delete(f"sandbox-refund:{request_no}")
         raise PaymentError(PaymentErrorCode.GATEWAY_ERROR)
     return reference
+
+
+def sandbox_trade_settle(*, trade: str, outcome: str) -> str:
+    """The stand-in gateway's end of a trade: "paid" (the buyer pressed pay) or "closed" (the
+    shop closed it), set once (Redis SET NX) and returned to every later asker, so a closed
+    trade cannot be paid and a paid one cannot be closed."""
+    from django.core.cache import cache
+
+    key = f"sandbox-trade:{trade}"
+    cache.add(key, outcome, timeout=None)
+    return cache.get(key) or outcome
+
+
+def sandbox_trade_state(trade: str) -> str | None:
+    """ "paid", "closed" or None (still open): for tests and the sandbox page."""
+    from django.core.cache import cache
+
+    return cache.get(f"sandbox-trade:{trade}")
 
 
 def _refunded_key(trade: str) -> str:
