@@ -620,22 +620,6 @@ def cod_accept(*, order_id: int, user) -> Payment:
     return payment
 
 
-def cod_accept_placed(*, order: Order, user) -> Payment:
-    """cod_accept for checkout's one step, in the placing transaction: the order was inserted,
-    pending payment, in it (nobody else sees it: no lock to take, no payment of it to read),
-    with its lines known to it and its units reserved. Returns the payment due on delivery."""
-    payment = Payment.objects.create(
-        order=order,
-        provider="cod",
-        reference=payment_reference_new(),
-        amount=order.total,
-        currency=order.currency,
-        state=Payment.State.AWAITING_COLLECTION,
-    )
-    order_transition(order, Order.Status.PAID, actor=user, actor_kind="customer", note="cash on delivery")
-    return payment
-
-
 def cod_withdraw(*, order_id: int, paid_by: Payment) -> bool:
     """The customer accepted cash on delivery, then completed an online payment started before:
     the money is ours, so the courier must not collect as well. The cash-on-delivery payment is
