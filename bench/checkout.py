@@ -9,17 +9,21 @@
 
 `setup` creates N customers (password "bench-pass-1234"), each with an address and a wallet,
 and a few "hot" variants with S units in stock, fewer than the buyers want in total, so the run
-also proves that nobody oversells. `drive` runs C threads; each logs a customer in, adds a hot
-variant to the cart, reviews and places the order, and pays it from the wallet, until T seconds
-pass. `burst` gives each of N buyers a cart at the review step (logged in, one hot unit added,
-checkout reviewed), then all of them press "place order" at the same instant (a barrier) and
-reports p50/p95/max from that instant. `restock` gives the hot variants F free units again
+also proves that nobody oversells. `drive` runs C threads; each logs a customer in, then buys
+until T seconds pass: adds a hot variant to the cart, opens the one-page confirm (GET /checkout/:
+the default address, shipping and the wallet already chosen, the totals shown) and presses
+"place order", which places the order and pays it from the wallet in one request. Only when the
+place response says the order is not paid (its flash message is a warning) does the buyer post
+the pay request. `burst` gives each of N buyers a cart at the confirm page (logged in, one hot
+unit added, the confirm page opened), then all of them press "place order" at the same instant
+(a barrier) and reports p50/p95/max from that instant. `restock` gives the hot variants F free units again
 (for a burst after a drive that sold them out). `check` compares orders with reserved stock
 and the wallets with their ledgers and payments (nothing oversold, nobody charged twice).
-`profile` times the five requests of a purchase in-process, single-threaded.
+`profile` times the requests of a purchase in-process, single-threaded.
 """
 
 import argparse
+import base64
 import json
 import os
 import random
@@ -28,13 +32,63 @@ import statistics
 import sys
 import threading
 import time
+import zlib
 from concurrent.futures import ThreadPoolExecutor
+from html.parser import HTMLParser
 from http.cookiejar import Cookie, CookieJar
 from urllib.error import HTTPError
 from urllib.parse import urlencode, urlsplit
 from urllib.request import HTTPCookieProcessor, HTTPRedirectHandler, Request, build_opener
 
 PASSWORD = "bench-pass-1234"  # noqa: S105 - throwaway benchmark accounts
+
+
+class PlaceForm(HTMLParser):
+    """What the confirm page's form posts to "place order", as a browser would: its hidden
+    fields, checked radios and checkboxes, and text inputs; None when the page has no enabled
+    place-order button (e.g. the wallet is short)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.fields: dict[str, str] = {}
+        self.can_place = False
+        self._in_form = False
+
+    def handle_starttag(self, tag, attrs) -> None:
+        a = dict(attrs)
+        if tag == "form" and a.get("id") == "confirm-form":
+            self._in_form = True
+        elif tag == "input" and self._in_form and a.get("name") and "disabled" not in a:
+            kind = a.get("type", "text")
+            if kind in ("radio", "checkbox") and "checked" not in a:
+                return
+            if kind != "submit":
+                self.fields[a["name"]] = a.get("value") or ("on" if kind == "checkbox" else "")
+        elif tag == "button" and self._in_form and a.get("id") == "place-order":
+            self.can_place = "disabled" not in a
+
+    def handle_endtag(self, tag) -> None:
+        if tag == "form":
+            self._in_form = False
+
+    @classmethod
+    def of(cls, page: str) -> dict | None:
+        parser = cls()
+        parser.feed(page)
+        return parser.fields if parser.can_place and "cart" in parser.fields else None
+
+
+def message_levels(cookie_value: str) -> list[int]:
+    """The levels of the flash messages in Django's messages cookie (signed, not encrypted):
+    25 success, 30 warning, 40 error. [] when there is none or it cannot be read."""
+    try:
+        payload = cookie_value.strip('"').rsplit(":", 1)[0]
+        compressed = payload.startswith(".")
+        data = base64.urlsafe_b64decode(payload.lstrip(".") + "=" * (-len(payload.lstrip(".")) % 4))
+        messages = json.loads(zlib.decompress(data) if compressed else data)
+    except (ValueError, zlib.error):
+        return []
+    return [m[2] for m in messages if isinstance(m, list) and len(m) > 2 and m[0] == "__json_message"]
 
 
 def django_setup():
@@ -122,6 +176,7 @@ class Buyer:
                 return None
 
         self.http = build_opener(HTTPCookieProcessor(self.jar), NoRedirect)
+        self.requests = 0  # made by this buyer, to state a purchase's requests
 
     def csrf(self) -> str:
         return next((c.value for c in self.jar if c.name == "csrftoken"), "")
@@ -132,6 +187,7 @@ class Buyer:
         if data is not None:
             body = urlencode({**data, "csrfmiddlewaretoken": self.csrf()}, doseq=True).encode()
             headers["Content-Type"] = "application/x-www-form-urlencoded"
+        self.requests += 1
         try:
             with self.http.open(Request(self.base + path, data=body, headers=headers), timeout=timeout) as response:  # noqa: S310 - loopback http only
                 return response.status, response.read().decode(), response.headers.get("Location", "")
@@ -150,29 +206,33 @@ class Buyer:
             time.sleep(0.2 + random.random() * 0.3)
         assert status == 302, f"login failed for {self.email}: {status}"
 
+    def placed_unpaid(self) -> bool:
+        """The place response's message says the order is not paid (a warning or an error), or
+        there is no message to tell: then the pay request decides."""
+        levels = next((message_levels(c.value) for c in self.jar if c.name == "messages"), [])
+        return not levels or max(levels) >= 30
+
     def empty_cart(self) -> None:
         for line in re.findall(r"/cart/line/(\d+)/remove/", self.request("/cart/")[1]):
             self.request(f"/cart/line/{line}/remove/", {})
 
-    def to_review(self, variant: int) -> tuple[str, dict | None]:
-        """Add one unit, open checkout and review it: ("ok", the place-order form) or (failure, None)."""
+    def to_confirm(self, variant: int) -> tuple[str, dict | None]:
+        """Add one unit, open the one-page confirm: ("ok", its place-order form as the page
+        filled it, the wallet chosen) or (failure, None)."""
         status, _b, _l = self.request("/cart/add/", {"variant": variant, "quantity": 1})
         if status != 302:
             return f"add:{status}", None
         status, body, _l = self.request("/checkout/")
-        match = re.search(r'name="address" value="(\d+)"', body)
-        if status != 200 or not match:
+        form = PlaceForm.of(body) if status == 200 else None
+        if form is None:
             return f"checkout:{status}", None
-        choice = {"address": match.group(1), "shipping_method": "standard", "payment_method": "wallet"}
-        status, body, _l = self.request("/checkout/", choice)
-        token = re.search(r'name="cart" value="([^"]+)"', body)
-        if status != 200 or not token:
-            return "review", None
-        return "ok", {**choice, "cart": token.group(1), "insured": "0"}
+        if form.get("payment_method") != "wallet":
+            return f"checkout:not wallet ({form.get('payment_method')})", None
+        return "ok", form
 
     def buy(self, variant: int) -> tuple[str, float | None]:
         """One purchase. Returns (outcome, seconds the place-order POST took)."""
-        outcome, form = self.to_review(variant)
+        outcome, form = self.to_confirm(variant)
         if form is None:
             return outcome, None
         started = time.perf_counter()
@@ -182,9 +242,11 @@ class Buyer:
             # Out of stock sends the buyer back to the cart with a message; empty the cart.
             self.empty_cart()
             return "refused" if status == 302 else f"place:{status}", took
+        if not self.placed_unpaid():  # placed and paid from the wallet in the one request
+            return "paid", took
         number = location.rstrip("/").rsplit("/", 1)[-1]
         status, _b, _l = self.request(f"/payments/pay/{number}/", {"method": "wallet"})
-        return ("paid" if status == 302 else f"pay:{status}"), took
+        return ("paid after pay" if status == 302 else f"pay:{status}"), took
 
 
 def drive(base: str, buyers: int, seconds: float, threads: int, variants: list[int]) -> dict:
@@ -198,6 +260,7 @@ def drive(base: str, buyers: int, seconds: float, threads: int, variants: list[i
     lock = threading.Lock()
     outcomes: dict[str, int] = {}
     latencies: list[float] = []
+    counts = {"requests": 0}
 
     def run(index: int) -> None:
         try:
@@ -222,8 +285,10 @@ def drive(base: str, buyers: int, seconds: float, threads: int, variants: list[i
         while time.monotonic() < window["stop"]:
             buyer = sessions[turn % len(sessions)]
             turn += 1
+            before = buyer.requests
             outcome, took = buyer.buy(rng.choice(variants))
             with lock:
+                counts["requests"] += buyer.requests - before
                 outcomes[outcome] = outcomes.get(outcome, 0) + 1
                 if took is not None:
                     latencies.append(took)
@@ -241,12 +306,16 @@ def drive(base: str, buyers: int, seconds: float, threads: int, variants: list[i
         w.join(timeout=seconds + 120)
     elapsed = time.monotonic() - started
     latencies.sort()
+    paid = outcomes.get("paid", 0) + outcomes.get("paid after pay", 0)
     return {
         "seconds": round(elapsed, 1),
         "threads": threads,
         "outcomes": outcomes,
-        "orders_per_second": round(outcomes.get("paid", 0) / elapsed, 1),
-        "errors": sum(n for k, n in outcomes.items() if k not in ("paid", "refused")),
+        "orders_per_second": round(paid / elapsed, 1),
+        # add, confirm, place (and pay when placing did not): what a paid order took, failures included
+        "requests": counts["requests"],
+        "requests_per_order": round(counts["requests"] / paid, 2) if paid else None,
+        "errors": sum(n for k, n in outcomes.items() if k not in ("paid", "paid after pay", "refused")),
         "started_at": round(started_at, 1),
         "ended_at": round(time.time(), 1),
         "place_p50_ms": round(statistics.median(latencies) * 1000, 1) if latencies else None,
@@ -268,7 +337,7 @@ def restock(variants: list[int], free: int) -> None:
 
 
 def burst(base: str, buyers: int, variants: list[int], prepare_threads: int) -> dict:
-    """N buyers, each with a cart at the review step, press "place order" at the same instant.
+    """N buyers, each with a cart at the confirm page, press "place order" at the same instant.
     Latency is counted from that instant (the barrier's release), not from when a thread got
     round to sending: what the buyer who clicked waits."""
     prepared: list[tuple[Buyer, dict] | None] = [None] * buyers
@@ -280,7 +349,7 @@ def burst(base: str, buyers: int, variants: list[int], prepare_threads: int) -> 
             buyer = Buyer(base, f"buyer{index}@bench.example")
             buyer.login()
             buyer.empty_cart()
-            outcome, form = buyer.to_review(variants[index % len(variants)])
+            outcome, form = buyer.to_confirm(variants[index % len(variants)])
         except Exception as exc:  # counted, not lost with the thread
             outcome, form = f"error: {exc}"[:120], None
         if form is None:
@@ -342,7 +411,8 @@ def burst(base: str, buyers: int, variants: list[int], prepare_threads: int) -> 
 def check(burst_file: str = "") -> None:
     """Stock: units of orders not yet shipped are exactly what stock holds reserved, and no row
     is oversold or negative. Money: every bench wallet's balance is its ledger's sum; no order
-    has two captured payments or two wallet debits; every paid order holds exactly its total."""
+    has two captured payments or two wallet debits; every paid order holds exactly its total;
+    no order a buyer placed is left unpaid."""
     django_setup()
     from django.db.models import Count, Q, Sum
 
@@ -380,6 +450,9 @@ def check(burst_file: str = "") -> None:
         "wallets_off_ledger": sum(1 for w in wallets if w.balance != (w.ledger or 0)),
         "orders_charged_twice": sum(1 for o in paid_orders if o.captures > 1) + debits.count(),
         "paid_orders_not_holding_total": sum(1 for o in paid_orders if o.captures != 1 or o.held != o.total),
+        # Placing pays from the wallet and the pay request is made only when it did not: every
+        # order the buyers placed must be paid all the same.
+        "bench_orders_unpaid": bench_orders.filter(status=Order.Status.PENDING_PAYMENT).count(),
     }
     if burst_file:
         with open(burst_file) as f:
@@ -394,15 +467,18 @@ def check(burst_file: str = "") -> None:
         and result["wallets_off_ledger"] == 0
         and result["orders_charged_twice"] == 0
         and result["paid_orders_not_holding_total"] == 0
+        and result["bench_orders_unpaid"] == 0
         and result.get("burst_paid", 0) == result.get("burst_placed", 0)
     )
     json.dump(result, sys.stdout)
 
 
 def profile(rounds: int, variants: list[int], cprofile_step: str, rows: int, sql_step: str = "") -> None:
-    """Each of the five requests of a purchase, in-process and single-threaded, through the full
-    middleware stack (django.test.Client): wall time (min and median of `rounds`), queries and
-    their time as the driver saw them. Buyers are logged in with force_login (login is not
+    """Each request of a purchase (add, the confirm page, place; pay only when placing did not
+    pay), in-process and single-threaded, through the full middleware stack (django.test.Client):
+    wall time (min and median of `rounds`), queries and their time as the driver saw them.
+    "update" is the confirm page posted back with another choice (express shipping), timed
+    beside the purchase, not part of it. Buyers are logged in with force_login (login is not
     part of the purchase). Writes real orders: run it on a throwaway database."""
     django_setup()
     import cProfile
@@ -410,16 +486,17 @@ def profile(rounds: int, variants: list[int], cprofile_step: str, rows: int, sql
     import pstats
 
     from django.contrib.auth import get_user_model
+    from django.contrib.messages import get_messages
     from django.db import connection
     from django.test import Client
 
     customers = list(get_user_model().objects.filter(email__endswith="@bench.example").order_by("pk")[:50])
-    steps = ["add", "checkout", "review", "place", "pay"]
+    steps = ["add", "checkout", "update", "place", "pay"]
     walls: dict[str, list[float]] = {s: [] for s in steps}
     queries: dict[str, list[int]] = {s: [] for s in steps}
     sql_ms: dict[str, list[float]] = {s: [] for s in steps}
     profiler = cProfile.Profile()
-    state = {"n": 0, "ms": 0.0, "step": ""}
+    state = {"n": 0, "ms": 0.0, "step": "", "counted": False}
     statements: list[tuple[float, str]] = []
 
     def timed(execute, sql, params, many, context):
@@ -437,7 +514,7 @@ def profile(rounds: int, variants: list[int], cprofile_step: str, rows: int, sql
         state["n"], state["ms"], state["step"] = 0, 0.0, name
         if name == sql_step:
             statements.clear()  # the last round's are printed
-        on = name == cprofile_step
+        on = name == cprofile_step and state["counted"]  # not the warm-up rounds' first imports
         with connection.execute_wrapper(timed):
             started = time.perf_counter()
             if on:
@@ -452,35 +529,43 @@ def profile(rounds: int, variants: list[int], cprofile_step: str, rows: int, sql
 
     client = Client()  # one handler (middleware loaded once, as in a gunicorn worker)
     for turn in range(rounds + 2):  # the first two warm up (templates, connection, imports)
+        state["counted"] = turn >= 2
         client.cookies.clear()
         client.force_login(customers[turn % len(customers)])
         variant = variants[turn % len(variants)]
         r = step("add", "/cart/add/", {"variant": variant, "quantity": 1})
         assert r.status_code == 302, r.status_code
         r = step("checkout", "/checkout/")
-        address = re.search(r'name="address" value="(\d+)"', r.content.decode()).group(1)
-        choice = {"address": address, "shipping_method": "standard", "payment_method": "wallet"}
-        r = step("review", "/checkout/", choice)
-        token = re.search(r'name="cart" value="([^"]+)"', r.content.decode()).group(1)
-        r = step("place", "/checkout/place/", {**choice, "cart": token, "insured": "0"})
+        form = PlaceForm.of(r.content.decode())
+        assert form is not None and form["payment_method"] == "wallet", form
+        r = step("update", "/checkout/", {**form, "shipping_method": "express"})
+        assert r.status_code == 200 and PlaceForm.of(r.content.decode()), r.status_code
+        r = step("place", "/checkout/place/", form)
         assert r.status_code == 302 and "/orders/" in r["Location"], (r.status_code, r.get("Location"))
-        number = r["Location"].rstrip("/").rsplit("/", 1)[-1]
-        r = step("pay", f"/payments/pay/{number}/", {"method": "wallet"})
-        assert r.status_code == 302, r.status_code
-        if turn < 2:
+        levels = [m.level for m in get_messages(r.wsgi_request)]
+        if not levels or max(levels) >= 30:  # not paid by placing: the pay request (counted when made)
+            number = r["Location"].rstrip("/").rsplit("/", 1)[-1]
+            r = step("pay", f"/payments/pay/{number}/", {"method": "wallet"})
+            assert r.status_code == 302, r.status_code
+        if turn < 2:  # warm-up rounds: not counted
             for s in steps:
-                walls[s].pop(), queries[s].pop(), sql_ms[s].pop()
+                walls[s].clear(), queries[s].clear(), sql_ms[s].clear()
     print(f"# Purchase, in-process: {rounds} rounds, single-threaded\n")
     print("| step | min ms | median ms | queries | SQL ms (median) |")
     print("|---|--:|--:|--:|--:|")
     for s in steps:
+        if not walls[s]:
+            print(f"| {s} | not needed: placing paid every order | | | |")
+            continue
         q = sorted(set(queries[s]))
         print(
             f"| {s} | {min(walls[s]):.1f} | {statistics.median(walls[s]):.1f} | "
             f"{'–'.join(map(str, (q[0], q[-1]) if len(q) > 1 else q))} | {statistics.median(sql_ms[s]):.1f} |"
         )
-    total = sum(statistics.median(walls[s]) for s in steps)
-    print(f"| all five | | {total:.1f} | {sum(statistics.median(queries[s]) for s in steps):.0f} | |")
+    bought = [s for s in steps if s != "update" and walls[s]]
+    total = sum(statistics.median(walls[s]) for s in bought)
+    n_statements = sum(statistics.median(queries[s]) for s in bought)
+    print(f"| a purchase ({', '.join(bought)}) | | {total:.1f} | {n_statements:.0f} | |")
     if sql_step:
         print(f"\n## SQL of {sql_step} (last round)\n")
         for i, (took, sql) in enumerate(statements, 1):
@@ -529,7 +614,7 @@ def main() -> None:
     p.add_argument("--rounds", type=int, default=30)
     p.add_argument("--variants", required=True, help="comma-separated variant ids")
     p.add_argument(
-        "--cprofile", default="", help="one step to profile with cProfile: add, checkout, review, place, pay"
+        "--cprofile", default="", help="one step to profile with cProfile: add, checkout, update, place, pay"
     )
     p.add_argument("--rows", type=int, default=40)
     p.add_argument("--sql", default="", help="one step whose statements are printed")

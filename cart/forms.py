@@ -37,16 +37,18 @@ class CheckoutForm(forms.Form):
     payment_method = forms.ChoiceField(label=_("Payment"), widget=OptionsRadioSelect)
     note = forms.CharField(label=_("Note to the shop"), required=False, max_length=200)
 
-    def __init__(self, *args, addresses, quotes, wallet_balance=None, least_total=None, **kwargs) -> None:
+    def __init__(
+        self, *args, addresses, quotes, wallet_balance=None, least_total=None, shipping_initial="standard", **kwargs
+    ) -> None:
         """`wallet_balance`: the customer's; `least_total`: what this cart costs at the least
-        (cheapest shipping, no insurance). The wallet option shows the balance, and cannot be
-        chosen when the balance is below that (the reason beside it)."""
+        (cheapest shipping, `shipping_initial`, no insurance). The wallet option shows the
+        balance, and cannot be chosen when the balance is below that (the reason beside it)."""
         super().__init__(*args, **kwargs)
         self.fields["address"].choices = [(a.pk, f"{a.recipient} {a.phone} · {address_line(a)}") for a in addresses]
         default = next((a.pk for a in addresses if a.is_default), None)
         self.fields["address"].initial = default
         self.fields["shipping_method"].choices = [(q.method, q.label) for q in quotes]
-        self.fields["shipping_method"].initial = "standard"
+        self.fields["shipping_method"].initial = shipping_initial
         choices = [c for c in Order.PaymentMethod.choices if c[0] in settings.PAYMENT_PROVIDERS]
         self.wallet_balance, self.wallet_short = wallet_balance, False
         if wallet_balance is not None:
@@ -58,7 +60,27 @@ class CheckoutForm(forms.Form):
         field.choices = choices
         field.widget.disabled = {"wallet"} if self.wallet_short else set()
         usable = [m for m in settings.PAYMENT_PROVIDERS if m not in field.widget.disabled]
+        # The wallet first when it covers the least total (it then completes the order with no
+        # gateway to visit), else the first method offered.
+        if wallet_balance is not None and "wallet" in usable:
+            usable.insert(0, "wallet")
         field.initial = usable[0] if usable else settings.PAYMENT_PROVIDERS[0]
+
+    def _options(self, name: str) -> list[tuple[str, str, bool, bool]]:
+        """(value, label, checked, disabled) of a radio field, for the page's own loop: a
+        fraction of what the widget's templates cost to render (the confirm page is hot)."""
+        field = self.fields[name]
+        current = str(self[name].value())
+        disabled = getattr(field.widget, "disabled", set())
+        return [(str(value), label, str(value) == current, value in disabled) for value, label in field.choices]
+
+    @property
+    def address_options(self):
+        return self._options("address")
+
+    @property
+    def payment_options(self):
+        return self._options("payment_method")
 
     def _wallet_label(self, least_total) -> str:
         balance = format_money(self.wallet_balance)

@@ -150,98 +150,147 @@ def _fix_place(request: HttpRequest, address_id: int, back: str) -> HttpResponse
     return redirect(reverse("accounts:address_edit", args=[address_id]) + "?" + urlencode({"next": back}))
 
 
-def _checkout_context(request: HttpRequest):
+def choice_key(*, address, shipping_method: str, insured: bool, payment_method: str) -> str:
+    """The choice a confirm page's totals were computed for. The page posts it back beside the
+    choice itself; they differ when a radio was changed and "place order" pressed without the
+    totals shown again (no JavaScript, or a quick click), and then the order is not placed."""
+    return f"{address}:{shipping_method}:{1 if insured else 0}:{payment_method}"
+
+
+def _confirm_page(request: HttpRequest, data=None, *, changed: bool = False) -> HttpResponse:
+    """The one-page confirm (确认订单): the lines, the default address, the cheapest shipping,
+    no insurance and the payment method already chosen, their totals and "place order" (GET).
+    Another choice posts the same page back (`data`) and it is shown with that choice's
+    totals; a choice that cannot be placed as it stands (a wallet short for its total, an
+    invalid value) is shown with its reason and "place order" disabled."""
     cart = services.cart_for(user=request.user, session=request.session)
     summary = services.cart_summary(cart=cart)
+    if not summary.lines:
+        messages.info(request, _("Your cart is empty."))
+        return redirect("cart:detail")
     addresses = list(Address.objects.filter(user=request.user))
-    return cart, summary, addresses
+    if not addresses:
+        messages.info(request, _("Add a delivery address first."))
+        return redirect(reverse("accounts:address_new") + "?next=" + reverse("cart:checkout"))
+    request.cart_count = summary.quantity  # the header's count, without its own query
+    default = next((a for a in addresses if a.is_default), addresses[0])
+    # The fees of the address asked for (its province sets them), else the default's.
+    wanted = parse_whole_number(data.get("address", "")) if data is not None else None
+    address = next((a for a in addresses if a.pk == wanted), default)
+    if data is not None and address.needs_place:
+        return _fix_place(request, address.pk, reverse("cart:checkout"))
+    quotes = shipping_quotes(weight_grams=summary.weight_grams, province=address.province, goods=summary.subtotal)
+    cheapest = min(quotes, key=lambda q: q.fee)
+    try:  # the least this cart costs: the default choice, and what the wallet must cover to be offered
+        least = services.checkout_totals(
+            summary=summary, province=address.province, shipping_method=cheapest.method, insured=False,
+            customer=request.user,
+        )  # fmt: skip
+    except CartError:
+        least = None
+    wallet_balance = _wallet_balance(request)
+    form = CheckoutForm(
+        data,
+        addresses=addresses,
+        quotes=quotes,
+        wallet_balance=wallet_balance,
+        least_total=least.total if least else None,
+        shipping_initial=cheapest.method,
+    )
+    totals, choice = None, None
+    if data is None:
+        choice = {
+            "address": address.pk,
+            "shipping_method": cheapest.method,
+            "insured": False,
+            "payment_method": form.fields["payment_method"].initial,
+            "note": "",
+        }
+        totals = least  # the default choice is the least: one computation of the totals
+    elif form.is_valid():
+        choice = form.cleaned_data
+        if (choice["shipping_method"], choice["insured"]) == (cheapest.method, False):
+            totals = least
+        else:
+            try:
+                totals = services.checkout_totals(
+                    summary=summary, province=address.province, shipping_method=choice["shipping_method"],
+                    insured=choice["insured"], customer=request.user,
+                )  # fmt: skip
+            except CartError as exc:
+                form.add_error(None, exc.message)
+        short = wallet_balance is not None and totals is not None and wallet_balance < totals.total
+        if short and choice["payment_method"] == "wallet":
+            # Dearer than the least (another address, express, insurance): the wallet is short
+            # for this choice; say so here rather than place an order it cannot pay.
+            form.add_error("payment_method", wallet_short_message(balance=wallet_balance, total=totals.total))
+    if changed:
+        messages.warning(request, _("You changed your choices: check the total below, then place the order."))
+    can_place = totals is not None and not form.errors
+    return render(
+        request,
+        "cart/checkout.html",
+        {
+            "form": form,
+            "summary": summary,
+            "cart": cart,
+            "address": address,
+            "quotes": quotes,
+            "insurance": insurance_fee(summary.subtotal),
+            "rate": float(settings.SHIPPING_INSURANCE_RATE) * 1000,
+            "totals": totals,
+            "choice": choice,
+            "shown": choice_key(**{k: choice[k] for k in CHOICE_FIELDS}) if can_place else "",
+            "can_place": can_place,
+            "invoice": data is not None and data.get("invoice") == "1",
+        },
+    )
+
+
+CHOICE_FIELDS = ("address", "shipping_method", "insured", "payment_method")
 
 
 @login_required
 def checkout(request: HttpRequest) -> HttpResponse:
-    """Step 1 (GET): choose address, shipping, insurance, payment. Step 2 (POST): review the
-    totals computed here; the review's button posts to checkout_place."""
-    cart, summary, addresses = _checkout_context(request)
-    if not summary.lines:
-        messages.info(request, _("Your cart is empty."))
-        return redirect("cart:detail")
-    if not addresses:
-        messages.info(request, _("Add a delivery address first."))
-        return redirect(reverse("accounts:address_new") + "?next=" + reverse("cart:checkout"))
-    default = next((a for a in addresses if a.is_default), addresses[0])
-    quotes = shipping_quotes(weight_grams=summary.weight_grams, province=default.province, goods=summary.subtotal)
-    wallet_balance, least_total = _wallet_at_checkout(request, summary, default, quotes)
-    form = CheckoutForm(
-        request.POST or None, addresses=addresses, quotes=quotes, wallet_balance=wallet_balance, least_total=least_total
-    )
-    context = {
-        "form": form,
-        "summary": summary,
-        "quotes": quotes,
-        "insurance": insurance_fee(summary.subtotal),
-        "rate": float(settings.SHIPPING_INSURANCE_RATE) * 1000,
-    }
-    if request.method == "POST" and form.is_valid():
-        address = next(a for a in addresses if a.pk == form.cleaned_data["address"])
-        if address.needs_place:
-            return _fix_place(request, address.pk, reverse("cart:checkout"))
-        try:
-            totals = services.checkout_totals(
-                summary=summary,
-                province=address.province,
-                shipping_method=form.cleaned_data["shipping_method"],
-                insured=form.cleaned_data["insured"],
-                customer=request.user,
-            )
-        except CartError as exc:
-            messages.error(request, exc.message)
-        else:
-            if form.cleaned_data["payment_method"] == "wallet" and wallet_balance < totals.total:
-                # Dearer than the least (another address, express, insurance): the wallet is
-                # short for this choice; say so here rather than place an order it cannot pay.
-                form.add_error("payment_method", wallet_short_message(balance=wallet_balance, total=totals.total))
-                return render(request, "cart/checkout.html", context)
-            return render(
-                request,
-                "cart/review.html",
-                {**context, "totals": totals, "address": address, "cart": cart, "choice": form.cleaned_data},
-            )
-    return render(request, "cart/checkout.html", context)
+    """The one-page confirm: GET shows it with the defaults chosen; POST shows it again for
+    another choice (the page's "update" button, or its script on a change). Its "place order"
+    button posts the same form to checkout_place."""
+    return _confirm_page(request, request.POST if request.method == "POST" else None)
 
 
-def _wallet_at_checkout(request: HttpRequest, summary, address, quotes) -> tuple[Decimal | None, Decimal | None]:
-    """The customer's wallet balance and the least this cart costs (the cheapest shipping to
-    the default address, no insurance), when the wallet is offered; else (None, None)."""
-    if "wallet" not in settings.PAYMENT_PROVIDERS or not quotes:
-        return None, None
+def _wallet_balance(request: HttpRequest) -> Decimal | None:
+    """The customer's wallet balance when the wallet is offered; else None."""
+    if "wallet" not in settings.PAYMENT_PROVIDERS:
+        return None
     wallet = payment_selectors.wallet_of(user=request.user)
-    cheapest = min(quotes, key=lambda q: q.fee)
-    try:
-        least = services.checkout_totals(
-            summary=summary, province=address.province, shipping_method=cheapest.method, insured=False,
-            customer=request.user,
-        ).total  # fmt: skip
-    except CartError:
-        least = None
-    return (wallet.balance if wallet else Decimal("0.00")), least
+    return wallet.balance if wallet else Decimal("0.00")
 
 
 @login_required
 @require_POST
 @ratelimit(key="user", rate=settings.RATELIMIT_PLACE_ORDER, method="POST", block=True)
 def checkout_place(request: HttpRequest) -> HttpResponse:
+    data = request.POST
+    insured = data.get("insured") == "1"
+    shown = data.get("shown")
+    if shown is not None and shown != choice_key(
+        address=data.get("address", ""), shipping_method=data.get("shipping_method", ""), insured=insured,
+        payment_method=data.get("payment_method", ""),
+    ):  # fmt: skip
+        # Not the choice whose totals the customer saw: show them this one's, place nothing.
+        return _confirm_page(request, data, changed=True)
     try:
-        address_id = parse_whole_number(request.POST.get("address", ""))
+        address_id = parse_whole_number(data.get("address", ""))
         if address_id is None:
             raise ValueError("no address")
         order = services.checkout_place_order(
-            cart_token=request.POST.get("cart", ""),
+            cart_token=data.get("cart", ""),
             customer=request.user,
             address_id=address_id,
-            shipping_method=request.POST.get("shipping_method", ""),
-            insured=request.POST.get("insured") == "1",
-            payment_method=request.POST.get("payment_method", ""),
-            note=request.POST.get("note", ""),
+            shipping_method=data.get("shipping_method", ""),
+            insured=insured,
+            payment_method=data.get("payment_method", ""),
+            note=data.get("note", ""),
         )
     except (CartError, OrderError) as exc:
         if exc.code == CartErrorCode.ADDRESS_NEEDS_PLACE:
@@ -252,7 +301,7 @@ def checkout_place(request: HttpRequest) -> HttpResponse:
         messages.error(request, _("Choose a delivery address."))
         return redirect("cart:checkout")
     completed = _checkout_complete(request, order)
-    if completed and request.POST.get("invoice") == "1":
+    if completed and data.get("invoice") == "1":
         # The invoice's details are after-sales' form (an app above cart): straight to it, for
         # the order just placed; it is kept until the order completes, then issued.
         return redirect("aftersales:invoice_request", order_number=order.number)

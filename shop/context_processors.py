@@ -5,7 +5,10 @@ def shop(request) -> dict:
     """Site-wide template values. The cart count costs a query only for visitors with a
     session: anonymous first visits (the cached pages) never touch the database here."""
     context = {"SHOP_CURRENCY": settings.SHOP_CURRENCY, "SITE_URL": settings.SITE_URL, "cart_count": 0}
-    if settings.SESSION_COOKIE_NAME in request.COOKIES and hasattr(request, "user"):
+    known = getattr(request, "cart_count", None)  # a page that read the cart anyway (checkout) set it
+    if known is not None:
+        context["cart_count"] = known
+    elif settings.SESSION_COOKIE_NAME in request.COOKIES and hasattr(request, "user"):
         from django.db.models import Sum
 
         from cart.models import CartLine

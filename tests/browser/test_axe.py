@@ -3,8 +3,8 @@ desktop and on a 390×844 phone, fails on any serious or critical violation.
 
 The pages, on the seeded demo catalogue and the demo customer's orders (shop/demo.py): home,
 a category, all products, search (with results and without), a product, its reviews, an empty
-cart and one with lines, checkout, its review step, the order awaiting payment, the sandbox
-gateway's page and the return page after paying, the order list, orders waiting to be packed,
+cart and one with lines, the one-page confirm and it after another choice, the order awaiting
+payment, the sandbox gateway's page and the return page after paying, the order list, orders waiting to be packed,
 on their way (with tracking) and completed, a change of address, the account and its profile
 and password pages, favourites, the address book, an address and a new one, after-sales (the
 list, a request, the request form), the review and follow-up forms, the invoice request, login,
@@ -188,7 +188,8 @@ def press(locator) -> None:
 
 
 def purchase_pages(page: Page, audit: Audit, customer) -> None:
-    """A cart with two lines, checkout, its review, the order awaiting payment, the gateway's
+    """A cart with two lines, the one-page confirm and it again after another choice, the order
+    awaiting payment, the gateway's
     page and the page it returns to."""
     cart = cart_services.cart_open(user=customer, session=None)
     variants = ProductVariant.objects.filter(is_active=True, product__is_active=True, stocks__on_hand__gte=5)
@@ -198,16 +199,22 @@ def purchase_pages(page: Page, audit: Audit, customer) -> None:
     expect(page.locator("#go-checkout")).to_be_visible()
     audit.check(page, "cart with lines")
     page.goto(reverse("cart:checkout"))
-    expect(page.locator("#review-order")).to_be_visible()
-    audit.check(page, "checkout")
-    sandbox = page.locator("input[name=payment_method][value=sandbox]")
-    sandbox.focus()
-    page.keyboard.press("Space")
-    expect(sandbox).to_be_checked()
-    with page.expect_navigation():
-        press(page.locator("#review-order"))
     expect(page.locator("#place-order")).to_be_visible()
-    audit.check(page, "checkout review")
+    audit.check(page, "checkout")
+    # Another choice, by keyboard: the page's script shows it again with that choice's totals.
+    express = page.locator("input[name=shipping_method][value=express]")
+    express.focus()
+    with page.expect_navigation():
+        page.keyboard.press("Space")
+    expect(express).to_be_checked()
+    sandbox = page.locator("input[name=payment_method][value=sandbox]")
+    if not sandbox.is_checked():
+        sandbox.focus()
+        with page.expect_navigation():
+            page.keyboard.press("Space")
+    expect(sandbox).to_be_checked()
+    expect(page.locator("#place-order")).to_be_enabled()
+    audit.check(page, "checkout, another choice")
     with page.expect_navigation():
         press(page.locator("#place-order"))
     expect(page.locator("#pay-now")).to_be_visible()

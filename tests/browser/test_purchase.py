@@ -2,10 +2,10 @@
 
 1. A new customer registers, adds two products from their pages (a chosen variant, two of
    it, and another product), applies a coupon in the cart, adds a delivery address when the
-   checkout asks for one, picks express shipping and insurance, checks the review's figures,
-   places the order and pays it through the sandbox gateway: the gateway's signed
-   notification comes back over real HTTP to the live server, the order turns paid and the
-   "order paid" mail goes out.
+   checkout asks for one, picks express shipping and insurance on the one-page confirm (each
+   choice shows its totals at once), checks the figures, places the order and pays it through
+   the sandbox gateway: the gateway's signed notification comes back over real HTTP to the
+   live server, the order turns paid and the "order paid" mail goes out.
 2. A customer with wallet balance logs in, buys one product with "Wallet balance": placing
    the order pays it (no second click on the order page), and the balance drops by exactly
    the total.
@@ -184,17 +184,28 @@ def expected_totals(user, *, province: str, shipping_method: str, insured: bool)
     )
 
 
-def review_and_place(
+def choose(page: Page, selector: str) -> None:
+    """A choice on the confirm page: its script (static/shop/checkout.js) posts the page back
+    and it comes again with the choice checked and its totals."""
+    choice = page.locator(selector)
+    if choice.is_checked():
+        return
+    with page.expect_navigation():
+        choice.check()
+    expect(page.locator(selector)).to_be_checked()
+
+
+def confirm_and_place(
     page: Page, journey: Journey, user, *, shipping_method: str, insured: bool, completes: bool = False
 ) -> Order:
-    """On the review page: check the figures, place the order, land on the order's page. With
+    """On the confirm page: check the figures, place the order, land on the order's page. With
     `completes` (the wallet, cash on delivery) placing finishes the order: the caller checks it
     is paid; otherwise it awaits payment."""
     expect(page.locator("#place-order")).to_be_visible()
     province = Address.objects.get(user=user, is_default=True).province
     totals = expected_totals(user, province=province, shipping_method=shipping_method, insured=insured)
     expect_totals(page, totals)
-    journey.shot("review")
+    journey.shot("confirm")
     page.locator("#place-order").click()
     arrived(page, r"/orders/\d+/$")
     order = Order.objects.get(customer=user)
@@ -312,12 +323,12 @@ def test_register_buy_with_coupon_and_pay_through_the_sandbox_gateway(
 
     # Express, insured, paid online.
     expect(page.locator(f"input[name=address][value='{address.pk}']")).to_be_checked()
-    page.locator("input[name=shipping_method][value=express]").check()
-    page.locator("input[name=insured]").check()
-    page.locator("input[name=payment_method][value=sandbox]").check()
+    expect(page.locator("input[name=payment_method][value=sandbox]")).to_be_checked()  # the wallet is empty
+    expect_totals(page, expected_totals(user, province=address.province, shipping_method="standard", insured=False))
     journey.shot("checkout")
-    page.locator("#review-order").click()
-    order = review_and_place(page, journey, user, shipping_method="express", insured=True)
+    choose(page, "input[name=shipping_method][value=express]")
+    choose(page, "input[name=insured]")
+    order = confirm_and_place(page, journey, user, shipping_method="express", insured=True)
     assert order.discount == COUPON_OFF and order.coupon_code == COUPON and order.payment_method == "sandbox"
     assert {(line.sku, line.quantity) for line in order.lines.all()} == {
         (first_variant.sku, 2),
@@ -375,11 +386,10 @@ def test_log_in_and_pay_from_the_wallet(desktop_page: Page, demo_catalogue, shop
     expect(page.locator("table.cart-lines tbody tr")).to_have_count(1)
     page.locator("#go-checkout").click()
     arrived(page, re.escape(reverse("cart:checkout")) + "$")
-    page.locator("input[name=payment_method][value=wallet]").check()
+    expect(page.locator("input[name=payment_method][value=wallet]")).to_be_checked()  # it covers the order
     journey.shot("checkout")
-    page.locator("#review-order").click()
     expect(page.locator("#one-step-note")).to_be_visible()  # placing the order pays it
-    order = review_and_place(page, journey, user, shipping_method="standard", insured=False, completes=True)
+    order = confirm_and_place(page, journey, user, shipping_method="standard", insured=False, completes=True)
     assert order.payment_method == "wallet"
 
     # No second click: the order page shows it paid from the wallet already.

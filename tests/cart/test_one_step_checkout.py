@@ -23,7 +23,7 @@ CHECKOUT = reverse("cart:checkout")
 
 
 def place_form(cart, address, payment_method: str, **extra) -> dict:
-    """What the review page posts to cart:place."""
+    """What the confirm page posts to cart:place (its "shown" left out: a hand-made POST)."""
     return {
         "cart": str(cart.token),
         "address": str(address.pk),
@@ -174,9 +174,8 @@ def test_a_gateway_order_still_goes_on_to_be_paid(client, buyer):
 def test_the_checkout_pages_say_placing_completes_a_cod_or_wallet_order(client, buyer):
     user, address, _cart = buyer
     wallet_top_up(user=user, amount=D("500.00"), reference="T")  # a short wallet cannot be chosen
-    page = client.get(CHECKOUT)
-    assert b'id="one-step-note"' in page.content
-    assert "placing the order completes it" in page.content.decode()
+    page = client.get(CHECKOUT)  # the confirm page: the wallet, which covers the order, chosen
+    assert "Placing the order completes it: ¥176.00 is paid from your wallet at once." in page.content.decode()
 
     form = {"address": address.pk, "shipping_method": "standard", "payment_method": "wallet", "note": ""}
     review = client.post(CHECKOUT, form).content.decode()

@@ -1,4 +1,4 @@
-"""Issue 11: the review step shows every choice (shipping, payment, coupon, note); the order page
+"""Issue 11: the confirm page shows every choice (shipping, payment, coupon, note); the order page
 shows the note; cancelling and confirming receipt ask first (data-confirm + a static script)."""
 
 import re

@@ -128,15 +128,16 @@ def test_a_short_wallet_cannot_be_chosen_and_says_why(client, buyer):
     assert "Wallet balance (¥100.00): not enough for this order (at least ¥120.00)" in option
     assert not re.search(r'value="wallet"[^>]*checked|checked[^>]*value="wallet"', page)
 
-    # A stale page or a hand-made POST choosing it anyway: back to the form, no review.
+    # A stale page or a hand-made POST choosing it anyway: the page again, "place order" disabled.
     form = {"address": address.pk, "shipping_method": "standard", "payment_method": "wallet", "note": ""}
     response = client.post(CHECKOUT, form)
     assert response.templates[0].name == "cart/checkout.html"
     assert "Your wallet balance is not enough for this order." in response.content.decode()
+    assert 'id="place-order" disabled>' in response.content.decode()
     assert not Order.objects.filter(customer=user).exists()
 
 
-def test_a_wallet_enough_for_the_cheapest_but_not_for_express_is_refused_on_review(client, buyer):
+def test_a_wallet_enough_for_the_cheapest_but_not_for_express_is_refused_on_the_confirm_page(client, buyer):
     user, address, _cart = buyer
     wallet_top_up(user=user, amount=D("125.00"), reference="T")  # ¥120.00 + free standard, not express
     assert "disabled" not in wallet_option(client.get(CHECKOUT).content.decode())
@@ -146,8 +147,9 @@ def test_a_wallet_enough_for_the_cheapest_but_not_for_express_is_refused_on_revi
     page = response.content.decode()
     assert response.templates[0].name == "cart/checkout.html"
     assert "Your wallet balance (¥125.00) is less than the order total (¥" in page
+    assert 'id="place-order" disabled>' in page
     form["shipping_method"] = "standard"
-    assert client.post(CHECKOUT, form).templates[0].name == "cart/review.html"
+    assert 'id="place-order">' in client.post(CHECKOUT, form).content.decode()
 
 
 # -- never deleted with entries -------------------------------------------------------------
