@@ -107,12 +107,26 @@ def category_with_tree(*, slug: str) -> CategoryTree:
     change clears it). Raises Category.DoesNotExist."""
 
     def load():
-        category = Category.objects.get(slug=slug, is_active=True)
+        # One query (it was three: the category, its ancestors, its subtree): the category's
+        # path picks its ancestors (prefixes of it) and its subtree (what it prefixes).
+        nodes = list(
+            Category.objects.raw(
+                """WITH target AS (SELECT path FROM catalog_category WHERE slug = %s AND is_active)
+                SELECT c.* FROM catalog_category c, target t
+                 WHERE substr(c.path, 1, length(t.path)) = t.path OR substr(t.path, 1, length(c.path)) = c.path
+                 ORDER BY c.path""",
+                [slug],
+            )
+        )
+        category = next((node for node in nodes if node.slug == slug), None)
+        if category is None:
+            raise Category.DoesNotExist(slug)
+        inside = [node for node in nodes if node.path.startswith(category.path)]
         return CategoryTree(
             category=category,
-            ancestors=list(category.get_ancestors()) if category.depth > 1 else [],
-            children=list(category.get_children().filter(is_active=True)),
-            subtree_ids=list(Category.objects.filter(path__startswith=category.path).values_list("pk", flat=True)),
+            ancestors=[node for node in nodes if len(node.path) < len(category.path)],
+            children=[node for node in inside if node.depth == category.depth + 1 and node.is_active],
+            subtree_ids=[node.pk for node in inside],
         )
 
     return _memo(f"category-tree:{slug}", load)  # not "tree:", which held a tuple before
@@ -364,7 +378,7 @@ def facets_for(base: QuerySet[Product], *, choice: FacetChoice | None = None) ->
         return _facets_built(counts, choice, base_total=counts.scanned)
     if scope.search:
         # The hits come from the full-text index: count them all, or a sample of a broad word's.
-        counts = _counted_bounded(base, conditions, bound=None, whole_catalogue=False)
+        counts = _counted_bounded(base, conditions, bound=None, whole_catalogue=False, search=True)
         return _facets_built(counts, choice, base_total=counts.scanned)
     table = catalog_facets.table_counts(
         category_ids=None if scope.category_ids is None else list(scope.category_ids), using=base.db
@@ -422,12 +436,19 @@ def _bound(table: catalog_facets.TableCounts, choice: FacetChoice, groups: set[s
 
 
 def _counted_bounded(
-    products: QuerySet[Product], conditions: dict[str, Q], *, bound: int | None, whole_catalogue: bool
+    products: QuerySet[Product],
+    conditions: dict[str, Q],
+    *,
+    bound: int | None,
+    whole_catalogue: bool,
+    search: bool = False,
 ) -> _Counts:
     """_counted over `products`, exact while they are at most CATALOG_FACETS_EXACT_MAX, else
     estimated from a sample of about CATALOG_FACETS_SAMPLE_ROWS of them. `bound`: at most how
     many they are (None: unknown, the planner's estimate is taken). `whole_catalogue`: they
-    are all products under some filter, read through the category-led indexes."""
+    are all products under some filter, read through the category-led indexes. `search`: they
+    are a search's hits, sampled from one of the strata whose full-text index holds only them
+    (catalog.facets.SEARCH_TIERS), not from a bitmap of every hit."""
     exact_max, target = settings.CATALOG_FACETS_EXACT_MAX, settings.CATALOG_FACETS_SAMPLE_ROWS
     if whole_catalogue:
         products = products.filter(catalog_facets.every_category())
@@ -438,7 +459,7 @@ def _counted_bounded(
         bound = _planned_rows(products)
     if bound <= exact_max:
         return _counted(products, conditions)
-    k = -(-100 * target // bound)  # ceil
+    k = catalog_facets.search_tier(rows=bound, target=target) if search else -(-100 * target // bound)  # ceil
     if k >= 100:
         return _counted(products, conditions)
     sample = _counted(products.filter(catalog_facets.sampled(k=k)), conditions)
@@ -570,21 +591,18 @@ def _facets_built(
         estimated=counts.estimated,
     )
     brand_counts = {pk: n for pk, n in counts.brands.items() if n}
-    if brand_counts:
-        # The brands with most products; a long tail of checkboxes helps nobody and costs
-        # most of the page's rendering time.
-        top = sorted(brand_counts, key=lambda pk: (-brand_counts[pk], pk))[:FACET_BRANDS]
-        facets.brands_hidden = len(brand_counts) - len(top)
-        facets.brands = [
-            {"brand": brand, "count": brand_counts[brand.pk]}
-            for brand in Brand.objects.filter(pk__in=top).order_by("name")
-        ]
+    # The brands with most products; a long tail of checkboxes helps nobody and costs most of
+    # the page's rendering time.
+    top = sorted(brand_counts, key=lambda pk: (-brand_counts[pk], pk))[:FACET_BRANDS]
     found = set(counts.values) | set(own_values or ())
+    brands, values = _facet_labels(brand_ids=top, value_ids=sorted(found))
+    if brand_counts:
+        facets.brands_hidden = len(brand_counts) - len(top)
+        facets.brands = [{"brand": brand, "count": brand_counts[brand.pk]} for brand in brands]
     if found:
         selected = choice.selected_values
         chosen_attributes = {attribute for attribute, _ids in choice.values}
         by_attribute: dict[int, dict] = {}
-        values = AttributeValue.objects.filter(pk__in=found, attribute__is_filter=True).select_related("attribute")
         for value in values:
             # A value counts under every filter but its own attribute's (None: all of them).
             per = counts.values.get(value.pk, {})
@@ -598,6 +616,45 @@ def _facets_built(
             entry["values"].append({"value": value, "count": n})
         facets.attributes = sorted(by_attribute.values(), key=lambda e: (e["attribute"].position, e["attribute"].code))
     return facets
+
+
+def _columns(model, alias: str) -> str:
+    return ", ".join(f'{alias}."{f.column}"' for f in model._meta.concrete_fields)
+
+
+def _facet_labels(*, brand_ids: list[int], value_ids: list[int]) -> tuple[list[Brand], list[AttributeValue]]:
+    """The brands a facet list shows, by name, and its filterable attribute values with their
+    attributes, in AttributeValue's order. One query on PostgreSQL (each list a JSON array:
+    every field is a number, a string or a boolean), where it was two round trips; none when
+    there is nothing to show."""
+    if not brand_ids and not value_ids:
+        return [], []
+    using = router.db_for_read(Brand)
+    if connections[using].vendor != "postgresql":
+        brands = list(Brand.objects.filter(pk__in=brand_ids).order_by("name")) if brand_ids else []
+        values = AttributeValue.objects.filter(pk__in=value_ids, attribute__is_filter=True).select_related("attribute")
+        return brands, (list(values) if value_ids else [])
+    brand_fields = [f.attname for f in Brand._meta.concrete_fields]
+    value_fields = [f.attname for f in AttributeValue._meta.concrete_fields]
+    attribute_fields = [f.attname for f in Attribute._meta.concrete_fields]
+    sql = f"""
+        SELECT (SELECT json_agg(json_build_array({_columns(Brand, "b")}) ORDER BY b.name, b.id)
+                  FROM catalog_brand b WHERE b.id = ANY(%s::bigint[])),
+               (SELECT json_agg(json_build_array({_columns(AttributeValue, "v")}, {_columns(Attribute, "a")})
+                                ORDER BY a.position, v.position, v.value, v.id)
+                  FROM catalog_attributevalue v JOIN catalog_attribute a ON a.id = v.attribute_id
+                 WHERE v.id = ANY(%s::bigint[]) AND a.is_filter)
+    """  # noqa: S608 - column names from the models, values are parameters
+    with connections[using].cursor() as cursor:
+        cursor.execute(sql, [brand_ids, value_ids])
+        brand_rows, value_rows = cursor.fetchone()
+    brands = [Brand.from_db(using, brand_fields, row) for row in brand_rows or []]
+    values = []
+    for row in value_rows or []:
+        value = AttributeValue.from_db(using, value_fields, row[: len(value_fields)])
+        value.attribute = Attribute.from_db(using, attribute_fields, row[len(value_fields) :])
+        values.append(value)
+    return brands, values
 
 
 def _attribute_value_counts_portable(
