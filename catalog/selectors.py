@@ -535,44 +535,41 @@ def _counted_once(products: QuerySet[Product], conditions: dict[str, Q]) -> _Cou
         return f"FILTER (WHERE {' AND '.join(kept)})" if kept else ""
 
     attributes = [name for name in conditions if name.startswith("attr:")]
-    # Plain columns (counts, then the price span), each kind padded with NULLs to one width:
-    # parsing arrays of numerics cost more in Python than the query did in PostgreSQL.
+    # A row per brand (its count under the other groups' filters), per attribute value (its
+    # counts, see _counted_once's caller) and one for the totals and the price span, in plain
+    # columns padded with NULLs to one width: the totals and the span are aggregated once over
+    # the rows, not per brand and summed in Python (Decimals for every brand's prices).
     per_value = [f"count(*) {under(set())}", *(f"count(*) {under({name})}" for name in attributes)]
-    per_brand = [f"count(*) {under({'brand'})}", f"count(*) {under({'stock'}, 'in_stock')}"]
-    per_brand += [f"count(*) {under(set())}", "count(*)"]
-    width = max(len(per_value), len(per_brand))
-    per_brand += ["NULL"] * (width - len(per_brand)) + [
-        f"min(price) {under({'price'})}",
-        f"max(price) {under({'price'})}",
-    ]
-    per_value += ["NULL"] * (width - len(per_value)) + ["NULL", "NULL"]
+    totals = [f"count(*) {under({'stock'}, 'in_stock')}", f"count(*) {under(set())}", "count(*)"]
+    width = max(len(per_value), len(totals))
+
+    def padded(columns: list[str], low: str = "NULL", high: str = "NULL") -> str:
+        return ", ".join([*columns, *["NULL"] * (width - len(columns)), low, high])
+
     keys = [None, *(int(name.removeprefix("attr:")) for name in attributes)]
+    brand_count = f"count(*) {under({'brand'})}"
     with connections[products.db].cursor() as cursor:
         # The inner SQL is the ORM's, with its parameters passed separately; the rest is ours.
         cursor.execute(
             f"""WITH chosen AS MATERIALIZED ({sql})
-            SELECT 'b', brand_id, {", ".join(per_brand)} FROM chosen GROUP BY brand_id
+            SELECT 't', NULL, {padded(totals, f"min(price) {under({'price'})}", f"max(price) {under({'price'})}")}
+              FROM chosen
             UNION ALL
-            SELECT 'v', value_id, {", ".join(per_value)}
-              FROM (SELECT unnest(value_ids) AS value_id, * FROM chosen) AS unnested GROUP BY value_id""",  # noqa: S608
+            SELECT 'b', brand_id, {padded([brand_count])} FROM chosen GROUP BY brand_id HAVING {brand_count} > 0
+            UNION ALL
+            SELECT 'v', value_id, {padded(per_value)}
+              FROM (SELECT unnest(value_ids) AS value_id{"".join(", " + a for a in flags.values())} FROM chosen)
+                AS unnested GROUP BY value_id""",  # noqa: S608
             params,
         )
-        lows, highs = [], []
         for row in cursor.fetchall():
             if row[0] == "v":
                 counts.values[row[1]] = dict(zip(keys, row[2 : 2 + len(keys)], strict=True))
-                continue
-            n, stocked, shown, scanned = row[2:6]
-            if n:
-                counts.brands[row[1]] = n
-            counts.in_stock += stocked
-            counts.shown += shown
-            counts.scanned += scanned
-            if row[-2] is not None:
-                lows.append(row[-2])
-                highs.append(row[-1])
-        counts.price_min = min(lows) if lows else None
-        counts.price_max = max(highs) if highs else None
+            elif row[0] == "b":
+                counts.brands[row[1]] = row[2]
+            else:
+                counts.in_stock, counts.shown, counts.scanned = row[2:5]
+                counts.price_min, counts.price_max = row[-2:]
     return counts
 
 
