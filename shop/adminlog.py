@@ -17,8 +17,12 @@ page a change came from. Here the log is written by the admin only:
   record for that page is skipped.
 
 tests/shop/test_admin_log.py walks every admin write path and fails on one that leaves no record.
-The record is written after the write, outside its transaction: a page's services commit (and
-call gateways) on their own, and wrapping them would hold a transaction across those calls.
+A POST to a page of a ModelAdmin's own (add, change, delete and every custom page: approve,
+adjust, receive, run…) runs in one transaction with its record, so a change rolled back leaves no
+record and a change committed always has one; the services' own transactions become savepoints
+in it, and what they do on commit (mail, tasks, gateway refunds) waits for the record. The
+changelist is the exception: its list actions ship parcels and ask carriers, which must not
+happen inside an open transaction (STYLE.md), so an action's record follows its writes.
 """
 
 import hashlib
@@ -33,7 +37,7 @@ from django.contrib.admin.utils import unquote
 from django.contrib.contenttypes.models import ContentType
 from django.core.exceptions import ValidationError
 from django.core.serializers.json import DjangoJSONEncoder
-from django.db import models
+from django.db import models, router, transaction
 from django.http import HttpRequest
 from django.urls import Resolver404, URLPattern, resolve
 
@@ -53,6 +57,8 @@ BULK_ROWS, BULK_TEXT = 1000, 60
 CHUNK = 1000
 # The URL keyword that names the object a page acts on (ours, Django's, the user admin's).
 PK_KWARGS = ("pk", "object_id", "id")
+# Pages whose POST is not run in one transaction with its record (see the module's docstring).
+OUTSIDE_TRANSACTION = frozenset({"changelist"})
 
 _encoder = DjangoJSONEncoder()
 
@@ -382,12 +388,20 @@ def _recorded_page(model_admin, view, name: str):
     """An admin page that, on a POST, records the object its URL names: read before and after
     the page ran; recorded when it changed, or when the page finished with a redirect and no
     refusal. Skipped when something was recorded during the request already (the admin's own
-    save and delete, an import, a page that records itself)."""
+    save and delete, an import, a page that records itself). The page and its record share one
+    transaction, but for the changelist's actions (the module's docstring)."""
 
     @wraps(view)
     def page(request, *args, **kwargs):
         if request.method != "POST":
             return view(request, *args, **kwargs)
+        if name in OUTSIDE_TRANSACTION:
+            return recorded(request, *args, **kwargs)
+        # The primary's: every admin write goes there (shop.core.dbrouter), and so does the log.
+        with transaction.atomic(using=router.db_for_write(model_admin.model)):
+            return recorded(request, *args, **kwargs)
+
+    def recorded(request, *args, **kwargs):
         model = model_admin.model
         if name == "add":
             return _recorded_addition(model, view, request, *args, **kwargs)
