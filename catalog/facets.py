@@ -9,6 +9,7 @@ scaling by 100 / k estimates a count over a result set too large to count on eve
 catalog.selectors.facets_for decides which to use; this module only reads.
 """
 
+import hashlib
 from dataclasses import dataclass, field
 from decimal import Decimal
 
@@ -16,7 +17,27 @@ from django.db import connections
 from django.db.models import BooleanField, Q
 from django.db.models.expressions import RawSQL
 
+from shop.core.prepared import CompiledRead
+
 WHOLE_CATALOGUE = 0  # the category id of the rows that count every product once
+
+
+class PreparedSQL(CompiledRead):
+    """A fixed statement of ours (its values all parameters), PREPAREd once per connection as
+    CompiledRead does for a queryset: the listing pages' own statements were planned on every
+    request, for about as long as they ran (docs/benchmark.md, "Issue 12, second session")."""
+
+    def __init__(self, name: str, sql: str) -> None:
+        super().__init__(name, build=None)
+        self.sql = sql
+        self.statement = f"{name}_{hashlib.blake2b(sql.encode(), digest_size=6).hexdigest()}"
+
+    def execute(self, cursor, *, using: str, params: list) -> None:
+        connection = connections[using]
+        if connection.vendor == "postgresql" and not connection.in_atomic_block:
+            self._execute_prepared(connection, cursor, self.sql, self.statement, params)
+        else:
+            cursor.execute(self.sql, params)
 
 
 @dataclass
@@ -31,38 +52,47 @@ class TableCounts:
     price_max: Decimal | None = None
 
 
+# A row per kind of count, its keys and counts as arrays of bigint (hundreds of brand and value
+# rows, each a tuple to build in Python, cost more than the query did), and one row for the
+# price span.
+_TABLE_SQL = """
+    WITH counted AS (
+      SELECT kind, key, sum(n)::bigint AS n, sum(stocked)::bigint AS stocked FROM catalog_facet_count
+       WHERE category_id = ANY(%s::bigint[]) GROUP BY kind, key HAVING sum(n) > 0
+    )
+    SELECT kind, array_agg(key), array_agg(n), array_agg(stocked), NULL::numeric, NULL::numeric
+      FROM counted GROUP BY kind
+    UNION ALL
+    SELECT 'p', NULL, NULL, NULL, min(span.low), max(span.high)
+      FROM unnest({categories}) AS c(id),
+           LATERAL (SELECT min(price) AS low, max(price) AS high FROM catalog_product p
+                     WHERE p.is_active AND p.category_id = c.id) AS span
+"""
+_TABLE_WHOLE = PreparedSQL(
+    "shop_facet_table_all", _TABLE_SQL.format(categories="(SELECT array_agg(id) FROM catalog_category)")
+)
+_TABLE_SUBTREE = PreparedSQL("shop_facet_table", _TABLE_SQL.format(categories="%s::bigint[]"))
+
+
 def table_counts(*, category_ids: list[int] | None, using: str) -> TableCounts:
     """The counts of a category subtree (its ids) or, with None, of the whole catalogue, and
     its price span: one query. The span is not kept by the triggers (a delete of the cheapest
     product would need a rescan) but read as two probes per category of the (category, price)
     index product_cat_price, exact and as cheap."""
     if category_ids is None:
-        scope, categories = [WHOLE_CATALOGUE], "(SELECT array_agg(id) FROM catalog_category)"
+        statement, params = _TABLE_WHOLE, [[WHOLE_CATALOGUE]]
     else:
-        scope, categories = list(category_ids), "%s::bigint[]"
-    params: list = [scope] if category_ids is None else [scope, list(category_ids)]
-    # Counts as bigint and the prices in columns of their own: numerics would be parsed into
-    # Decimals, for every one of the hundreds of rows.
-    sql = f"""
-        SELECT kind, key, sum(n)::bigint, sum(stocked)::bigint, NULL::numeric, NULL::numeric
-          FROM catalog_facet_count
-         WHERE category_id = ANY(%s::bigint[]) GROUP BY kind, key HAVING sum(n) > 0
-        UNION ALL
-        SELECT 'p', 0, 0, 0, min(span.low), max(span.high)
-          FROM unnest({categories}) AS c(id),
-               LATERAL (SELECT min(price) AS low, max(price) AS high FROM catalog_product p
-                         WHERE p.is_active AND p.category_id = c.id) AS span
-    """  # noqa: S608 - no value is formatted in: both forms are ours, values are parameters
+        statement, params = _TABLE_SUBTREE, [list(category_ids), list(category_ids)]
     counts = TableCounts()
     with connections[using].cursor() as cursor:
-        cursor.execute(sql, params)
-        for kind, key, n, stocked, low, high in cursor.fetchall():
+        statement.execute(cursor, using=using, params=params)
+        for kind, keys, n, stocked, low, high in cursor.fetchall():
             if kind == "b":
-                counts.brands[key] = n
+                counts.brands = dict(zip(keys, n, strict=True))
             elif kind == "v":
-                counts.values[key] = n
+                counts.values = dict(zip(keys, n, strict=True))
             elif kind == "s":
-                counts.total, counts.stocked = n, stocked
+                counts.total, counts.stocked = n[0], stocked[0]
             elif kind == "p":
                 counts.price_min, counts.price_max = low, high
     return counts

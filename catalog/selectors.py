@@ -6,6 +6,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
+from functools import lru_cache
 
 from django.conf import settings
 from django.contrib.postgres.search import SearchQuery, SearchRank, TrigramWordSimilarity
@@ -619,6 +620,22 @@ def _columns(model, alias: str) -> str:
     return ", ".join(f'{alias}."{f.column}"' for f in model._meta.concrete_fields)
 
 
+@lru_cache(maxsize=1)
+def _facet_labels_sql() -> catalog_facets.PreparedSQL:
+    """The labels' statement, written once per process from the models' fields."""
+    return catalog_facets.PreparedSQL(
+        "shop_facet_labels",
+        f"""
+        SELECT (SELECT json_agg(json_build_array({_columns(Brand, "b")}) ORDER BY b.name, b.id)
+                  FROM catalog_brand b WHERE b.id = ANY(%s::bigint[])),
+               (SELECT json_agg(json_build_array({_columns(AttributeValue, "v")}, {_columns(Attribute, "a")})
+                                ORDER BY a.position, v.position, v.value, v.id)
+                  FROM catalog_attributevalue v JOIN catalog_attribute a ON a.id = v.attribute_id
+                 WHERE v.id = ANY(%s::bigint[]) AND a.is_filter)
+    """,  # noqa: S608 - column names from the models, values are parameters
+    )
+
+
 def _facet_labels(*, brand_ids: list[int], value_ids: list[int]) -> tuple[list[Brand], list[AttributeValue]]:
     """The brands a facet list shows, by name, and its filterable attribute values with their
     attributes, in AttributeValue's order. One query on PostgreSQL (each list a JSON array:
@@ -634,16 +651,8 @@ def _facet_labels(*, brand_ids: list[int], value_ids: list[int]) -> tuple[list[B
     brand_fields = [f.attname for f in Brand._meta.concrete_fields]
     value_fields = [f.attname for f in AttributeValue._meta.concrete_fields]
     attribute_fields = [f.attname for f in Attribute._meta.concrete_fields]
-    sql = f"""
-        SELECT (SELECT json_agg(json_build_array({_columns(Brand, "b")}) ORDER BY b.name, b.id)
-                  FROM catalog_brand b WHERE b.id = ANY(%s::bigint[])),
-               (SELECT json_agg(json_build_array({_columns(AttributeValue, "v")}, {_columns(Attribute, "a")})
-                                ORDER BY a.position, v.position, v.value, v.id)
-                  FROM catalog_attributevalue v JOIN catalog_attribute a ON a.id = v.attribute_id
-                 WHERE v.id = ANY(%s::bigint[]) AND a.is_filter)
-    """  # noqa: S608 - column names from the models, values are parameters
     with connections[using].cursor() as cursor:
-        cursor.execute(sql, [brand_ids, value_ids])
+        _facet_labels_sql().execute(cursor, using=using, params=[brand_ids, value_ids])
         brand_rows, value_rows = cursor.fetchone()
     brands = [Brand.from_db(using, brand_fields, row) for row in brand_rows or []]
     values = []

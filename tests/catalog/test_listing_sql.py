@@ -184,3 +184,25 @@ def test_listings_with_nothing_cached_send_few_statements(client, make_product, 
     with CaptureQueriesContext(connection) as captured:
         assert client.get(url).status_code == 200
     assert len(captured) == statements, [q["sql"][:120] for q in captured]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_count_table_and_labels_are_prepared_once_per_connection(make_product):
+    """In autocommit (a web request) the fixed statements are PREPAREd on first use and then
+    only EXECUTEd, with the same answers as unprepared inside a transaction."""
+    clothing = factories.CategoryFactory(name="服装", slug="clothing")
+    colour = factories.AttributeFactory(code="colour", name="颜色")
+    red = factories.AttributeValueFactory(attribute=colour, value="红")
+    for i in range(3):
+        make_product(name=f"衫{i}", category=clothing, options=[red], price=f"{10 + i}.00")
+    scopes = [None, [clothing.pk]]
+    with transaction.atomic():  # unprepared
+        expected = [catalog_facets.table_counts(category_ids=ids, using="default") for ids in scopes]
+        labels = selectors._facet_labels(brand_ids=[Product.objects.first().brand_id], value_ids=[red.pk])
+    for _ in range(2):
+        with CaptureQueriesContext(connection) as captured:
+            found = [catalog_facets.table_counts(category_ids=ids, using="default") for ids in scopes]
+            assert selectors._facet_labels(brand_ids=[labels[0][0].pk], value_ids=[red.pk]) == labels
+        assert found == expected
+        assert expected[1].total == 3 and expected[1].values == {red.pk: 3} and str(expected[1].price_min) == "10.00"
+    assert all(q["sql"].startswith("EXECUTE ") for q in captured)  # the second time: no PREPARE, no plain SQL
