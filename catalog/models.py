@@ -162,7 +162,8 @@ class Category(MP_Node, Bilingual):
         verbose_name_plural = _("categories")
 
     def get_absolute_url(self) -> str:
-        return reverse("catalog:category", kwargs={"slug": self.slug})
+        # Listings link their subcategories and breadcrumbs: reverse() once, then join strings.
+        return _category_url_prefix() + self.slug + "/"
 
     @property
     def display_description(self) -> str:
@@ -321,6 +322,11 @@ class Product(Bilingual):
 @functools.cache
 def _product_url_prefix() -> str:
     return reverse("catalog:product", kwargs={"slug": "x"})[:-2]
+
+
+@functools.cache
+def _category_url_prefix() -> str:
+    return reverse("catalog:category", kwargs={"slug": "x"})[:-2]
 
 
 class ProductVariant(models.Model):

@@ -2,13 +2,14 @@
 checkboxes, and the template engine's per-variable lookups were most of a listing's rendering
 time. Every product grid (home, listings, search, suggestions) uses these cards."""
 
+from html import escape as _escape
+
 from django import template
 from django.contrib.humanize.templatetags.humanize import intcomma
-from django.utils.html import escape
+from django.http import QueryDict
 from django.utils.safestring import SafeString, mark_safe
 from django.utils.translation import get_language, gettext
 
-from catalog.models import Product
 from shop.core.money import format_money
 
 register = template.Library()
@@ -24,38 +25,35 @@ _LAZY, _EAGER, _FIRST = ' loading="lazy"', "", ' fetchpriority="high"'
 _NO_IMAGE = '<span class="noimg" aria-hidden="true"></span>'
 
 
-def card_html(product: Product, *, english: bool, out_of_stock: str, loading: str = _LAZY) -> str:
-    """One product card. `english` and `out_of_stock` are looked up once per page, not per card."""
-    name = product.name_en if english and product.name_en else product.name
-    return _CARD.format(
-        url=escape(product.get_absolute_url()),
-        image=_IMAGE.format(escape(product.card_image_url), loading) if product.card_image else _NO_IMAGE,
-        name=escape(name),
-        price=escape(format_money(product.price)),
-        was=f' <s class="was">{escape(format_money(product.compare_at_price))}</s>' if product.on_sale else "",
-        badge="" if product.in_stock else f'<span class="badge out">{out_of_stock}</span>',
-    )
-
-
 def cards_html(products, *, eager: int = 0) -> list[str]:
+    """The product cards: the first `eager` images load at once, the very first with priority.
+    The language and the "out of stock" label are looked up once per grid, not per card, and
+    text is escaped by the standard library's html.escape: Django's escape() gives the same
+    text through a lazy-argument check and a SafeString per call, most of a card's cost."""
     english = (get_language() or "").startswith("en")
-    out_of_stock = escape(gettext("Out of stock"))
-    return [
-        card_html(
-            p,
-            english=english,
-            out_of_stock=out_of_stock,
-            loading=_LAZY if i >= eager else _FIRST if i == 0 else _EAGER,
+    out_of_stock = f'<span class="badge out">{_escape(gettext("Out of stock"))}</span>'
+    cards = []
+    for i, product in enumerate(products):
+        name = product.name_en if english and product.name_en else product.name
+        loading = _LAZY if i >= eager else _FIRST if i == 0 else _EAGER
+        cards.append(
+            _CARD.format(
+                url=_escape(product.get_absolute_url()),
+                image=_IMAGE.format(_escape(product.card_image_url), loading) if product.card_image else _NO_IMAGE,
+                name=_escape(name),
+                price=_escape(format_money(product.price)),
+                was=f' <s class="was">{_escape(format_money(product.compare_at_price))}</s>' if product.on_sale else "",
+                badge="" if product.in_stock else out_of_stock,
+            )
         )
-        for i, p in enumerate(products)
-    ]
+    return cards
 
 
 @register.simple_tag
 def product_cards(products, eager: int = 0) -> SafeString:
     """The <li> cards of a product grid; the first `eager` images are not lazy (the grid at the
     top of a page)."""
-    return mark_safe("".join(cards_html(products, eager=eager)))  # noqa: S308 - every value escaped in card_html
+    return mark_safe("".join(cards_html(products, eager=eager)))  # noqa: S308 - every value escaped in cards_html
 
 
 _CHECK = (
@@ -102,8 +100,35 @@ def facet_checks(name: str, entries: list[dict], key: str, selected: set[int], e
                 name=name,
                 pk=item.pk,
                 checked="checked" if item.pk in selected else "",
-                label=escape(label),
-                count=escape(about % {"n": estimate(entry["count"])}) if about else entry["count"],
+                label=_escape(label),
+                count=_escape(about % {"n": estimate(entry["count"])}) if about else entry["count"],
             )
         )
     return mark_safe("".join(rows))  # noqa: S308 - labels escaped, the rest are numbers
+
+
+@register.simple_tag
+def attribute_facets(attributes: list[dict], selected: set[int], estimated: bool = False) -> SafeString:
+    """A fieldset per filterable attribute (Facets.attributes: {"attribute", "values"}), with its
+    values' checkboxes: one tag for the lot, not a template loop around facet_checks."""
+    return mark_safe(  # noqa: S308 - the legend escaped here, the checkboxes in facet_checks
+        "".join(
+            f"<fieldset><legend>{_escape(entry['attribute'].display_name)}</legend>\n        "
+            f"{facet_checks('av', entry['values'], 'value', selected, estimated)}\n      </fieldset>"
+            for entry in attributes
+        )
+    )
+
+
+@register.simple_tag
+def sort_links(querystring: str, choices: list[tuple[str, str]], current: str) -> SafeString:
+    """The sort links of a listing: its query string with each sort in turn (and no page), the
+    current one marked."""
+    params = QueryDict(querystring, mutable=True)
+    params.pop("page", None)
+    links = []
+    for value, label in choices:
+        params["sort"] = value
+        on = 'class="on" aria-current="true"' if value == current else ""
+        links.append(f'<a href="?{_escape(params.urlencode())}" {on}>{_escape(str(label))}</a>')
+    return mark_safe("".join(links))  # noqa: S308 - escaped above

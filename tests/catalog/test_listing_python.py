@@ -37,3 +37,40 @@ def test_a_filtered_listing_binds_no_form_and_lists_each_product_once(client, ma
     assert [p.name for p in response.context["products"]] == ["红色纯棉"]
     listed = [q["sql"] for q in queries if "ORDER BY" in q["sql"] and "LIMIT" in q["sql"]]
     assert listed and not any("DISTINCT" in sql for sql in listed)
+
+
+def test_category_links_are_joined_not_reversed_per_link(client, monkeypatch, settings):
+    """A listing links its subcategories, its breadcrumbs and the root categories: the URL
+    prefix is reversed once per process (reverse() was most of a link's cost)."""
+    import catalog.models
+
+    settings.PAGE_CACHE_ENABLED = False
+    clothing = factories.CategoryFactory(name="服装", slug="clothing")
+    men = factories.CategoryFactory(parent=clothing, name="男装", slug="men")
+    factories.CategoryFactory(parent=men, name="T恤", slug="tees")
+    client.get("/c/men/")
+    reversed_ = []
+    real = catalog.models.reverse
+    monkeypatch.setattr(catalog.models, "reverse", lambda *a, **k: reversed_.append(a) or real(*a, **k))
+    body = client.get("/c/men/").content.decode()
+    assert reversed_ == []
+    assert 'href="/c/clothing/"' in body and 'href="/c/tees/"' in body
+    assert men.get_absolute_url() == "/c/men/"
+
+
+def test_sort_links_and_attribute_fieldsets_render_as_the_template_loops_did():
+    from catalog.templatetags.catalog_tags import attribute_facets, sort_links
+
+    choices = [("popular", "Popularity"), ("newest", "Newest <new>")]
+    assert sort_links("brand=1&page=3&sort=popular", choices, "newest") == (
+        '<a href="?brand=1&amp;sort=popular" >Popularity</a>'
+        '<a href="?brand=1&amp;sort=newest" class="on" aria-current="true">Newest &lt;new&gt;</a>'
+    )
+    colour = factories.AttributeFactory.build(code="colour", name="颜色<>")
+    red = factories.AttributeValueFactory.build(attribute=colour, value="红色", pk=7)
+    html = attribute_facets([{"attribute": colour, "values": [{"value": red, "count": 3}]}], {7})
+    assert html == (
+        "<fieldset><legend>颜色&lt;&gt;</legend>\n        "
+        '<label class="check"><input type="checkbox" name="av" value="7" checked> 红色 <small>(3)</small></label>'
+        "\n      </fieldset>"
+    )
