@@ -245,7 +245,12 @@ def reviews_default(*, now: datetime.datetime | None = None, limit: int = 1000) 
     written = 0
     for line_id in due:
         with transaction.atomic():
-            line = OrderLine.objects.select_for_update(of=("self",)).select_related("order", "variant").get(pk=line_id)
+            # The order's lock too, as review_create takes it: a refund being written waits or is seen.
+            line = (
+                OrderLine.objects.select_for_update(of=("self", "order"))
+                .select_related("order", "variant")
+                .get(pk=line_id)
+            )
             if Review.objects.filter(order_line=line).exists():
                 continue
             if line_refunded_in_full(line):
