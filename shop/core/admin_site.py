@@ -47,6 +47,7 @@ from django.contrib import admin
 from django.contrib.admin.exceptions import AlreadyRegistered, NotRegistered
 from django.core import checks
 from django.core.exceptions import ImproperlyConfigured
+from django.db import transaction
 from django.db.models.base import ModelBase
 
 Link = Callable[..., tuple[str, str] | None]
@@ -193,11 +194,15 @@ class ShopAdminSite(admin.AdminSite):
         from django.contrib.auth import get_user_model
 
         user = request.user
-        before = get_user_model().objects.filter(pk=user.pk).first() if request.method == "POST" else None
-        response = super().password_change(request, extra_context)
-        if before is not None and response.status_code == 302:  # changed: the form redirects
-            for listener in self.password_change_listeners:
-                listener(request, before)
+        if request.method != "POST":
+            return super().password_change(request, extra_context)
+        # The change and what its listeners write (the admin log's record) commit together.
+        with transaction.atomic():
+            before = get_user_model().objects.filter(pk=user.pk).first()
+            response = super().password_change(request, extra_context)
+            if before is not None and response.status_code == 302:  # changed: the form redirects
+                for listener in self.password_change_listeners:
+                    listener(request, before)
         return response
 
     def index(self, request, extra_context=None):

@@ -61,3 +61,23 @@ def test_a_record_that_cannot_be_written_takes_the_change_back(root, monkeypatch
     root.post(url, {"amount": "25.00", "note": "补偿", "key": "k2"})
     wallet.refresh_from_db()
     assert wallet.balance == Decimal("25.00") and AdminLogEntry.objects.get().action == "adjust"
+
+
+def test_the_admin_sites_own_password_page_keeps_the_password_when_its_record_fails(monkeypatch):
+    from django.contrib.auth import get_user_model
+
+    user = get_user_model().objects.create_user(email="pw-atomic@example.com", password="Old-pass-2468", is_staff=True)
+    client = Client(REMOTE_ADDR=ADDRESS, raise_request_exception=True)
+    client.force_login(user)
+
+    def refused(*args, **kwargs):
+        raise DatabaseError("the log's table refused the row")
+
+    monkeypatch.setattr(AdminLogEntry.objects, "bulk_create", refused)
+    with pytest.raises(DatabaseError):
+        client.post(
+            "/admin/password_change/",
+            {"old_password": "Old-pass-2468", "new_password1": "New-pass-13579x", "new_password2": "New-pass-13579x"},
+        )
+    user.refresh_from_db()
+    assert user.check_password("Old-pass-2468") and not AdminLogEntry.objects.exists()
