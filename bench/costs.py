@@ -15,8 +15,8 @@ request, the minimum over --rounds of the mean of --repeat requests (other load 
 
 Cases: the catalogue pages of bench/pick_urls.py and the ceiling in the given mode (uncached:
 page and facet caches off; off: page cache off, the rest cached; warm: whole pages from the page
-cache); with --mode off also a purchase (add to cart, checkout, review, place and pay from the
-wallet, the order page: five requests as a customer's browser makes them), a login (the POST,
+cache); with --mode off also a purchase (add to cart, the one-page confirm, place and pay from the
+wallet, the order page: four requests as a customer's browser makes them), a login (the POST,
 with the configured password hasher) and the Celery task that sends an order mail from the outbox
 (orders.services.notification_deliver, with an in-memory mail backend).
 
@@ -181,11 +181,11 @@ def purchase_case():
         turn[0] += 1
         r = client.post("/cart/add/", {"variant": variant.pk, "quantity": 1})
         assert r.status_code == 302, r.status_code
-        r = client.get("/checkout/")
-        address = re.search(r'name="address" value="(\d+)"', r.content.decode()).group(1)
+        r = client.get("/checkout/")  # the one-page confirm: choices made, totals shown, the cart token
+        page = r.content.decode()
+        address = re.search(r'name="address" value="(\d+)" checked', page).group(1)
         choice = {"address": address, "shipping_method": "standard", "payment_method": "wallet"}
-        r = client.post("/checkout/", choice)
-        token = re.search(r'name="cart" value="([^"]+)"', r.content.decode()).group(1)
+        token = re.search(r'name="cart" value="([^"]+)"', page).group(1)
         r = client.post("/checkout/place/", {**choice, "cart": token, "insured": "0"})
         assert r.status_code == 302 and "/orders/" in r["Location"], (r.status_code, r.get("Location"))
         r = client.get(r["Location"])

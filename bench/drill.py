@@ -5,8 +5,8 @@
 Driven by bin/cluster-drill (make cluster-drill), which starts the cluster when it is not running.
 Four drills, each PASS or FAIL with its figures:
 
-1. stock race: BUYERS customers (distinct accounts, each logged in with a prepared cart and its
-   checkout reviewed) press "place order" at the same instant, through the balancer, for one
+1. stock race: BUYERS customers (distinct accounts, each logged in with a prepared cart at the
+   one-page confirm) press "place order" at the same instant, through the balancer, for one
    variant with UNITS units: exactly UNITS orders placed and paid from the wallet, the rest sent
    back to the cart with "not enough stock", no 5xx; on the primary, the variant's available units
    end at 0 and are never seen below 0 while the buyers press (sampled every 20 ms).
@@ -359,15 +359,12 @@ def drill_stock_race(env: dict, run: str, buyers: int, units: int) -> dict:
                 status, _b, _l = client.steady("/cart/add/", {"variant": variant, "quantity": 1})
                 if status != 302:
                     raise RuntimeError(f"cart add: HTTP {status}")
-                status, body, _l = client.steady("/checkout/")
-                address = re.search(r'name="address" value="(\d+)"', body)
-                if status != 200 or not address:
+                status, body, _l = client.steady("/checkout/")  # the one-page confirm, choices made
+                address = re.search(r'name="address" value="(\d+)" checked', body)
+                token = re.search(r'name="cart" value="([^"]+)"', body)
+                if status != 200 or not address or not token:
                     raise RuntimeError(f"checkout: HTTP {status}")
                 choice = {"address": address.group(1), "shipping_method": "standard", "payment_method": "wallet"}
-                status, body, _l = client.steady("/checkout/", choice)
-                token = re.search(r'name="cart" value="([^"]+)"', body)
-                if status != 200 or not token:
-                    raise RuntimeError(f"review: HTTP {status}")
                 form = {**choice, "cart": token.group(1), "insured": "0"}
         except Exception as exc:  # a buyer who could not get ready still meets the others
             with lock:
