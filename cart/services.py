@@ -115,9 +115,12 @@ def _available(variant_id: int) -> int:
 @transaction.atomic
 def cart_add(*, cart: Cart, variant_id: int, quantity: int) -> CartLine:
     """Add units of a variant (adding to a line already there). Raises CartError."""
+    # Its units in stock read with it (one statement, not two): advice to the customer, not a
+    # promise (placing reserves under the stock rows' locks).
     variant = (
         ProductVariant.objects.select_related("product")
         .filter(pk=variant_id, is_active=True, product__is_active=True)
+        .annotate(available=Coalesce(Sum(F("stocks__on_hand") - F("stocks__reserved")), 0))
         .first()
     )
     if variant is None:
@@ -127,7 +130,7 @@ def cart_add(*, cart: Cart, variant_id: int, quantity: int) -> CartLine:
     total = quantity + (line.quantity if line else 0)
     if total > settings.CART_MAX_LINE_QUANTITY:
         raise CartError(CartErrorCode.BAD_QUANTITY, max=settings.CART_MAX_LINE_QUANTITY)
-    available = _available(variant.pk)
+    available = variant.available
     if available <= 0:
         # Said plainly, not as "only 0 are available": the page offers to email them when it is back.
         raise CartError(CartErrorCode.SOLD_OUT, name=variant.product.display_name)
@@ -224,21 +227,27 @@ class CartSummary:
         return any(line.price_changed or line.short for line in self.lines)
 
 
-def cart_summary(*, cart: Cart | None) -> CartSummary:
-    """The cart with live prices and availability, in a fixed number of queries."""
+def cart_summary(*, cart: Cart | None, availability: bool = True) -> CartSummary:
+    """The cart with live prices and availability, in a fixed number of queries.
+
+    `availability=False` (placing the order, where stock_reserve decides under the stock rows'
+    locks) does not sum the stock rows: a sellable line then reads as available in full."""
     if cart is None:
         return CartSummary(cart=None)
-    lines = list(
+    lines = (
         CartLine.objects.filter(cart=cart)
         .select_related("variant__product")
         .prefetch_related(Prefetch("variant__options", queryset=AttributeValue.objects.select_related("attribute")))
-        .annotate(available=Coalesce(Sum(F("variant__stocks__on_hand") - F("variant__stocks__reserved")), 0))
     )
+    if availability:
+        lines = lines.annotate(
+            available=Coalesce(Sum(F("variant__stocks__on_hand") - F("variant__stocks__reserved")), 0)
+        )
     summary = CartSummary(cart=cart)
     for line in lines:
         variant = line.variant
         sellable = variant.is_active and variant.product.is_active
-        available = line.available if sellable else 0
+        available = (line.available if availability else line.quantity) if sellable else 0
         view = LineView(
             line=line,
             variant=variant,
@@ -381,14 +390,14 @@ def checkout_place_order(
             raise CartError(CartErrorCode.NO_ADDRESS)
         if address.needs_place:
             raise CartError(CartErrorCode.ADDRESS_NEEDS_PLACE)
-        summary = cart_summary(cart=cart)
+        summary = cart_summary(cart=cart, availability=False)
         if not summary.lines:
             raise CartError(CartErrorCode.EMPTY)
         if any(line.price_changed for line in summary.lines):
             raise CartError(CartErrorCode.PRICE_CHANGED)
         # One placement at a time per customer, so the caps below count what is really held.
         # NO KEY UPDATE: rows referring to the customer (orders, mail) can still be inserted.
-        get_user_model().objects.select_for_update(no_key=True).filter(pk=customer.pk).first()
+        get_user_model().objects.select_for_update(no_key=True).filter(pk=customer.pk).values_list("pk").first()
         checkout_check_unpaid_caps(customer=customer, summary=summary)
         # Retired since it was put in the cart: stock_reserve would still find its units.
         unsellable = [line for line in summary.lines if not (line.variant.is_active and line.variant.product.is_active)]
@@ -410,7 +419,7 @@ def checkout_place_order(
         # as a paid order's address change takes them. Short: the order is placed all the same,
         # awaiting payment, and checkout_complete_order says why.
         debit, short = None, None
-        if payment_method == "wallet":
+        if payment_method == "wallet" and totals.total > 0:  # a ledger entry is never of 0
             try:
                 debit = wallet_debit(user=customer, amount=totals.total, reference=number)
             except PaymentError as exc:
@@ -453,6 +462,12 @@ def checkout_place_order(
                 for line in summary.lines
             ]
         )
+        # Written before the stock rows are locked: the hot rows (a popular variant's stock, the
+        # day's sales rollup) are held from their statement to the commit, so as little as
+        # possible comes after them.
+        order_record_placed(order, actor=customer, lines=lines, mail=debit is None)
+        cart.state = Cart.State.ORDERED
+        cart.save(update_fields=["state"])
         try:
             stock_reserve(order=order, wanted={line.variant.pk: line.line.quantity for line in summary.lines})
         except OutOfStock as exc:
@@ -462,9 +477,6 @@ def checkout_place_order(
             raise CartError(CartErrorCode.OUT_OF_STOCK, names=names) from exc
         if totals.coupon is not None:
             coupon_redeem(coupon=totals.coupon, order=order, amount=totals.discount)
-        order_record_placed(order, actor=customer, lines=lines, mail=debit is None)
-        cart.state = Cart.State.ORDERED
-        cart.save(update_fields=["state"])
         if debit is not None:
             # Last: its sales rollup rows (per day and variant, per day and department) are
             # every paid order's, held from here to the commit just below.

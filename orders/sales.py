@@ -75,15 +75,15 @@ def daily_sales_add(rows: Iterable[SalesRow], *, batch: int = 500) -> int:
     updates = ", ".join(f"{c} = {table}.{c} + excluded.{c}" for c in _ADDED)
     row_sql = "(" + ", ".join(["%s"] * len(_COLUMNS)) + ")"
     values = [tuple(getattr(row, c) for c in _COLUMNS) for row in merged.values()]
-    with connection.cursor() as cursor:
+    statements = [
+        (
+            f"INSERT INTO {table} ({', '.join(_COLUMNS)}) VALUES {', '.join([row_sql] * len(chunk))} "  # noqa: S608
+            f"ON CONFLICT (day, variant_id, department_id) DO UPDATE SET {updates}",
+            [value for row in chunk for value in row],
+        )
         # Many rows per statement: a rebuild writes hundreds of thousands of them.
-        for start in range(0, len(values), batch):
-            chunk = values[start : start + batch]
-            cursor.execute(
-                f"INSERT INTO {table} ({', '.join(_COLUMNS)}) VALUES {', '.join([row_sql] * len(chunk))} "  # noqa: S608
-                f"ON CONFLICT (day, variant_id, department_id) DO UPDATE SET {updates}",
-                [value for row in chunk for value in row],
-            )
+        for chunk in (values[start : start + batch] for start in range(0, len(values), batch))
+    ]
     # The same figures per day and department.
     totals: dict[tuple, list] = {}
     for row in merged.values():
@@ -93,13 +93,22 @@ def daily_sales_add(rows: Iterable[SalesRow], *, batch: int = 500) -> int:
         total[2] += row.refunds
     table = DailySalesTotal._meta.db_table
     rows_sql = ", ".join(["(%s, %s, %s, %s, %s)"] * len(totals))
+    total_sql = (
+        f"INSERT INTO {table} (day, department_id, units, gross, refunds) VALUES {rows_sql} "  # noqa: S608
+        f"ON CONFLICT (day, department_id) DO UPDATE SET units = {table}.units + excluded.units, "
+        f"gross = {table}.gross + excluded.gross, refunds = {table}.refunds + excluded.refunds"
+    )
+    total_params = [value for (day, department), figures in totals.items() for value in (day, department, *figures)]
     with connection.cursor() as cursor:
-        cursor.execute(
-            f"INSERT INTO {table} (day, department_id, units, gross, refunds) VALUES {rows_sql} "  # noqa: S608
-            f"ON CONFLICT (day, department_id) DO UPDATE SET units = {table}.units + excluded.units, "
-            f"gross = {table}.gross + excluded.gross, refunds = {table}.refunds + excluded.refunds",
-            [value for (day, department), figures in totals.items() for value in (day, department, *figures)],
-        )
+        if len(statements) == 1 and connection.vendor == "postgresql":
+            # A paid order's rows and totals in one round trip: the rows' INSERT as a
+            # data-modifying CTE, which PostgreSQL runs to completion with the statement.
+            sql, params = statements[0]
+            cursor.execute(f"WITH sale_rows AS ({sql} RETURNING 1) {total_sql}", params + total_params)
+        else:
+            for sql, params in statements:
+                cursor.execute(sql, params)
+            cursor.execute(total_sql, total_params)
     return len(values)
 
 
