@@ -1,15 +1,14 @@
 """Listing filters: price range, brands, attribute values, in stock only, and the sort."""
 
-from collections import defaultdict
 from dataclasses import dataclass, field
 
 from django import forms
 from django.core.exceptions import ValidationError
-from django.db.models import Exists, OuterRef, QuerySet
+from django.db.models import QuerySet
 from django.http import QueryDict
 from django.utils.translation import gettext_lazy as _
 
-from catalog.models import AttributeValue, Brand, Product
+from catalog.models import AttributeValue, Brand
 from catalog.selectors import SORTS
 
 SORT_CHOICES = [
@@ -82,30 +81,6 @@ def listing_filters_parse(params: QueryDict) -> ListingFilters:
         for name in ("min_price", "max_price")
     )
     return ListingFilters(cleaned=cleaned, errors=errors, prices=prices)
-
-
-def listing_filters_apply(queryset: QuerySet, cleaned: dict) -> QuerySet:
-    """The products that pass the parsed filters (listing_filters_parse's `cleaned`)."""
-    if cleaned["min_price"] is not None:
-        queryset = queryset.filter(price__gte=cleaned["min_price"])
-    if cleaned["max_price"] is not None:
-        queryset = queryset.filter(price__lte=cleaned["max_price"])
-    if cleaned["brand"]:
-        queryset = queryset.filter(brand_id__in=[brand.pk for brand in cleaned["brand"]])
-    if cleaned["av"]:
-        # Values of one attribute widen the choice (red OR blue); attributes narrow it
-        # (red AND cotton). EXISTS per attribute keeps one row per product.
-        by_attribute: dict[int, list[int]] = defaultdict(list)
-        for value in cleaned["av"]:
-            by_attribute[value.attribute_id].append(value.pk)
-        through = Product.attribute_values.through
-        for ids in by_attribute.values():
-            queryset = queryset.filter(
-                Exists(through.objects.filter(product_id=OuterRef("pk"), attributevalue_id__in=ids))
-            )
-    if cleaned["in_stock"]:
-        queryset = queryset.filter(in_stock=True)
-    return queryset
 
 
 def apply_sort(queryset: QuerySet, sort: str, *, ranked: bool) -> QuerySet:

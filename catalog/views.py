@@ -12,7 +12,7 @@ from django.utils.translation import get_language
 from django.utils.translation import gettext as _
 
 from catalog import selectors, seo
-from catalog.filters import SORT_CHOICES, apply_sort, listing_filters_apply, listing_filters_parse
+from catalog.filters import SORT_CHOICES, apply_sort, listing_filters_parse
 from catalog.models import Category, Product, StockStatus
 from catalog.services import VIEW_COUNTER, product_recently_viewed_record, product_view_record
 from catalog.templatetags.catalog_tags import cards_html
@@ -100,7 +100,10 @@ def product_list(request: HttpRequest, slug: str | None = None) -> HttpResponse:
     else:
         facets = selectors.facets_cached(selectors.facet_scoped(base, facet_scope), key=scope, choice=choice, tags=tags)
 
-    products = listing_filters_apply(base, cleaned)
+    # The facets' own conditions: on PostgreSQL an attribute value is matched on the row's
+    # attr_ids copy, which the products' index walk checks as it goes (an EXISTS on the through
+    # table per attribute was a join per row, 2-3 times slower).
+    products = base.filter(*choice.conditions().values())
     sort = cleaned.get("sort") or ("relevance" if query else "popular")
     if ranked and sort == "relevance":
         products = selectors.search_ranked(products, query)
