@@ -16,8 +16,9 @@ from decimal import Decimal
 from django.db import connections
 from django.db.models import BooleanField, Q
 from django.db.models.expressions import RawSQL
+from django.db.utils import ProgrammingError
 
-from shop.core.prepared import CompiledRead
+from shop.core.prepared import DUPLICATE_PREPARED_STATEMENT, CompiledRead
 
 WHOLE_CATALOGUE = 0  # the category id of the rows that count every product once
 
@@ -39,6 +40,26 @@ class PreparedSQL(CompiledRead):
         else:
             cursor.execute(self.sql, params)
 
+    def _execute_prepared(self, connection, cursor, sql: str, statement: str, params: list) -> None:
+        if params:
+            super()._execute_prepared(connection, cursor, sql, statement, params)
+            return
+        # Without parameters: EXECUTE takes no parentheses then.
+        raw = connection.connection
+        if raw in self._prepared:
+            try:
+                cursor.execute(f"EXECUTE {statement}")
+                return
+            except ProgrammingError:  # the session forgot it: prepare it again (CompiledRead)
+                self._prepared.discard(raw)
+        try:
+            cursor.execute(f"PREPARE {statement} AS {sql}")
+        except ProgrammingError as exc:
+            if getattr(exc.__cause__, "sqlstate", None) != DUPLICATE_PREPARED_STATEMENT:
+                raise
+        self._prepared.add(raw)
+        cursor.execute(f"EXECUTE {statement}")
+
 
 @dataclass
 class TableCounts:
@@ -58,7 +79,7 @@ class TableCounts:
 _TABLE_SQL = """
     WITH counted AS (
       SELECT kind, key, sum(n)::bigint AS n, sum(stocked)::bigint AS stocked FROM catalog_facet_count
-       WHERE category_id = ANY(%s::bigint[]) GROUP BY kind, key HAVING sum(n) > 0
+       WHERE category_id = ANY({scope}) GROUP BY kind, key HAVING sum(n) > 0
     )
     SELECT kind, array_agg(key), array_agg(n), array_agg(stocked), NULL::numeric, NULL::numeric
       FROM counted GROUP BY kind
@@ -68,10 +89,15 @@ _TABLE_SQL = """
            LATERAL (SELECT min(price) AS low, max(price) AS high FROM catalog_product p
                      WHERE p.is_active AND p.category_id = c.id) AS span
 """
+# The whole catalogue's statement has no parameter, so its one plan is kept; a subtree's is
+# planned for its categories on each run (PostgreSQL finds that cheaper than a generic plan).
 _TABLE_WHOLE = PreparedSQL(
-    "shop_facet_table_all", _TABLE_SQL.format(categories="(SELECT array_agg(id) FROM catalog_category)")
+    "shop_facet_table_all",
+    _TABLE_SQL.format(
+        scope=f"'{{{WHOLE_CATALOGUE}}}'::bigint[]", categories="(SELECT array_agg(id) FROM catalog_category)"
+    ),
 )
-_TABLE_SUBTREE = PreparedSQL("shop_facet_table", _TABLE_SQL.format(categories="%s::bigint[]"))
+_TABLE_SUBTREE = PreparedSQL("shop_facet_table", _TABLE_SQL.format(scope="%s::bigint[]", categories="%s::bigint[]"))
 
 
 def table_counts(*, category_ids: list[int] | None, using: str) -> TableCounts:
@@ -80,7 +106,7 @@ def table_counts(*, category_ids: list[int] | None, using: str) -> TableCounts:
     product would need a rescan) but read as two probes per category of the (category, price)
     index product_cat_price, exact and as cheap."""
     if category_ids is None:
-        statement, params = _TABLE_WHOLE, [[WHOLE_CATALOGUE]]
+        statement, params = _TABLE_WHOLE, []
     else:
         statement, params = _TABLE_SUBTREE, [list(category_ids), list(category_ids)]
     counts = TableCounts()
