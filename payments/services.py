@@ -513,24 +513,45 @@ def wallet_debit(*, user, amount: Decimal, reference: str) -> WalletEntry:
     the wallet first, and a short wallet leaves the order it is placing awaiting payment.
 
     One conditional UPDATE (balance >= amount) locks, checks and debits the row: a concurrent
-    debit waits for it and is checked again on the balance it left. A wallet missing or short
-    goes through _wallet_post, which says what the balance was (or brings a removed wallet back).
-    Precondition: in a transaction (the placing one: wallet before stock, as paid orders' address
-    changes take them)."""
+    debit waits for it and is checked again on the balance it left; on PostgreSQL the ledger
+    entry is written by the same statement (the UPDATE as a data-modifying CTE: no row, no
+    entry). A wallet missing or short goes through _wallet_post, which says what the balance was
+    (or brings a removed wallet back). Precondition: in a transaction (the placing one: wallet
+    before stock, as paid orders' address changes take them)."""
     amount = money(amount)
-    table = Wallet._meta.db_table
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"UPDATE {table} SET balance = balance - %s WHERE user_id = %s AND balance >= %s "  # noqa: S608
-            "RETURNING id, balance",
-            [amount, user.pk, amount],
-        )
-        row = cursor.fetchone()
-    if row is None:
-        return _wallet_post(user=user, amount=-amount, reason=WalletEntry.Reason.PAYMENT, reference=reference)
-    return WalletEntry.objects.create(
-        wallet_id=row[0], amount=-amount, balance_after=row[1], reason=WalletEntry.Reason.PAYMENT, reference=reference
+    entry = WalletEntry(amount=-amount, reason=WalletEntry.Reason.PAYMENT, reference=reference)
+    debit = (
+        f"UPDATE {Wallet._meta.db_table} SET balance = balance - %s WHERE user_id = %s AND balance >= %s "  # noqa: S608
+        "RETURNING id, balance"
     )
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            fields = [f for f in _ENTRY_FIELDS if f.attname not in ("wallet_id", "balance_after")]
+            values = [f.get_db_prep_save(f.pre_save(entry, add=True), connection) for f in fields]
+            cursor.execute(
+                f"WITH debit AS ({debit}) INSERT INTO {WalletEntry._meta.db_table} "  # noqa: S608 - names from the model
+                f"(wallet_id, balance_after, {', '.join(f.column for f in fields)}) "
+                f"SELECT id, balance, {', '.join(['%s'] * len(values))} FROM debit "
+                "RETURNING id, wallet_id, balance_after",
+                [amount, user.pk, amount, *values],
+            )
+            row = cursor.fetchone()
+            if row is not None:
+                entry.pk, entry.wallet_id, entry.balance_after = row
+                entry._state.adding, entry._state.db = False, connection.alias
+                return entry
+        else:  # the embedded default (SQLite): no data-modifying CTE
+            cursor.execute(debit, [amount, user.pk, amount])
+            row = cursor.fetchone()
+            if row is not None:
+                return WalletEntry.objects.create(
+                    wallet_id=row[0], amount=-amount, balance_after=row[1], reason=entry.reason, reference=reference
+                )
+    return _wallet_post(user=user, amount=-amount, reason=WalletEntry.Reason.PAYMENT, reference=reference)
+
+
+# Every column of the ledger but the id, in model order (defaults and created_at filled by pre_save).
+_ENTRY_FIELDS = [f for f in WalletEntry._meta.concrete_fields if not f.primary_key]
 
 
 def wallet_pay_placed(*, order: Order, debit: WalletEntry) -> Payment:
