@@ -429,3 +429,33 @@ class DailySalesTotal(models.Model):
 
     def __str__(self) -> str:
         return f"{self.day} {self.department_id}"
+
+
+class SalesBaseline(models.Model):
+    """Units a product sold before this shop's own orders were counted (a former shop's history,
+    or the demo's invented one): its sales count (已售, catalog.Product.sales_count) is these plus
+    the rollup's units paid less units refunded, as orders.sales_count recomputes it. Migration
+    0013 filled it with what each product's count held beyond its rollup, so that the deployment
+    of the recompute changed no count."""
+
+    product = models.OneToOneField(
+        "catalog.Product", on_delete=models.CASCADE, primary_key=True, related_name="+", verbose_name=_("product")
+    )
+    units = models.PositiveIntegerField(_("units sold before"), default=0)
+
+    class Meta:
+        verbose_name = _("sales baseline")
+        verbose_name_plural = _("sales baselines")
+
+    def __str__(self) -> str:
+        return f"{self.product_id}: {self.units}"
+
+
+class SalesCountWatermark(models.Model):
+    """One row: the first rollup day the next sales count recompute reads (orders.sales_count).
+    In the database, not the cache: a lost watermark would make every run a full one."""
+
+    since = models.DateField(null=True)
+
+    def __str__(self) -> str:
+        return str(self.since)

@@ -34,3 +34,11 @@ def recommendations_refresh() -> dict[str, int]:
     from orders.recommendations import recommendations_refresh
 
     return recommendations_refresh()
+
+
+@shared_task(acks_late=True)
+def sales_count_refresh() -> dict[str, int]:
+    # The products' 已售 from the sales rollup, away from the payment path (orders.sales_count).
+    from orders.sales_count import sales_count_refresh
+
+    return sales_count_refresh()

@@ -36,6 +36,7 @@ from catalog.models import (
 )
 from catalog.services import search_index
 from fulfillment.models import Stock, StockMovement, Warehouse
+from orders.sales_count import sales_baseline_set, sales_count_refresh
 from shop import demo_catalogue as words
 
 # The catalogue's words (categories, product names, traits, colours, sizes) in both languages
@@ -152,6 +153,7 @@ class DemoBuilder:
             self._orders()
             self._aftersales()
             self._settlement()
+            sales_count_refresh(full=True)  # the demo's orders in the counts (beat's task; `make run` has no beat)
             self._recommendations()
             self._wallet_and_coupons()
         return report
@@ -560,6 +562,9 @@ class DemoBuilder:
                     products.append(product)
                 with transaction.atomic():
                     Product.objects.bulk_create(products)
+                    # The invented history as the products' baselines: the recompute from the
+                    # sales rollup (orders.sales_count) adds the demo's real orders to it.
+                    sales_baseline_set(units={p.pk: p.sales_count for p in products if p.sales_count > 0})
                     variants, variant_options, product_values, images = [], [], [], []
                     for product, trait_value, colours, sizes, base_price, root, leaf in plans:
                         product_values.append(through(product_id=product.pk, attributevalue_id=trait_value.pk))

@@ -366,6 +366,11 @@ CELERY_BEAT_SCHEDULE = {
         "task": "orders.tasks.recommendations_refresh",
         "schedule": timedelta(minutes=env.int("RECOMMENDATIONS_REFRESH_MINUTES", default=60)),
     },
+    # The products' 已售 from the sales rollup (orders.sales_count): a sale shows this late.
+    "orders-sales-count": {
+        "task": "orders.tasks.sales_count_refresh",
+        "schedule": timedelta(minutes=env.int("SALES_COUNT_REFRESH_MINUTES", default=10)),
+    },
     # 每月15号: the previous month, reconciled and settled to each department (cron may run
     # `manage.py settle_month` instead; a second run of a month changes nothing).
     "aftersales-settle-month": {

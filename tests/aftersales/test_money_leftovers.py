@@ -18,6 +18,7 @@ from aftersales.services import requests as svc
 from aftersales.services.reviews import review_create, reviews_default
 from catalog.models import Product
 from orders.models import Coupon, CouponRedemption, Order
+from orders.sales_count import sales_baseline_set, sales_count_refresh
 from orders.services import coupon_check, coupon_release, orders_cancel_expired
 from payments.models import Payment
 from payments.providers import GatewayResult
@@ -109,19 +110,25 @@ def test_an_unpaid_order_closed_by_the_timeout_gives_its_coupon_back_once_retrie
 
 
 def test_refunded_units_leave_the_sales_count_once_per_refund_and_never_below_zero():
+    """At the recompute from the sales rollup (orders.sales_count, beat's task), not in the refund."""
     _places, v = shop(price="100.00")
-    Product.objects.filter(pk=v.product_id).update(sales_count=10)
+    sales_baseline_set(units={v.product_id: 7})
     order = completed([(v, 3)])
+    sales_count_refresh()
+    assert Product.objects.get(pk=v.product_id).sales_count == 10
     refund_units(order, {line_of(order).pk: 2})
+    sales_count_refresh()
     assert Product.objects.get(pk=v.product_id).sales_count == 8
     svc.aftersales_enforce_deadlines()  # the beat finds nothing to do: nothing counted again
+    sales_count_refresh()
     assert Product.objects.get(pk=v.product_id).sales_count == 8
     refund_units(order, {line_of(order).pk: 1}, kind=Kind.RETURN)  # a return: no refund until received
+    sales_count_refresh()
     assert Product.objects.get(pk=v.product_id).sales_count == 8
 
     _places, w = shop(price="50.00")
-    Product.objects.filter(pk=w.product_id).update(sales_count=1)
     refund_units(completed([(w, 3)]), {line_of(Order.objects.latest("pk")).pk: 3})
+    sales_count_refresh()
     assert Product.objects.get(pk=w.product_id).sales_count == 0
 
 
