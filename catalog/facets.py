@@ -147,7 +147,8 @@ def search_tier(*, rows: int, target: int) -> int:
     """The stratum (k %) a search of about `rows` hits is estimated from: the largest tier that
     gives at most 1.5 × `target` sampled hits, else the smallest. With the defaults (1,500) a
     search of 3,000 to 9,000 hits reads 25 % of them, up to 22,500 hits 10 %, beyond that 4 %:
-    between about 600 and 2,250 rows up to 56,000 hits (4,000 for 100,000)."""
+    between about 750 and 2,250 rows (above CATALOG_FACETS_EXACT_MAX's 3,000) up to 56,000 hits
+    (4,000 for 100,000)."""
     for tier in SEARCH_TIERS:
         if rows * tier <= 150 * target:
             return tier

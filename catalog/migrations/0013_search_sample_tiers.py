@@ -5,8 +5,8 @@ and a brand filter finds a category's products of that brand directly.
   `sample < k`: the full-text index built a bitmap of every hit (14,529 for 纯棉 on 100,000
   products, about 6 ms), ANDed with product_sample's. Partial copies of the full-text index over
   fixed strata of the sample (25 %, 10 % and 4 % of the products, catalog.facets.SEARCH_TIERS)
-  hold only those rows: a search of any size reads between about 600 and 2,250 sampled hits
-  from the smallest one that gives enough, and nothing else. product_sample, whose only use
+  hold only those rows: a search too broad to count reads about 750 to 2,250 sampled hits
+  (4,000 at 100,000) from the one that gives about enough, and nothing else. product_sample, whose only use
   was that AND, goes.
 - A brand chosen on a category was found by ANDing the brand's index with the category's (27,425
   entries for the root category, about 1.7 ms, for each of the facet query and the page's
