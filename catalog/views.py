@@ -15,7 +15,7 @@ from catalog import selectors, seo
 from catalog.filters import SORT_CHOICES, apply_sort, listing_filters_parse
 from catalog.models import Category, Product, StockStatus
 from catalog.services import VIEW_COUNTER, product_recently_viewed_record, product_view_record
-from catalog.templatetags.catalog_tags import cards_html
+from catalog.templatetags.catalog_tags import ProductCard, cards_html
 from shop.core.money import format_money
 from shop.core.pagecache import (
     PRODUCTS,
@@ -109,7 +109,7 @@ def product_list(request: HttpRequest, slug: str | None = None) -> HttpResponse:
         products = selectors.search_ranked(products, query)
     if not fuzzy:
         products = apply_sort(products, sort, ranked=ranked)
-    products = products.only(*selectors.CARD_FIELDS)
+    products = products.values_list(*selectors.CARD_FIELDS)  # rows, made cards below
 
     # The facets counted the filtered results too: no COUNT(*) of its own for the pager.
     paginator = selectors.CappedPaginator(
@@ -128,6 +128,7 @@ def product_list(request: HttpRequest, slug: str | None = None) -> HttpResponse:
     if page_notice:
         errors.append(page_notice)
     page = paginator.page(number)
+    page.object_list = [ProductCard(row) for row in page.object_list]
 
     keep = request.GET.copy()
     keep.pop("page", None)

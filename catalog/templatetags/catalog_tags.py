@@ -10,9 +10,32 @@ from django.http import QueryDict
 from django.utils.safestring import SafeString, mark_safe
 from django.utils.translation import get_language, gettext
 
+from catalog.models import Product
+from catalog.selectors import CARD_FIELDS
 from shop.core.money import format_money
 
 register = template.Library()
+
+
+class ProductCard:
+    """What a listing's card shows of a product (catalog.selectors.CARD_FIELDS), made from a
+    row: building 24 Products with their other fields deferred was about half a millisecond of
+    a listing. The card's URL, image and sale flag are Product's own."""
+
+    __slots__ = CARD_FIELDS
+
+    def __init__(self, row: tuple) -> None:
+        for name, value in zip(CARD_FIELDS, row, strict=True):
+            setattr(self, name, value)
+
+    @property
+    def pk(self) -> int:
+        return self.id
+
+    get_absolute_url = Product.get_absolute_url
+    card_image_url = Product.card_image_url
+    on_sale = Product.on_sale
+
 
 _CARD = (
     '<li class="card">\n  <a href="{url}">\n    {image}\n    <span class="name">{name}</span>\n  </a>\n'
