@@ -60,6 +60,11 @@ _COLUMNS = (
 _ADDED = ("units", "orders", "product_orders", "gross", "refunded_units", "refunds")
 
 
+def _lock_order(key: tuple) -> tuple:
+    day, variant_id, department_id = key
+    return (day, variant_id or 0, department_id)
+
+
 def daily_sales_add(rows: Iterable[SalesRow], *, batch: int = 500) -> int:
     """Add the rows' figures to the rollup (merged by day, variant and department first).
     Returns the number of rollup rows touched."""
@@ -74,7 +79,10 @@ def daily_sales_add(rows: Iterable[SalesRow], *, batch: int = 500) -> int:
     table = DailySales._meta.db_table
     updates = ", ".join(f"{c} = {table}.{c} + excluded.{c}" for c in _ADDED)
     row_sql = "(" + ", ".join(["%s"] * len(_COLUMNS)) + ")"
-    values = [tuple(getattr(row, c) for c in _COLUMNS) for row in merged.values()]
+    # Rows in key order, in both tables: two payments writing the same rows in opposite
+    # orders (their carts' line order) would otherwise each lock one and wait for the other.
+    ordered = [merged[key] for key in sorted(merged, key=_lock_order)]
+    values = [tuple(getattr(row, c) for c in _COLUMNS) for row in ordered]
     statements = [
         (
             f"INSERT INTO {table} ({', '.join(_COLUMNS)}) VALUES {', '.join([row_sql] * len(chunk))} "  # noqa: S608
@@ -86,7 +94,7 @@ def daily_sales_add(rows: Iterable[SalesRow], *, batch: int = 500) -> int:
     ]
     # The same figures per day and department.
     totals: dict[tuple, list] = {}
-    for row in merged.values():
+    for row in ordered:
         total = totals.setdefault((row.day, row.department_id), [0, ZERO, ZERO])
         total[0] += row.units
         total[1] += row.gross
@@ -98,7 +106,9 @@ def daily_sales_add(rows: Iterable[SalesRow], *, batch: int = 500) -> int:
         f"ON CONFLICT (day, department_id) DO UPDATE SET units = {table}.units + excluded.units, "
         f"gross = {table}.gross + excluded.gross, refunds = {table}.refunds + excluded.refunds"
     )
-    total_params = [value for (day, department), figures in totals.items() for value in (day, department, *figures)]
+    total_params = [
+        value for (day, department), figures in sorted(totals.items()) for value in (day, department, *figures)
+    ]
     with connection.cursor() as cursor:
         if len(statements) == 1 and connection.vendor == "postgresql":
             # A paid order's rows and totals in one round trip: the rows' INSERT as a
