@@ -196,3 +196,56 @@ def test_the_confirm_page_keeps_the_content_security_policy(client, buyer):
         assert not re.search(r"\son[a-z]+\s*=", page, re.IGNORECASE)
         assert "/static/shop/checkout." in page
         assert "unsafe-inline" not in response.get("Content-Security-Policy", "script-src")
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_tabs_placing_at_once_make_one_order_and_one_debit():
+    """The second tab's place POST arrives while the first's transaction is still open: it waits
+    on the cart's row lock and then returns the first's order, paying nothing again."""
+    import threading
+    import time
+
+    from django.db import connection, connections, transaction
+
+    from tests.purchase import place
+
+    variant = stocked_variant(price="60.00", on_hand=10)
+    user, address, cart = buyer_with_cart([(variant, 2)])
+    wallet_top_up(user=user, amount=D("500.00"), reference="T")
+    outcome: dict = {}
+    pid: list[int] = []
+
+    def second_tab():
+        try:
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT pg_backend_pid()")
+                pid.append(cursor.fetchone()[0])
+            outcome["second"] = place(user, address, cart, payment_method="wallet")
+        except Exception as exc:  # asserted on below
+            outcome["second"] = exc
+        finally:
+            connections.close_all()
+
+    def waiting() -> bool:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT wait_event_type FROM pg_stat_activity WHERE pid = %s", [pid[0]])
+            found = cursor.fetchone()
+        return bool(found) and found[0] == "Lock"
+
+    thread = threading.Thread(target=second_tab)
+    with transaction.atomic():
+        first = place(user, address, cart, payment_method="wallet")
+        thread.start()
+        deadline = time.monotonic() + 20
+        while not (pid and waiting()):
+            assert time.monotonic() < deadline, "the second tab never waited for the cart's lock"
+            time.sleep(0.01)
+    thread.join(timeout=30)
+
+    second = outcome["second"]
+    assert isinstance(second, Order), second
+    assert second.pk == first.pk and not hasattr(second, "one_step")  # a replay: nothing paid by it
+    assert Order.objects.filter(customer=user).count() == 1
+    assert Wallet.objects.get(user=user).balance == D("380.00")
+    assert WalletEntry.objects.filter(wallet__user=user, reason=WalletEntry.Reason.PAYMENT).count() == 1
+    assert Stock.objects.get(variant=variant).reserved == 2
