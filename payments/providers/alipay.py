@@ -10,10 +10,12 @@ Keys, app id, seller id and gateway URL come from settings.ALIPAY; tests use loc
 """
 
 import base64
+import datetime as dt
 import json
 from decimal import Decimal
 from urllib.parse import urlencode
 from urllib.request import Request, urlopen
+from zoneinfo import ZoneInfo
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
@@ -23,6 +25,16 @@ from django.utils import timezone
 
 from payments.exceptions import PaymentError, PaymentErrorCode
 from payments.providers import GatewayResult, notification_result, signing_string
+
+# Alipay reads every time it is sent (a request's timestamp, a trade's time_expire) as Beijing
+# time, GMT+8, as its SDKs format them: never the shop's TIME_ZONE, which a deployment may set
+# to UTC (a trade's 30 minutes would then have expired 7.5 hours before the buyer opened it).
+ALIPAY_TIME_ZONE = ZoneInfo("Asia/Shanghai")
+
+
+def alipay_time(moment: dt.datetime | None = None) -> str:
+    """`moment` (now when None) as Alipay reads a time: "yyyy-MM-dd HH:mm:ss", Beijing time."""
+    return timezone.localtime(moment, ALIPAY_TIME_ZONE).strftime("%Y-%m-%d %H:%M:%S")
 
 
 def rsa2_sign(message: str, private_key_pem: str) -> str:
@@ -90,7 +102,7 @@ class AlipayGateway:
             "format": "JSON",
             "charset": "utf-8",
             "sign_type": "RSA2",
-            "timestamp": timezone.localtime().strftime("%Y-%m-%d %H:%M:%S"),
+            "timestamp": alipay_time(),
             "version": "1.0",
             "biz_content": json.dumps(biz, ensure_ascii=False, separators=(",", ":")),
             **extra,
@@ -110,7 +122,7 @@ class AlipayGateway:
             # The trade expires with the order's payment window. Alipay creates a page-pay trade
             # only once the buyer logs in or scans, so alipay.trade.close on cancel may find none
             # (ACQ.TRADE_NOT_EXIST) while the page is still open: this keeps it from paying later.
-            biz["time_expire"] = timezone.localtime(pay_by).strftime("%Y-%m-%d %H:%M:%S")
+            biz["time_expire"] = alipay_time(pay_by)
         params = self._common("alipay.trade.page.pay", biz, return_url=return_url, notify_url=notify_url)
         return f"{self.config['GATEWAY_URL']}?{urlencode(params)}"
 
