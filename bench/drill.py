@@ -362,10 +362,11 @@ def drill_stock_race(env: dict, run: str, buyers: int, units: int) -> dict:
                 status, body, _l = client.steady("/checkout/")  # the one-page confirm, choices made
                 address = re.search(r'name="address" value="(\d+)" checked', body)
                 token = re.search(r'name="cart" value="([^"]+)"', body)
-                if status != 200 or not address or not token:
+                total = re.search(r'name="total" value="([^"]+)"', body)  # placed only at the total shown
+                if status != 200 or not address or not token or not total:
                     raise RuntimeError(f"checkout: HTTP {status}")
                 choice = {"address": address.group(1), "shipping_method": "standard", "payment_method": "wallet"}
-                form = {**choice, "cart": token.group(1), "insured": "0"}
+                form = {**choice, "cart": token.group(1), "insured": "0", "total": total.group(1)}
         except Exception as exc:  # a buyer who could not get ready still meets the others
             with lock:
                 key = f"not ready: {exc}"[:100]

@@ -27,6 +27,8 @@ class CartErrorCode(StrEnum):
     CANNOT_REFUND_DIFFERENCE = "cannot_refund_difference"
     SOLD_OUT = "sold_out"
     ADDRESS_NEEDS_PLACE = "address_needs_place"  # written before the national lists: choose them again
+    TOTAL_CHANGED = "total_changed"  # not the total the confirm page showed: show it again
+    TOTAL_NOT_SHOWN = "total_not_shown"  # no total (or a garbled one) posted with the place form
 
 
 class CartError(ShopError):
@@ -70,6 +72,8 @@ class CartError(ShopError):
         CartErrorCode.ADDRESS_NEEDS_PLACE: _(
             "Choose the province, city and district of this address from the lists, then continue."
         ),
+        CartErrorCode.TOTAL_CHANGED: _("The total changed from %(old)s to %(new)s: check the order again."),
+        CartErrorCode.TOTAL_NOT_SHOWN: _("Check the order total below, then place the order."),
         CartErrorCode.SOLD_OUT: _(
             "“%(name)s” is out of stock in the option you chose, so it was not added. On its page you can ask "
             "us to email you when it is back."

@@ -8,10 +8,12 @@ transaction: any failure leaves nothing half-written. Changing the delivery addr
 not yet packed composes them too (orders' snapshot, fulfillment's routing, payments' money).
 """
 
+import re
 import uuid
 from dataclasses import dataclass, field
 from datetime import timedelta
 from decimal import Decimal
+from enum import Enum
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
@@ -46,6 +48,7 @@ from orders.services import (
     order_lines_known,
     order_number_new,
     order_record_delivery_change,
+    order_record_paid,
     order_record_placed,
 )
 from payments.exceptions import PaymentError
@@ -76,6 +79,25 @@ def parse_quantity(raw) -> int:
     if quantity is None or not 1 <= quantity <= limit:
         raise CartError(CartErrorCode.BAD_QUANTITY, max=limit)
     return quantity
+
+
+def parse_shown_total(raw) -> Decimal | None:
+    """The total a confirm page showed, as its place form posts it back ("176.00"), or None for
+    anything else (missing, garbled, negative, exponent, more than two places): placing then
+    refuses rather than charge a total nobody was shown."""
+    raw = (raw or "").strip()
+    if not _SHOWN_TOTAL.fullmatch(raw):
+        return None
+    return money(raw)
+
+
+_SHOWN_TOTAL = re.compile(r"[0-9]{1,10}\.[0-9]{2}", re.ASCII)
+
+
+class Shown(Enum):
+    """What checkout_place_order's `expected_total` can be besides the total a page showed."""
+
+    NO_PAGE = "no_page"  # placed by a script (the demo's data, tests' helpers): no page showed one
 
 
 # -- finding the cart -----------------------------------------------------------------------
@@ -358,19 +380,29 @@ def checkout_place_order(
     shipping_method: str,
     insured: bool,
     payment_method: str,
+    expected_total: Decimal | None | Shown,
     note: str = "",
 ) -> Order:
     """Turn a customer's cart into an order: snapshot, reserve stock, redeem the coupon; and for
     the wallet, pay it from the wallet in the same transaction (checkout's one step: one commit,
     one "placed and paid" mail). A wallet short of the total leaves the order placed, awaiting
     payment, with nothing taken. The new order's `one_step` is then (payment, None) or (None,
-    the PaymentError), for checkout_complete_order; a replay's order has none.
+    the PaymentError), for checkout_complete_order; a replay's order has none. An order whose
+    total is 0 (a coupon covering the goods, shipping free) needs no payment: it is paid as it is
+    placed, whatever the method chosen, with no payment, ledger entry or gateway (`one_step` is
+    (None, None)).
+
+    `expected_total` is the total the confirm page showed (posted back with its place form):
+    the order is placed only at that total, so that a line or quantity changed in another tab,
+    a price, a shipping rule or a coupon changed meanwhile, is shown to the customer rather
+    than charged. None (the form posted none, or a garbled one) is refused as well; only a
+    script with no page (Shown.NO_PAGE) places at whatever the total is.
 
     Idempotent: the cart row is locked first, and a cart already turned into an order returns
     that order, so a double click or a replayed POST gives one order. Raises CartError (empty,
     price changed, out of stock, bad choice, too much left unpaid: checkout_check_unpaid_caps,
-    ADDRESS_NEEDS_PLACE for an address whose places must be chosen again from the lists) or
-    OrderError (coupon); nothing is written then."""
+    ADDRESS_NEEDS_PLACE for an address whose places must be chosen again from the lists,
+    TOTAL_CHANGED, TOTAL_NOT_SHOWN) or OrderError (coupon); nothing is written then."""
     if payment_method not in settings.PAYMENT_PROVIDERS:
         raise CartError(CartErrorCode.BAD_PAYMENT)
     if shipping_method not in settings.SHIPPING_METHODS:
@@ -413,13 +445,21 @@ def checkout_place_order(
         )
         if totals.coupon_error:  # raise the coupon's own reason (expired, used up...)
             coupon_check(code=cart.coupon_code, subtotal=summary.subtotal, customer=customer)
+        # Under the cart's lock, with its lines read and before stock or wallet are touched.
+        if expected_total is None:
+            raise CartError(CartErrorCode.TOTAL_NOT_SHOWN)
+        if expected_total is not Shown.NO_PAGE and money(expected_total) != totals.total:
+            raise CartError(
+                CartErrorCode.TOTAL_CHANGED, old=format_money(expected_total), new=format_money(totals.total)
+            )
+        free = totals.total == 0  # nothing to pay: paid as placed, with no payment of any kind
         number = order_number_new()
         # Checkout's one step for the wallet, in this transaction: its debit decides first (one
         # statement, nothing written when short) and the wallet is locked before the stock rows,
         # as a paid order's address change takes them. Short: the order is placed all the same,
         # awaiting payment, and checkout_complete_order says why.
         debit, short = None, None
-        if payment_method == "wallet" and totals.total > 0:  # a ledger entry is never of 0
+        if payment_method == "wallet" and not free:
             try:
                 debit = wallet_debit(user=customer, amount=totals.total, reference=number)
             except PaymentError as exc:
@@ -465,7 +505,7 @@ def checkout_place_order(
         # Written before the stock rows are locked: the hot rows (a popular variant's stock, the
         # day's sales rollup) are held from their statement to the commit, so as little as
         # possible comes after them.
-        order_record_placed(order, actor=customer, lines=lines, mail=debit is None)
+        order_record_placed(order, actor=customer, lines=lines, mail=debit is None and not free)
         cart.state = Cart.State.ORDERED
         cart.save(update_fields=["state"])
         try:
@@ -484,6 +524,13 @@ def checkout_place_order(
             order.one_step = (wallet_pay_placed(order=order, debit=debit), None)
         elif short is not None:
             order.one_step = (None, short)
+        elif free:
+            # A ledger entry or a gateway trade is never of 0 (the wallet refuses one, a gateway
+            # would be visited for nothing): the order is paid by placing it, its one mail
+            # "placed and paid". Its parcels collect no cash (cash on delivery of 0).
+            order_lines_known(order, lines)
+            order_record_paid(order, amount=totals.total, reference=number, actor_kind="customer", just_placed=True)
+            order.one_step = (None, None)
     return order
 
 

@@ -1,5 +1,6 @@
 """Cart and checkout pages. Every figure shown or charged is computed on the server; prices or
-totals sent by the browser are never read."""
+totals sent by the browser are never charged (the total a confirm page showed is posted back
+only to be compared: an order is placed at that total or not at all)."""
 
 from decimal import Decimal
 
@@ -241,6 +242,8 @@ def _confirm_page(request: HttpRequest, data=None, *, changed: bool = False) -> 
             "totals": totals,
             "choice": choice,
             "shown": choice_key(**{k: choice[k] for k in CHOICE_FIELDS}) if can_place else "",
+            # A string: a Decimal in a template is localized ("1,234.50" with separators on).
+            "shown_total": str(totals.total) if can_place else "",
             "can_place": can_place,
             "invoice": data is not None and data.get("invoice") == "1",
         },
@@ -290,11 +293,16 @@ def checkout_place(request: HttpRequest) -> HttpResponse:
             shipping_method=data.get("shipping_method", ""),
             insured=insured,
             payment_method=data.get("payment_method", ""),
+            expected_total=services.parse_shown_total(data.get("total")),
             note=data.get("note", ""),
         )
     except (CartError, OrderError) as exc:
         if exc.code == CartErrorCode.ADDRESS_NEEDS_PLACE:
             return _fix_place(request, address_id, reverse("cart:checkout"))
+        if exc.code in (CartErrorCode.TOTAL_CHANGED, CartErrorCode.TOTAL_NOT_SHOWN):
+            # The confirm page again, with the total as it is now: nothing was placed.
+            messages.warning(request, exc.message)
+            return _confirm_page(request, data)
         messages.error(request, exc.message)
         return redirect("cart:detail")
     except ValueError:
@@ -335,6 +343,8 @@ def _checkout_complete(request: HttpRequest, order: Order) -> bool:
         messages.success(request, _("Order %(n)s placed. Please pay to confirm it.") % {"n": n})
     elif order.status in (Order.Status.CANCELLED, Order.Status.CLOSED):  # a replay, long after
         messages.info(request, _("Order %(n)s: %(status)s.") % {"n": n, "status": order.get_status_display()})
+    elif order.total == 0:  # paid as it was placed: no payment, whatever the method chosen
+        messages.success(request, _("Order %(n)s placed: there is nothing to pay. Thank you!") % {"n": n})
     elif order.payment_method == "cod":
         messages.success(
             request, _("Order %(n)s placed. Cash on delivery: pay the courier when the parcel arrives.") % {"n": n}

@@ -201,7 +201,7 @@ class DemoBuilder:
         from django.contrib.auth import get_user_model
 
         from cart.models import Cart
-        from cart.services import checkout_place_order
+        from cart.services import Shown, checkout_place_order
         from fulfillment import services as fulfillment
         from fulfillment.models import PurchaseOrder, Shipment
         from orders.services import order_mark_paid
@@ -228,7 +228,7 @@ class DemoBuilder:
                 cart.lines.create(variant=variant, quantity=1 + i % 2, price_seen=variant.price)
             order = checkout_place_order(
                 cart_token=cart.token, customer=customer, address_id=address.pk, shipping_method="standard",
-                insured=i == 1, payment_method="cod" if i == 3 else "sandbox",
+                insured=i == 1, payment_method="cod" if i == 3 else "sandbox", expected_total=Shown.NO_PAGE,
             )  # fmt: skip
             if i < 3:
                 order_mark_paid(order_id=order.pk, amount=order.total, reference=f"DEMO{i}")
@@ -259,7 +259,7 @@ class DemoBuilder:
         """An order placed, paid, shipped with our own fleet, delivered and confirmed by the
         customer, through the services as in production. `items`: [(variant, quantity)]."""
         from cart.models import Cart
-        from cart.services import checkout_place_order
+        from cart.services import Shown, checkout_place_order
         from fulfillment import services as fulfillment
         from fulfillment.models import Shipment
         from orders.services import order_confirm_receipt
@@ -270,7 +270,7 @@ class DemoBuilder:
             cart.lines.create(variant=variant, quantity=quantity, price_seen=variant.price)
         order = checkout_place_order(
             cart_token=cart.token, customer=customer, address_id=address.pk, shipping_method="standard",
-            insured=False, payment_method="wallet",
+            insured=False, payment_method="wallet", expected_total=Shown.NO_PAGE,
         )  # fmt: skip
         # Paid from the wallet, topped up for it: a real payment, so the books of the monthly
         # settlement agree (it checks every order's payments).

@@ -11,7 +11,7 @@ from aftersales.services.staff import CUSTOMER_SERVICE_GROUP, FINANCE_GROUP, aft
 from orders.models import Notification
 from tests import factories
 from tests.aftersales.support import completed, paid, shop
-from tests.purchase import buyer_with_cart, english, last_message
+from tests.purchase import buyer_with_cart, english, last_message, shown_total
 
 pytestmark = pytest.mark.django_db
 
@@ -88,7 +88,7 @@ def test_checkout_with_i_need_an_invoice_goes_to_the_form_for_the_new_order(clie
     response = client.post(
         reverse("cart:place"),
         {"cart": cart.token, "address": address.pk, "shipping_method": "standard", "insured": "0",
-         "payment_method": "sandbox", "note": "", "invoice": "1"},
+         "payment_method": "sandbox", "note": "", "invoice": "1", "total": shown_total(cart, address)},
     )  # fmt: skip
     order = user.orders.get()
     assert response.status_code == 302 and response["Location"] == form_url(order)

@@ -21,7 +21,7 @@ from orders.exceptions import OrderError, OrderErrorCode
 from orders.models import Coupon, CouponRedemption, Notification, Order, OrderEvent
 from orders.services import order_cancel, order_mark_paid, orders_cancel_expired
 from tests import factories
-from tests.purchase import buyer_with_cart, last_message, messages_of, place, stocked_variant
+from tests.purchase import buyer_with_cart, last_message, messages_of, place, shown_total, stocked_variant
 
 pytestmark = pytest.mark.django_db
 PASSWORD = "correct horse battery staple"
@@ -312,7 +312,10 @@ def test_prices_and_totals_posted_by_the_browser_are_ignored(client):
     )
 
     cart = Cart.objects.get(user=user)
-    response = client.post("/checkout/place/", {**choice, "cart": cart.token, "insured": "1", **TAMPERING})
+    total = shown_total(cart, address, insured=True)  # what the page showed: compared, never charged
+    response = client.post(
+        "/checkout/place/", {**choice, "cart": cart.token, "insured": "1", **TAMPERING, "total": total}
+    )
     order = Order.objects.get()
     assert response.status_code == 302 and response.url == order.get_absolute_url()
     server = services.checkout_totals(

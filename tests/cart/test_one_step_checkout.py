@@ -14,7 +14,7 @@ from orders.models import Order
 from payments.models import Payment, Wallet, WalletEntry
 from payments.services import wallet_adjust, wallet_top_up
 from tests import factories
-from tests.purchase import buyer_with_cart, last_message, stocked_variant
+from tests.purchase import buyer_with_cart, last_message, shown_total, stocked_variant
 
 pytestmark = pytest.mark.django_db
 D = Decimal
@@ -23,7 +23,8 @@ CHECKOUT = reverse("cart:checkout")
 
 
 def place_form(cart, address, payment_method: str, **extra) -> dict:
-    """What the confirm page posts to cart:place (its "shown" left out: a hand-made POST)."""
+    """What the confirm page posts to cart:place (its "shown" left out: a hand-made POST), with
+    the total it shows."""
     return {
         "cart": str(cart.token),
         "address": str(address.pk),
@@ -31,6 +32,7 @@ def place_form(cart, address, payment_method: str, **extra) -> dict:
         "insured": "0",
         "payment_method": payment_method,
         "note": "",
+        "total": shown_total(cart, address),
         **extra,
     }
 

@@ -18,7 +18,7 @@ from orders.models import Notification, Order
 from orders.services import notification_deliver
 from payments.models import Payment, Wallet, WalletEntry
 from payments.services import wallet_top_up
-from tests.purchase import buyer_with_cart, place, stocked_variant
+from tests.purchase import buyer_with_cart, place, shown_total, stocked_variant
 
 D = Decimal
 PLACE = reverse("cart:place")
@@ -42,6 +42,7 @@ def form(cart, address) -> dict:
         "shipping_method": "standard",
         "insured": "0",
         "payment_method": "wallet",
+        "total": shown_total(cart, address),
     }
 
 

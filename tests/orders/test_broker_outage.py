@@ -18,7 +18,7 @@ from django.db import connection
 from orders.models import Notification, Order
 from payments.services import wallet_top_up
 from shop.celery import app as celery_app
-from tests.purchase import buyer_with_cart, stocked_variant
+from tests.purchase import buyer_with_cart, shown_total, stocked_variant
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.worker]
 REDIS_PORT = os.environ.get("REDIS_PORT")
@@ -86,6 +86,7 @@ def test_orders_placed_and_paid_while_redis_is_down_get_their_mail_once(client, 
             "shipping_method": "standard",
             "insured": "0",
             "payment_method": "wallet",
+            "total": shown_total(cart, address),
         },
     )
     assert response.status_code == 302

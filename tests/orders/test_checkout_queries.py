@@ -17,7 +17,7 @@ from orders.models import Notification, Order
 from payments.models import Payment
 from payments.services import wallet_pay, wallet_top_up
 from tests import factories
-from tests.purchase import buyer_with_cart, place
+from tests.purchase import buyer_with_cart, place, shown_total
 
 pytestmark = pytest.mark.django_db
 PLACE = reverse("cart:place")
@@ -62,6 +62,7 @@ def place_with_wallet(client, lines: int) -> tuple[Order, int]:
         "shipping_method": "standard",
         "insured": "0",
         "payment_method": "wallet",
+        "total": shown_total(cart, address),
     }
     with CaptureQueriesContext(connection) as queries:
         response = client.post(PLACE, form)

@@ -19,7 +19,7 @@ from kombu import Connection
 from orders import services as order_services
 from orders.models import Notification, Order
 from shop.celery import app as celery_app
-from tests.purchase import buyer_with_cart, stocked_variant
+from tests.purchase import buyer_with_cart, shown_total, stocked_variant
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -103,6 +103,7 @@ def test_order_placed_while_redis_is_unreachable_is_kept_and_its_mail_queued_lat
             # A gateway's order: placing it queues one mail (cash on delivery now also completes
             # the order in the same request, and so queues its "paid" mail too).
             "payment_method": "sandbox",
+            "total": shown_total(cart, address),
         },
     )
 

@@ -26,7 +26,7 @@ from payments.services import payment_start, wallet_adjust
 from shop.models import Address
 from tests import factories
 from tests.catalog.support import AdminForm
-from tests.purchase import buyer_with_cart, english, place, stocked_variant
+from tests.purchase import buyer_with_cart, english, place, shown_total, stocked_variant
 
 pytestmark = pytest.mark.django_db
 
@@ -366,7 +366,13 @@ def test_a_short_wallet_pays_nothing_and_goes_nowhere_below_zero():
     client = signed_in(user)
     response = client.post(
         "/checkout/place/",
-        {"address": address.pk, "cart": cart.token, "shipping_method": "standard", "payment_method": "wallet"},
+        {
+            "address": address.pk,
+            "cart": cart.token,
+            "shipping_method": "standard",
+            "payment_method": "wallet",
+            "total": shown_total(cart, address),
+        },
     )
     assert response.status_code == 302
     user.wallet.refresh_from_db()
