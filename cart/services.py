@@ -35,7 +35,7 @@ from fulfillment.services import (
     stock_release,
     stock_reserve,
 )
-from fulfillment.services.shipping import shipments_set_cod_due
+from fulfillment.services.shipping import order_reservations_known, shipments_set_cod_due
 from fulfillment.services.stock import ranked_warehouses, stock_lock_for_variants
 from orders.exceptions import OrderError
 from orders.models import Notification, Order, OrderLine
@@ -137,6 +137,28 @@ def _available(variant_id: int) -> int:
 @transaction.atomic
 def cart_add(*, cart: Cart, variant_id: int, quantity: int) -> CartLine:
     """Add units of a variant (adding to a line already there). Raises CartError."""
+    cart = Cart.objects.select_for_update().get(pk=cart.pk)
+    return _cart_add_locked(cart=cart, variant_id=variant_id, quantity=quantity)
+
+
+@transaction.atomic
+def cart_add_for(*, user, session, variant_id: int, quantity: int) -> CartLine:
+    """cart_open and cart_add in one: the open cart of this customer (or anonymous session) is
+    found and locked by one statement (not found, then locked again by its key), or opened.
+    Raises CartError."""
+    if user is not None and user.is_authenticated:
+        found = Cart.objects.filter(user=user, state=Cart.State.OPEN)
+    else:
+        token = session.get("cart_token")
+        found = Cart.objects.filter(token=token, user__isnull=True, state=Cart.State.OPEN) if token else None
+    cart = found.select_for_update().first() if found is not None else None
+    if cart is None:  # a new cart (or one a parallel request just opened: cart_open finds it)
+        cart = Cart.objects.select_for_update().get(pk=cart_open(user=user, session=session).pk)
+    return _cart_add_locked(cart=cart, variant_id=variant_id, quantity=quantity)
+
+
+def _cart_add_locked(*, cart: Cart, variant_id: int, quantity: int) -> CartLine:
+    """cart_add's rules. Precondition: `cart` row locked in the current transaction."""
     # Its units in stock read with it (one statement, not two): advice to the customer, not a
     # promise (placing reserves under the stock rows' locks).
     variant = (
@@ -147,7 +169,6 @@ def cart_add(*, cart: Cart, variant_id: int, quantity: int) -> CartLine:
     )
     if variant is None:
         raise CartError(CartErrorCode.UNAVAILABLE)
-    cart = Cart.objects.select_for_update().get(pk=cart.pk)
     line = CartLine.objects.filter(cart=cart, variant=variant).first()
     total = quantity + (line.quantity if line else 0)
     if total > settings.CART_MAX_LINE_QUANTITY:
@@ -249,6 +270,20 @@ class CartSummary:
         return any(line.price_changed or line.short for line in self.lines)
 
 
+def cart_summary_for(*, user, session) -> CartSummary:
+    """cart_for and cart_summary in one statement: the open cart's lines read with their cart.
+    An open cart with no line reads as no cart (summary.cart None), as a page that needs lines
+    (the confirm page) treats it anyway."""
+    if user is not None and user.is_authenticated:
+        lines = CartLine.objects.filter(cart__user=user, cart__state=Cart.State.OPEN)
+    else:
+        token = session.get("cart_token")
+        if not token:
+            return CartSummary(cart=None)
+        lines = CartLine.objects.filter(cart__token=token, cart__user__isnull=True, cart__state=Cart.State.OPEN)
+    return _summary(None, lines.select_related("cart"), availability=True)
+
+
 def cart_summary(*, cart: Cart | None, availability: bool = True) -> CartSummary:
     """The cart with live prices and availability, in a fixed number of queries.
 
@@ -256,10 +291,13 @@ def cart_summary(*, cart: Cart | None, availability: bool = True) -> CartSummary
     locks) does not sum the stock rows: a sellable line then reads as available in full."""
     if cart is None:
         return CartSummary(cart=None)
-    lines = (
-        CartLine.objects.filter(cart=cart)
-        .select_related("variant__product")
-        .prefetch_related(Prefetch("variant__options", queryset=AttributeValue.objects.select_related("attribute")))
+    return _summary(cart, CartLine.objects.filter(cart=cart), availability=availability)
+
+
+def _summary(cart: Cart | None, lines, *, availability: bool) -> CartSummary:
+    """cart_summary of `lines`; `cart` None: the lines' own (read with them)."""
+    lines = lines.select_related("variant__product").prefetch_related(
+        Prefetch("variant__options", queryset=AttributeValue.objects.select_related("attribute"))
     )
     if availability:
         lines = lines.annotate(
@@ -267,6 +305,8 @@ def cart_summary(*, cart: Cart | None, availability: bool = True) -> CartSummary
         )
     summary = CartSummary(cart=cart)
     for line in lines:
+        if summary.cart is None:
+            summary.cart = line.cart
         variant = line.variant
         sellable = variant.is_active and variant.product.is_active
         available = (line.available if availability else line.quantity) if sellable else 0
@@ -509,7 +549,9 @@ def checkout_place_order(
         cart.state = Cart.State.ORDERED
         cart.save(update_fields=["state"])
         try:
-            stock_reserve(order=order, wanted={line.variant.pk: line.line.quantity for line in summary.lines})
+            reserved = stock_reserve(
+                order=order, wanted={line.variant.pk: line.line.quantity for line in summary.lines}
+            )
         except OutOfStock as exc:
             names = ", ".join(
                 line.variant.product.display_name for line in summary.lines if line.variant.pk in exc.shortages
@@ -517,6 +559,8 @@ def checkout_place_order(
             raise CartError(CartErrorCode.OUT_OF_STOCK, names=names) from exc
         if totals.coupon is not None:
             coupon_redeem(coupon=totals.coupon, order=order, amount=totals.discount)
+        if debit is not None or free:  # paid below: its parcels are made from what was just reserved
+            order_reservations_known(order, reserved)
         if debit is not None:
             # Last: its sales rollup rows (per day and variant, per day and department) are
             # every paid order's, held from here to the commit just below.

@@ -80,8 +80,7 @@ def cart_add(request: HttpRequest) -> HttpResponse:
         variant_id = parse_whole_number(request.POST.get("variant", ""))
         if variant_id is None:
             raise ValueError("no variant")
-        cart = services.cart_open(user=request.user, session=request.session)
-        services.cart_add(cart=cart, variant_id=variant_id, quantity=quantity)
+        services.cart_add_for(user=request.user, session=request.session, variant_id=variant_id, quantity=quantity)
     except ValueError:
         messages.error(request, _("Choose a product option first."))
     except CartError as exc:
@@ -164,8 +163,8 @@ def _confirm_page(request: HttpRequest, data=None, *, changed: bool = False) -> 
     Another choice posts the same page back (`data`) and it is shown with that choice's
     totals; a choice that cannot be placed as it stands (a wallet short for its total, an
     invalid value) is shown with its reason and "place order" disabled."""
-    cart = services.cart_for(user=request.user, session=request.session)
-    summary = services.cart_summary(cart=cart)
+    summary = services.cart_summary_for(user=request.user, session=request.session)  # with its cart
+    cart = summary.cart
     if not summary.lines:
         messages.info(request, _("Your cart is empty."))
         return redirect("cart:detail")

@@ -56,10 +56,24 @@ STATUS_AFTER = {
 # -- creating parcels -------------------------------------------------------------------------
 
 
+def order_reservations_known(order: Order, reservations: list[Reservation]) -> None:
+    """Hand an order placed in the current transaction the reservations stock_reserve just made
+    for it (each with its `warehouse_id`): paying it in the same transaction (checkout's one
+    step) makes its parcels from them, with no statement to read them back.
+
+    Precondition: `order` was inserted in the current transaction and `reservations` are all
+    of its reservations (so it has no parcel yet, and none of its units is in one)."""
+    order.reservations_known = reservations
+
+
 def shipments_create(*, order: Order) -> list[Shipment]:
     """One parcel per warehouse holding the order's reserved units (the route chosen when
     they were reserved). Idempotent: units already in a parcel are skipped.
     Precondition: order row locked (called when the order is paid or re-routed)."""
+    known = getattr(order, "reservations_known", None)
+    if known is not None:  # placed and paid in this transaction: no parcel yet (order_reservations_known)
+        order.reservations_known = None  # once: a re-route or a second call reads the rows
+        return _parcels_make(order, sorted(known, key=lambda r: (r.warehouse_id, r.variant_id)), count=0, cod_due=True)
     # The order's parcels so far (numbering the new ones) and, for cash on delivery, whether one
     # already collects: read with the reservations, in one statement (paying an order is on the
     # purchase's hot path). COUNT as a plain function: one row, no GROUP BY.
@@ -75,15 +89,25 @@ def shipments_create(*, order: Order) -> list[Shipment]:
         held = held.annotate(
             cod_carried=Exists(parcels.filter(cod_amount__gt=0).exclude(status=Status.CANCELLED)),
         )
+    held = list(held)
+    for reservation in held:
+        reservation.warehouse_id = reservation.stock.warehouse_id
+    if not held:
+        return []
+    return _parcels_make(order, held, count=held[0].parcels_before, cod_due=not (cod and held[0].cod_carried))
+
+
+def _parcels_make(order: Order, held: list[Reservation], *, count: int, cod_due: bool) -> list[Shipment]:
+    """shipments_create's parcels: one per warehouse of `held` (in their order, each with its
+    `warehouse_id`), numbered after the order's `count` parcels so far; `cod_due`: no parcel of
+    a cash-on-delivery order collects its cash yet."""
+    if not held:
+        return []
     by_warehouse: dict[int, list[Reservation]] = defaultdict(list)
     for reservation in held:
-        by_warehouse[reservation.stock.warehouse_id].append(reservation)
-    if not by_warehouse:
-        return []
-    first = next(iter(by_warehouse.values()))[0]
+        by_warehouse[reservation.warehouse_id].append(reservation)
     lines = {line.variant_id: line for line in order.lines.all()}
-    count = first.parcels_before
-    cod_due = cod and not first.cod_carried
+    cod_due = cod_due and order.payment_method == Order.PaymentMethod.COD
     created = []
     for n, (warehouse_id, reservations) in enumerate(by_warehouse.items(), start=count + 1):
         shipment = Shipment.objects.create(

@@ -235,6 +235,8 @@ def stock_reserve(*, order, wanted: dict[int, int], only_warehouse: int | None =
         Reservation(order=order, stock_id=stock_id, variant_id=variant_id, quantity=units)
         for stock_id, variant_id, units in taken
     )
+    for reservation in reservations:  # where each is held: shipments_create's parcels, unread
+        reservation.warehouse_id = after[reservation.stock_id][2]
     sold_out = {product for on_hand, reserved, _w, product in after.values() if reserved >= on_hand}
     if sold_out:
         transaction.on_commit(lambda: product_stock_flags_refresh(product_ids=sold_out))
