@@ -2,10 +2,16 @@
 no longer opens the database (another database was seeded with it, or a password was changed in
 the admin), the demo logins are reset so that what is printed works."""
 
+from io import StringIO
+
 import pytest
 from django.contrib.auth import get_user_model
+from django.core.management import call_command
 
+from catalog.models import Product
+from orders.models import Coupon
 from shop.demo import DEMO_CUSTOMER, FINANCE_EMAIL, WAREHOUSE_EMAIL, DemoBuilder
+from tests import factories
 
 pytestmark = pytest.mark.django_db
 
@@ -43,3 +49,25 @@ def test_another_databases_password_file_is_taken_over_and_a_lost_file_is_made_a
     assert fresh.startswith("admin-") and fresh != "admin-from-another-seed"
     assert (tmp_path / "admin-password.txt").read_text().strip() == fresh
     assert User.objects.get(email=FINANCE_EMAIL).check_password(fresh)
+
+
+def test_seed_demo_changes_no_login_wallet_or_coupon_in_a_live_database(settings, tmp_path):
+    """DEBUG off and a catalogue there (a live shop, or `make stack` run again): the demo's
+    superuser is not re-activated nor its password reset, nothing is topped up or added."""
+    settings.VAR_DIR = tmp_path
+    settings.DEBUG = False
+    factories.ProductFactory()
+    admin = get_user_model().objects.create_superuser(email="admin@example.com", password="the-owners-own")
+    admin.is_active = False
+    admin.save()
+    (tmp_path / "admin-password.txt").write_text("admin-from-another-seed\n")
+    err = StringIO()
+    call_command("seed_demo", "--if-empty", stdout=StringIO(), stderr=err)
+    assert "DEBUG is off" in err.getvalue()
+    admin.refresh_from_db()
+    assert not admin.is_active and admin.check_password("the-owners-own")
+    assert not Coupon.objects.exists()
+    assert get_user_model().objects.count() == 1
+    with pytest.raises(SystemExit):
+        call_command("seed_demo", "--products", "3", stdout=StringIO(), stderr=StringIO())
+    assert Product.objects.count() == 1

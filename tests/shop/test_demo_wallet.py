@@ -33,6 +33,7 @@ def test_the_demo_customer_has_a_topped_up_wallet_and_coupons_to_try():
 
 def test_seed_demo_names_the_coupons_and_the_wallet(settings, tmp_path):
     settings.VAR_DIR = tmp_path
+    settings.DEBUG = True  # `make run`: a live database (DEBUG off) is left alone
     factories.ProductFactory()  # a catalogue already there: `make run` a second time
     out = StringIO()
     call_command("seed_demo", "--if-empty", stdout=out)

@@ -1,5 +1,6 @@
 """manage.py seed_demo --products N: a realistic demo catalogue, with a progress bar."""
 
+from django.conf import settings
 from django.core.management.base import BaseCommand
 
 from catalog.models import Product
@@ -29,6 +30,16 @@ class Command(BaseCommand):
     def handle(self, *args, products: int, seed: int, if_empty: bool, no_progress: bool, **options) -> None:
         if products < 1:
             self.stderr.write("--products must be at least 1.")
+            raise SystemExit(2)
+        if Product.objects.exists() and not settings.DEBUG:
+            # A live shop's database: the demo's logins (a superuser among them, their passwords
+            # reset to the file's), its wallet top-up and coupons are development aids only.
+            self.stderr.write(
+                f"The catalogue already has {Product.objects.count()} products and DEBUG is off: "
+                "seed_demo changes nothing in a live shop's database (no logins, wallets or coupons)."
+            )
+            if if_empty:
+                return
             raise SystemExit(2)
         if if_empty and Product.objects.exists():
             self.stdout.write(f"The catalogue already has {Product.objects.count()} products; nothing added.")
