@@ -117,6 +117,11 @@ def cart_open(*, user, session) -> Cart:
     cart = cart_for(user=user, session=session)
     if cart is not None:
         return cart
+    return _cart_new(user=user, session=session)
+
+
+def _cart_new(*, user, session) -> Cart:
+    """A new open cart (the caller found none), or the one a parallel request just opened."""
     if user is not None and user.is_authenticated:
         try:
             with transaction.atomic():
@@ -141,20 +146,21 @@ def cart_add(*, cart: Cart, variant_id: int, quantity: int) -> CartLine:
     return _cart_add_locked(cart=cart, variant_id=variant_id, quantity=quantity)
 
 
-@transaction.atomic
 def cart_add_for(*, user, session, variant_id: int, quantity: int) -> CartLine:
     """cart_open and cart_add in one: the open cart of this customer (or anonymous session) is
-    found and locked by one statement (not found, then locked again by its key), or opened.
-    Raises CartError."""
+    found and locked by one statement (not found, then locked again by its key). With none
+    open, one is opened in its own transaction first, as cart_open does. Raises CartError."""
     if user is not None and user.is_authenticated:
         found = Cart.objects.filter(user=user, state=Cart.State.OPEN)
     else:
         token = session.get("cart_token")
         found = Cart.objects.filter(token=token, user__isnull=True, state=Cart.State.OPEN) if token else None
-    cart = found.select_for_update().first() if found is not None else None
-    if cart is None:  # a new cart (or one a parallel request just opened: cart_open finds it)
-        cart = Cart.objects.select_for_update().get(pk=cart_open(user=user, session=session).pk)
-    return _cart_add_locked(cart=cart, variant_id=variant_id, quantity=quantity)
+    if found is not None:
+        with transaction.atomic():
+            cart = found.select_for_update().first()
+            if cart is not None:
+                return _cart_add_locked(cart=cart, variant_id=variant_id, quantity=quantity)
+    return cart_add(cart=_cart_new(user=user, session=session), variant_id=variant_id, quantity=quantity)
 
 
 def _cart_add_locked(*, cart: Cart, variant_id: int, quantity: int) -> CartLine:
