@@ -459,7 +459,11 @@ class SalesCountWatermark(models.Model):
     """One row: the first rollup day the next sales count recompute reads (orders.sales_count).
     In the database, not the cache: a lost watermark would make every run a full one."""
 
-    since = models.DateField(null=True)
+    since = models.DateField(_("recount sales from"), null=True)
+
+    class Meta:
+        verbose_name = _("sales count watermark")
+        verbose_name_plural = _("sales count watermarks")
 
     def __str__(self) -> str:
         return str(self.since)
