@@ -157,15 +157,20 @@ class AlipayGateway:
 
     def refund(self, *, payment, amount: Decimal, request_no: str) -> str:
         """alipay.trade.refund: POST the signed request; verify the signed JSON answer."""
-        body = urlencode(self.refund_request(payment=payment, amount=amount, request_no=request_no)).encode()
-        request = Request(self.config["GATEWAY_URL"], data=body, method="POST")  # noqa: S310 - configured https URL
+        return self.parse_refund_response(
+            self._post(self.refund_request(payment=payment, amount=amount, request_no=request_no))
+        )
+
+    def _post(self, params: dict[str, str]) -> str:
+        """POST a signed request to the gateway; its answer's text. Raises
+        PaymentError(GATEWAY_ERROR) when the gateway cannot be reached (the caller retries)."""
+        request = Request(self.config["GATEWAY_URL"], data=urlencode(params).encode(), method="POST")  # noqa: S310 - configured https URL
         request.add_header("Content-Type", "application/x-www-form-urlencoded;charset=utf-8")
         try:
             with urlopen(request, timeout=10) as response:  # noqa: S310
-                raw = response.read().decode()
+                return response.read().decode()
         except OSError as exc:
             raise PaymentError(PaymentErrorCode.GATEWAY_ERROR) from exc
-        return self.parse_refund_response(raw)
 
     def parse_refund_response(self, raw: str) -> str:
         answer = self._verified_answer(raw, "alipay_trade_refund_response")
@@ -195,15 +200,7 @@ class AlipayGateway:
         (the buyer never opened the trade; it expires at time_expire) or "paid" (the money
         arrived first: its notification is refunded as a payment for a cancelled order).
         Raises PaymentError(GATEWAY_ERROR, BAD_SIGNATURE) for anything else, to try again."""
-        body = urlencode(self.close_request(payment=payment)).encode()
-        request = Request(self.config["GATEWAY_URL"], data=body, method="POST")  # noqa: S310 - configured https URL
-        request.add_header("Content-Type", "application/x-www-form-urlencoded;charset=utf-8")
-        try:
-            with urlopen(request, timeout=10) as response:  # noqa: S310
-                raw = response.read().decode()
-        except OSError as exc:
-            raise PaymentError(PaymentErrorCode.GATEWAY_ERROR) from exc
-        return self.parse_close_response(raw)
+        return self.parse_close_response(self._post(self.close_request(payment=payment)))
 
     def parse_close_response(self, raw: str) -> str:
         answer = self._verified_answer(raw, "alipay_trade_close_response")
