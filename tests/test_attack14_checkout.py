@@ -249,3 +249,22 @@ def test_two_tabs_placing_at_once_make_one_order_and_one_debit():
     assert Wallet.objects.get(user=user).balance == D("380.00")
     assert WalletEntry.objects.filter(wallet__user=user, reason=WalletEntry.Reason.PAYMENT).count() == 1
     assert Stock.objects.get(variant=variant).reserved == 2
+
+
+@pytest.mark.parametrize("field", ["total", "note", "shown", "payment_method"])
+def test_a_nul_in_any_field_of_the_place_form_is_refused_and_places_nothing(client, buyer, field):
+    user, address, cart, variant = buyer
+
+    response = client.post(PLACE, form(cart, address, **{field: "120.00\x00" if field == "total" else "x\x00y"}))
+
+    assert response.status_code == 400
+    nothing_happened(user, variant)
+
+
+def test_a_nul_in_the_confirm_page_posted_back_is_refused(client, buyer):
+    user, address, _cart, variant = buyer
+
+    response = client.post(CHECKOUT, {"address": f"{address.pk}\x00", "shipping_method": "standard"})
+
+    assert response.status_code == 400
+    nothing_happened(user, variant)
