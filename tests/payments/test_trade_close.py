@@ -177,3 +177,16 @@ def test_an_alipay_trade_is_closed_with_a_signed_request_and_expires_with_the_pa
     url = AlipayGateway().start(payment=payment, subject="x", return_url="http://r", notify_url="http://n")
     biz = json.loads(dict(parse_qsl(url.split("?", 1)[1]))["biz_content"])
     assert biz["time_expire"] == timezone.localtime(order.pay_by).strftime("%Y-%m-%d %H:%M:%S")
+
+
+def test_a_gateway_no_longer_configured_is_skipped_not_retried_for_ever(alipay, settings, caplog):
+    """Alipay taken off the shop after a trade was opened: nothing to call, so the task ends
+    (the trade expires at its time_expire; a late payment is refunded) instead of failing on
+    the missing configuration at every retry."""
+    order, payment = unpaid_with_trade("alipay")
+    order_cancel(order_id=order.pk, actor=order.customer, actor_kind="customer", reason="changed my mind")
+    settings.PAYMENT_PROVIDERS = [p for p in settings.PAYMENT_PROVIDERS if p != "alipay"]
+    settings.ALIPAY = {}
+
+    assert tasks.payment_trades_close.apply(args=[order.pk]).get() == 0
+    assert payment.reference in caplog.text and "no longer configured" in caplog.text
