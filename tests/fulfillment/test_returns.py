@@ -13,7 +13,7 @@ from django.utils import timezone
 
 from catalog.models import Product
 from fulfillment import services
-from fulfillment.carrier_sandbox import Sandbox, start_in_thread
+from fulfillment.carrier_sandbox import DELIVERED_WITHIN, Sandbox, start_in_thread
 from fulfillment.exceptions import FulfillmentError, FulfillmentErrorCode
 from fulfillment.models import Reservation, Shipment, Stock, StockMovement
 from fulfillment.signals import return_delivered
@@ -28,7 +28,7 @@ pytestmark = pytest.mark.django_db
 Status = Shipment.Status
 Kind = Shipment.Kind
 KEY = "returns-test-key"
-DELIVERED_BY = 80  # carrier hours: every sandbox waybill is delivered by then
+DELIVERED_BY = round(DELIVERED_WITHIN.total_seconds() / 3600)  # carrier hours: every waybill is delivered by then
 
 
 @pytest.fixture
