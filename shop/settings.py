@@ -43,7 +43,6 @@ INSTALLED_APPS = [
     "django.contrib.humanize",
     "django.contrib.postgres",
     "django.contrib.sitemaps",  # its templates, for /sitemap.xml
-    "django_filters",
     "import_export",
     "treebeard",
     "easy_thumbnails",
