@@ -19,6 +19,10 @@ class CartErrorCode(StrEnum):
     TOO_MANY_UNPAID = "too_many_unpaid"
     TOO_MANY_UNPAID_UNITS = "too_many_unpaid_units"
     TOO_MANY_UNPAID_OF_ONE = "too_many_unpaid_of_one"
+    # The two above, counting cash-on-delivery orders not yet shipped (they hold stock unpaid too).
+    TOO_MANY_HELD_UNITS = "too_many_held_units"
+    TOO_MANY_HELD_OF_ONE = "too_many_held_of_one"
+    TOO_MANY_COD = "too_many_cod"  # ORDER_MAX_COD_PER_CUSTOMER orders with cash still to collect
     NOT_FINISHED = "not_finished"
     ADDRESS_LOCKED = "address_locked"
     ALREADY_PACKED = "already_packed"
@@ -53,6 +57,18 @@ class CartError(ShopError):
         CartErrorCode.TOO_MANY_UNPAID_OF_ONE: _(
             "Orders awaiting payment may hold at most %(max)d of “%(name)s”; this one would bring yours to %(n)d. "
             "Pay for or cancel an unpaid order first, or order fewer."
+        ),
+        CartErrorCode.TOO_MANY_HELD_UNITS: _(
+            "Orders awaiting payment and cash-on-delivery orders not yet shipped may hold at most %(max)d items "
+            "in all; this one would bring yours to %(n)d. Pay for an unpaid order first, or order fewer."
+        ),
+        CartErrorCode.TOO_MANY_HELD_OF_ONE: _(
+            "Orders awaiting payment and cash-on-delivery orders not yet shipped may hold at most %(max)d of "
+            "“%(name)s”; this one would bring yours to %(n)d. Pay for an unpaid order first, or order fewer."
+        ),
+        CartErrorCode.TOO_MANY_COD: _(
+            "You already have %(n)d cash-on-delivery orders whose cash has not been collected yet. Pay for this "
+            "order online, or choose cash on delivery again once one of them has been delivered."
         ),
         CartErrorCode.NOT_FINISHED: _("An order can be bought again once it is completed, cancelled or closed."),
         CartErrorCode.ADDRESS_LOCKED: _(

@@ -18,7 +18,7 @@ from enum import Enum
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.db import IntegrityError, transaction
-from django.db.models import F, Prefetch, Sum
+from django.db.models import Count, F, Prefetch, Q, Sum
 from django.db.models.functions import Coalesce
 from django.utils import timezone, translation
 from django.utils.translation import gettext as _
@@ -53,6 +53,7 @@ from orders.services import (
 )
 from payments.exceptions import PaymentError
 from payments.models import Payment, Refund
+from payments.selectors import cod_due_exists
 from payments.services import (
     cod_accept,
     cod_reprice,
@@ -383,39 +384,59 @@ def checkout_totals(*, summary: CartSummary, province: str, shipping_method: str
     )
 
 
-def checkout_check_unpaid_caps(*, customer, summary: CartSummary) -> None:
+def checkout_check_unpaid_caps(*, customer, summary: CartSummary, payment_method: str = "") -> None:
     """Refuse an order that would leave `customer` more unpaid orders, or more units waiting in
     unpaid orders (in all, or of one variant), than the settings allow: a customer must not
     sit on stock others want to buy (an unpaid order reserves its units until it times out).
+    A cash-on-delivery order not yet shipped holds its units unpaid too (until it ships, with no
+    timeout), so its units count towards the unit caps; and a customer with
+    ORDER_MAX_COD_PER_CUSTOMER orders whose cash is still to collect (shipped or not) cannot
+    place another for cash on delivery (payments' cod_accept holds the same cap on the order page).
 
-    Raises CartError (TOO_MANY_UNPAID, TOO_MANY_UNPAID_UNITS, TOO_MANY_UNPAID_OF_ONE).
-    Precondition: inside the placing transaction with the customer's row locked, so that two
-    placements cannot both take the last free slot."""
-    unpaid = Order.objects.filter(customer=customer, status=Order.Status.PENDING_PAYMENT)
+    Raises CartError (TOO_MANY_UNPAID, TOO_MANY_UNPAID_UNITS, TOO_MANY_UNPAID_OF_ONE, and
+    TOO_MANY_HELD_UNITS, TOO_MANY_HELD_OF_ONE when cash-on-delivery orders are among the units
+    held, TOO_MANY_COD). Precondition: inside the placing transaction with the customer's row
+    locked, so that two placements cannot both take the last free slot."""
+    # One query for what most buyers have (nothing unpaid, no cash due): the lines only if any.
+    holding = Order.objects.filter(customer=customer).filter(
+        Q(status=Order.Status.PENDING_PAYMENT)
+        | Q(status__in=(Order.Status.PAID, Order.Status.SHIPPED), payment_method=Order.PaymentMethod.COD)
+    )
+    counts = holding.annotate(has_cod_due=cod_due_exists()).aggregate(
+        waiting=Count("pk", filter=Q(status=Order.Status.PENDING_PAYMENT)),
+        cod_due=Count("pk", filter=Q(has_cod_due=True)),
+        cod_to_ship=Count("pk", filter=Q(has_cod_due=True, status=Order.Status.PAID)),
+    )
+    waiting, cod_to_ship = counts["waiting"], counts["cod_to_ship"]
     max_orders = settings.ORDER_MAX_UNPAID_PER_CUSTOMER
-    waiting = unpaid.count()
     if waiting >= max_orders:
         raise CartError(CartErrorCode.TOO_MANY_UNPAID, n=max_orders)
+    max_cod = settings.ORDER_MAX_COD_PER_CUSTOMER
+    if payment_method == Order.PaymentMethod.COD and counts["cod_due"] >= max_cod:
+        raise CartError(CartErrorCode.TOO_MANY_COD, n=counts["cod_due"])
     held = {}
-    if waiting:  # most buyers have nothing unpaid (the wallet and cash on delivery pay as they place)
+    if waiting or cod_to_ship:  # most buyers have nothing unpaid (the wallet pays as they place)
+        held_in = Q(order__status=Order.Status.PENDING_PAYMENT)
+        if cod_to_ship:
+            held_in |= Q(order__status=Order.Status.PAID, order__in=holding.filter(cod_due_exists()))
         held = dict(
-            OrderLine.objects.filter(order__in=unpaid)
+            OrderLine.objects.filter(held_in, order__customer=customer)
             .order_by()
             .values("variant_id")
             .annotate(n=Sum("quantity"))
             .values_list("variant_id", "n")
         )
+    units_code = CartErrorCode.TOO_MANY_HELD_UNITS if cod_to_ship else CartErrorCode.TOO_MANY_UNPAID_UNITS
+    of_one_code = CartErrorCode.TOO_MANY_HELD_OF_ONE if cod_to_ship else CartErrorCode.TOO_MANY_UNPAID_OF_ONE
     wanted = sum(line.line.quantity for line in summary.lines)
     max_units = settings.ORDER_MAX_UNPAID_UNITS_PER_CUSTOMER
     if sum(held.values()) + wanted > max_units:
-        raise CartError(CartErrorCode.TOO_MANY_UNPAID_UNITS, max=max_units, n=sum(held.values()) + wanted)
+        raise CartError(units_code, max=max_units, n=sum(held.values()) + wanted)
     max_of_one = settings.ORDER_MAX_UNPAID_UNITS_PER_VARIANT
     for line in summary.lines:
         units = held.get(line.variant.pk, 0) + line.line.quantity
         if units > max_of_one:
-            raise CartError(
-                CartErrorCode.TOO_MANY_UNPAID_OF_ONE, max=max_of_one, n=units, name=line.variant.product.display_name
-            )
+            raise CartError(of_one_code, max=max_of_one, n=units, name=line.variant.product.display_name)
 
 
 def checkout_place_order(
@@ -476,7 +497,7 @@ def checkout_place_order(
         # One placement at a time per customer, so the caps below count what is really held.
         # NO KEY UPDATE: rows referring to the customer (orders, mail) can still be inserted.
         get_user_model().objects.select_for_update(no_key=True).filter(pk=customer.pk).values_list("pk").first()
-        checkout_check_unpaid_caps(customer=customer, summary=summary)
+        checkout_check_unpaid_caps(customer=customer, summary=summary, payment_method=payment_method)
         # Retired since it was put in the cart: stock_reserve would still find its units.
         unsellable = [line for line in summary.lines if not (line.variant.is_active and line.variant.product.is_active)]
         if unsellable:

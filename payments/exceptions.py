@@ -29,6 +29,8 @@ class PaymentErrorCode(StrEnum):
     ADJUSTMENT_ZERO = "adjustment_zero"
     # The same staff adjustment form posted again (double click, back and resend).
     ADJUSTMENT_REPEATED = "adjustment_repeated"
+    # ORDER_MAX_COD_PER_CUSTOMER orders with cash still to collect: no more on credit.
+    TOO_MANY_COD = "too_many_cod"
 
 
 class PaymentError(ShopError):
@@ -53,6 +55,10 @@ class PaymentError(ShopError):
         PaymentErrorCode.REFUND_TOO_LARGE: _("The refund would exceed what the payment took."),
         PaymentErrorCode.REFUND_NOT_FAILED: _("Only a failed refund can be sent again."),
         PaymentErrorCode.ADJUSTMENT_ZERO: _("An adjustment must add or take an amount: zero changes nothing."),
+        PaymentErrorCode.TOO_MANY_COD: _(
+            "You already have %(n)d cash-on-delivery orders whose cash has not been collected yet. Pay for this "
+            "order online, or choose cash on delivery again once one of them has been delivered."
+        ),
         PaymentErrorCode.ADJUSTMENT_REPEATED: _(
             "This adjustment was already recorded (the form was sent twice); it was not made again."
         ),

@@ -1,6 +1,8 @@
 """Reads of payments' records for pages."""
 
-from payments.models import Wallet, WalletEntry
+from django.db.models import Exists, OuterRef
+
+from payments.models import Payment, Wallet, WalletEntry
 
 
 def wallet_of(*, user) -> Wallet | None:
@@ -13,3 +15,27 @@ def wallet_recent_entries(*, wallet: Wallet | None, limit: int = 5) -> list[Wall
     if wallet is None:
         return []
     return list(wallet.entries.order_by("-created_at", "-pk")[:limit])
+
+
+def cod_due_exists() -> Exists:
+    """For an Order queryset: whether the order has cash still to collect on delivery (accepted
+    for cash on delivery, the courier has not collected yet). An order of 0 has none, and one
+    paid online meanwhile has its cash-on-delivery payment withdrawn."""
+    return Exists(
+        Payment.objects.filter(
+            order=OuterRef("pk"),
+            provider="cod",
+            purpose=Payment.Purpose.ORDER,
+            state=Payment.State.AWAITING_COLLECTION,
+        )
+    )
+
+
+def cod_due_count(*, customer) -> int:
+    """How many of the customer's orders have cash still to collect on delivery."""
+    return Payment.objects.filter(
+        order__customer=customer,
+        provider="cod",
+        purpose=Payment.Purpose.ORDER,
+        state=Payment.State.AWAITING_COLLECTION,
+    ).count()

@@ -18,6 +18,7 @@ from datetime import timedelta
 from decimal import Decimal
 
 from django.conf import settings
+from django.contrib.auth import get_user_model
 from django.db import IntegrityError, connection, transaction
 from django.db.models import F, Q, Sum, prefetch_related_objects
 from django.utils import timezone
@@ -35,6 +36,7 @@ from payments.providers import (
     gateway,
     notification_excerpt,
 )
+from payments.selectors import cod_due_count
 from payments.signals import refund_settled
 from shop.core.money import format_money, money
 from shop.core.tasks import enqueue
@@ -627,6 +629,12 @@ def cod_accept(*, order_id: int, user) -> Payment:
             return existing
         if not order.is_payable:
             raise PaymentError(PaymentErrorCode.NOT_PAYABLE)
+        # The cap checkout holds (checkout_check_unpaid_caps), for an order turned to cash on
+        # delivery on its page: under the customer's lock, as checkout counts under it.
+        get_user_model().objects.select_for_update(no_key=True).filter(pk=user.pk).values_list("pk").first()
+        due = cod_due_count(customer=user)
+        if due >= settings.ORDER_MAX_COD_PER_CUSTOMER:
+            raise PaymentError(PaymentErrorCode.TOO_MANY_COD, n=due)
         payment = Payment.objects.create(
             order=order,
             provider="cod",

@@ -391,6 +391,9 @@ ORDER_PAYMENT_MINUTES = env.int("ORDER_PAYMENT_MINUTES", default=30)  # unpaid o
 ORDER_MAX_UNPAID_PER_CUSTOMER = env.int("ORDER_MAX_UNPAID_PER_CUSTOMER", default=5)
 ORDER_MAX_UNPAID_UNITS_PER_CUSTOMER = env.int("ORDER_MAX_UNPAID_UNITS_PER_CUSTOMER", default=200)
 ORDER_MAX_UNPAID_UNITS_PER_VARIANT = env.int("ORDER_MAX_UNPAID_UNITS_PER_VARIANT", default=99)
+# Cash on delivery is credit: a customer with this many orders whose cash is still to collect
+# (refused parcels come back at our cost) pays online until one is delivered.
+ORDER_MAX_COD_PER_CUSTOMER = env.int("ORDER_MAX_COD_PER_CUSTOMER", default=3)
 CART_MAX_LINE_QUANTITY = 99
 SHIPPING_METHODS = {
     # fee = base + per started kg above the first; free over a goods value (None: never free)
