@@ -12,10 +12,12 @@ class AftersalesConfig(AppConfig):
 
         from aftersales import receivers
         from aftersales.admin.reports import dashboard_install
+        from aftersales.selectors.reviews import refunded_units_since
         from aftersales.services.invoices import invoice_attachments
         from aftersales.services.statement_documents import statement_attachments
         from fulfillment.signals import return_delivered
         from orders.models import Notification
+        from orders.recommendations import recommendations_refunded_units_register
         from orders.services import notification_attachments_register
         from orders.signals import order_completed
         from payments.signals import refund_settled
@@ -26,6 +28,8 @@ class AftersalesConfig(AppConfig):
         order_completed.connect(receivers.order_completed, dispatch_uid="aftersales-invoice-on-completion")
         notification_attachments_register(Notification.Kind.INVOICE_ISSUED, invoice_attachments)
         notification_attachments_register(Notification.Kind.INVOICE_RED, invoice_attachments)
+        # "Bought together" leaves out lines refunded in full (refund notes are ours).
+        recommendations_refunded_units_register(refunded_units_since)
         # A confirmed statement goes to the department's contact with its PDF and XLSX.
         notification_attachments_register(Notification.Kind.STATEMENT_CONFIRMED, statement_attachments)
         # After every migrate (the after-sales permissions exist by then): the staff groups.

@@ -12,10 +12,12 @@ reads a customer's list half written. Rankings break ties by product id: a secon
 same data writes the same lists.
 """
 
-from datetime import timedelta
+from collections.abc import Callable
+from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import connection, transaction
+from django.db.models import QuerySet
 from django.utils import timezone
 
 from catalog.models import BoughtTogether, Product, ProductView, Recommendation
@@ -54,7 +56,10 @@ def _placeholders(values) -> str:
 
 # Pairs of different products in the same paid order of the window, counted once per order;
 # each product keeps its LIST_SIZE partners met in the most orders (then the best sellers).
+# A line whose every unit was refunded was not bought together with anything (KEPT_LINE: the
+# refunded units per line, from the source aftersales registers; a closed order is out by status).
 BOUGHT_TOGETHER_SQL = """
+{refunded}
 INSERT INTO {together} (product_id, other_id, orders, position)
 SELECT product_id, other_id, orders, position FROM (
     SELECT pair.product_id, pair.other_id, pair.orders,
@@ -67,7 +72,7 @@ SELECT product_id, other_id, orders, position FROM (
         FROM {order} o
         JOIN {line} a ON a.order_id = o.id
         JOIN {line} b ON b.order_id = o.id AND b.product_id_snapshot <> a.product_id_snapshot
-        WHERE o.paid_at >= %s AND o.status IN ({statuses})
+        WHERE o.paid_at >= %s AND o.status IN ({statuses}) {kept_a} {kept_b}
         GROUP BY a.product_id_snapshot, b.product_id_snapshot
     ) pair
     JOIN {product} product ON product.id = pair.product_id
@@ -75,19 +80,40 @@ SELECT product_id, other_id, orders, position FROM (
 ) ranked
 WHERE position <= %s
 """
+KEPT_LINE = (
+    "AND NOT EXISTS (SELECT 1 FROM refunded r WHERE r.order_line_id = {alias}.id AND r.units >= {alias}.quantity)"
+)
+
+# Refunds are recorded above orders (aftersales' refund notes): aftersales registers, in its
+# ready(), a function of `since` giving a queryset of rows (order_line_id, units) refunded since
+# then, as it registers mail attachments with orders' outbox. None: nothing is taken out.
+_refunded_units_source: Callable[[datetime], QuerySet] | None = None
+
+
+def recommendations_refunded_units_register(source: Callable[[datetime], QuerySet]) -> None:
+    global _refunded_units_source  # one registration, at start-up
+    _refunded_units_source = source
 
 
 @transaction.atomic
 def bought_together_refresh(*, window_days: int | None = None) -> int:
     """Rewrite every product's "bought together" list from the paid orders of the last
-    `window_days` (RECOMMENDATIONS_WINDOW_DAYS). One transaction: pages read the old lists until
-    it commits. Returns the rows written."""
+    `window_days` (RECOMMENDATIONS_WINDOW_DAYS), leaving out lines refunded in full. One
+    transaction: pages read the old lists until it commits. Returns the rows written."""
     days = settings.RECOMMENDATIONS_WINDOW_DAYS if window_days is None else window_days
     since = timezone.now() - timedelta(days=days)
     BoughtTogether.objects.all().delete()
-    sql = BOUGHT_TOGETHER_SQL.format(**_tables(), statuses=_placeholders(BOUGHT))
+    refunded, refunded_params, kept_a, kept_b = "", [], "", ""
+    if _refunded_units_source is not None:
+        # A refund comes after its payment, so one of an order paid in the window is since `since`.
+        refunded_sql, refunded_params = _refunded_units_source(since).query.sql_with_params()
+        refunded = f"WITH refunded (order_line_id, units) AS ({refunded_sql})"
+        kept_a, kept_b = KEPT_LINE.format(alias="a"), KEPT_LINE.format(alias="b")
+    sql = BOUGHT_TOGETHER_SQL.format(
+        **_tables(), statuses=_placeholders(BOUGHT), refunded=refunded, kept_a=kept_a, kept_b=kept_b
+    )
     with connection.cursor() as cursor:
-        cursor.execute(sql, [since, *BOUGHT, True, LIST_SIZE])
+        cursor.execute(sql, [*refunded_params, since, *BOUGHT, True, LIST_SIZE])
         return cursor.rowcount
 
 

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 
 from django.conf import settings
 from django.core.paginator import Page, Paginator
-from django.db.models import Count, Q, Sum
+from django.db.models import Count, Q, QuerySet, Sum
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
@@ -88,6 +88,18 @@ def refunded_units(*, line_ids: list[int]) -> dict[int, int]:
         .values_list("order_line_id", "units")
     )
     return dict(rows)
+
+
+def refunded_units_since(since) -> QuerySet:
+    """Rows (order_line_id, units) of the units refunded by notes written since `since`, per
+    order line: what orders' "bought together" leaves out (registered in AftersalesConfig.ready)."""
+    return (
+        RefundNoteLine.objects.filter(note__created_at__gte=since)
+        .order_by()
+        .values("order_line_id")
+        .annotate(units=Sum("quantity"))
+        .values_list("order_line_id", "units")
+    )
 
 
 def line_refunded_in_full(line: OrderLine) -> bool:
