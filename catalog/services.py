@@ -211,6 +211,8 @@ CATALOGUE_MANAGER_PERMISSIONS = [
       for action in ("view", "add", "change", "delete")),
     "catalog.view_department",
     "catalog.view_commissionrate",
+    # Units a product sold before this shop (a former shop's, added to its 已售): with the products.
+    *(f"orders.{action}_salesbaseline" for action in ("view", "add", "change", "delete")),
 ]  # fmt: skip
 
 # Read only, and only their own departments' rows (catalog.selectors.staff_department_ids holds

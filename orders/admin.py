@@ -11,6 +11,7 @@ from django.utils.translation import gettext_lazy as _
 from catalog.selectors import staff_department_ids
 from orders import models, services
 from orders.exceptions import OrderError
+from orders.sales_count import SALES_BASELINE_MAX, sales_baseline_clear, sales_baseline_set
 from shop.core.admin import ReadOnlyInline
 from shop.core.admin_site import contribute
 
@@ -187,6 +188,53 @@ class CouponAdmin(admin.ModelAdmin):
     list_filter = ("is_active", "kind")
     search_fields = ("code",)
     readonly_fields = ("used_count",)
+
+
+class SalesBaselineForm(forms.ModelForm):
+    class Meta:
+        model = models.SalesBaseline
+        fields = ("product", "units")
+        help_texts = {
+            "units": _(
+                "Units this product sold before this shop counted its own orders (a former shop's history). "
+                "Customers see it in the product's “sold” figure, which is updated when you save."
+            )
+        }
+
+    def clean_units(self):
+        units = self.cleaned_data["units"]
+        if units is not None and units > SALES_BASELINE_MAX:
+            raise forms.ValidationError(_("At most %(max)d units."), params={"max": SALES_BASELINE_MAX})
+        return units
+
+
+@admin.register(models.SalesBaseline)
+class SalesBaselineAdmin(admin.ModelAdmin):
+    """A product's sales before this shop (added to its 已售): catalogue managers keep it (the
+    former shop's history comes with its products), never department staff, whose products it
+    would rank; each change is in the admin log, and the product's count follows at once."""
+
+    form = SalesBaselineForm
+    list_display = ("product", "units", "sales_count")
+    list_select_related = ("product",)
+    search_fields = ("product__name", "product__name_en")
+    raw_id_fields = ("product",)
+
+    @admin.display(description=_("sold (shown)"))
+    def sales_count(self, obj) -> int:
+        return obj.product.sales_count
+
+    def get_readonly_fields(self, request, obj=None):
+        return ("product",) if obj is not None else ()  # the row is the product's: never moved to another
+
+    def save_model(self, request, obj, form, change) -> None:
+        sales_baseline_set(units={obj.product_id: obj.units}, recount=True)
+
+    def delete_model(self, request, obj) -> None:
+        sales_baseline_clear(product_ids=[obj.product_id])
+
+    def delete_queryset(self, request, queryset) -> None:
+        sales_baseline_clear(product_ids=list(queryset.values_list("product_id", flat=True)))
 
 
 @admin.register(models.Notification)

@@ -96,13 +96,37 @@ def sales_count_refresh(
     return {"products": len(ids), "written": written}
 
 
-def sales_baseline_set(*, units: dict[int, int]) -> None:
-    """Set products' baselines ({product id: units sold before}; the demo's invented history, or a
-    former shop's); the counts follow at the next refresh."""
+# A baseline is a figure shown to customers (已售): bounded, so that a typo cannot make a count
+# that overflows its column and stops every product's recount.
+SALES_BASELINE_MAX = 10_000_000
+
+
+def sales_baseline_set(*, units: dict[int, int], recount: bool = False) -> None:
+    """Set products' baselines ({product id: units sold before}, each bounded to 0 ..
+    SALES_BASELINE_MAX; the demo's invented history, or a former shop's). With `recount` (staff's
+    changes: the admin, an import), those products' sales counts are recomputed now, as the
+    periodic refresh reads only the products whose sales moved; without it, a full refresh
+    (`sales_count_refresh --all`, as the demo runs) brings them in."""
     SalesBaseline.objects.bulk_create(
-        [SalesBaseline(product_id=product_id, units=max(n, 0)) for product_id, n in units.items()],
+        [
+            SalesBaseline(product_id=product_id, units=min(max(n, 0), SALES_BASELINE_MAX))
+            for product_id, n in units.items()
+        ],
         update_conflicts=True,
         unique_fields=["product"],
         update_fields=["units"],
         batch_size=1000,
     )
+    if recount:
+        _recount_all(sorted(units))
+
+
+def sales_baseline_clear(*, product_ids: list[int]) -> None:
+    """Remove products' baselines: their counts are their own sales again, recounted now."""
+    SalesBaseline.objects.filter(product_id__in=product_ids).delete()
+    _recount_all(sorted(product_ids))
+
+
+def _recount_all(product_ids: list[int], *, batch: int = 1000) -> None:
+    for start in range(0, len(product_ids), batch):
+        _recount(product_ids[start : start + batch])

@@ -304,6 +304,7 @@ ADD_DATA = {
         "on_hand": "3",
     },
     "aftersales_insuranceclaim": _claim_add,
+    "orders_salesbaseline": lambda n: {"product": str(factories.ProductFactory().pk), "units": str(10 * n)},
 }
 # Added once only (the delete action then removes a copy made in the database), and why.
 ADD_ONCE = {
@@ -314,6 +315,7 @@ ADD_ONCE = {
 # Change forms whose text fields are all special: field -> new value.
 CHANGE_DATA = {
     "fulfillment_stock": lambda data: {"on_hand": str(int(data["on_hand"][0]) + 1)},
+    "orders_salesbaseline": lambda data: {"units": str(int(data["units"][0]) + 1)},
 }
 IMPORTS = {"catalog_product_process_import", "fulfillment_stock_process_import"}
 

@@ -43,7 +43,7 @@ from catalog.services import CATALOGUE_MANAGER_GROUP
 from fulfillment import services as fulfillment
 from fulfillment.models import PurchaseOrder, Shipment, StockMovement
 from fulfillment.services.staff import WAREHOUSE_GROUP
-from orders.models import Coupon, Notification, OrderLine
+from orders.models import Coupon, Notification, OrderLine, SalesBaseline
 from payments.models import GatewayNotification, Payment, Refund, Wallet
 from tests import factories
 from tests.fulfillment.support import paid_order, stock, variant, warehouses
@@ -203,6 +203,10 @@ INTENDED: dict[str, set[str]] = {
     "orders_orderline:delete_selected": NOBODY,
     **_model("orders_coupon"),
     "orders_coupon:delete_selected": SU,
+    # Sales before this shop (added to a product's 已售): catalogue managers, with the products;
+    # never department staff, whose products it would rank.
+    **_model("orders_salesbaseline", add=SC, change=SC, delete=SC),
+    "orders_salesbaseline:delete_selected": SC,
     **_model("orders_notification", add=NOBODY),
     "orders_notification:delete_selected": SU,
     # Money: nothing for warehouse staff or customer service. Payments and gateway notifications
@@ -320,6 +324,7 @@ def world(db):
     GatewayNotification.objects.create(provider="sandbox", payload={"x": "1"})
     Wallet.objects.get_or_create(user=order.customer)
     Coupon.objects.create(code="MATRIX", kind="fixed", value=Decimal("5.00"))
+    SalesBaseline.objects.create(product=v.product, units=3)
     Cart.objects.create(user=order.customer)
     factories.AttributeValueFactory()
     now = timezone.now()
@@ -761,7 +766,8 @@ def test_each_role_holds_nothing_outside_its_work(db):
         )}, held  # fmt: skip
         assert not {p for p in held if "statement" in p or "settlement" in p or "commission" in p}
     manager = codenames(CATALOGUE_MANAGER_GROUP)
-    assert manager and all(p.startswith("catalog.") for p in manager)
+    # Besides the catalogue, the products' sales before this shop (orders.SalesBaseline): no order.
+    assert manager and all(p.startswith("catalog.") or p.endswith("_salesbaseline") for p in manager)
     assert {"catalog.change_productvariant", "catalog.change_product", "catalog.add_product"} <= manager
     assert not {"catalog.change_department", "catalog.change_commissionrate", "catalog.delete_product"} & manager
     department = codenames(DEPARTMENT_STAFF_GROUP)
