@@ -173,9 +173,13 @@ def image_files_delete(*, name: str, renditions: dict) -> None:
     Source.objects.filter(name=name).delete()  # and its Thumbnail rows
 
 
-def product_view_record(*, product_id: int) -> bool:
-    """Count one view in the cache, never in the database. True when a flush is due."""
-    return counter_incr(VIEW_COUNTER, product_id) >= settings.CATALOG_VIEW_FLUSH_EVERY
+def product_view_record(*, product_id: int, pending: int | None = None) -> bool:
+    """Count one view in the cache, never in the database. True when a flush is due. `pending`:
+    the caller already counted the view in one of its own cache round trips (the product page,
+    with its cached parts: shop.core.pagecache.Fragments), which left this many products pending."""
+    if pending is None:
+        pending = counter_incr(VIEW_COUNTER, product_id)
+    return pending >= settings.CATALOG_VIEW_FLUSH_EVERY
 
 
 @transaction.atomic

@@ -11,9 +11,10 @@ from django.utils.safestring import mark_safe
 from django.utils.translation import get_language
 from django.utils.translation import gettext as _
 
-from catalog import selectors, seo
+from catalog import product_shell, selectors, seo
 from catalog.filters import SORT_CHOICES, apply_sort, listing_filters_parse
 from catalog.models import Category, Product, StockStatus
+from catalog.product_shell import product_frame_render
 from catalog.services import VIEW_COUNTER, product_recently_viewed_record, product_view_record
 from catalog.templatetags.catalog_tags import ProductCard, cards_html
 from shop.core.money import format_money
@@ -238,10 +239,10 @@ def _product_body(live: selectors.ProductLive, language: str) -> dict:
 
 def _product_parts(
     live: selectors.ProductLive, language: str
-) -> tuple[dict, list[tuple[int, str]], str | None, list[Product]]:
+) -> tuple[dict, list[tuple[int, str]], str | None, list[Product], int]:
     """The cached body, related cards and "bought together" products, rebuilt when missing or
-    stale, and the reviews block another app renders into the page (None when not cached): one
-    cache round trip."""
+    stale, the reviews block another app renders into the page (None when not cached), and the
+    number of products with views pending: one cache round trip, which counts this view too."""
     body_key, related_key = f"product-body:{live.id}:{language}", f"related-cards:{live.category_id}:{language}"
     reviews_key = product_fragment_key("reviews", product_id=live.id, language=language)
     bought_key = f"bought-together:{live.id}"
@@ -255,6 +256,7 @@ def _product_parts(
             bought_key: [product_tag(live.id)],
         },
         plain=[reviews_key],
+        count=(VIEW_COUNTER, live.id),
     )
     body = cached.get(body_key)
     if (
@@ -274,7 +276,7 @@ def _product_parts(
     if bought is None:  # an empty list is kept too: most products have none
         bought = selectors.bought_together(product_id=live.id, size=BOUGHT_TOGETHER_SIZE)
         cached.set(bought_key, bought, settings.PAGE_CACHE_SECONDS)
-    return body, related, cached.get(reviews_key), bought
+    return body, related, cached.get(reviews_key), bought, cached.pending
 
 
 def _favourite_button(*, product_id: int, product_url: str, request: HttpRequest | None = None) -> str:
@@ -324,9 +326,9 @@ def product_detail(request: HttpRequest, slug: str) -> HttpResponse:
         live = selectors.product_live(slug=slug)
     except Product.DoesNotExist as exc:
         raise Http404(_("No such product.")) from exc
-    if product_view_record(product_id=live.id):
+    body, related, reviews, bought, pending = _product_parts(live, get_language())
+    if product_view_record(product_id=live.id, pending=pending):
         enqueue("catalog.tasks.flush_view_counts")  # a broker outage must not fail the page
-    body, related, reviews, bought = _product_parts(live, get_language())
     labels = {status: str(status.label) for status in {v.status for v in live.variants}}  # translated once each
     variant_data = [
         {
@@ -367,22 +369,21 @@ def product_detail(request: HttpRequest, slug: str) -> HttpResponse:
     }
     values.update(_per_request_blocks(request, live.id, bought, body.get("favourite_anonymous")))
     html = "".join(piece if i % 2 == 0 else values[piece] for i, piece in enumerate(body["pieces"]))
-    response = render(
-        request,
-        "catalog/product_detail.html",
-        {
-            "title": body["title"],
-            "canonical_url": body["structured"]["url"],
-            "meta_description": body["summary"]
-            or _("%(name)s, %(price)s") % {"name": body["title"], "price": values["price"]},
-            "structured_data": mark_safe(seo.product_data_json(body["structured"], live)),  # noqa: S308 - escaped JSON
-            "body": mark_safe(html),  # noqa: S308 - our template's output and escaped live values
-            "variant_data": variant_data,
-            # The review block the template loads from aftersales (catalog never imports it), as
-            # prefetched with the page's parts: None when it is not cached yet.
-            "product_id": live.id,
-            "reviews": reviews,
-        },
-    )
+    context = {
+        "title": body["title"],
+        "canonical_url": body["structured"]["url"],
+        "meta_description": body["summary"]
+        or _("%(name)s, %(price)s") % {"name": body["title"], "price": values["price"]},
+        "structured_data": mark_safe(seo.product_data_json(body["structured"], live)),  # noqa: S308 - escaped JSON
+        "body": mark_safe(html),  # noqa: S308 - our template's output and escaped live values
+        "variant_data": variant_data,
+        # The review block the template loads from aftersales (catalog never imports it), as
+        # prefetched with the page's parts: None when it is not cached yet.
+        "product_id": live.id,
+        "reviews": reviews,
+    }
+    # A visitor without a session: the frame around the body as rendered once (the same bytes).
+    page = product_frame_render(request, context)
+    response = HttpResponse(page) if page is not None else render(request, product_shell.TEMPLATE, context)
     count_on_hit(response, VIEW_COUNTER, live.id)
     return response

@@ -12,6 +12,7 @@ invalidate by tag), so pending counts are not lost.
 
 import threading
 from collections import Counter
+from typing import Any
 
 from django.core.cache import caches
 from django.core.cache.backends.redis import RedisCache
@@ -51,6 +52,40 @@ def counter_incr(name: str, member: int) -> int:
     with _local_lock:
         _local[(name, member)] += 1
         return sum(1 for (n, _m) in _local if n == name)
+
+
+# KEYS: the counter's hash, then the cache keys to read. ARGV: the member. Returns the hash's
+# length after the increment and the keys' raw values (nil when missing).
+_INCR_AND_READ = """
+redis.call('HINCRBY', KEYS[1], ARGV[1], 1)
+return {redis.call('HLEN', KEYS[1]), redis.call('MGET', unpack(KEYS, 2))}
+"""
+_scripts: dict[int, Any] = {}
+
+
+def counter_incr_get_many(name: str, member: int, *, cache, keys: list[str]) -> tuple[dict[str, Any], int]:
+    """`counter_incr(name, member)` and `cache.get_many(keys)` together: in ONE round trip (a Lua
+    script) when the counters live in that cache's Redis, as the product page's view count and
+    its cached parts do (the page cache's database); otherwise the two calls. Redis down: ({}, 0)."""
+    client = _redis_client()
+    if (
+        client is None
+        or not keys
+        or not isinstance(cache, RedisCache)
+        or cache._cache.get_client(write=True) is not client
+    ):
+        return cache.get_many(keys), counter_incr(name, member)
+    script = _scripts.get(id(client))
+    if script is None or script.registered_client is not client:
+        script = _scripts[id(client)] = client.register_script(_INCR_AND_READ)
+    names = {cache.make_and_validate_key(key): key for key in keys}
+    try:
+        pending, values = script(keys=[counter_key(name), *names], args=[member], client=client)
+    except UNAVAILABLE:
+        return {}, 0  # Redis is down: read nothing, count nothing, the page still serves
+    loads = cache._cache._serializer.loads
+    found = {key: loads(value) for key, value in zip(names.values(), values, strict=True) if value is not None}
+    return found, int(pending)
 
 
 def counter_take(name: str) -> dict[int, int]:

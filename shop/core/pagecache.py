@@ -42,7 +42,7 @@ from django.utils import translation
 from redis.exceptions import ResponseError
 
 from shop.core.cache import UNAVAILABLE
-from shop.core.counters import counter_incr, counter_key
+from shop.core.counters import counter_incr, counter_incr_get_many, counter_key
 from shop.core.dbrouter import replica_safe_to_store
 
 log = logging.getLogger(__name__)
@@ -174,12 +174,27 @@ class Fragments:
     stamps it with the generations read BEFORE it was computed, so a write committing during
     the computation makes the next read miss instead of serving the old rows."""
 
-    def __init__(self, wanted: dict[str, Iterable[str]], *, plain: Iterable[str] = (), cache=None) -> None:
+    def __init__(
+        self,
+        wanted: dict[str, Iterable[str]],
+        *,
+        plain: Iterable[str] = (),
+        cache=None,
+        count: tuple[str, int] | None = None,
+    ) -> None:
+        """`plain`: keys read as they are (no tags). `count`: a counter and member to bump in the
+        same round trip (shop.core.counters: the product page's view); `pending` is then how many
+        members that counter holds."""
         self.cache = cache or caches["pages"]
         self.tags = {key: (ALL, *tags) for key, tags in wanted.items()}
         every = sorted({tag for tags in self.tags.values() for tag in tags})
         page_tag(*every)
-        found = self.cache.get_many([*self.tags, *plain, *map(_gen_key, every)])
+        keys = [*self.tags, *plain, *map(_gen_key, every)]
+        self.pending: int | None = None
+        if count is None:
+            found = self.cache.get_many(keys)
+        else:
+            found, self.pending = counter_incr_get_many(*count, cache=self.cache, keys=keys)
         self.generations = {tag: found.get(_gen_key(tag), 0) for tag in every}
         self.found = found
 

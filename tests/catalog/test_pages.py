@@ -1,6 +1,7 @@
 """Storefront pages through the test client: content, filters, sorts, paging, bad input,
 and query counts that do not grow with the page size or the catalogue."""
 
+import json
 from decimal import Decimal
 
 import pytest
@@ -187,13 +188,16 @@ def test_product_page_shows_variants_specs_and_stock_status(client, tree, colour
     for _ in range(2):  # rendered, then from the cached body: the same page
         response = client.get(product.get_absolute_url())
         assert response.status_code == 200
-        status = {v["sku"]: v["status"] for v in response.context["variant_data"]}
-        assert status == {"TEE-RED": "in_stock", "TEE-BLUE": "low", "TEE-GONE": "out"}
         body = response.content.decode()
+        # What product.js reads (the page's frame is not rendered by a template per request).
+        script = body[body.index('<script id="variant-data" type="application/json">') :]
+        variant_data = json.loads(script[script.index(">") + 1 : script.index("</script>")])
+        status = {v["sku"]: v["status"] for v in variant_data}
+        assert status == {"TEE-RED": "in_stock", "TEE-BLUE": "low", "TEE-GONE": "out"}
         assert "浙江" in body and 'id="variant-data"' in body
         crumbs = body[body.index('class="crumbs"') : body.index("</nav>", body.index('class="crumbs"'))]
         assert [tree[s].get_absolute_url() in crumbs for s in ("clothing", "men", "tees")] == [True] * 3
-        data = {v["sku"]: v for v in response.context["variant_data"]}
+        data = {v["sku"]: v for v in variant_data}
         assert data["TEE-BLUE"]["price"] == "¥69.00" and data["TEE-BLUE"]["options"] == [colours["blue"].pk]
         assert '<span class="price big" id="price">¥59.00</span>' in body
         assert 'class="status in_stock"' in body and f'value="{red.pk}"' in body

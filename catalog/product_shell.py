@@ -1,0 +1,112 @@
+"""The product page's frame for visitors without a session: rendered once per process and language.
+
+Around the product's body (rendered once per product, cached in the page cache's store, see
+catalog.views) the page is base.html and product_detail.html: header, footer, links, the title,
+the canonical link and the reviews block. With the page cache off, rendering that frame through
+the template engine was a third of the page's Python (about 0.55 ms a request on the benchmark
+machine, docs/benchmark.md "Issue 12, third session: the product page"), although for a visitor
+with no session (no messages, no cart, not signed in: every visitor the page cache serves) it
+differs only in a few values. So it is rendered once, with placeholders in place of those
+values, split there, and each request joins the pieces with its own values, escaped as the
+template would have escaped them: the same bytes as rendering the template (tests compare them).
+
+It applies only when the template would see what it was rendered with: no session cookie (so no
+cart count and no signed-in user), no pending messages, and a reviews block already rendered
+(the block's tag renders it otherwise). Anyone else gets the template rendered as before. A
+frame whose placeholders do not come out as they went in (a filter added to one of them in the
+template) is not used: the page is rendered as before and a warning logged once.
+"""
+
+import logging
+import threading
+
+from django.conf import settings
+from django.contrib.messages import get_messages
+from django.core.signals import setting_changed
+from django.http import HttpRequest
+from django.template import loader
+from django.template.defaultfilters import truncatechars, urlencode
+from django.urls import get_script_prefix, get_urlconf
+from django.utils.html import conditional_escape
+from django.utils.safestring import mark_safe
+from django.utils.translation import get_language
+
+log = logging.getLogger(__name__)
+
+TEMPLATE = "catalog/product_detail.html"
+# What the view passes to the template, filled in per request; "next" is the request's path in
+# the language switch link (base.html: request.get_full_path|urlencode).
+_ESCAPED = ("title", "canonical_url")
+_SAFE = ("structured_data", "body", "reviews")
+_FIELDS = frozenset((*_ESCAPED, *_SAFE, "meta_description", "next"))
+_NEXT_ENCODED = urlencode("\x00next\x00")  # "%00next%00": as the urlencode filter leaves it
+
+_shells: dict[tuple, tuple[object, list[str] | None]] = {}
+_lock = threading.Lock()
+
+
+class _PathMarker:
+    """The request as the frame's template sees it, its path a placeholder."""
+
+    def __init__(self, request: HttpRequest) -> None:
+        self._request = request
+
+    def get_full_path(self) -> str:
+        return "\x00next\x00"
+
+    def __getattr__(self, name: str):
+        return getattr(self._request, name)
+
+
+def _applies(request: HttpRequest, context: dict) -> bool:
+    return (
+        context.get("reviews") is not None
+        and settings.SESSION_COOKIE_NAME not in request.COOKIES
+        and getattr(request, "cart_count", None) is None
+        and not request.user.is_authenticated
+        and not get_messages(request)
+    )
+
+
+def _build(request: HttpRequest, template) -> list[str] | None:
+    context = {name: f"\x00{name}\x00" for name in _FIELDS - {"next"}}
+    context.update({name: mark_safe(context[name]) for name in _SAFE})  # noqa: S308 - placeholders
+    context.update(request=_PathMarker(request), product_id=0, variant_data=[])
+    html = template.render(context, request).replace(_NEXT_ENCODED, "\x00next\x00")
+    pieces = html.split("\x00")
+    names = pieces[1::2]
+    if len(pieces) % 2 == 0 or set(names) != _FIELDS or len(names) != len(set(names)):
+        log.warning("%s: its placeholders came out changed (%s); rendering it on every request", TEMPLATE, names)
+        return None
+    return pieces
+
+
+def product_frame_render(request: HttpRequest, context: dict) -> str | None:
+    """The page for `context` (the view's context for TEMPLATE) from the frame rendered once, or
+    None where the frame does not apply: then render the template."""
+    if not _applies(request, context):
+        return None
+    template = loader.get_template(TEMPLATE)
+    key = (get_language(), get_script_prefix(), get_urlconf())
+    found = _shells.get(key)
+    # A new template object: the cached loader was reset (a template changed, in development).
+    if found is None or found[0] is not template.template:
+        found = (template.template, _build(request, template))
+        with _lock:
+            _shells[key] = found
+    pieces = found[1]
+    if pieces is None:
+        return None
+    values = {name: conditional_escape(context[name]) for name in _ESCAPED}
+    values.update({name: context[name] for name in _SAFE})
+    values["meta_description"] = conditional_escape(truncatechars(context["meta_description"], 300))
+    values["next"] = conditional_escape(urlencode(request.get_full_path()))
+    return "".join(piece if i % 2 == 0 else values[piece] for i, piece in enumerate(pieces))
+
+
+def _forget(**kwargs) -> None:
+    with _lock:
+        _shells.clear()
+
+
+setting_changed.connect(_forget, dispatch_uid="catalog.product_shell.forget")
