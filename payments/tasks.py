@@ -87,6 +87,14 @@ def payment_trades_close(self, order_id: int) -> int:
 
 
 @shared_task(acks_late=True)
+def payment_trades_sweep() -> dict[str, int]:
+    """Beat: the trade closes that a broker outage lost at cancellation (payments.services)."""
+    from payments.services import payment_trades_sweep as sweep
+
+    return sweep()
+
+
+@shared_task(acks_late=True)
 def refunds_sweep() -> int:
     from payments.services import refunds_sweep as sweep
 

@@ -358,6 +358,8 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": crontab(hour=8, minute=0),
     },
     "payments-sweep-refunds": {"task": "payments.tasks.refunds_sweep", "schedule": timedelta(minutes=10)},
+    # A cancelled order's trade close lost to a broker outage: closed while it could still be paid.
+    "payments-sweep-trade-closes": {"task": "payments.tasks.payment_trades_sweep", "schedule": timedelta(minutes=1)},
     "aftersales-deadlines": {"task": "aftersales.tasks.enforce_deadlines", "schedule": timedelta(minutes=10)},
     "aftersales-default-reviews": {"task": "aftersales.tasks.default_reviews", "schedule": timedelta(hours=1)},
     # "Bought together" and "for you", computed away from the pages, which only read the lists.
