@@ -9,7 +9,7 @@ from django.http import QueryDict
 from django.utils.translation import gettext_lazy as _
 
 from catalog.models import AttributeValue, Brand
-from catalog.selectors import SORTS
+from catalog.selectors import SORTS, Taxonomy, taxonomy_current
 
 SORT_CHOICES = [
     ("relevance", _("Relevance")),
@@ -19,6 +19,48 @@ SORT_CHOICES = [
     ("newest", _("Newest")),
     ("rating", _("Best rated")),
 ]
+
+
+class _TaxonomyChoices(forms.ModelMultipleChoiceField):
+    """A ModelMultipleChoiceField whose rows are looked up among the process's taxonomy
+    (catalog.selectors.Taxonomy: every brand, every attribute value) instead of queried: the
+    same validation, messages and order of checks (Django's clean and _check_values), no query.
+    The rows come back as a list ordered by id, not a queryset."""
+
+    def clean_among(self, value, rows: dict) -> list:
+        value = self.prepare_value(value)
+        if not value:  # never required
+            return []
+        if not isinstance(value, (list, tuple)):
+            raise ValidationError(self.error_messages["invalid_list"], code="invalid_list")
+        try:
+            value = frozenset(value)
+        except TypeError:
+            raise ValidationError(self.error_messages["invalid_list"], code="invalid_list") from None
+        for pk in value:
+            self.validate_no_null_characters(pk)
+            try:
+                self.queryset.filter(pk=pk)  # builds, runs nothing: Django's check of a valid pk
+            except (ValueError, TypeError):
+                raise ValidationError(
+                    self.error_messages["invalid_pk_value"], code="invalid_pk_value", params={"pk": pk}
+                ) from None
+        found = {}
+        for pk in value:
+            try:
+                row = rows.get(int(pk))  # what pk__in finds: the ids the values convert to
+            except (ValueError, TypeError):
+                row = None
+            if row is not None:
+                found[row.pk] = row
+        pks = {str(pk) for pk in found}
+        for val in value:
+            if str(val) not in pks:
+                raise ValidationError(
+                    self.error_messages["invalid_choice"], code="invalid_choice", params={"value": val}
+                )
+        self.run_validators(value)
+        return [found[pk] for pk in sorted(found)]
 
 
 # The query parameters that filter or sort a listing; a visit with none of them parses nothing.
@@ -32,10 +74,10 @@ FILTER_PARAMS = frozenset({"min_price", "max_price", "brand", "av", "in_stock", 
 _FIELDS: dict[str, forms.Field] = {
     "min_price": forms.DecimalField(required=False, min_value=0, max_digits=12, decimal_places=2, label=_("Min price")),
     "max_price": forms.DecimalField(required=False, min_value=0, max_digits=12, decimal_places=2, label=_("Max price")),
-    "brand": forms.ModelMultipleChoiceField(
+    "brand": _TaxonomyChoices(
         queryset=Brand.objects.only("id", "name", "name_en").order_by(), required=False, label=_("Brand")
     ),
-    "av": forms.ModelMultipleChoiceField(
+    "av": _TaxonomyChoices(
         queryset=AttributeValue.objects.only("id", "attribute_id").order_by(), required=False, label=_("Attributes")
     ),
     "in_stock": forms.NullBooleanField(required=False, widget=forms.CheckboxInput, label=_("In stock only")),
@@ -55,16 +97,22 @@ class ListingFilters:
     prices: tuple[str | None, str | None] = (None, None)
 
 
-def listing_filters_parse(params: QueryDict) -> ListingFilters:
+def listing_filters_parse(params: QueryDict, *, taxonomy: Taxonomy | None = None) -> ListingFilters:
     """Parse a listing's query string. A parameter that does not validate is dropped and said
     why, so one bad parameter never costs the visitor the whole page; a maximum price below the
-    minimum drops both. The brand and attribute value ids cost a query each when given."""
+    minimum drops both. The brand and attribute value ids are looked up in the taxonomy (the
+    request's, else the current one): no query of their own."""
     cleaned, failed = dict(_EMPTY), {}
     for name, parser in _FIELDS.items():
         if name not in params:
             continue
         try:
-            cleaned[name] = parser.clean(parser.widget.value_from_datadict(params, {}, name))
+            raw = parser.widget.value_from_datadict(params, {}, name)
+            if isinstance(parser, _TaxonomyChoices):
+                taxonomy = taxonomy or taxonomy_current()
+                cleaned[name] = parser.clean_among(raw, taxonomy.brands if name == "brand" else taxonomy.values)
+            else:
+                cleaned[name] = parser.clean(raw)
         except ValidationError as exc:
             failed[name] = exc.messages
     low, high = cleaned["min_price"], cleaned["max_price"]

@@ -57,18 +57,20 @@ def _suggestions() -> list[Product]:
 def product_list(request: HttpRequest, slug: str | None = None) -> HttpResponse:
     category = ancestors = children = None
     base = selectors.active_products()
+    # The categories, brands and attribute values as this process keeps them: one statement.
+    taxonomy = selectors.taxonomy_current()
     if slug is not None:
         try:
-            tree = selectors.category_with_tree(slug=slug)
+            tree = selectors.category_with_tree(slug=slug, taxonomy=taxonomy)
         except Category.DoesNotExist as exc:
             raise Http404(_("No such category.")) from exc
         category, ancestors, children = tree.category, tree.ancestors, tree.children
         base = base.filter(selectors.category_subtree_q(tree))
     else:
-        children = selectors.root_categories()
+        children = selectors.root_categories(taxonomy=taxonomy)
 
     # Applied below to what the search leaves of the category's products.
-    filters = listing_filters_parse(request.GET)
+    filters = listing_filters_parse(request.GET, taxonomy=taxonomy)
     cleaned, errors, price_range = filters.cleaned, filters.errors, filters.prices
     # The facets count within the chosen filters (each group under the others'), so they are
     # kept per scope and normalised choice.
@@ -87,11 +89,13 @@ def product_list(request: HttpRequest, slug: str | None = None) -> HttpResponse:
     if query:
         matched, ranked = selectors.search_filter(base, query)
         facets = selectors.facets_cached(
-            selectors.facet_scoped(matched, facet_scope), key=scope, choice=choice, tags=tags
+            selectors.facet_scoped(matched, facet_scope), key=scope, choice=choice, tags=tags, taxonomy=taxonomy
         )
         if facets.base_total == 0:
             near = selectors.search_fuzzy(base, query)
-            near_facets = selectors.facets_cached(near, key=f"{scope}|fuzzy", choice=choice, tags=tags)
+            near_facets = selectors.facets_cached(
+                near, key=f"{scope}|fuzzy", choice=choice, tags=tags, taxonomy=taxonomy
+            )
             if near_facets.base_total:
                 matched, facets, fuzzy = near, near_facets, True
         base = matched
@@ -99,7 +103,9 @@ def product_list(request: HttpRequest, slug: str | None = None) -> HttpResponse:
         # ordered by popularity, an index walk, as relevance among thousands adds little.
         ranked = ranked and facets.total <= settings.SEARCH_RANK_MAX_HITS
     else:
-        facets = selectors.facets_cached(selectors.facet_scoped(base, facet_scope), key=scope, choice=choice, tags=tags)
+        facets = selectors.facets_cached(
+            selectors.facet_scoped(base, facet_scope), key=scope, choice=choice, tags=tags, taxonomy=taxonomy
+        )
 
     # The facets' own conditions: on PostgreSQL an attribute value is matched on the row's
     # attr_ids copy, which the products' index walk checks as it goes (an EXISTS on the through

@@ -2,10 +2,12 @@
 checkboxes, and the template engine's per-variable lookups were most of a listing's rendering
 time. Every product grid (home, listings, search, suggestions) uses these cards."""
 
+from functools import lru_cache
 from html import escape as _escape
 
 from django import template
 from django.contrib.humanize.templatetags.humanize import intcomma
+from django.core.signals import setting_changed
 from django.http import QueryDict
 from django.utils.safestring import SafeString, mark_safe
 from django.utils.translation import get_language, gettext
@@ -90,12 +92,21 @@ def estimate(n: int) -> str:
     """An estimated count as shown: rounded to the figures a sample can tell (two below 1,000,
     three above: a 1,500-row sample is within about ±5 % of a big total, see
     catalog.selectors.facets_for), with the locale's thousands separators."""
-    n = int(n)
+    return _estimate(int(n), get_language())
+
+
+@lru_cache(maxsize=4096)
+def _estimate(n: int, language: str | None) -> str:
+    # Kept per language: an estimated page shows dozens (every facet's "about n"), and the
+    # locale's grouping cost more than the rest of a checkbox.
     digits = 2 if n < 1000 else 3
     if n >= 10**digits:
         step = 10 ** (len(str(n)) - digits)
         n = round(n / step) * step
     return intcomma(n)
+
+
+setting_changed.connect(lambda **kwargs: _estimate.cache_clear(), weak=False, dispatch_uid="catalog_tags.estimate")
 
 
 @register.simple_tag

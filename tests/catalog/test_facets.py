@@ -167,6 +167,9 @@ def test_facet_queries_do_not_grow_with_the_filters_chosen(client, shelf):
     # Unfiltered, the counts come from the table the database keeps (one query, catalog.facets);
     # filtered, the chosen products are counted too (one query, per brand and per value), then
     # as many queries however many filters are chosen.
+    # The chosen brands and values are looked up in the taxonomy the process keeps (read here,
+    # once after the shelf's writes): no query of their own.
+    client.get("/products/")
     baseline = facet_queries(sort="newest")
-    assert facet_queries(av=[v["red"].pk]) == baseline + 1 + 1  # the chosen values' lookup
-    assert facet_queries(av=[v["red"].pk, v["cotton"].pk], brand=[shelf["acme"].pk], min_price="1") == baseline + 2 + 1
+    assert facet_queries(av=[v["red"].pk]) == baseline + 1
+    assert facet_queries(av=[v["red"].pk, v["cotton"].pk], brand=[shelf["acme"].pk], min_price="1") == baseline + 1

@@ -115,8 +115,8 @@ def tree(db):
 
 
 def test_a_category_and_its_place_in_the_tree_are_one_query(tree, django_assert_num_queries):
-    caches["pages"].clear()
-    with django_assert_num_queries(1):
+    selectors.taxonomy_current()  # read once per taxonomy write (test_l15_taxonomy.py)
+    with django_assert_num_queries(1):  # the taxonomy's generation
         found = selectors.category_with_tree(slug="men")
     men = Category.objects.get(slug="men")
     assert found.category == men
@@ -140,7 +140,7 @@ def test_a_category_and_its_place_in_the_tree_are_one_query(tree, django_assert_
             selectors.category_with_tree(slug=missing)
 
 
-def test_a_facet_lists_brands_and_values_are_loaded_in_one_query(django_assert_num_queries):
+def test_a_facet_lists_brands_and_values_are_labelled_without_a_query(django_assert_num_queries):
     colour = factories.AttributeFactory(code="colour", name="颜色", position=0)
     size = factories.AttributeFactory(code="size", name="尺码", position=1)
     hidden = factories.AttributeFactory(code="batch", name="批次", is_filter=False)
@@ -149,27 +149,25 @@ def test_a_facet_lists_brands_and_values_are_loaded_in_one_query(django_assert_n
     large = factories.AttributeValueFactory(attribute=size, value="L")
     internal = factories.AttributeValueFactory(attribute=hidden, value="B7")
     b, a = factories.BrandFactory(name="乙"), factories.BrandFactory(name="甲")
-    with django_assert_num_queries(1):
-        brands, values = selectors._facet_labels(
-            brand_ids=[b.pk, a.pk], value_ids=[red.pk, blue.pk, large.pk, internal.pk]
-        )
+    taxonomy = selectors.taxonomy_current()
+    with django_assert_num_queries(0):
+        brands, values = taxonomy.labels(brand_ids=[b.pk, a.pk], value_ids=[red.pk, blue.pk, large.pk, internal.pk])
         labels = [(v.attribute.code, v.value) for v in values]  # the attribute comes along
     assert brands == sorted([a, b], key=lambda brand: brand.name)
     assert [brand.display_name for brand in brands] == [brand.name for brand in brands]
     assert labels == [("colour", "蓝"), ("colour", "红"), ("size", "L")]  # filterable only, in order
-    with django_assert_num_queries(0):
-        assert selectors._facet_labels(brand_ids=[], value_ids=[]) == ([], [])
+    assert taxonomy.labels(brand_ids=[], value_ids=[]) == ([], [])
 
 
 @pytest.mark.parametrize(
     "url, statements",
     [
-        # the root categories, the count table, the brand and value labels, the page's products
-        ("/products/", 4),
-        # the category with its tree, the count table, the labels, the products
-        ("/c/clothing/", 4),
-        # the root categories, the planner's size of the search, its counts, the labels, the products
-        ("/search/?q=纯棉", 5),
+        # the taxonomy's generation (the root categories, the labels), the count table, the products
+        ("/products/", 3),
+        # the generation (the category with its tree, the labels), the count table, the products
+        ("/c/clothing/", 3),
+        # the generation, the planner's size of the search, its counts, the products
+        ("/search/?q=纯棉", 4),
     ],
 )
 def test_listings_with_nothing_cached_send_few_statements(client, make_product, url, statements, settings):
@@ -198,11 +196,11 @@ def test_the_count_table_and_labels_are_prepared_once_per_connection(make_produc
     scopes = [None, [clothing.pk]]
     with transaction.atomic():  # unprepared
         expected = [catalog_facets.table_counts(category_ids=ids, using="default") for ids in scopes]
-        labels = selectors._facet_labels(brand_ids=[Product.objects.first().brand_id], value_ids=[red.pk])
+        generation = selectors.taxonomy_current().generation
     for _ in range(2):
         with CaptureQueriesContext(connection) as captured:
             found = [catalog_facets.table_counts(category_ids=ids, using="default") for ids in scopes]
-            assert selectors._facet_labels(brand_ids=[labels[0][0].pk], value_ids=[red.pk]) == labels
+            assert selectors.taxonomy_current().generation == generation
         assert found == expected
         assert expected[1].total == 3 and expected[1].values == {red.pk: 3} and str(expected[1].price_min) == "10.00"
     assert all(q["sql"].startswith("EXECUTE ") for q in captured)  # the second time: no PREPARE, no plain SQL
