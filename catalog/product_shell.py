@@ -19,6 +19,8 @@ template) is not used: the page is rendered as before and a warning logged once.
 
 import logging
 import threading
+from functools import lru_cache
+from urllib.parse import quote
 
 from django.conf import settings
 from django.contrib.messages import get_messages
@@ -27,6 +29,7 @@ from django.http import HttpRequest
 from django.template import loader
 from django.template.defaultfilters import truncatechars, urlencode
 from django.urls import get_script_prefix, get_urlconf
+from django.utils.autoreload import file_changed
 from django.utils.html import conditional_escape
 from django.utils.safestring import mark_safe
 from django.utils.translation import get_language
@@ -41,7 +44,7 @@ _SAFE = ("structured_data", "body", "reviews")
 _FIELDS = frozenset((*_ESCAPED, *_SAFE, "meta_description", "next"))
 _NEXT_ENCODED = urlencode("\x00next\x00")  # "%00next%00": as the urlencode filter leaves it
 
-_shells: dict[tuple, tuple[object, list[str] | None]] = {}
+_shells: dict[tuple, list[str] | None] = {}
 _lock = threading.Lock()
 
 
@@ -81,26 +84,33 @@ def _build(request: HttpRequest, template) -> list[str] | None:
     return pieces
 
 
+@lru_cache(maxsize=2048)
+def _description(text: str, language: str) -> str:
+    """`{{ meta_description|truncatechars:300 }}`, kept per text (most are a product's summary)
+    and language (the ellipsis is translated)."""
+    return conditional_escape(truncatechars(text, 300))
+
+
 def product_frame_render(request: HttpRequest, context: dict) -> str | None:
     """The page for `context` (the view's context for TEMPLATE) from the frame rendered once, or
     None where the frame does not apply: then render the template."""
     if not _applies(request, context):
         return None
-    template = loader.get_template(TEMPLATE)
-    key = (get_language(), get_script_prefix(), get_urlconf())
-    found = _shells.get(key)
-    # A new template object: the cached loader was reset (a template changed, in development).
-    if found is None or found[0] is not template.template:
-        found = (template.template, _build(request, template))
+    language = get_language()
+    key = (language, get_script_prefix(), get_urlconf())
+    try:
+        pieces = _shells[key]
+    except KeyError:
+        pieces = _build(request, loader.get_template(TEMPLATE))
         with _lock:
-            _shells[key] = found
-    pieces = found[1]
+            _shells[key] = pieces
     if pieces is None:
         return None
     values = {name: conditional_escape(context[name]) for name in _ESCAPED}
     values.update({name: context[name] for name in _SAFE})
-    values["meta_description"] = conditional_escape(truncatechars(context["meta_description"], 300))
-    values["next"] = conditional_escape(urlencode(request.get_full_path()))
+    values["meta_description"] = _description(context["meta_description"], language)
+    # `|urlencode` is quote() with "/" kept, and its output has nothing to escape.
+    values["next"] = conditional_escape(quote(request.get_full_path()))
     return "".join(piece if i % 2 == 0 else values[piece] for i, piece in enumerate(pieces))
 
 
@@ -109,4 +119,7 @@ def _forget(**kwargs) -> None:
         _shells.clear()
 
 
+# Rendered again after a setting changes (tests) or, in development, a template file (the
+# autoreloader then resets the template loaders as well).
 setting_changed.connect(_forget, dispatch_uid="catalog.product_shell.forget")
+file_changed.connect(_forget, dispatch_uid="catalog.product_shell.forget")
