@@ -27,6 +27,7 @@ from payments import selectors as payment_selectors
 from payments.exceptions import PaymentError, PaymentErrorCode
 from shop.core import divisions
 from shop.core.money import format_money
+from shop.core.postgresql.base import bind_on_server
 from shop.core.text import parse_whole_number
 from shop.models import Address
 
@@ -74,6 +75,7 @@ def csrf_token(request: HttpRequest) -> JsonResponse:
 
 
 @require_POST
+@bind_on_server()  # a purchase's statements: bound on the server and prepared (shop/core/postgresql)
 def cart_add(request: HttpRequest) -> HttpResponse:
     try:
         quantity = services.parse_quantity(request.POST.get("quantity", "1"))
@@ -253,6 +255,7 @@ CHOICE_FIELDS = ("address", "shipping_method", "insured", "payment_method")
 
 
 @login_required
+@bind_on_server()
 def checkout(request: HttpRequest) -> HttpResponse:
     """The one-page confirm: GET shows it with the defaults chosen; POST shows it again for
     another choice (the page's "update" button, or its script on a change). Its "place order"
@@ -271,6 +274,7 @@ def _wallet_balance(request: HttpRequest) -> Decimal | None:
 @login_required
 @require_POST
 @ratelimit(key="user", rate=settings.RATELIMIT_PLACE_ORDER, method="POST", block=True)
+@bind_on_server()
 def checkout_place(request: HttpRequest) -> HttpResponse:
     data = request.POST
     insured = data.get("insured") == "1"

@@ -154,6 +154,13 @@ if DB_POOL_MAX_SIZE and IS_POSTGRES:
         "max_size": DB_POOL_MAX_SIZE,
         "timeout": env.float("DB_POOL_TIMEOUT", default=10.0),  # seconds to wait for a free connection
     }
+# The purchase's statements (add to cart, confirm, place) are bound on the server and psycopg
+# prepares each once it has run this many times on a connection (shop/core/postgresql); nothing
+# else is ever prepared this way. 0: never, for a pooler in transaction mode that cannot keep
+# prepared statements (PgBouncer before 1.21).
+DB_PREPARE_THRESHOLD = env.int("DB_PREPARE_THRESHOLD", default=2)
+if DB_PREPARE_THRESHOLD and IS_POSTGRES:
+    DATABASES["default"].setdefault("OPTIONS", {})["prepare_threshold"] = DB_PREPARE_THRESHOLD
 # The health check of persistent connections without a round trip while the connection is idle and
 # the server has sent nothing (shop/core/postgresql: Django's would add a SELECT 1 to every request).
 for _database in DATABASES.values():

@@ -11,15 +11,45 @@ Only when something arrived, or the state is not plain idle, does the full check
 What neither check sees at once is a peer that vanished without closing (a cable pulled):
 Django's SELECT 1 would then wait for TCP's timeout too. With psycopg's pool (DB_POOL_MAX_SIZE)
 the pool's own check applies instead, as in Django's backend.
+
+Server-side binding for the purchase's statements only (`bind_on_server`). Django's cursor
+binds parameters on the client: psycopg writes each value into the statement's text, so
+PostgreSQL parses and plans every statement afresh. Inside `bind_on_server()` (the add to cart,
+confirm and place views) cursors send the values apart from the text, and psycopg prepares a
+statement on the connection once it has run DB_PREPARE_THRESHOLD times there: the purchase's
+~35 statements, all equalities on keys, then skip parsing and planning (about a third of
+PostgreSQL's CPU per purchase; docs/benchmark.md, "Issue 12, third session: checkout"). Not for
+the whole site: a prepared search gets a generic plan that ignores its words (slower full-text
+and LIKE queries, /work/shared/PERFORMANCE.md), and shop.core.prepared's `EXECUTE name(%s)`
+cannot be bound on the server. Django's SQL is the same with either cursor (its only use of the
+`server_side_binding` option is how it logs the last query).
 """
 
 import select
+from collections.abc import Iterator
+from contextlib import contextmanager
 
+from django.db import connections
 from django.db.backends.postgresql import base
 from psycopg import pq
 
 
 class DatabaseWrapper(base.DatabaseWrapper):
+    # Set by bind_on_server() for the cursors made meanwhile (a connection is one thread's).
+    binds_on_server = False
+
+    def create_cursor(self, name=None):
+        # OPTIONS["prepare_threshold"] (Django's default: None, never) applies to these cursors
+        # only: psycopg never prepares what a client-binding cursor sends.
+        if name is not None or not self.binds_on_server:
+            return super().create_cursor(name)
+        cursor = base.ServerBindingCursor(self.connection)
+        # As Django's create_cursor: timestamps in the connection's time zone.
+        tzloader = self.connection.adapters.get_loader(base.TIMESTAMPTZ_OID, pq.Format.TEXT)
+        if self.timezone != tzloader.timezone:
+            base.register_tzloader(self.timezone, cursor)
+        return cursor
+
     def _idle_and_quiet(self) -> bool:
         """True when the connection is idle, libpq reports it OK and the server sent nothing."""
         connection = self.connection
@@ -42,3 +72,19 @@ class DatabaseWrapper(base.DatabaseWrapper):
         if not self._idle_and_quiet() and not self.is_usable():
             self.close()
         self.health_check_done = True
+
+
+@contextmanager
+def bind_on_server(using: str = "default") -> Iterator[None]:
+    """Cursors of `using` made inside bind their parameters on the server (and psycopg prepares
+    what runs often). A no-op on other engines. Only for code whose statements are plain
+    equalities on keys: see the module's docstring."""
+    connection = connections[using]
+    if not isinstance(connection, DatabaseWrapper) or connection.binds_on_server:
+        yield
+        return
+    connection.binds_on_server = True
+    try:
+        yield
+    finally:
+        connection.binds_on_server = False

@@ -1,0 +1,57 @@
+"""The purchase's statements are bound on the server and prepared once they have run
+DB_PREPARE_THRESHOLD times on a connection (shop/core/postgresql, bind_on_server); nothing else
+is prepared that way (a prepared search would get a generic plan)."""
+
+from decimal import Decimal
+
+import pytest
+from django.conf import settings
+from django.db import connection
+from django.urls import reverse
+
+from orders.models import Order
+from payments.services import wallet_top_up
+from shop.core.postgresql.base import bind_on_server
+from tests import factories
+from tests.purchase import buyer_with_cart, shown_total, stocked_variant
+
+pytestmark = pytest.mark.django_db
+
+
+def prepared(fragment: str) -> int:
+    """Statements prepared on this connection whose text has `fragment`."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT count(*) FROM pg_prepared_statements WHERE statement LIKE %s", [f"%{fragment}%"])
+        return cursor.fetchone()[0]
+
+
+def test_a_statement_run_often_inside_bind_on_server_is_prepared_and_outside_never():
+    assert settings.DATABASES["default"]["OPTIONS"]["prepare_threshold"] == settings.DB_PREPARE_THRESHOLD >= 1
+    user = factories.UserFactory()
+    for _ in range(settings.DB_PREPARE_THRESHOLD + 1):
+        assert Order.objects.filter(customer=user, cart_token=None).count() == 0  # client binding
+    assert prepared('FROM "orders_order"') == 0
+    with bind_on_server():
+        for _ in range(settings.DB_PREPARE_THRESHOLD + 1):
+            assert Order.objects.filter(customer=user, cart_token=None).count() == 0
+    assert prepared('FROM "orders_order"') == 1
+
+
+def test_placing_orders_through_the_pages_prepares_their_statements(client):
+    for n in range(settings.DB_PREPARE_THRESHOLD + 1):
+        user, address, cart = buyer_with_cart([(stocked_variant(price="30.00"), 1)])
+        wallet_top_up(user=user, amount=Decimal("100.00"), reference=f"K15-{n}")
+        client.force_login(user)
+        assert client.get(reverse("cart:checkout")).status_code == 200
+        data = {
+            "cart": str(cart.token),
+            "address": address.pk,
+            "shipping_method": "standard",
+            "payment_method": "wallet",
+            "total": shown_total(cart, address),
+        }
+        response = client.post(reverse("cart:place"), data)
+        assert response.status_code == 302 and "/orders/" in response.url, response
+    assert Order.objects.filter(status=Order.Status.PAID).count() == settings.DB_PREPARE_THRESHOLD + 1
+    assert prepared('INSERT INTO "orders_order"') == 1
+    assert prepared('INSERT INTO "orders_orderline"') == 1
