@@ -17,12 +17,14 @@ page a change came from. Here the log is written by the admin only:
   record for that page is skipped.
 
 tests/shop/test_admin_log.py walks every admin write path and fails on one that leaves no record.
-A POST to a page of a ModelAdmin's own (add, change, delete and every custom page: approve,
-adjust, receive, run…) runs in one transaction with its record, so a change rolled back leaves no
-record and a change committed always has one; the services' own transactions become savepoints
-in it, and what they do on commit (mail, tasks, gateway refunds) waits for the record. The
-changelist is the exception: its list actions ship parcels and ask carriers, which must not
-happen inside an open transaction (STYLE.md), so an action's record follows its writes.
+A POST to a page of a ModelAdmin's own (add, change, delete, the change list's actions and
+list edits, and every custom page: approve, adjust, receive, run…) runs in one transaction with
+its record, so a change rolled back leaves no record and a change committed always has one; the
+services' own transactions become savepoints in it, and what they do on commit (mail, tasks,
+gateway refunds) waits for the record. The exception: a list action marked
+``@admin_action_calls_out`` (shipping parcels makes waybills at the carrier, "ask the carrier
+now" polls it), which must not call out inside an open transaction (STYLE.md): its services
+commit row by row, and its record follows their writes.
 """
 
 import hashlib
@@ -57,8 +59,9 @@ BULK_ROWS, BULK_TEXT = 1000, 60
 CHUNK = 1000
 # The URL keyword that names the object a page acts on (ours, Django's, the user admin's).
 PK_KWARGS = ("pk", "object_id", "id")
-# Pages whose POST is not run in one transaction with its record (see the module's docstring).
-OUTSIDE_TRANSACTION = frozenset({"changelist"})
+# The page whose POSTs run a list action: in one transaction with its record, but for an action
+# marked with admin_action_calls_out (see the module's docstring).
+CHANGELIST = "changelist"
 
 _encoder = DjangoJSONEncoder()
 
@@ -395,7 +398,7 @@ def _recorded_page(model_admin, view, name: str):
     def page(request, *args, **kwargs):
         if request.method != "POST":
             return view(request, *args, **kwargs)
-        if name in OUTSIDE_TRANSACTION:
+        if name == CHANGELIST and _action_calls_out(model_admin, request):
             return recorded(request, *args, **kwargs)
         # The primary's: every admin write goes there (shop.core.dbrouter), and so does the log.
         with transaction.atomic(using=router.db_for_write(model_admin.model)):
@@ -435,6 +438,23 @@ def _recorded_page(model_admin, view, name: str):
     return page
 
 
+def admin_action_calls_out(func):
+    """Mark a list action that calls a carrier or a gateway itself: it is run, and recorded, with
+    no transaction around it (its services commit on their own), so nothing waits on the call
+    while holding rows. Put it above @admin.action."""
+    func.admin_log_calls_out = True
+    return func
+
+
+def _action_calls_out(model_admin, request: HttpRequest) -> bool:
+    """Whether the change list's POST runs an action marked with admin_action_calls_out."""
+    name = request.POST.get("action")
+    if not name:
+        return False  # list edits, or a search: one transaction
+    found = model_admin.get_actions(request).get(name)
+    return bool(found and getattr(found[0], "admin_log_calls_out", False))
+
+
 def _recorded_addition(model, view, request, *args, **kwargs):
     """An add page that does not save through save_model (a service files the object, say):
     the object is the one whose change page it redirects to."""
@@ -458,7 +478,15 @@ def _recorded_addition(model, view, request, *args, **kwargs):
     return response
 
 
-__all__ = ["AdminLogMixin", "Kind", "admin_log_record", "admin_log_record_many", "changes_between", "snapshot"]
+__all__ = [
+    "AdminLogMixin",
+    "Kind",
+    "admin_action_calls_out",
+    "admin_log_record",
+    "admin_log_record_many",
+    "changes_between",
+    "snapshot",
+]
 
 
 def password_changed(request: HttpRequest, before) -> None:
