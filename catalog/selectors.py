@@ -450,9 +450,10 @@ def facets_for(
     - above that, the counts are estimated from a sample of about CATALOG_FACETS_SAMPLE_ROWS
       of those rows (`sample < k`, k % of every value: each count scaled by 100 / k) and the
       facets say so (`estimated`: the page shows "about n"). The relative standard error of a
-      count c estimated from a k % sample is sqrt((1 - k/100) / (c k/100)): about 2.6 % for
-      the total of a 1,500-row sample (±5 % at 95 %), larger for small counts (a brand with 60
-      of the rows: about ±50 %). The price span placeholders then come from the sample too.
+      count c estimated from a k % sample is sqrt((1 - k/100) / (c k/100)): at most about 3.7 %
+      for the total of a listing's sample of at least 750 rows (±7.3 % at 95 %), 4.6 % for a
+      search's of at least 450 (catalog.facets.search_tier), larger for small counts (a brand
+      with 30 of the rows: about ±36 %). The price span placeholders come from the sample too.
     """
     choice = choice or FacetChoice()
     labels = taxonomy or taxonomy_current()  # the request's, when it has one

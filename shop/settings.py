@@ -521,7 +521,9 @@ CATALOG_COUNT_CAP = env.int("CATALOG_COUNT_CAP", default=10_000)  # listings cou
 # Facets over a filtered listing or a search are counted exactly up to this many products, and
 # above it estimated from a sample of about CATALOG_FACETS_SAMPLE_ROWS of them (catalog.selectors.facets_for).
 CATALOG_FACETS_EXACT_MAX = env.int("CATALOG_FACETS_EXACT_MAX", default=3000)
-CATALOG_FACETS_SAMPLE_ROWS = env.int("CATALOG_FACETS_SAMPLE_ROWS", default=1500)
+# 750: a broad search's sample costs PostgreSQL about a third of 1,500's (a search reads its stratum's
+# rows from the heap, one page each), at about 1.4-1.6 times the error (docs/benchmark.md).
+CATALOG_FACETS_SAMPLE_ROWS = env.int("CATALOG_FACETS_SAMPLE_ROWS", default=750)
 CATALOG_LOW_STOCK_DEFAULT = 5
 CATALOG_IMAGE_MAX_BYTES = 10 * 1024 * 1024
 CATALOG_IMAGE_MAX_PIXELS = 40_000_000

@@ -90,7 +90,7 @@ _CHECK = (
 @register.filter
 def estimate(n: int) -> str:
     """An estimated count as shown: rounded to the figures a sample can tell (two below 1,000,
-    three above: a 1,500-row sample is within about ±5 % of a big total, see
+    three above: a sample of 450 rows or more is within about ±9 % of a big total at 95 %, see
     catalog.selectors.facets_for), with the locale's thousands separators."""
     return _estimate(int(n), get_language())
 
