@@ -7,6 +7,7 @@ from decimal import Decimal
 import pytest
 from django.conf import settings
 from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
 from orders.models import Order
@@ -55,3 +56,29 @@ def test_placing_orders_through_the_pages_prepares_their_statements(client):
     assert Order.objects.filter(status=Order.Status.PAID).count() == settings.DB_PREPARE_THRESHOLD + 1
     assert prepared('INSERT INTO "orders_order"') == 1
     assert prepared('INSERT INTO "orders_orderline"') == 1
+
+
+def test_placing_looks_up_the_cart_address_and_customer_without_an_order_by(client):
+    """Lookups by a key find one row: first()'s ORDER BY cost more Python to compile than the
+    statement took in PostgreSQL (docs/benchmark.md, "Issue 12, third session: checkout")."""
+    user, address, cart = buyer_with_cart([(stocked_variant(price="30.00"), 1)])
+    wallet_top_up(user=user, amount=Decimal("100.00"), reference="K15")
+    client.force_login(user)
+    data = {
+        "cart": str(cart.token),
+        "address": address.pk,
+        "shipping_method": "standard",
+        "payment_method": "wallet",
+        "total": shown_total(cart, address),
+    }
+    with CaptureQueriesContext(connection) as queries:
+        response = client.post(reverse("cart:place"), data)
+    assert response.status_code == 302 and "/orders/" in response.url, response
+    lookups = [
+        q["sql"]
+        for q in queries
+        if q["sql"].startswith("SELECT") and any(f'FROM "{t}"' in q["sql"] for t in ("cart_cart", "shop_address"))
+    ]
+    lookups += [q["sql"] for q in queries if "FOR NO KEY UPDATE" in q["sql"]]
+    assert len(lookups) == 3, lookups
+    assert not [sql for sql in lookups if "ORDER BY" in sql], lookups
