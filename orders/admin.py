@@ -11,8 +11,9 @@ from django.utils.translation import gettext_lazy as _
 from catalog.selectors import staff_department_ids
 from orders import models, services
 from orders.exceptions import OrderError
+from orders.resources import SalesBaselineResource
 from orders.sales_count import SALES_BASELINE_MAX, sales_baseline_clear, sales_baseline_set
-from shop.core.admin import ReadOnlyInline
+from shop.core.admin import PermittedImportExportAdmin, ReadOnlyInline
 from shop.core.admin_site import contribute
 
 
@@ -209,12 +210,13 @@ class SalesBaselineForm(forms.ModelForm):
 
 
 @admin.register(models.SalesBaseline)
-class SalesBaselineAdmin(admin.ModelAdmin):
+class SalesBaselineAdmin(PermittedImportExportAdmin):
     """A product's sales before this shop (added to its 已售): catalogue managers keep it (the
     former shop's history comes with its products), never department staff, whose products it
     would rank; each change is in the admin log, and the product's count follows at once."""
 
     form = SalesBaselineForm
+    resource_classes = [SalesBaselineResource]  # a former shop's history, product slug and units
     list_display = ("product", "units", "sales_count")
     list_select_related = ("product",)
     search_fields = ("product__name", "product__name_en")

@@ -71,3 +71,42 @@ def test_a_baseline_is_bounded_and_department_staff_cannot_set_one():
     )
     assert dept.get(reverse("admin:orders_salesbaseline_changelist")).status_code == 403
     assert not SalesBaseline.objects.exists() and count(product) == 0
+
+
+def _import(client, content: bytes):
+    from django.contrib import admin
+    from django.core.files.uploadedfile import SimpleUploadedFile
+    from import_export.formats import base_formats
+
+    formats = admin.site._registry[SalesBaseline].get_import_formats()
+    return client.post(
+        reverse("admin:orders_salesbaseline_import"),
+        {
+            "resource": "0",
+            "format": str(formats.index(base_formats.CSV)),
+            "import_file": SimpleUploadedFile("baselines.csv", content),
+        },
+    )
+
+
+def test_a_former_shops_history_is_imported_from_a_file_logged_with_the_counts_following():
+    teapot = factories.ProductFactory(slug="teapot")
+    cup = factories.ProductFactory(slug="cup")
+    sales_count_refresh()
+    manager, client = staff_in(CATALOGUE_MANAGER_GROUP)
+
+    bad = _import(client, b"product,units\nteapot,40\ncup,99999999\n")
+    assert bad.status_code == 200 and "from 0 to 10000000" in bad.content.decode()
+    assert not bad.context.get("confirm_form") and not SalesBaseline.objects.exists()
+
+    preview = _import(client, b"product,units\nteapot,40\ncup,7\n")
+    form = preview.context["confirm_form"]
+    assert form is not None and not SalesBaseline.objects.exists()  # a dry run writes nothing
+    assert client.post(reverse("admin:orders_salesbaseline_process_import"), form.initial).status_code == 302
+    assert dict(SalesBaseline.objects.values_list("product__slug", "units")) == {"teapot": 40, "cup": 7}
+    assert (count(teapot), count(cup)) == (40, 7)
+    entries = AdminLogEntry.objects.filter(kind=AdminLogEntry.Kind.IMPORT, actor=manager)
+    assert sorted(entries.values_list("object_pk", flat=True)) == sorted([str(teapot.pk), str(cup.pk)])
+
+    _department_staff, dept = staff_in(DEPARTMENT_STAFF_GROUP)
+    assert dept.get(reverse("admin:orders_salesbaseline_import")).status_code == 403

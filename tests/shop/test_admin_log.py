@@ -49,6 +49,8 @@ READ_ONLY = {
     "fulfillment_shipment_delivery_note": "a printed page (HTML or PDF)",
     "catalog_product_export": "a download",
     "fulfillment_stock_export": "a download",
+    "orders_salesbaseline_export": "a download",
+    "orders_salesbaseline_import": "the dry run: nothing is written before the confirmed import (process_import)",
     "catalog_product_import": "the dry run: nothing is written before the confirmed import (process_import)",
     "fulfillment_stock_import": "the dry run: nothing is written before the confirmed import (process_import)",
     "javascript-catalog": "treebeard's translations",
@@ -317,7 +319,7 @@ CHANGE_DATA = {
     "fulfillment_stock": lambda data: {"on_hand": str(int(data["on_hand"][0]) + 1)},
     "orders_salesbaseline": lambda data: {"units": str(int(data["units"][0]) + 1)},
 }
-IMPORTS = {"catalog_product_process_import", "fulfillment_stock_process_import"}
+IMPORTS = {"catalog_product_process_import", "fulfillment_stock_process_import", "orders_salesbaseline_process_import"}
 
 
 # -- driving the admin ---------------------------------------------------------------------------
@@ -524,11 +526,11 @@ def walk_import(walk: Walk, name: str, model):
         shop()
     queryset = resource_class._meta.model._default_manager.order_by("pk")[:1]
     dataset = resource_class().export(queryset=queryset)
-    column = "on_hand" if prefix == "fulfillment_stock" else "name"
+    column = {"fulfillment_stock": "on_hand", "orders_salesbaseline": "units"}.get(prefix, "name")
     at = dataset.headers.index(column)
     rows = [list(row) for row in dataset]
     for row in rows:
-        row[at] = str(int(row[at]) + 5) if column == "on_hand" else f"{row[at]}（导入）"
+        row[at] = str(int(row[at]) + 5) if column != "name" else f"{row[at]}（导入）"
     dataset = tablib.Dataset(*rows, headers=dataset.headers)
     upload = BytesIO(dataset.csv.encode())
     upload.name = "walk.csv"

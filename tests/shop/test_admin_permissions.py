@@ -205,7 +205,7 @@ INTENDED: dict[str, set[str]] = {
     "orders_coupon:delete_selected": SU,
     # Sales before this shop (added to a product's 已售): catalogue managers, with the products;
     # never department staff, whose products it would rank.
-    **_model("orders_salesbaseline", add=SC, change=SC, delete=SC),
+    **_model("orders_salesbaseline", add=SC, change=SC, delete=SC, _import=SC, _process_import=SC, _export=SC),
     "orders_salesbaseline:delete_selected": SC,
     **_model("orders_notification", add=NOBODY),
     "orders_notification:delete_selected": SU,
