@@ -159,16 +159,86 @@ def measure(path: str, *, rounds: int, repeat: int) -> dict:
     }
 
 
+def distribution(path: str, *, requests: int, slowest: int) -> None:
+    """One request at a time, each timed (wall, this process's CPU, the garbage collector's
+    pauses) with its statements, to stderr: the percentiles, then the slowest requests and
+    where their time went. What makes a page's slowest 1 % slow in-process (a collection, a
+    slow plan for one statement) shows here; what gunicorn's queueing adds under wrk does not."""
+    import gc
+
+    pauses: list[float] = []
+    started_gc = [0.0]
+
+    def on_gc(phase, info):
+        if phase == "start":
+            started_gc[0] = time.perf_counter()
+        else:
+            pauses.append((time.perf_counter() - started_gc[0]) * 1000)
+
+    for _ in range(3):
+        get(path)
+    gc.callbacks.append(on_gc)
+    runs = []
+    try:
+        for _ in range(requests):
+            statements: list[tuple[float, str]] = []
+
+            def timed(execute, sql, params, many, context, statements=statements):
+                t = time.perf_counter()
+                try:
+                    return execute(sql, params, many, context)
+                finally:
+                    statements.append(((time.perf_counter() - t) * 1000, " ".join(sql.split())[:120]))
+
+            pauses.clear()
+            wall, cpu = time.perf_counter(), time.process_time()
+            with connection.execute_wrapper(timed):
+                get(path)
+            runs.append(
+                ((time.perf_counter() - wall) * 1000, (time.process_time() - cpu) * 1000, sum(pauses), statements)
+            )
+    finally:
+        gc.callbacks.remove(on_gc)
+    walls = sorted(r[0] for r in runs)
+
+    def pct(p: float) -> float:
+        return walls[min(len(walls) - 1, int(len(walls) * p))]
+
+    print(
+        f"{path}: {requests} requests, wall p50 {pct(0.5):.1f} p90 {pct(0.9):.1f} p99 {pct(0.99):.1f} "
+        f"max {walls[-1]:.1f} ms; CPU p50 {statistics.median(r[1] for r in runs):.1f} ms",
+        file=sys.stderr,
+    )
+    for wall_ms, cpu_ms, gc_ms, statements in sorted(runs, key=lambda r: -r[0])[:slowest]:
+        sql_ms = sum(ms for ms, _sql in statements)
+        print(
+            f"  {wall_ms:6.1f} ms: CPU {cpu_ms:.1f}, garbage collector {gc_ms:.1f}, SQL {sql_ms:.1f}", file=sys.stderr
+        )
+        for ms, sql in statements:
+            print(f"      {ms:6.2f} ms  {sql}", file=sys.stderr)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("paths", nargs="*")
     parser.add_argument("--rounds", type=int, default=7)
     parser.add_argument("--repeat", type=int, default=10)
     parser.add_argument("--queries", action="store_true", help="print each query and its time to stderr")
+    parser.add_argument(
+        "--distribution",
+        type=int,
+        metavar="N",
+        help="instead: N requests of each page one by one, their percentiles and the slowest ones' statements",
+    )
+    parser.add_argument("--slowest", type=int, default=3, help="with --distribution: how many slow requests to show")
     args = parser.parse_args()
     global QUERIES
     QUERIES = args.queries
     pages = [(p, p) for p in args.paths] if args.paths else default_pages()
+    if args.distribution:
+        for _name, path in pages:
+            distribution(path, requests=args.distribution, slowest=args.slowest)
+        return
     print("| page | path | CPU ms (min) | wall ms (min) | wall ms (median) | queries | SQL ms (one request) | bytes |")
     print("|---|---|--:|--:|--:|--:|--:|--:|")
     for name, path in pages:
