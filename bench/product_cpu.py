@@ -1,6 +1,8 @@
 """The product page's cost in-process, single-threaded: wall time, this process's CPU and its
 PostgreSQL backend's CPU per request (from /proc), against the ceiling view, minimum over N
-batches of R requests through the full WSGI stack (docs/benchmark.md, "Issue 12: product page").
+batches of R requests through the full WSGI stack (docs/benchmark.md, "Issue 12: product page"),
+and the page's SQL statements and Redis round trips (commands sent at once, as redis-py writes
+them to the socket).
 
     SRC=<code tree> MODE=off|uncached .venv/bin/python bench/product_cpu.py [N] [R] [profile]
 
@@ -63,6 +65,25 @@ def bench(path: str, batches: int, size: int) -> tuple[float, float, float]:
     return wall * 1000, cpu * 1000, pg * 1000
 
 
+def redis_round_trips(path: str, n: int) -> float:
+    from redis.connection import AbstractConnection
+
+    sent = []
+    real = AbstractConnection.send_packed_command
+
+    def counting(self, command, check_health=True):
+        sent.append(command)
+        return real(self, command, check_health)
+
+    AbstractConnection.send_packed_command = counting
+    try:
+        for _ in range(n):
+            get(path)
+    finally:
+        AbstractConnection.send_packed_command = real
+    return len(sent) / n
+
+
 def main() -> None:
     batches = int(sys.argv[1]) if len(sys.argv) > 1 else 5
     size = int(sys.argv[2]) if len(sys.argv) > 2 else 200
@@ -72,6 +93,7 @@ def main() -> None:
     with CaptureQueriesContext(connection) as queries:
         get(PRODUCT)
     print("queries:", [q["sql"][:100] for q in queries.captured_queries])
+    print("Redis round trips per request:", redis_round_trips(PRODUCT, 20))
     ceiling, product = bench(CEILING, batches, size), bench(PRODUCT, batches, size)
     print(
         f"{MODE}: wall ms ceiling {ceiling[0]:.3f} product {product[0]:.3f} | Python CPU ms ceiling "

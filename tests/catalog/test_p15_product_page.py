@@ -83,6 +83,20 @@ def test_a_frame_whose_placeholders_come_out_changed_is_not_used(caplog, rf):
     assert "placeholders came out changed" in caplog.text
 
 
+def test_a_frame_that_shows_a_csrf_token_is_not_kept(caplog, rf):
+    from django.contrib.auth.models import AnonymousUser
+
+    request = rf.get("/p/x/")
+    request.user = AnonymousUser()
+    fields = "{{ title }}{{ canonical_url }}{{ meta_description }}{{ structured_data }}{{ body }}{{ reviews }}"
+    frame = engines["django"].from_string(fields + "{{ request.get_full_path|urlencode }}")
+    assert product_shell._build(request, frame) is not None
+    with_token = engines["django"].from_string("{% csrf_token %}" + fields + "{{ request.get_full_path|urlencode }}")
+    with caplog.at_level(logging.WARNING, logger="catalog.product_shell"):
+        assert product_shell._build(request, with_token) is None
+    assert "CSRF token" in caplog.text
+
+
 def test_the_frame_is_rendered_again_when_a_setting_changes(client, make_product, settings):
     settings.PAGE_CACHE_ENABLED = False
     client.cookies[settings.LANGUAGE_COOKIE_NAME] = "en"
