@@ -4,6 +4,7 @@ same rules as the products' files (catalog.resources: all or nothing, the import
 change permissions on baselines, no spreadsheet formulas) and to the admin form's bound; the
 products' counts (已售) follow as the file is committed."""
 
+from django.core.exceptions import ValidationError
 from django.utils.translation import gettext as _
 from import_export import fields
 from import_export.widgets import IntegerWidget
@@ -43,6 +44,21 @@ class SalesBaselineResource(AllOrNothingResource):
 
     def get_queryset(self):
         return super().get_queryset().select_related("product")
+
+    def before_import(self, dataset, **kwargs) -> None:
+        super().before_import(dataset, **kwargs)
+        self._products_seen = set()
+
+    def after_init_instance(self, instance, new, row, **kwargs) -> None:
+        super().after_init_instance(instance, new, row, **kwargs)
+        # A product on two rows (the former shop's two listings of it?): the later row would
+        # silently replace the earlier one's units, and which the file meant is not ours to guess.
+        slug = row.get("product")
+        if slug in self._products_seen:
+            raise ValidationError(
+                _("Product “%(slug)s” is on more than one row: put its units on one.") % {"slug": slug}
+            )
+        self._products_seen.add(slug)
 
     def export(self, queryset=None, **kwargs):
         if queryset is not None:
