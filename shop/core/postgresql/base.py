@@ -31,7 +31,23 @@ from contextlib import contextmanager
 
 from django.db import connections
 from django.db.backends.postgresql import base
-from psycopg import pq
+from psycopg import errors, pq
+
+
+class ServerBindingCursor(base.ServerBindingCursor):
+    def execute(self, query, params=None, **kwargs):
+        try:
+            return super().execute(query, params, **kwargs)
+        except errors.FeatureNotSupported:
+            # "cached plan must not change result type": a migration changed the type of a
+            # column a prepared statement returns. A rollback drops psycopg's prepared
+            # statements, but in autocommit nothing would, and the statement would fail on this
+            # connection until it is closed (a pooled one lives an hour). So they are dropped
+            # (psycopg has no public call for it) and the statement, which did not run, run again.
+            if self.connection.info.transaction_status != pq.TransactionStatus.IDLE:
+                raise
+            self.connection._prepared.clear()
+            return super().execute(query, params, **kwargs)
 
 
 class DatabaseWrapper(base.DatabaseWrapper):
@@ -43,7 +59,7 @@ class DatabaseWrapper(base.DatabaseWrapper):
         # only: psycopg never prepares what a client-binding cursor sends.
         if name is not None or not self.binds_on_server:
             return super().create_cursor(name)
-        cursor = base.ServerBindingCursor(self.connection)
+        cursor = ServerBindingCursor(self.connection)
         # As Django's create_cursor: timestamps in the connection's time zone.
         tzloader = self.connection.adapters.get_loader(base.TIMESTAMPTZ_OID, pq.Format.TEXT)
         if self.timezone != tzloader.timezone:
