@@ -16,6 +16,7 @@ import logging
 import secrets
 from datetime import timedelta
 from decimal import Decimal
+from time import monotonic
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
@@ -761,6 +762,9 @@ TRADES_CLOSED_KEY = "payments:trades-closed:%d"
 # most ORDER_PAYMENT_MINUTES after its payment row was made; this much more, for clocks and a
 # setting lowered since.
 TRADES_SWEEP_MARGIN = timedelta(minutes=10)
+# A sweep starts no close after this long: with a gateway timing out (10 s a call) a batch of 100
+# would run for minutes while beat queues a sweep every minute, until they held every worker.
+TRADES_SWEEP_SECONDS = 45
 
 
 def payment_trades_sweep(*, now=None, limit: int = 100) -> dict[str, int]:
@@ -771,7 +775,8 @@ def payment_trades_sweep(*, now=None, limit: int = 100) -> dict[str, int]:
     oldest window first), and closes them now. Idempotent; run by beat every minute.
 
     Bounded: it reads only the payments made within the window (a backward walk of the primary
-    key to the first older one), never the whole table. Precondition: no transaction open.
+    key to the first older one), never the whole table, and it starts no close after
+    TRADES_SWEEP_SECONDS. Precondition: no transaction open.
     Returns {"orders": orders closed, "left": trades that could not be closed now}."""
     now = now or timezone.now()
     since = now - timedelta(minutes=settings.ORDER_PAYMENT_MINUTES) - TRADES_SWEEP_MARGIN
@@ -790,5 +795,10 @@ def payment_trades_sweep(*, now=None, limit: int = 100) -> dict[str, int]:
     )
     done = cache.get_many([TRADES_CLOSED_KEY % order_id for order_id in candidates])
     todo = [order_id for order_id in candidates if TRADES_CLOSED_KEY % order_id not in done][:limit]
-    left = sum(payment_trades_close(order_id=order_id) for order_id in todo)
-    return {"orders": len(todo), "left": left}
+    started, tried, left = monotonic(), 0, 0
+    for order_id in todo:
+        if monotonic() - started > TRADES_SWEEP_SECONDS:
+            break  # the rest at the next sweep
+        left += payment_trades_close(order_id=order_id)
+        tried += 1
+    return {"orders": tried, "left": left}
