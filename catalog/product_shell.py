@@ -75,15 +75,17 @@ def _applies(request: HttpRequest, context: dict) -> bool:
 def _build(request: HttpRequest, template) -> list[str] | None:
     context = {name: f"\x00{name}\x00" for name in _FIELDS - {"next"}}
     context.update({name: mark_safe(context[name]) for name in _SAFE})  # noqa: S308 - placeholders
+    # A {% csrf_token %} shows a placeholder, not this visitor's token, whether or not the token
+    # was asked for earlier in the request (the token's cookie flag would not change then).
     context.update(request=_PathMarker(request), product_id=0, variant_data=[])
-    asked_for_token = request.META.get("CSRF_COOKIE_NEEDS_UPDATE")
+    context["csrf_token"] = "\x00csrf_token\x00"  # noqa: S105 - a placeholder, no secret
     html = template.render(context, request).replace(_NEXT_ENCODED, "\x00next\x00")
-    if request.META.get("CSRF_COOKIE_NEEDS_UPDATE") != asked_for_token:
-        # A {% csrf_token %} in it: this visitor's token must not be served to the next ones.
-        log.warning("%s: it shows a CSRF token; rendering it on every request", TEMPLATE)
-        return None
     pieces = html.split("\x00")
     names = pieces[1::2]
+    if "csrf_token" in names:
+        # This visitor's token must not be served to the next ones.
+        log.warning("%s: it shows a CSRF token; rendering it on every request", TEMPLATE)
+        return None
     if len(pieces) % 2 == 0 or set(names) != _FIELDS:
         log.warning("%s: its placeholders came out changed (%s); rendering it on every request", TEMPLATE, names)
         return None

@@ -73,3 +73,25 @@ def test_a_head_request_and_a_missing_product_build_no_frame_of_their_own(url, m
     missing = Client().get("/p/no-such-product/")
     assert missing.status_code == 404
     assert Client().get(url).content == _template_page(Client(), url, monkeypatch).content
+
+
+def test_a_frame_showing_a_csrf_token_is_not_kept_even_when_the_token_was_asked_for_before(rf, caplog):
+    """Something earlier in the request (a middleware, the view) asked for the token: the frame
+    must still not keep this visitor's token for the next ones."""
+    import logging
+
+    from django.contrib.auth.models import AnonymousUser
+    from django.middleware.csrf import get_token
+    from django.template import engines
+
+    from catalog import product_shell
+
+    request = rf.get("/p/x/")
+    request.user = AnonymousUser()
+    get_token(request)
+    fields = "{{ title }}{{ canonical_url }}{{ meta_description }}{{ structured_data }}{{ body }}{{ reviews }}"
+    for shows_token in ("{% csrf_token %}", "{{ csrf_token }}"):
+        frame = engines["django"].from_string(shows_token + fields + "{{ request.get_full_path|urlencode }}")
+        with caplog.at_level(logging.WARNING, logger="catalog.product_shell"):
+            assert product_shell._build(request, frame) is None, shows_token
+    assert "CSRF token" in caplog.text
