@@ -8,6 +8,9 @@ from django.test import TransactionTestCase
 from catalog import services
 from shop.core.counters import counter_take
 from tests import factories
+from tests.redis_per_worker import redis_per_worker
+
+redis_per_worker()  # with -n N, workers must not flush each other's caches (tests/redis_per_worker.py)
 
 
 class _PostMigrateRows:
