@@ -8,3 +8,10 @@ application = get_wsgi_application()
 from shop.core import gcfreeze  # noqa: E402 - after Django is set up
 
 gcfreeze.install()  # the collector leaves the process's long-lived objects alone
+
+from catalog.search import segment  # noqa: E402
+
+# jieba's dictionary, loaded now rather than in this worker's first search: about a second of
+# CPU (docs/benchmark.md, "Issue 12, third session") that the first searcher, and every request
+# queued behind it, waited for.
+segment("")
