@@ -2,6 +2,7 @@
 
 from django.db.models import Exists, OuterRef
 
+from orders.models import Order
 from payments.models import Payment, Wallet, WalletEntry
 
 
@@ -32,9 +33,12 @@ def cod_due_exists() -> Exists:
 
 
 def cod_due_count(*, customer) -> int:
-    """How many of the customer's orders have cash still to collect on delivery."""
+    """How many of the customer's orders not yet delivered have cash still to collect on
+    delivery: those checkout counts (cart.services.checkout_check_unpaid_caps). A delivered one
+    whose collection is left for staff (it did not match) no longer risks a refused parcel."""
     return Payment.objects.filter(
         order__customer=customer,
+        order__status__in=(Order.Status.PAID, Order.Status.SHIPPED),
         provider="cod",
         purpose=Payment.Purpose.ORDER,
         state=Payment.State.AWAITING_COLLECTION,
