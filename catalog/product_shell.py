@@ -46,6 +46,7 @@ _FIELDS = frozenset((*_ESCAPED, *_SAFE, "meta_description", "next"))
 _NEXT_ENCODED = urlencode("\x00next\x00")  # "%00next%00": as the urlencode filter leaves it
 
 _shells: dict[tuple, list[str] | None] = {}
+MAX_FRAMES = 16  # languages x script prefixes; past it the frame is rendered for each request
 _lock = threading.Lock()
 
 
@@ -111,7 +112,10 @@ def product_frame_render(request: HttpRequest, context: dict) -> str | None:
     except KeyError:
         pieces = _build(request, loader.get_template(TEMPLATE))
         with _lock:
-            _shells[key] = pieces
+            # The script prefix comes from the request (a proxy may pass SCRIPT_NAME on): a
+            # visitor making up prefixes must not grow the process without bound.
+            if len(_shells) < MAX_FRAMES:
+                _shells[key] = pieces
     if pieces is None:
         return None
     values = {name: conditional_escape(context[name]) for name in _ESCAPED}

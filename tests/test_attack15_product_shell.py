@@ -95,3 +95,14 @@ def test_a_frame_showing_a_csrf_token_is_not_kept_even_when_the_token_was_asked_
         with caplog.at_level(logging.WARNING, logger="catalog.product_shell"):
             assert product_shell._build(request, frame) is None, shows_token
     assert "CSRF token" in caplog.text
+
+
+def test_made_up_script_prefixes_do_not_grow_the_process(url, monkeypatch):
+    """SCRIPT_NAME passed on by a proxy from the visitor: each prefix was a frame kept for good."""
+    from catalog import product_shell
+
+    for n in range(product_shell.MAX_FRAMES * 2):
+        prefix = f"/made-up-{n}"
+        page = Client().get(prefix + url, SCRIPT_NAME=prefix, PATH_INFO=url)
+        assert page.status_code == 200
+    assert len(product_shell._shells) <= product_shell.MAX_FRAMES
