@@ -110,7 +110,7 @@ class Taxonomy:
     the order the listings show them (as the database sorts their names). Shared by the
     requests of a process: read only."""
 
-    generation: int | None
+    generation: tuple[int, int] | None  # see taxonomy_current
     categories: list[Category]
     brands: dict[int, Brand]  # by name, then id
     values: dict[int, AttributeValue]  # by attribute position, value position, value, id
@@ -158,14 +158,19 @@ class Taxonomy:
 
 
 # The taxonomy's generation, which the database changes on any write to categories, brands,
-# attributes or their values (migration 0014's triggers, numbers from a sequence).
+# attributes or their values (migration 0014's triggers, numbers from a sequence), with the id of
+# the transaction that wrote it (the row version's xmin): a copy of the tables restored with
+# triggers off and the sequence set back (tests/browser's snapshot, a pg_restore) writes an old
+# number again, but never from the same transaction; two writes in one transaction give two
+# numbers.
 _TAXONOMY_GENERATION = catalog_facets.PreparedSQL(
-    "shop_taxonomy_generation", "SELECT generation FROM catalog_taxonomy_generation WHERE id = 1"
+    "shop_taxonomy_generation",
+    "SELECT generation, xmin::text::bigint FROM catalog_taxonomy_generation WHERE id = 1",
 )
 _taxonomies: dict[str, Taxonomy] = {}  # by database alias: the last one read there
 
 
-def _taxonomy_load(using: str, generation: int | None) -> Taxonomy:
+def _taxonomy_load(using: str, generation: tuple[int, int] | None) -> Taxonomy:
     return Taxonomy(
         generation=generation,
         categories=list(Category.objects.using(using).order_by("path")),
@@ -192,7 +197,7 @@ def taxonomy_current() -> Taxonomy:
     with connections[using].cursor() as cursor:
         _TAXONOMY_GENERATION.execute(cursor, using=using, params=[])
         row = cursor.fetchone()
-    generation = row[0] if row else None
+    generation = (row[0], row[1]) if row else None
     kept = _taxonomies.get(using)
     if kept is not None and generation is not None and kept.generation == generation:
         return kept

@@ -70,6 +70,20 @@ def test_rows_read_in_a_transaction_rolled_back_are_never_taken_for_later_ones()
     assert "留下的" in names and "撤销的" not in names
 
 
+def test_a_copy_restored_with_triggers_off_and_an_old_generation_number_is_still_seen():
+    """As tests/browser restores its snapshot (or pg_restore a dump): the tables written with
+    triggers off, the generation row and its sequence put back to an old number. The row is
+    written by another transaction, which the process sees."""
+    brand = factories.BrandFactory(name="甲")
+    number = selectors.taxonomy_current().generation[0]
+    with transaction.atomic(), connection.cursor() as cursor:  # a savepoint: its own transaction id
+        cursor.execute("SET LOCAL session_replication_role = replica")  # no triggers
+        cursor.execute("UPDATE catalog_brand SET name = '乙' WHERE id = %s", [brand.pk])
+        cursor.execute("UPDATE catalog_taxonomy_generation SET generation = %s", [number])
+        cursor.execute("SET LOCAL session_replication_role = origin")
+    assert selectors.taxonomy_current().brands[brand.pk].name == "乙"
+
+
 def test_a_brand_renamed_by_raw_sql_shows_at_once_on_a_listing_with_nothing_cached(client, make_product, settings):
     settings.PAGE_CACHE_ENABLED = False
     brand = factories.BrandFactory(name="旧名", name_en="Old")
