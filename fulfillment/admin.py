@@ -22,7 +22,7 @@ from fulfillment.carriers import CarrierError, carriers_available
 from fulfillment.exceptions import FulfillmentError, FulfillmentErrorCode
 from fulfillment.resources import StockResource
 from orders.models import Order
-from shop.adminlog import admin_action_calls_out
+from shop.adminlog import admin_action_row_by_row
 from shop.core.admin import PermittedImportExportAdmin, ProductVariantsOnlyMixin, ReadOnlyInline
 from shop.core.admin_site import contribute
 from shop.core.money import money
@@ -520,7 +520,7 @@ class ShipmentAdmin(admin.ModelAdmin):
             lambda n: ngettext("%(n)d parcel packed.", "%(n)d parcels packed.", n),
         )
 
-    @admin_action_calls_out  # the express carrier makes the waybills: no transaction held meanwhile
+    @admin_action_row_by_row  # the express carrier makes the waybills: no transaction held meanwhile
     @admin.action(description=_("Ship selected parcels (carrier and tracking numbers)"), permissions=["change"])
     def ship(self, request, queryset):
         parcels = list(
@@ -559,7 +559,7 @@ class ShipmentAdmin(admin.ModelAdmin):
         url = reverse("admin:fulfillment_shipment_pick_list") + f"?warehouse={warehouses.pop()}&{query}"
         return HttpResponseRedirect(url)
 
-    @admin_action_calls_out  # asks the carrier, parcel by parcel
+    @admin_action_row_by_row  # asks the carrier, parcel by parcel
     @admin.action(description=_("Refresh tracking from the carrier now"), permissions=["change"])
     def poll_now(self, request, queryset):
         new = 0
@@ -572,6 +572,7 @@ class ShipmentAdmin(admin.ModelAdmin):
             request, ngettext("%(n)d new tracking event.", "%(n)d new tracking events.", new) % {"n": new}
         )
 
+    @admin_action_row_by_row  # moves stock reservations: checkout's locks, not held for the batch
     @admin.action(description=_("Re-route the orders of selected parcels"), permissions=["change"])
     def reroute(self, request, queryset):
         order_ids = sorted(set(queryset.values_list("order_id", flat=True)))

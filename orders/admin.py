@@ -13,6 +13,7 @@ from orders import models, services
 from orders.exceptions import OrderError
 from orders.resources import SalesBaselineResource
 from orders.sales_count import SALES_BASELINE_MAX, sales_baseline_clear, sales_baseline_set
+from shop.adminlog import admin_action_row_by_row
 from shop.core.admin import PermittedImportExportAdmin, ReadOnlyInline
 from shop.core.admin_site import contribute
 
@@ -89,6 +90,7 @@ class OrderAdmin(admin.ModelAdmin):
     def has_delete_permission(self, request, obj=None) -> bool:
         return False
 
+    @admin_action_row_by_row  # releases stock reservations: checkout's locks, not held for the batch
     @admin.action(description=_("Cancel selected unpaid orders (with a reason)"), permissions=["change"])
     def cancel_orders(self, request, queryset):
         if "apply" in request.POST:

@@ -22,9 +22,13 @@ list edits, and every custom page: approve, adjust, receive, run…) runs in one
 its record, so a change rolled back leaves no record and a change committed always has one; the
 services' own transactions become savepoints in it, and what they do on commit (mail, tasks,
 gateway refunds) waits for the record. The exception: a list action marked
-``@admin_action_calls_out`` (shipping parcels makes waybills at the carrier, "ask the carrier
-now" polls it), which must not call out inside an open transaction (STYLE.md): its services
-commit row by row, and its record follows their writes.
+``@admin_action_row_by_row``, whose services commit row by row and whose record follows their
+writes. Two kinds are marked: those that call out (shipping parcels makes waybills at the carrier,
+"ask the carrier now" polls it), which must not happen inside an open transaction (STYLE.md), and
+those whose services lock the rows checkout locks (cancelling orders and re-routing them release
+and move stock reservations): held for a whole selection, those locks would stall every checkout
+of those variants until the batch ended, and a checkout taking two variants in key order could
+deadlock with a batch that met them in the other order.
 """
 
 import hashlib
@@ -60,7 +64,7 @@ CHUNK = 1000
 # The URL keyword that names the object a page acts on (ours, Django's, the user admin's).
 PK_KWARGS = ("pk", "object_id", "id")
 # The page whose POSTs run a list action: in one transaction with its record, but for an action
-# marked with admin_action_calls_out (see the module's docstring).
+# marked with admin_action_row_by_row (see the module's docstring).
 CHANGELIST = "changelist"
 
 _encoder = DjangoJSONEncoder()
@@ -398,7 +402,7 @@ def _recorded_page(model_admin, view, name: str):
     def page(request, *args, **kwargs):
         if request.method != "POST":
             return view(request, *args, **kwargs)
-        if name == CHANGELIST and _action_calls_out(model_admin, request):
+        if name == CHANGELIST and _action_row_by_row(model_admin, request):
             return recorded(request, *args, **kwargs)
         # The primary's: every admin write goes there (shop.core.dbrouter), and so does the log.
         with transaction.atomic(using=router.db_for_write(model_admin.model)):
@@ -438,21 +442,22 @@ def _recorded_page(model_admin, view, name: str):
     return page
 
 
-def admin_action_calls_out(func):
-    """Mark a list action that calls a carrier or a gateway itself: it is run, and recorded, with
-    no transaction around it (its services commit on their own), so nothing waits on the call
-    while holding rows. Put it above @admin.action."""
-    func.admin_log_calls_out = True
+def admin_action_row_by_row(func):
+    """Mark a list action that calls a carrier or a gateway itself, or whose services lock rows
+    that checkout locks (orders, stock): it is run, and recorded, with no transaction around it
+    (its services commit row by row), so no row stays locked for the whole selection or while a
+    call is waited on. Put it above @admin.action."""
+    func.admin_log_row_by_row = True
     return func
 
 
-def _action_calls_out(model_admin, request: HttpRequest) -> bool:
-    """Whether the change list's POST runs an action marked with admin_action_calls_out."""
+def _action_row_by_row(model_admin, request: HttpRequest) -> bool:
+    """Whether the change list's POST runs an action marked with admin_action_row_by_row."""
     name = request.POST.get("action")
     if not name:
         return False  # list edits, or a search: one transaction
     found = model_admin.get_actions(request).get(name)
-    return bool(found and getattr(found[0], "admin_log_calls_out", False))
+    return bool(found and getattr(found[0], "admin_log_row_by_row", False))
 
 
 def _recorded_addition(model, view, request, *args, **kwargs):
@@ -481,7 +486,7 @@ def _recorded_addition(model, view, request, *args, **kwargs):
 __all__ = [
     "AdminLogMixin",
     "Kind",
-    "admin_action_calls_out",
+    "admin_action_row_by_row",
     "admin_log_record",
     "admin_log_record_many",
     "changes_between",
