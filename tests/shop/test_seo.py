@@ -10,6 +10,7 @@ import pytest
 from django.core.cache import caches
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
 
 from catalog.models import Product
 from tests import factories
@@ -80,7 +81,8 @@ def test_sitemap_lists_pages_categories_and_active_products_with_absolute_urls(c
     assert response["Content-Type"].startswith("application/xml")
     products = response.content.decode()
     assert f"<loc>{SITE}/p/pan/</loc>" in products
-    assert f"<lastmod>{product.updated_at.date().isoformat()}" in products
+    # The shop's date (Beijing): the UTC date is the day before from 00:00 to 08:00 there.
+    assert f"<lastmod>{timezone.localdate(product.updated_at).isoformat()}" in products
     assert "/p/gone/" not in products
     assert "testserver" not in index + pages + categories + products
 
