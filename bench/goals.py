@@ -385,8 +385,9 @@ def build(args: argparse.Namespace) -> tuple[str, dict]:
             if ceiling_row
             else "not measured"
         ),
-        "- ratio: a throughput as a share of the ceiling's req/s (an order is 5 requests); a latency as a "
-        "multiple of the ceiling's latency at the same percentile",
+        "- ratio: a throughput as a share of the ceiling's req/s (an order counts the requests its purchases "
+        "made: add, confirm, place, and the rare pay or cart request); a latency as a multiple of the "
+        "ceiling's latency at the same percentile",
         f"- disturbed: other processes used ≥ {NOISY_CORES} cores during the row's run (mean); such a "
         "figure is pessimistic, run again on a quiet machine",
         "",
