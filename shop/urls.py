@@ -16,6 +16,10 @@ if settings.BENCH_VIEWS_ENABLED:
 
 urlpatterns = [
     path("", views.home, name="home"),
+    # The catalogue first: its four prefixes (products/, search/, c/, p/) overlap no other pattern,
+    # and its pages are the ones hit all day; last, /p/… walked 10 resolvers and 22 patterns
+    # before matching (about 0.08 ms a request, docs/benchmark.md "the product page").
+    path("", include("catalog.urls")),
     path("lang/<str:code>/", views.switch_language, name="switch_language"),
     path("healthz", views.healthz, name="healthz"),
     path("robots.txt", TemplateView.as_view(template_name="robots.txt", content_type="text/plain"), name="robots"),
@@ -30,7 +34,6 @@ urlpatterns = [
     path("payments/", include("payments.urls")),
     path("aftersales/", include("aftersales.urls")),
     path("", include("cart.urls")),
-    path("", include("catalog.urls")),
 ]
 
 if settings.SERVE_MEDIA:
