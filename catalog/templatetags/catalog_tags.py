@@ -14,7 +14,7 @@ from django.utils.translation import get_language, gettext
 
 from catalog.models import Product
 from catalog.selectors import CARD_FIELDS
-from shop.core.money import format_money
+from shop.core.money import format_money, money
 
 register = template.Library()
 
@@ -57,6 +57,8 @@ def cards_html(products, *, eager: int = 0) -> list[str]:
     text through a lazy-argument check and a SafeString per call, most of a card's cost."""
     english = (get_language() or "").startswith("en")
     out_of_stock = f'<span class="badge out">{_escape(gettext("Out of stock"))}</span>'
+    # format_money's symbol, looked up once per grid (it reads the setting twice a price).
+    symbol = _escape(format_money(0)[: -len("0.00")])
     cards = []
     for i, product in enumerate(products):
         name = product.name_en if english and product.name_en else product.name
@@ -66,8 +68,8 @@ def cards_html(products, *, eager: int = 0) -> list[str]:
                 url=_escape(product.get_absolute_url()),
                 image=_IMAGE.format(_escape(product.card_image_url), loading) if product.card_image else _NO_IMAGE,
                 name=_escape(name),
-                price=_escape(format_money(product.price)),
-                was=f' <s class="was">{_escape(format_money(product.compare_at_price))}</s>' if product.on_sale else "",
+                price=f"{symbol}{money(product.price):,}",
+                was=f' <s class="was">{symbol}{money(product.compare_at_price):,}</s>' if product.on_sale else "",
                 badge="" if product.in_stock else out_of_stock,
             )
         )
@@ -120,22 +122,23 @@ def facet_checks(name: str, entries: list[dict], key: str, selected: set[int], e
     """The checkboxes of one facet (brands, or the values of one attribute) with their counts:
     `entries` are the facet's {key: brand or value, "count": n} rows; `estimated`: the counts
     were scaled up from a sample, and say so ("about n")."""
-    english = (get_language() or "").startswith("en")
+    language = get_language()
+    english = (language or "").startswith("en")
     about = gettext("about %(n)s") if estimated else ""
+    label_field, english_field = ("name", "name_en") if key == "brand" else ("value", "value_en")
     rows = []
     for entry in entries:
         item = entry[key]
-        if key == "brand":
-            label = item.name_en if english and item.name_en else item.name
-        else:
-            label = item.value_en if english and item.value_en else item.value
+        # The language looked up once per facet, not per count (an estimated page shows dozens).
+        label = (english and getattr(item, english_field)) or getattr(item, label_field)
+        pk = item.pk
         rows.append(
             _CHECK.format(
                 name=name,
-                pk=item.pk,
-                checked="checked" if item.pk in selected else "",
+                pk=pk,
+                checked="checked" if pk in selected else "",
                 label=_escape(label),
-                count=_escape(about % {"n": estimate(entry["count"])}) if about else entry["count"],
+                count=_escape(about % {"n": _estimate(int(entry["count"]), language)}) if about else entry["count"],
             )
         )
     return mark_safe("".join(rows))  # noqa: S308 - labels escaped, the rest are numbers
@@ -166,3 +169,12 @@ def sort_links(querystring: str, choices: list[tuple[str, str]], current: str) -
         on = 'class="on" aria-current="true"' if value == current else ""
         links.append(f'<a href="?{_escape(params.urlencode())}" {on}>{_escape(str(label))}</a>')
     return mark_safe("".join(links))  # noqa: S308 - escaped above
+
+
+@register.simple_tag
+def category_links(categories) -> SafeString:
+    """A listing's subcategory chips (`<li><a>` each): a loop in the template looked up each
+    category's URL and name through the engine."""
+    return mark_safe(  # noqa: S308 - escaped here
+        "".join(f'<li><a href="{_escape(c.get_absolute_url())}">{_escape(c.display_name)}</a></li>' for c in categories)
+    )
