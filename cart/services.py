@@ -27,7 +27,7 @@ from django.utils.translation import gettext as _
 from cart.exceptions import CartError, CartErrorCode
 from cart.models import Cart, CartLine
 from cart.shipping import insurance_fee, shipping_quote
-from catalog.models import AttributeValue, ProductVariant
+from catalog.models import AttributeValue, Product, ProductVariant
 from fulfillment.exceptions import FulfillmentError
 from fulfillment.models import Reservation, Shipment, Stock
 from fulfillment.services import (
@@ -269,6 +269,7 @@ class LineView:
     line_total: Decimal
     price_changed: bool
     short: bool  # fewer units available than wanted
+    options: list | None = None  # the variant's options, read by the placing (else variant.options)
 
 
 @dataclass
@@ -321,22 +322,100 @@ def _summary(cart: Cart | None, lines, *, availability: bool) -> CartSummary:
     for line in lines:
         if summary.cart is None:
             summary.cart = line.cart
-        variant = line.variant
-        sellable = variant.is_active and variant.product.is_active
-        available = (line.available if availability else line.quantity) if sellable else 0
-        view = LineView(
-            line=line,
-            variant=variant,
-            available=available,
-            unit_price=variant.price,
-            line_total=money(variant.price * line.quantity),
-            price_changed=variant.price != line.price_seen,
-            short=line.quantity > available,
+        _summary_add(summary, line, available=line.available if availability else line.quantity)
+    summary.subtotal = money(summary.subtotal)
+    return summary
+
+
+def _summary_add(summary: CartSummary, line: CartLine, *, available: int, options: list | None = None) -> None:
+    """One line into the summary: live price, availability (0 when no longer sold), totals."""
+    variant = line.variant
+    sellable = variant.is_active and variant.product.is_active
+    available = available if sellable else 0
+    view = LineView(
+        line=line,
+        variant=variant,
+        available=available,
+        unit_price=variant.price,
+        line_total=money(variant.price * line.quantity),
+        price_changed=variant.price != line.price_seen,
+        short=line.quantity > available,
+        options=options,
+    )
+    summary.lines.append(view)
+    summary.subtotal += view.line_total
+    summary.weight_grams += variant.weight_grams * line.quantity
+    summary.quantity += line.quantity
+
+
+def _one_id_statement(query, what: str) -> tuple[str, tuple, tuple]:
+    """A query compiled once, one id in it a placeholder: its SQL, and the parameters before
+    and after that id (bound per execution)."""
+    sql, params = query.sql_with_params()
+    if params.count(_PLACEHOLDER_ID) != 1 or sql.count("%s") != len(params):
+        raise RuntimeError(f"{what}: the id is not one parameter of {sql}")
+    at = params.index(_PLACEHOLDER_ID)
+    return sql, (*params[:at],), (*params[at + 1 :],)
+
+
+def _fields(model, names: set[str]) -> tuple[str, ...]:
+    # In the model's order, as Model.from_db expects them; the others are left deferred.
+    return tuple(f.attname for f in model._meta.concrete_fields if f.attname in names)
+
+
+@cache
+def _placing_statements():
+    """The placing's cart lines (with each variant and product) and their options: two
+    statements compiled once per process from the querysets cart_summary runs, the cart's id
+    bound per placement. Built by the ORM (select_related, the options' prefetch and its
+    ordering) they cost about 2.3 ms of Python per placement for 0.3 ms of SQL. Only what the
+    placing reads is selected; any other field is deferred (read on access, never wrong)."""
+    line_fields = _fields(CartLine, {f.attname for f in CartLine._meta.concrete_fields})
+    variant_fields = _fields(ProductVariant, {"id", "product_id", "sku", "price", "weight_grams", "is_active"})
+    product_fields = _fields(Product, {"id", "is_active", "department_id", "name", "name_en", "card_image"})
+    option_fields = _fields(AttributeValue, {"id", "attribute_id", "value", "value_en", "position"})
+    lines = CartLine.objects.filter(cart_id=_PLACEHOLDER_ID).values_list(
+        *line_fields, *(f"variant__{f}" for f in variant_fields), *(f"variant__product__{f}" for f in product_fields)
+    )
+    # The options in AttributeValue's own order (the prefetch's), as order_line_names joins them.
+    options = (
+        ProductVariant.options.through.objects.filter(
+            productvariant_id__in=CartLine.objects.filter(cart_id=_PLACEHOLDER_ID).values("variant_id")
         )
-        summary.lines.append(view)
-        summary.subtotal += view.line_total
-        summary.weight_grams += variant.weight_grams * line.quantity
-        summary.quantity += line.quantity
+        .order_by(*(f"attributevalue__{o}" for o in AttributeValue._meta.ordering))
+        .values_list("productvariant_id", *(f"attributevalue__{f}" for f in option_fields))
+    )
+    return (
+        _one_id_statement(lines.query, "placing's lines"),
+        _one_id_statement(options.query, "placing's options"),
+        (line_fields, variant_fields, product_fields, option_fields),
+    )
+
+
+def _placing_summary(*, cart: Cart) -> CartSummary:
+    """cart_summary(cart=cart, availability=False) for checkout_place_order, from the two
+    statements compiled once: the same lines, prices and flags (a sellable line reads as
+    available in full; stock_reserve decides under the stock rows' locks). Each line view has
+    its variant's options in `options`."""
+    (lines_sql, l_before, l_after), (options_sql, o_before, o_after), fields = _placing_statements()
+    line_fields, variant_fields, product_fields, option_fields = fields
+    with connection.cursor() as cursor:
+        cursor.execute(lines_sql, (*l_before, cart.pk, *l_after))
+        rows = cursor.fetchall()
+        cursor.execute(options_sql, (*o_before, cart.pk, *o_after))
+        option_rows = cursor.fetchall()
+    db = connection.alias
+    options: dict[int, list] = {}
+    for variant_id, *values in option_rows:
+        options.setdefault(variant_id, []).append(AttributeValue.from_db(db, option_fields, values))
+    n_line, n_variant = len(line_fields), len(variant_fields)
+    summary = CartSummary(cart=cart)
+    for row in rows:
+        line = CartLine.from_db(db, line_fields, row[:n_line])
+        variant = ProductVariant.from_db(db, variant_fields, row[n_line : n_line + n_variant])
+        variant.product = Product.from_db(db, product_fields, row[n_line + n_variant :])
+        line.cart, line.variant = cart, variant
+        _summary_add(summary, line, available=line.quantity, options=options.get(variant.pk, []))
     summary.subtotal = money(summary.subtotal)
     return summary
 
@@ -391,7 +470,7 @@ def checkout_totals(*, summary: CartSummary, province: str, shipping_method: str
     )
 
 
-_PLACEHOLDER_ID = -7_312_905  # no customer's id: stands for it in the statement compiled once
+_PLACEHOLDER_ID = -7_312_905  # no customer's or cart's id: stands for it in a statement compiled once
 
 
 @cache
@@ -530,7 +609,7 @@ def checkout_place_order(
             raise CartError(CartErrorCode.NO_ADDRESS)
         if address.needs_place:
             raise CartError(CartErrorCode.ADDRESS_NEEDS_PLACE)
-        summary = cart_summary(cart=cart, availability=False)
+        summary = _placing_summary(cart=cart)
         if not summary.lines:
             raise CartError(CartErrorCode.EMPTY)
         if any(line.price_changed for line in summary.lines):
@@ -599,7 +678,7 @@ def checkout_place_order(
                     variant=line.variant,
                     product_id_snapshot=line.variant.product_id,
                     department_id_snapshot=line.variant.product.department_id,
-                    **order_line_names(line.variant),  # in both languages
+                    **order_line_names(line.variant, options=line.options),  # in both languages
                     sku=line.variant.sku,
                     unit_price=line.unit_price,
                     quantity=line.line.quantity,

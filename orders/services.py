@@ -39,13 +39,14 @@ def order_number_new() -> str:
     return timezone.localdate().strftime("%Y%m%d") + f"{secrets.randbelow(10**8):08d}"
 
 
-def order_line_names(variant) -> dict[str, str]:
+def order_line_names(variant, *, options: list | None = None) -> dict[str, str]:
     """What an order line copies of a variant's text, in Chinese and in English: the product's
     name and the options (values in their attributes' order, " / " between). The English label
     takes a value's Chinese where that value has no English (one untranslated value should not
     hide the others), and is empty when none is in English. Expects variant.product and
-    variant.options loaded (select_related / prefetch_related) by the caller."""
-    options = list(variant.options.all())
+    variant.options loaded (select_related / prefetch_related) by the caller, or `options` (the
+    variant's, in their order) given."""
+    options = list(variant.options.all()) if options is None else options
     return {
         "product_name": variant.product.name,
         "variant_label": " / ".join(o.value for o in options),
