@@ -38,20 +38,24 @@ def test_a_statement_run_often_inside_bind_on_server_is_prepared_and_outside_nev
     assert prepared('FROM "orders_order"') == 1
 
 
+def wallet_place_form(cart, address) -> dict:
+    """What the confirm page posts to place the cart's order, paid from the wallet."""
+    return {
+        "cart": str(cart.token),
+        "address": address.pk,
+        "shipping_method": "standard",
+        "payment_method": "wallet",
+        "total": shown_total(cart, address),
+    }
+
+
 def test_placing_orders_through_the_pages_prepares_their_statements(client):
     for n in range(settings.DB_PREPARE_THRESHOLD + 1):
         user, address, cart = buyer_with_cart([(stocked_variant(price="30.00"), 1)])
         wallet_top_up(user=user, amount=Decimal("100.00"), reference=f"K15-{n}")
         client.force_login(user)
         assert client.get(reverse("cart:checkout")).status_code == 200
-        data = {
-            "cart": str(cart.token),
-            "address": address.pk,
-            "shipping_method": "standard",
-            "payment_method": "wallet",
-            "total": shown_total(cart, address),
-        }
-        response = client.post(reverse("cart:place"), data)
+        response = client.post(reverse("cart:place"), wallet_place_form(cart, address))
         assert response.status_code == 302 and "/orders/" in response.url, response
     assert Order.objects.filter(status=Order.Status.PAID).count() == settings.DB_PREPARE_THRESHOLD + 1
     assert prepared('INSERT INTO "orders_order"') == 1
@@ -64,15 +68,8 @@ def test_placing_looks_up_the_cart_address_and_customer_without_an_order_by(clie
     user, address, cart = buyer_with_cart([(stocked_variant(price="30.00"), 1)])
     wallet_top_up(user=user, amount=Decimal("100.00"), reference="K15")
     client.force_login(user)
-    data = {
-        "cart": str(cart.token),
-        "address": address.pk,
-        "shipping_method": "standard",
-        "payment_method": "wallet",
-        "total": shown_total(cart, address),
-    }
     with CaptureQueriesContext(connection) as queries:
-        response = client.post(reverse("cart:place"), data)
+        response = client.post(reverse("cart:place"), wallet_place_form(cart, address))
     assert response.status_code == 302 and "/orders/" in response.url, response
     lookups = [
         q["sql"]
