@@ -26,6 +26,10 @@ class Lookup(ForeignKeyWidget):
 
     def clean(self, value, row=None, **kwargs):
         try:
+            if "\x00" in str(value or ""):
+                # No row has one (PostgreSQL refuses NUL in text), and asking would put its
+                # driver's error on the page instead of this message.
+                raise self.model.DoesNotExist
             return super().clean(value, row, **kwargs)
         except self.model.DoesNotExist:
             raise ValueError(
@@ -33,7 +37,7 @@ class Lookup(ForeignKeyWidget):
                 % {
                     "model": self.model._meta.verbose_name,
                     "field": self.model._meta.get_field(self.field).verbose_name,
-                    "value": value,
+                    "value": str(value).replace("\x00", "\\x00"),
                 }
             ) from None
 

@@ -21,8 +21,9 @@ pytestmark = pytest.mark.django_db
         (b"product,units\nteapot,=1+1\n", "from 0 to 10000000"),
         (b"product,units\nnot-a-product,5\n", "not-a-product"),
         (b"product,units\nteapot,5\nteapot,900\n", "teapot"),
+        (b"product,units\ntea\x00pot,5\n", "No product with slug “tea\\x00pot”"),
     ],
-    ids=["negative", "huge", "formula", "unknown-slug", "duplicate-slug"],
+    ids=["negative", "huge", "formula", "unknown-slug", "duplicate-slug", "nul-in-slug"],
 )
 def test_a_bad_file_changes_nothing_and_says_why(content, says):
     teapot = factories.ProductFactory(slug="teapot")
