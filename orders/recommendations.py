@@ -13,7 +13,7 @@ same data writes the same lists.
 """
 
 from collections.abc import Callable
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from django.conf import settings
 from django.db import connection, transaction
@@ -120,17 +120,19 @@ def bought_together_refresh(*, window_days: int | None = None) -> int:
 # For the customers with ids in [lo, hi]: categories and brands weighted by what they viewed
 # (their recently viewed list) and bought, the TOP_INTERESTS of each kept; each kept category's
 # and brand's best sellers score its weight; the shop's best sellers pad the list with score 0;
-# what they ever paid for is left out. The PER_INTEREST best sellers of a category or brand come
-# from one window over the products of the kept ones only.
+# what they ever paid for is left out. A line refunded in full is no interest (KEPT_LINE): the
+# customer sent it back. The PER_INTEREST best sellers of a category or brand come from one
+# window over the products of the kept ones only.
 FOR_YOU_SQL = """
-WITH interest AS (
+WITH {refunded}
+interest AS (
     SELECT v.customer_id, p.category_id, p.brand_id, %s AS weight
     FROM {view} v JOIN {product} p ON p.id = v.product_id
     WHERE v.customer_id BETWEEN %s AND %s
     UNION ALL
     SELECT o.customer_id, p.category_id, p.brand_id, %s AS weight
     FROM {order} o JOIN {line} l ON l.order_id = o.id JOIN {product} p ON p.id = l.product_id_snapshot
-    WHERE o.customer_id BETWEEN %s AND %s AND o.status IN ({statuses})
+    WHERE o.customer_id BETWEEN %s AND %s AND o.status IN ({statuses}) {kept_l}
 ),
 bought AS (
     SELECT DISTINCT o.customer_id, l.product_id_snapshot AS product_id
@@ -187,6 +189,10 @@ SELECT customer_id, product_id, position FROM ranked WHERE position <= %s
 """
 
 
+# Before any refund note: "since ever" for the refunded units' source.
+EVER = datetime(2000, 1, 1, tzinfo=UTC)
+
+
 def _customers_after(after: int, *, limit: int) -> list[int]:
     """The next `limit` ids above `after` of customers with a history (views or paid orders)."""
     # No ORDER BY inside the union's parts (orders have a default ordering; SQLite refuses it).
@@ -199,11 +205,17 @@ def for_you_refresh(*, batch: int = CUSTOMER_BATCH) -> int:
     """Rewrite every customer's "for you" list, `batch` customers with a history per
     transaction. Customers without history get no list (pages show best sellers). Returns the
     customers with a history."""
-    sql = FOR_YOU_SQL.format(**_tables(), statuses=_placeholders(BOUGHT))
+    refunded, refunded_params, kept_l = "", [], ""
+    if _refunded_units_source is not None:
+        # Interests have no window: every refund note counts. The batch's lines only are probed.
+        refunded_sql, refunded_params = _refunded_units_source(EVER).query.sql_with_params()
+        refunded, kept_l = f"refunded (order_line_id, units) AS ({refunded_sql}),", KEPT_LINE.format(alias="l")
+    sql = FOR_YOU_SQL.format(**_tables(), statuses=_placeholders(BOUGHT), refunded=refunded, kept_l=kept_l)
     lo, done = 0, 0
     while customers := _customers_after(lo - 1, limit=batch):
         hi = customers[-1]
-        params = [VIEW_WEIGHT, lo, hi, PURCHASE_WEIGHT, lo, hi, *BOUGHT, lo, hi, TOP_INTERESTS, TOP_INTERESTS]
+        params = [*refunded_params, VIEW_WEIGHT, lo, hi, PURCHASE_WEIGHT, lo, hi, *BOUGHT, lo, hi]
+        params += [TOP_INTERESTS, TOP_INTERESTS]
         params += [True, PER_INTEREST, True, PER_INTEREST, True, PER_INTEREST, LIST_SIZE]
         with transaction.atomic():
             if connection.vendor == "postgresql":

@@ -8,7 +8,7 @@ import pytest
 from django.core.management import call_command
 
 from aftersales.models import RefundNote, RefundNoteLine
-from catalog.models import BoughtTogether
+from catalog.models import BoughtTogether, Recommendation
 from orders import recommendations
 from orders.models import Order
 from tests import factories
@@ -58,3 +58,22 @@ def test_a_closed_or_cancelled_order_is_not_counted_and_a_refund_note_of_another
     assert pairs() == {("a", "b"), ("b", "a")}
     assert BoughtTogether.objects.get(product__name="a").orders == 1
     assert kept.status == Order.Status.SHIPPED
+
+
+def test_for_you_takes_no_interest_from_a_line_refunded_in_full(monkeypatch):
+    """Issue 12, fourth session: "Picked for you" counted a purchase sent back as an interest."""
+    garden, home = factories.CategoryFactory(), factories.CategoryFactory()  # garden wins a tie (lower id)
+    returned_p = factories.ProductFactory(name="returned", category=garden, sales_count=1)
+    kept_p = factories.ProductFactory(name="kept", category=home, sales_count=1)
+    factories.ProductFactory(name="garden-best", category=garden, sales_count=9)
+    factories.ProductFactory(name="home-best", category=home, sales_count=5)
+    customer = factories.UserFactory()
+    returned, kept = factories.VariantFactory(product=returned_p), factories.VariantFactory(product=kept_p)
+    refund(completed_order([kept, returned], customer=customer), {returned: 1})  # every unit back
+    monkeypatch.setattr(recommendations, "TOP_INTERESTS", 1)  # the strongest category only
+
+    recommendations.for_you_refresh()
+
+    names = Recommendation.objects.filter(customer=customer).order_by("position").values_list("product__name")
+    # Interest in home only (3, garden's 3 went back): its best seller first, though garden's sells more.
+    assert [n for (n,) in names][:2] == ["home-best", "garden-best"]
