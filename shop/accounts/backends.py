@@ -8,13 +8,60 @@ password-checking slots (services.password_check_slot): with none free the login
 once (HashingBusy, a 503) rather than queued behind other hashes.
 """
 
+from functools import cache
+
+from django.contrib.auth import get_user_model
 from django.contrib.auth.backends import ModelBackend
 from django.core.exceptions import PermissionDenied
+from django.db import router
+from django.db.models import QuerySet
 
 from shop.accounts import services
+from shop.core.prepared import CompiledRead
+
+
+class _UserByKey(CompiledRead):
+    """The signed-in user's row, read on every request. Building and compiling `.get(pk=…)`
+    cost about 0.4 ms of the 0.6 ms the user's load took (docs/benchmark.md, "Q3 per-request
+    overhead"): compiled once per process instead, and prepared on each connection. The row is
+    still read every time, so a password change (the session's auth hash), a deactivation or a
+    deleted account takes effect at the next request, as with ModelBackend."""
+
+    # A key no row has (within even a 32-bit key's range): compiled, never sent.
+    MARKER = -2_000_000_001
+
+    def _execute_prepared(self, connection, cursor, sql, statement, params) -> None:
+        # Inside bind_on_server() (the purchase's views) psycopg binds the parameter on the server
+        # and prepares the statement itself; an `EXECUTE name(%s)` cannot be bound there.
+        if getattr(connection, "binds_on_server", False):
+            cursor.execute(sql, params)
+        else:
+            super()._execute_prepared(connection, cursor, sql, statement, params)
+
+
+@cache
+def _user_columns() -> list[str]:
+    return [field.attname for field in get_user_model()._meta.concrete_fields]
+
+
+def _user_by_key(marker: int) -> QuerySet:
+    return get_user_model()._default_manager.filter(pk=marker).values_list(*_user_columns())
+
+
+_USER_BY_KEY = _UserByKey("shop_user_by_key", _user_by_key)
 
 
 class AddressThrottledModelBackend(ModelBackend):
+    def get_user(self, user_id):
+        """ModelBackend's, with the row read by a statement compiled once (_UserByKey)."""
+        model = get_user_model()
+        using = router.db_for_read(model)
+        rows = _USER_BY_KEY.rows(model._meta.pk.get_prep_value(user_id), using=using)
+        if not rows:
+            return None
+        user = model.from_db(using, _user_columns(), rows[0])
+        return user if self.user_can_authenticate(user) else None
+
     def authenticate(self, request, username=None, password=None, **kwargs):
         if request is None or username is None or password is None:
             return super().authenticate(request, username=username, password=password, **kwargs)

@@ -1,0 +1,69 @@
+"""Issue 12, Q3: the signed-in user's row is read by a statement compiled once per process
+(shop.accounts.backends._UserByKey), still on every request: a password change, a deactivation
+or a deleted account elsewhere takes effect at the next request."""
+
+import pytest
+from django.contrib.auth import get_user, get_user_model
+from django.db import connection
+from django.db.models.sql.compiler import SQLCompiler
+from django.test import RequestFactory
+from django.test.utils import CaptureQueriesContext
+from django.urls import reverse
+
+from shop.core.postgresql.base import bind_on_server
+from tests import factories
+
+User = get_user_model()
+OVERVIEW = reverse("accounts:overview")
+BACKEND = "shop.accounts.backends.AddressThrottledModelBackend"
+
+
+def _request(client):
+    request = RequestFactory().get("/")
+    request.session = client.session
+    return request
+
+
+@pytest.mark.django_db
+def test_the_user_row_is_read_without_building_a_query(client, monkeypatch):
+    user = factories.UserFactory(phone="13800000000", language="en", first_name="Li")
+    client.force_login(user, backend=BACKEND)
+    get_user(_request(client))  # the first load compiles the statement
+    compiled = []
+    original = SQLCompiler.as_sql
+    monkeypatch.setattr(SQLCompiler, "as_sql", lambda self, *a, **k: compiled.append(1) or original(self, *a, **k))
+    with CaptureQueriesContext(connection) as queries:
+        loaded = get_user(_request(client))
+    assert compiled == [] and len(queries) == 1
+    expected = User.objects.get(pk=user.pk)
+    assert type(loaded) is User and not loaded._state.adding and loaded._state.db == "default"
+    assert [getattr(loaded, f.attname) for f in User._meta.concrete_fields] == [
+        getattr(expected, f.attname) for f in User._meta.concrete_fields
+    ]
+
+
+@pytest.mark.django_db(transaction=True)  # autocommit: the prepared statement, as in production
+def test_a_password_change_or_deactivation_elsewhere_signs_out_at_the_next_request(client):
+    user = factories.UserFactory()
+    client.force_login(user, backend=BACKEND)
+    assert client.get(OVERVIEW).status_code == 200
+    assert client.get(OVERVIEW).status_code == 200
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT 1 FROM pg_prepared_statements WHERE name LIKE 'shop_user_by_key_%%'")
+        assert cursor.fetchone() is not None
+    with bind_on_server():  # the purchase's views: bound on the server, no EXECUTE
+        assert get_user(_request(client)) == user
+
+    user.set_password("another horse battery staple")
+    user.save()
+    assert client.get(OVERVIEW).status_code == 302  # the session's auth hash no longer matches
+
+    client.force_login(user, backend=BACKEND)
+    assert client.get(OVERVIEW).status_code == 200
+    User.objects.filter(pk=user.pk).update(is_active=False)
+    assert client.get(OVERVIEW).status_code == 302
+
+    User.objects.filter(pk=user.pk).update(is_active=True)
+    client.force_login(user, backend=BACKEND)
+    user.delete()
+    assert client.get(OVERVIEW).status_code == 302
