@@ -53,7 +53,7 @@ from orders.services import (
     order_record_placed,
 )
 from payments.exceptions import PaymentError
-from payments.models import Payment, Refund
+from payments.models import Payment, Refund, Wallet
 from payments.selectors import cod_due_exists
 from payments.services import (
     cod_accept,
@@ -157,48 +157,92 @@ def cart_add(*, cart: Cart, variant_id: int, quantity: int) -> CartLine:
 
 def cart_add_for(*, user, session, variant_id: int, quantity: int) -> CartLine:
     """cart_open and cart_add in one: the open cart of this customer (or anonymous session) is
-    found and locked by one statement (not found, then locked again by its key). With none
-    open, one is opened in its own transaction first, as cart_open does. Raises CartError."""
+    found and locked by one statement (not found, then locked again by its key). With none open,
+    one is opened in the same transaction as its first line: the new row is this transaction's
+    until it commits, so it needs no lock of its own (a parallel request opening one too waits
+    on the unique index, then adds to the one opened first), and an add refused (sold out, too
+    many) leaves no empty cart behind. Raises CartError."""
     if user is not None and user.is_authenticated:
-        found = Cart.objects.filter(user=user, state=Cart.State.OPEN)
-    else:
-        token = session.get("cart_token")
-        found = Cart.objects.filter(token=token, user__isnull=True, state=Cart.State.OPEN) if token else None
-    if found is not None:
+        try:
+            return _customer_cart_add(user=user, variant_id=variant_id, quantity=quantity)
+        except _CartOpenedMeanwhile:  # by a parallel request, now committed: added to that one
+            return _customer_cart_add(user=user, variant_id=variant_id, quantity=quantity)
+    token = session.get("cart_token")
+    if token:
+        found = Cart.objects.filter(token=token, user__isnull=True, state=Cart.State.OPEN)
         with transaction.atomic():
             cart = _only(found.select_for_update())
             if cart is not None:
                 return _cart_add_locked(cart=cart, variant_id=variant_id, quantity=quantity)
-    return cart_add(cart=_cart_new(user=user, session=session), variant_id=variant_id, quantity=quantity)
+    with transaction.atomic():
+        cart = Cart.objects.create()
+        line = _cart_add_locked(cart=cart, variant_id=variant_id, quantity=quantity, new=True)
+    session["cart_token"] = str(cart.token)  # only for a cart that was opened (committed)
+    return line
 
 
-def _cart_add_locked(*, cart: Cart, variant_id: int, quantity: int) -> CartLine:
-    """cart_add's rules. Precondition: `cart` row locked in the current transaction."""
+def _customer_cart_add(*, user, variant_id: int, quantity: int) -> CartLine:
+    with transaction.atomic():
+        cart = _open_cart_locked(user_id=user.pk)
+        if cart is not None:
+            return _cart_add_locked(cart=cart, variant_id=variant_id, quantity=quantity)
+        cart = _cart_create(user=user)
+        return _cart_add_locked(cart=cart, variant_id=variant_id, quantity=quantity, new=True)
+
+
+class _CartOpenedMeanwhile(Exception):
+    pass
+
+
+def _cart_create(*, user) -> Cart:
+    """A new open cart of a customer, or _CartOpenedMeanwhile when another request opened one
+    first (raised once that request's transaction commits: the unique index waits for it); the
+    caller's transaction is then rolled back, with nothing written."""
+    try:
+        return Cart.objects.create(user=user)
+    except IntegrityError as exc:
+        raise _CartOpenedMeanwhile from exc
+
+
+def _open_cart_locked(*, user_id: int) -> Cart | None:
+    """The customer's open cart, locked (FOR UPDATE), or None. Precondition: in a transaction."""
+    rows = _OPEN_CART_LOCKED.rows(user_id)
+    return Cart.from_db(connection.alias, _OPEN_CART_LOCKED.fields, rows[0]) if rows else None
+
+
+def _cart_add_locked(*, cart: Cart, variant_id: int, quantity: int, new: bool = False) -> CartLine:
+    """cart_add's rules. Precondition: `cart` row locked in the current transaction (or, `new`,
+    created in it: it has no line yet)."""
     # Its units in stock read with it (one statement, not two): advice to the customer, not a
     # promise (placing reserves under the stock rows' locks).
-    variant = _only(
-        ProductVariant.objects.select_related("product")
-        .filter(pk=variant_id, is_active=True, product__is_active=True)
-        .annotate(available=Coalesce(Sum(F("stocks__on_hand") - F("stocks__reserved")), 0))
-    )
-    if variant is None:
+    rows = _SELLABLE_VARIANT.rows(variant_id)
+    if not rows:
         raise CartError(CartErrorCode.UNAVAILABLE)
-    line = _only(CartLine.objects.filter(cart=cart, variant=variant))
+    price, *names, available = rows[0]
+    line = None
+    if not new:
+        found = _CART_LINE.rows(cart.pk, variant_id)
+        line = CartLine.from_db(connection.alias, _CART_LINE.fields, found[0]) if found else None
     total = quantity + (line.quantity if line else 0)
     if total > settings.CART_MAX_LINE_QUANTITY:
         raise CartError(CartErrorCode.BAD_QUANTITY, max=settings.CART_MAX_LINE_QUANTITY)
-    available = variant.available
     if available <= 0:
         # Said plainly, not as "only 0 are available": the page offers to email them when it is back.
-        raise CartError(CartErrorCode.SOLD_OUT, name=variant.product.display_name)
+        raise CartError(CartErrorCode.SOLD_OUT, name=_product_name(variant_id, names))
     if total > available:
-        raise CartError(CartErrorCode.NOT_ENOUGH, n=max(available, 0), name=variant.product.display_name)
+        raise CartError(CartErrorCode.NOT_ENOUGH, n=max(available, 0), name=_product_name(variant_id, names))
     if line is None:
-        return CartLine.objects.create(cart=cart, variant=variant, quantity=total, price_seen=variant.price)
+        return CartLine.objects.create(cart=cart, variant_id=variant_id, quantity=total, price_seen=price)
+    line.cart = cart
     line.quantity = total
-    line.price_seen = variant.price
+    line.price_seen = price
     line.save(update_fields=["quantity", "price_seen"])
     return line
+
+
+def _product_name(variant_id: int, names: list) -> str:
+    """The product's display name (in the current language) from the names read with a variant."""
+    return Product.from_db(connection.alias, _SELLABLE_VARIANT.name_fields, names).display_name
 
 
 @transaction.atomic
@@ -290,12 +334,11 @@ def cart_summary_for(*, user, session) -> CartSummary:
     An open cart with no line reads as no cart (summary.cart None), as a page that needs lines
     (the confirm page) treats it anyway."""
     if user is not None and user.is_authenticated:
-        lines = CartLine.objects.filter(cart__user=user, cart__state=Cart.State.OPEN)
-    else:
-        token = session.get("cart_token")
-        if not token:
-            return CartSummary(cart=None)
-        lines = CartLine.objects.filter(cart__token=token, cart__user__isnull=True, cart__state=Cart.State.OPEN)
+        return _open_cart_summary(user_id=user.pk)
+    token = session.get("cart_token")
+    if not token:
+        return CartSummary(cart=None)
+    lines = CartLine.objects.filter(cart__token=token, cart__user__isnull=True, cart__state=Cart.State.OPEN)
     return _summary(None, lines.select_related("cart"), availability=True)
 
 
@@ -311,8 +354,12 @@ def cart_summary(*, cart: Cart | None, availability: bool = True) -> CartSummary
 
 def _summary(cart: Cart | None, lines, *, availability: bool) -> CartSummary:
     """cart_summary of `lines`; `cart` None: the lines' own (read with them)."""
-    lines = lines.select_related("variant__product").prefetch_related(
-        Prefetch("variant__options", queryset=AttributeValue.objects.select_related("attribute"))
+    # In the order they were added: a query with GROUP BY (the units in stock) drops the
+    # model's ordering, and the lines would come in whatever order PostgreSQL grouped them.
+    lines = (
+        lines.order_by("added_at", "pk")
+        .select_related("variant__product")
+        .prefetch_related(Prefetch("variant__options", queryset=AttributeValue.objects.select_related("attribute")))
     )
     if availability:
         lines = lines.annotate(
@@ -322,7 +369,8 @@ def _summary(cart: Cart | None, lines, *, availability: bool) -> CartSummary:
     for line in lines:
         if summary.cart is None:
             summary.cart = line.cart
-        _summary_add(summary, line, available=line.available if availability else line.quantity)
+        options = list(line.variant.options.all())  # as the compiled summary's lines have them
+        _summary_add(summary, line, available=line.available if availability else line.quantity, options=options)
     summary.subtotal = money(summary.subtotal)
     return summary
 
@@ -361,6 +409,146 @@ def _one_id_statement(query, what: str) -> tuple[str, tuple, tuple]:
 def _fields(model, names: set[str]) -> tuple[str, ...]:
     # In the model's order, as Model.from_db expects them; the others are left deferred.
     return tuple(f.attname for f in model._meta.concrete_fields if f.attname in names)
+
+
+# -- the add's and the confirm page's statements, compiled once per process -------------------
+
+_SECOND_ID = -7_312_906  # a second id in a statement compiled once, beside _PLACEHOLDER_ID
+
+
+class _Compiled:
+    """A statement the ORM builds and compiles once per process (on first use) from a queryset
+    with placeholder ids (_PLACEHOLDER_ID, _SECOND_ID) where a request's ids go: each execution
+    binds them and nothing else. Built per request, each of the add's and the confirm page's
+    small statements cost more Python (building the queryset, compiling it, making the objects)
+    than PostgreSQL took to run it. Compiled from the queryset the ORM would run, it cannot drift
+    from it; its rows are the driver's (none of the fields read needs a converter on
+    PostgreSQL). `fields`: the model fields selected first, in the model's order (from_db's)."""
+
+    def __init__(self, build, *, fields: tuple[str, ...] = (), **more) -> None:
+        self.build, self.fields = build, fields
+        self.__dict__.update(more)
+        self._compiled = None
+
+    def rows(self, first: int, second: int | None = None) -> list[tuple]:
+        compiled = self._compiled
+        if compiled is None:  # a statement with FOR UPDATE compiles inside a transaction only
+            sql, params = self.build().query.sql_with_params()
+            if sql.count("%s") != len(params) or _PLACEHOLDER_ID not in params:
+                raise RuntimeError(f"not a statement with its ids as parameters: {sql}")
+            compiled = self._compiled = (sql, tuple(params))
+        sql, params = compiled
+        ids = {_PLACEHOLDER_ID: first, _SECOND_ID: second}
+        with connection.cursor() as cursor:
+            cursor.execute(sql, [ids.get(p, p) if type(p) is int else p for p in params])
+            return cursor.fetchall()
+
+
+def _all_fields(model) -> tuple[str, ...]:
+    return tuple(f.attname for f in model._meta.concrete_fields)
+
+
+_IN_STOCK = Coalesce(Sum(F("stocks__on_hand") - F("stocks__reserved")), 0)
+
+# The customer's open cart, locked (one at most: cart_one_open_per_user).
+_OPEN_CART_LOCKED = _Compiled(
+    lambda: Cart.objects.select_for_update()
+    .filter(user_id=_PLACEHOLDER_ID, state=Cart.State.OPEN)
+    .values_list(*_all_fields(Cart)),
+    fields=_all_fields(Cart),
+)
+# A variant still sold: its price, its product's names (an error message's) and its units in stock.
+_NAME_FIELDS = _fields(Product, {"id", "name", "name_en"})
+_SELLABLE_VARIANT = _Compiled(
+    lambda: ProductVariant.objects.filter(pk=_PLACEHOLDER_ID, is_active=True, product__is_active=True)
+    .order_by()
+    .annotate(available=_IN_STOCK)
+    .values_list("price", *(f"product__{f}" for f in _NAME_FIELDS), "available"),
+    name_fields=_NAME_FIELDS,
+)
+# A cart's line of a variant (one at most: cart_line_one_per_variant).
+_CART_LINE = _Compiled(
+    lambda: CartLine.objects.filter(cart_id=_PLACEHOLDER_ID, variant_id=_SECOND_ID)
+    .order_by()
+    .values_list(*_all_fields(CartLine)),
+    fields=_all_fields(CartLine),
+)
+
+# A customer's open cart's lines, each with its cart, variant, product and units in stock (in
+# the order they were added); and the options of their variants in AttributeValue's order (the
+# prefetch's). Only what the confirm page reads is selected; any other field is deferred (read
+# on access, never wrong).
+_LINE_FIELDS = _all_fields(CartLine)
+_CART_FIELDS = _all_fields(Cart)
+_VARIANT_FIELDS = _fields(ProductVariant, {"id", "product_id", "sku", "price", "weight_grams", "is_active"})
+_PRODUCT_FIELDS = _fields(Product, {"id", "is_active", "name", "name_en", "card_image"})
+_OPTION_FIELDS = _fields(AttributeValue, {"id", "attribute_id", "value", "value_en", "position"})
+_OPEN_CART_LINES = _Compiled(
+    lambda: CartLine.objects.filter(cart__user_id=_PLACEHOLDER_ID, cart__state=Cart.State.OPEN)
+    .annotate(available=Coalesce(Sum(F("variant__stocks__on_hand") - F("variant__stocks__reserved")), 0))
+    .order_by("added_at", "pk")
+    .values_list(
+        *_LINE_FIELDS,
+        *(f"cart__{f}" for f in _CART_FIELDS),
+        *(f"variant__{f}" for f in _VARIANT_FIELDS),
+        *(f"variant__product__{f}" for f in _PRODUCT_FIELDS),
+        "available",
+    )
+)
+_OPEN_CART_OPTIONS = _Compiled(
+    lambda: ProductVariant.options.through.objects.filter(
+        productvariant_id__in=CartLine.objects.filter(
+            cart__user_id=_PLACEHOLDER_ID, cart__state=Cart.State.OPEN
+        ).values("variant_id")
+    )
+    .order_by(*(f"attributevalue__{o}" for o in AttributeValue._meta.ordering))
+    .values_list("productvariant_id", *(f"attributevalue__{f}" for f in _OPTION_FIELDS))
+)
+
+
+_ADDRESSES = _Compiled(
+    lambda: Address.objects.filter(user_id=_PLACEHOLDER_ID).values_list(*_all_fields(Address)),
+    fields=_all_fields(Address),
+)
+_WALLET_BALANCE = _Compiled(lambda: Wallet.objects.filter(user_id=_PLACEHOLDER_ID).values_list("balance"))
+
+
+def checkout_addresses(*, user) -> list[Address]:
+    """The customer's address book, the default first (Address's ordering), for the confirm page."""
+    db = connection.alias
+    return [Address.from_db(db, _ADDRESSES.fields, row) for row in _ADDRESSES.rows(user.pk)]
+
+
+def checkout_wallet_balance(*, user) -> Decimal | None:
+    """The customer's wallet balance, or None for an account with no wallet (one removed by hand)."""
+    rows = _WALLET_BALANCE.rows(user.pk)
+    return rows[0][0] if rows else None
+
+
+def _open_cart_summary(*, user_id: int) -> CartSummary:
+    """cart_summary_for of a customer from the two statements compiled once (the options' only
+    when there are lines): the same lines, prices, units in stock and flags as _summary's, each
+    line view with its variant's options in `options`."""
+    rows = _OPEN_CART_LINES.rows(user_id)
+    summary = CartSummary(cart=None)
+    if not rows:
+        return summary
+    db = connection.alias
+    options: dict[int, list] = {}
+    for variant_id, *values in _OPEN_CART_OPTIONS.rows(user_id):
+        options.setdefault(variant_id, []).append(AttributeValue.from_db(db, _OPTION_FIELDS, values))
+    at_cart = len(_LINE_FIELDS)
+    at_variant = at_cart + len(_CART_FIELDS)
+    at_product = at_variant + len(_VARIANT_FIELDS)
+    summary.cart = cart = Cart.from_db(db, _CART_FIELDS, rows[0][at_cart:at_variant])
+    for row in rows:
+        line = CartLine.from_db(db, _LINE_FIELDS, row[:at_cart])
+        variant = ProductVariant.from_db(db, _VARIANT_FIELDS, row[at_variant:at_product])
+        variant.product = Product.from_db(db, _PRODUCT_FIELDS, row[at_product:-1])
+        line.cart, line.variant = cart, variant
+        _summary_add(summary, line, available=row[-1], options=options.get(variant.pk, []))
+    summary.subtotal = money(summary.subtotal)
+    return summary
 
 
 @cache

@@ -23,7 +23,6 @@ from cart.shipping import insurance_fee, shipping_quotes
 from orders import selectors as order_selectors
 from orders.exceptions import OrderError
 from orders.models import Order
-from payments import selectors as payment_selectors
 from payments.exceptions import PaymentError, PaymentErrorCode
 from shop.core import divisions
 from shop.core.money import format_money
@@ -170,7 +169,7 @@ def _confirm_page(request: HttpRequest, data=None, *, changed: bool = False) -> 
     if not summary.lines:
         messages.info(request, _("Your cart is empty."))
         return redirect("cart:detail")
-    addresses = list(Address.objects.filter(user=request.user))
+    addresses = services.checkout_addresses(user=request.user)
     if not addresses:
         messages.info(request, _("Add a delivery address first."))
         return redirect(reverse("accounts:address_new") + "?next=" + reverse("cart:checkout"))
@@ -267,8 +266,8 @@ def _wallet_balance(request: HttpRequest) -> Decimal | None:
     """The customer's wallet balance when the wallet is offered; else None."""
     if "wallet" not in settings.PAYMENT_PROVIDERS:
         return None
-    wallet = payment_selectors.wallet_of(user=request.user)
-    return wallet.balance if wallet else Decimal("0.00")
+    balance = services.checkout_wallet_balance(user=request.user)
+    return Decimal("0.00") if balance is None else balance
 
 
 @login_required
