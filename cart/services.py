@@ -49,7 +49,7 @@ from orders.services import (
     order_lines_known,
     order_number_new,
     order_record_delivery_change,
-    order_record_paid,
+    order_record_paid_placed,
     order_record_placed,
 )
 from payments.exceptions import PaymentError
@@ -58,6 +58,7 @@ from payments.selectors import cod_due_exists
 from payments.services import (
     cod_accept,
     cod_reprice,
+    payment_reference_new,
     payment_refund,
     payment_refundable,
     payment_supplement_from_wallet,
@@ -66,6 +67,7 @@ from payments.services import (
     wallet_pay,
     wallet_pay_placed,
 )
+from shop.core.inserts import rows_insert
 from shop.core.money import format_money, money
 from shop.core.text import parse_whole_number
 from shop.models import Address
@@ -580,6 +582,54 @@ def _placing_statements():
     )
 
 
+_PLACEHOLDER_TOKEN = uuid.UUID(int=7_312_905)  # no cart's token: stands for it in a statement compiled once
+_PLACEHOLDER_ADDRESS = -7_312_907  # no address's id, beside the customer's (_PLACEHOLDER_ID)
+
+
+@cache
+def _placing_lookups() -> tuple[tuple[str, tuple], tuple[str, tuple], tuple[str, tuple]]:
+    """checkout_place_order's three lookups by key, compiled once per process from the querysets
+    it ran (the same SQL, LIMIT 1 and no ORDER BY, as _only): its cart by token and customer,
+    locked; the address by id and customer; the customer's row, locked FOR NO KEY UPDATE. Built
+    by the ORM per placement they cost about 1 ms of Python for three statements of a primary
+    key each. Each is (SQL, its parameters with placeholders where the placement's values go).
+    Compiled inside the placing transaction (a FOR UPDATE compiles in one only)."""
+
+    def compiled(queryset) -> tuple[str, tuple]:
+        sql, params = queryset.order_by()[:1].query.sql_with_params()
+        if sql.count("%s") != len(params):
+            raise RuntimeError(f"placing's lookups: parameters not all bound in {sql}")
+        return sql, tuple(params)
+
+    cart = compiled(
+        Cart.objects.select_for_update()
+        .filter(token=_PLACEHOLDER_TOKEN, user_id=_PLACEHOLDER_ID)
+        .values_list(*_fields(Cart, {f.attname for f in Cart._meta.concrete_fields}))
+    )
+    address = compiled(
+        Address.objects.filter(pk=_PLACEHOLDER_ADDRESS, user_id=_PLACEHOLDER_ID).values_list(
+            *_fields(Address, {f.attname for f in Address._meta.concrete_fields})
+        )
+    )
+    customer = compiled(
+        get_user_model().objects.select_for_update(no_key=True).filter(pk=_PLACEHOLDER_ID).values_list("pk")
+    )
+    return cart, address, customer
+
+
+def _placing_lookup(which: int, model, values: dict):
+    """One of _placing_lookups' statements run with `values` (placeholder -> the placement's):
+    its row as a `model` instance (None for the customer's lock: the row is all it needs), or
+    None when there is none."""
+    sql, params = _placing_lookups()[which]
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [values.get(p, p) if type(p) in (int, uuid.UUID) else p for p in params])
+        row = cursor.fetchone()
+    if row is None or model is None:
+        return row
+    return model.from_db(connection.alias, _fields(model, {f.attname for f in model._meta.concrete_fields}), row)
+
+
 def _placing_summary(*, cart: Cart) -> CartSummary:
     """cart_summary(cart=cart, availability=False) for checkout_place_order, from the two
     statements compiled once: the same lines, prices and flags (a sellable line reads as
@@ -787,12 +837,13 @@ def checkout_place_order(
     except ValueError as exc:
         raise CartError(CartErrorCode.STALE) from exc
     with transaction.atomic():
-        cart = _only(Cart.objects.select_for_update().filter(token=cart_token, user=customer))
+        ids = {_PLACEHOLDER_TOKEN: cart_token, _PLACEHOLDER_ID: customer.pk, _PLACEHOLDER_ADDRESS: address_id}
+        cart = _placing_lookup(0, Cart, ids)
         if cart is None:
             raise CartError(CartErrorCode.STALE)
         if cart.state == Cart.State.ORDERED:
             return Order.objects.get(cart_token=cart.token)
-        address = _only(Address.objects.filter(pk=address_id, user=customer))
+        address = _placing_lookup(1, Address, ids)
         if address is None:
             raise CartError(CartErrorCode.NO_ADDRESS)
         if address.needs_place:
@@ -804,7 +855,7 @@ def checkout_place_order(
             raise CartError(CartErrorCode.PRICE_CHANGED)
         # One placement at a time per customer, so the caps below count what is really held.
         # NO KEY UPDATE: rows referring to the customer (orders, mail) can still be inserted.
-        _only(get_user_model().objects.select_for_update(no_key=True).filter(pk=customer.pk).values_list("pk"))
+        _placing_lookup(2, None, ids)
         checkout_check_unpaid_caps(customer=customer, summary=summary, payment_method=payment_method)
         # Retired since it was put in the cart: stock_reserve would still find its units.
         unsellable = [line for line in summary.lines if not (line.variant.is_active and line.variant.product.is_active)]
@@ -839,8 +890,14 @@ def checkout_place_order(
                 debit = wallet_debit(user=customer, amount=totals.total, reference=number)
             except PaymentError as exc:
                 short = exc
+        # Paid as it is placed (the wallet's debit made, or nothing to pay): inserted paid, its
+        # placed and paid events written together, no UPDATE of its row. A ledger entry or a
+        # gateway trade is never of 0, so an order of 0 has no payment: its paid event notes
+        # its number. Its parcels collect no cash (cash on delivery of 0).
+        paid = debit is not None or free
+        reference = payment_reference_new() if debit is not None else number
         now = timezone.now()
-        order = Order.objects.create(
+        order = Order(
             number=number,
             customer=customer,
             cart_token=cart.token,
@@ -857,9 +914,11 @@ def checkout_place_order(
             note=note[:200],
             placed_at=now,
             pay_by=now + timedelta(minutes=settings.ORDER_PAYMENT_MINUTES),
+            **({"status": Order.Status.PAID, "paid_at": now} if paid else {}),
             **address.snapshot(),
         )
-        lines = OrderLine.objects.bulk_create(
+        rows_insert([order])  # the INSERTs of a placement are built once per process (shop.core.inserts)
+        lines = rows_insert(
             [
                 OrderLine(
                     order=order,
@@ -880,7 +939,12 @@ def checkout_place_order(
         # Written before the stock rows are locked: the hot rows (a popular variant's stock, the
         # day's sales rollup) are held from their statement to the commit, so as little as
         # possible comes after them.
-        order_record_placed(order, actor=customer, lines=lines, mail=debit is None and not free)
+        if paid:
+            order_lines_known(order, lines)  # the mail, the sales rollup and the parcels read none back
+            order_record_placed(order, actor=customer, lines=lines, paid=reference)
+            payment = wallet_pay_placed(order=order, debit=debit, reference=reference) if debit is not None else None
+        else:
+            order_record_placed(order, actor=customer, lines=lines)
         cart.state = Cart.State.ORDERED
         cart.save(update_fields=["state"])
         try:
@@ -894,22 +958,15 @@ def checkout_place_order(
             raise CartError(CartErrorCode.OUT_OF_STOCK, names=names) from exc
         if totals.coupon is not None:
             coupon_redeem(coupon=totals.coupon, order=order, amount=totals.discount)
-        if debit is not None or free:  # paid below: its parcels are made from what was just reserved
-            order_reservations_known(order, reserved)
-        if debit is not None:
+        if paid:
             # Last: its sales rollup rows (per day and variant, per day and department) are
-            # every paid order's, held from here to the commit just below.
-            order_lines_known(order, lines)
-            order.one_step = (wallet_pay_placed(order=order, debit=debit), None)
+            # every paid order's, held from here to the commit just below; its parcels are
+            # made from what was just reserved.
+            order_reservations_known(order, reserved)
+            order_record_paid_placed(order)
+            order.one_step = (payment, None)
         elif short is not None:
             order.one_step = (None, short)
-        elif free:
-            # A ledger entry or a gateway trade is never of 0 (the wallet refuses one, a gateway
-            # would be visited for nothing): the order is paid by placing it, its one mail
-            # "placed and paid". Its parcels collect no cash (cash on delivery of 0).
-            order_lines_known(order, lines)
-            order_record_paid(order, amount=totals.total, reference=number, actor_kind="customer", just_placed=True)
-            order.one_step = (None, None)
     return order
 
 

@@ -22,6 +22,7 @@ from orders.exceptions import OrderError, OrderErrorCode
 from orders.models import Coupon, CouponRedemption, Notification, Order, OrderEvent, OrderLine, system_note
 from orders.sales import daily_sales_record_paid
 from orders.signals import order_completed, order_paid, order_released
+from shop.core.inserts import rows_insert
 from shop.core.money import format_money, money
 from shop.core.tasks import enqueue
 
@@ -344,14 +345,52 @@ def order_notify(order: Order, status: str, *, lines: list[OrderLine] | None = N
     )
 
 
-def order_record_placed(order: Order, *, actor, lines: list[OrderLine] | None = None, mail: bool = True) -> None:
+def order_record_placed(
+    order: Order, *, actor, lines: list[OrderLine] | None = None, mail: bool = True, paid: str | None = None
+) -> None:
     """The first event of a new order (no transition: it is born pending payment). `lines`:
     the lines just written (their mail lists them), to save reading them back. `mail=False`:
-    the order is paid in the same transaction (checkout's one step), and its one mail is the
-    "placed and paid" one order_record_paid(just_placed=True) writes."""
-    OrderEvent.objects.create(order=order, to_status=order.status, actor=actor, actor_kind="customer")
-    if mail:
-        order_notify(order, order.status, lines=lines)
+    no mail now (the order is to be paid in this transaction by another path).
+
+    `paid`: checkout's one step, an order inserted already paid in the current transaction
+    (the wallet's debit made, or nothing to pay: status PAID, paid_at set, its lines known,
+    orders.services.order_lines_known) with `paid` its payment's reference. Its two events are
+    written as order_transition would have (placed, then pending payment -> paid with the
+    reference as note) in one statement, and its one mail says placed and paid; no UPDATE of
+    the order. order_record_paid_placed then finishes the payment, last in the transaction."""
+    if paid is None:
+        OrderEvent.objects.create(order=order, to_status=order.status, actor=actor, actor_kind="customer")
+        if mail:
+            order_notify(order, order.status, lines=lines)
+        return
+    if order.status != Order.Status.PAID or order.paid_at is None:
+        raise OrderError(
+            OrderErrorCode.BAD_TRANSITION, **{"from": Order.Status(order.status).label, "to": Order.Status.PAID.label}
+        )
+    pending = Order.Status.PENDING_PAYMENT
+    rows_insert(
+        [
+            OrderEvent(order=order, to_status=pending, actor=actor, actor_kind="customer", created_at=order.placed_at),
+            OrderEvent(
+                order=order,
+                from_status=pending,
+                to_status=Order.Status.PAID,
+                actor_kind="customer",
+                note=paid[:300],
+                created_at=order.paid_at,
+            ),
+        ]
+    )
+    order_notify(order, Order.Status.PAID, lines=lines, extra={"placed": True})
+
+
+def order_record_paid_placed(order: Order) -> None:
+    """What order_transition does after the mail when an order becomes paid, for an order
+    order_record_placed(paid=...) recorded: the sales rollup and order_paid (fulfillment makes
+    its parcels). Last in the placing transaction: the rollup's rows (per day and variant, per
+    day and department) are every paid order's, held from here to the commit."""
+    daily_sales_record_paid(order)
+    order_paid.send(sender=Order, order=order)
 
 
 def order_lines_known(order: Order, lines: list[OrderLine]) -> None:
@@ -385,13 +424,10 @@ def order_record_paid(
     reference: str,
     actor_kind: str = "gateway",
     method: str = "",
-    just_placed: bool = False,
 ) -> Order:
     """order_mark_paid for an order its caller has already locked (the wallet's payment, which
-    locks it first): no second lock, no savepoint. `just_placed`: the order was placed in this
-    same transaction (checkout's one step, order_record_placed(mail=False)): its one mail says
-    placed and paid, with the lines. Precondition: `order` was loaded with select_for_update
-    in the current transaction, or inserted in it."""
+    locks it first): no second lock, no savepoint. Precondition: `order` was loaded with
+    select_for_update in the current transaction, or inserted in it."""
     if order.status in (Order.Status.PAID, Order.Status.SHIPPED, Order.Status.COMPLETED):
         return order
     if order.status != Order.Status.PENDING_PAYMENT:
@@ -399,8 +435,7 @@ def order_record_paid(
     if money(amount) != order.total:
         raise OrderError(OrderErrorCode.AMOUNT_MISMATCH)
     order_record_method(order, method)
-    mail = {"placed": True} if just_placed else None
-    return order_transition(order, Order.Status.PAID, actor_kind=actor_kind, note=reference, mail=mail)
+    return order_transition(order, Order.Status.PAID, actor_kind=actor_kind, note=reference)
 
 
 def order_record_method(order: Order, method: str) -> None:

@@ -40,6 +40,7 @@ from payments.providers import (
 )
 from payments.selectors import cod_due_count
 from payments.signals import refund_settled
+from shop.core.inserts import rows_insert
 from shop.core.money import format_money, money
 from shop.core.tasks import enqueue
 
@@ -558,15 +559,16 @@ def wallet_debit(*, user, amount: Decimal, reference: str) -> WalletEntry:
 _ENTRY_FIELDS = [f for f in WalletEntry._meta.concrete_fields if not f.primary_key]
 
 
-def wallet_pay_placed(*, order: Order, debit: WalletEntry) -> Payment:
-    """Checkout's one step, after wallet_debit took the order's total: the captured payment, and
-    the order paid (its placed-and-paid mail, the sales rollup, its parcels).
+def wallet_pay_placed(*, order: Order, debit: WalletEntry, reference: str) -> Payment:
+    """Checkout's one step, after wallet_debit took the order's total: the captured payment
+    (`reference`, which the order's paid event notes) of an order inserted already paid
+    (orders.services.order_record_placed(paid=reference)).
 
-    Precondition: `order` was inserted, pending payment, in the current transaction (nobody else
-    sees it: no lock to take, no payment of it to read), with its lines known to it
-    (orders.services.order_lines_known) and its units reserved; `debit` is this transaction's."""
-    reference = payment_reference_new()
-    payment = Payment.objects.create(
+    Precondition: `order` was inserted, paid, in the current transaction (nobody else sees it:
+    no lock to take, no payment of it to read); `debit` is this transaction's, of its total."""
+    if -debit.amount != order.total or order.status != Order.Status.PAID:
+        raise PaymentError(PaymentErrorCode.NOT_PAYABLE)
+    payment = Payment(
         order=order,
         provider="wallet",
         reference=reference,
@@ -574,11 +576,9 @@ def wallet_pay_placed(*, order: Order, debit: WalletEntry) -> Payment:
         amount=-debit.amount,
         currency=order.currency,
         state=Payment.State.CAPTURED,
-        captured_at=timezone.now(),
+        captured_at=order.paid_at,
     )
-    order_record_paid(
-        order, amount=payment.amount, reference=reference, actor_kind="customer", method="wallet", just_placed=True
-    )
+    rows_insert([payment])  # built once per process (shop.core.inserts)
     return payment
 
 
