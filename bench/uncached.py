@@ -9,8 +9,9 @@ minute after a catalogue write. Prints, per page, the CPU a request costs (this 
 CPU time plus that of its PostgreSQL server process, read from /proc: the figure a shared
 machine's other load hardly moves), and the wall time, each the minimum over `rounds` of the
 mean of `repeat` requests (other load only ever adds), the queries per request and their time
-as the driver saw it. On 2 cores, 100 req/s needs about 15 ms of CPU per request, PostgreSQL's
-included.
+as the driver saw it, and the Python function calls of one request (cProfile's count: the
+figure no other load moves, for comparing two versions on a busy machine). On 2 cores, 100
+req/s needs about 15 ms of CPU per request, PostgreSQL's included.
 
 Without paths it measures the pages of issue 12: all products, the root and leaf categories of
 the 100,000-product seed, a common and a rare search, and two filtered listings (an attribute
@@ -19,7 +20,9 @@ bench/pick_urls.py. Runs against DATABASE_URL; writes nothing.
 """
 
 import argparse
+import cProfile
 import os
+import pstats
 import statistics
 import sys
 import time
@@ -145,8 +148,14 @@ def measure(path: str, *, rounds: int, repeat: int) -> dict:
 
     with CaptureQueriesContext(connection) as captured, connection.execute_wrapper(timed):
         get(path)
+    # Read before the next request: its start clears the query log.
+    queries, statements = len(captured), list(captured.captured_queries)
+    profile = cProfile.Profile()
+    profile.enable()
+    get(path)
+    profile.disable()
     if QUERIES:
-        for ms, query in zip(timings, captured.captured_queries, strict=True):
+        for ms, query in zip(timings, statements, strict=True):
             print(f"    {ms:7.2f} ms  {' '.join(query['sql'].split())[:220]}", file=sys.stderr)
     return {
         "status": status,
@@ -154,8 +163,9 @@ def measure(path: str, *, rounds: int, repeat: int) -> dict:
         "min_ms": min(means),
         "cpu_ms": min(cpus),
         "median_ms": statistics.median(means),
-        "queries": len(captured),
+        "queries": queries,
         "sql_ms": sum(timings),
+        "calls": pstats.Stats(profile).total_calls,
     }
 
 
@@ -239,14 +249,17 @@ def main() -> None:
         for _name, path in pages:
             distribution(path, requests=args.distribution, slowest=args.slowest)
         return
-    print("| page | path | CPU ms (min) | wall ms (min) | wall ms (median) | queries | SQL ms (one request) | bytes |")
-    print("|---|---|--:|--:|--:|--:|--:|--:|")
+    print(
+        "| page | path | CPU ms (min) | wall ms (min) | wall ms (median) | queries | SQL ms (one request) "
+        "| Python calls | bytes |"
+    )
+    print("|---|---|--:|--:|--:|--:|--:|--:|--:|")
     for name, path in pages:
         r = measure(path, rounds=args.rounds, repeat=args.repeat)
         flag = "" if r["status"] == 200 else f" (HTTP {r['status']})"
         print(
             f"| {name}{flag} | `{path}` | {r['cpu_ms']:.1f} | {r['min_ms']:.1f} | {r['median_ms']:.1f} "
-            f"| {r['queries']} | {r['sql_ms']:.1f} | {r['bytes']:,} |",
+            f"| {r['queries']} | {r['sql_ms']:.1f} | {r['calls']:,} | {r['bytes']:,} |",
             flush=True,
         )
 

@@ -3,6 +3,7 @@
 import hashlib
 import heapq
 import json
+import threading
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -254,6 +255,89 @@ def search_fuzzy(queryset: QuerySet[Product], text: str) -> QuerySet[Product]:
     )
 
 
+_shaped_lock = threading.Lock()
+
+
+class ListingProducts:
+    """A listing page's products as card rows (CARD_FIELDS), for CappedPaginator: building the
+    products queryset, compiling it and running it through the ORM cost about 1 ms of Python a
+    page (docs/benchmark.md, "Issue 12, fourth session"), while the statement only depends on
+    the listing's shape. So its SQL is compiled once per process and shape (`key`: all that
+    shapes the statement but the search's words) with a marker in place of the search's
+    tsquery, and later pages of that shape substitute the words and the page's LIMIT/OFFSET
+    into it. `build(raw)` returns the products queryset (values_list of CARD_FIELDS) for a
+    tsquery `raw` (or, without a search, whatever is passed); the paginator's count fallback
+    uses it as is. Slicing returns the bounds the paginator chose, which `rows` reads."""
+
+    ordered = True  # the statement has its ORDER BY (Paginator warns about unordered lists)
+    MARKER = "\x00listing-search\x00"
+    KEPT = 256  # shapes kept per process: categories × sorts × filters actually chosen
+    _compiled: "dict[tuple, tuple[str, list, list[int], list]]" = {}
+
+    def __init__(self, build, *, key: tuple, raw: str | None, using: str) -> None:
+        self.build, self.key, self.raw, self.using = build, (using, *key), raw, using
+
+    @cached_property
+    def queryset(self) -> QuerySet:
+        return self.build(self.raw)
+
+    def order_by(self, *fields) -> QuerySet:
+        return self.queryset.order_by(*fields)
+
+    def __getitem__(self, bounds: slice) -> tuple[int, int | None]:
+        return (bounds.start or 0, bounds.stop)
+
+    def _compile(self) -> tuple[str, list, list[int], list]:
+        compiled = self._compiled.get(self.key)
+        if compiled is None:
+            compiler = self.build(self.MARKER).query.get_compiler(using=self.using)
+            sql, params = compiler.as_sql()
+            params = list(params)
+            markers = [i for i, p in enumerate(params) if p == self.MARKER]
+            converters = list(compiler.get_converters([column for column, _, _ in compiler.select]).items())
+            compiled = (sql, params, markers, converters)
+            with _shaped_lock:  # a threaded worker's requests share it
+                if len(self._compiled) >= self.KEPT:
+                    self._compiled.pop(next(iter(self._compiled)), None)  # the oldest shape
+                self._compiled[self.key] = compiled
+        return compiled
+
+    def rows(self, bounds: tuple[int, int | None]) -> list[tuple]:
+        """The card rows between `bounds` (a page's, as the paginator sliced them)."""
+        low, high = bounds
+        if high is not None and high <= low:
+            return []
+        sql, params, markers, converters = self._compile()
+        params = params.copy()
+        for i in markers:
+            params[i] = self.raw
+        connection = connections[self.using]
+        # The ORM's own LIMIT/OFFSET text for this slice, as it would have compiled it.
+        sql = f"{sql} {connection.ops.limit_offset_sql(low, high)}"
+        with connection.cursor() as cursor:
+            cursor.execute(sql, params)
+            rows = cursor.fetchall()
+        if not converters:
+            return rows
+        converted = []
+        for row in map(list, rows):
+            for position, (functions, expression) in converters:
+                for function in functions:
+                    row[position] = function(row[position], expression, connection)
+            converted.append(tuple(row))
+        return converted
+
+
+def search_matching(queryset: QuerySet[Product], raw: str) -> QuerySet[Product]:
+    """search_filter's full-text match for an already built tsquery (PostgreSQL)."""
+    return queryset.filter(search_vector=SearchQuery(raw, search_type="raw", config="simple"))
+
+
+def search_ranked_raw(queryset: QuerySet[Product], raw: str) -> QuerySet[Product]:
+    """search_ranked for an already built tsquery (PostgreSQL)."""
+    return queryset.annotate(rank=SearchRank(F("search_vector"), SearchQuery(raw, search_type="raw", config="simple")))
+
+
 SORTS = {
     "popular": ("-sales_count", "-id"),
     "price_asc": ("price", "id"),
@@ -399,6 +483,51 @@ class FacetScope:
 
     category_ids: tuple[int, ...] | None = None
     search: bool = False
+    # The listing view's own products (active ones, of the subtree, matching the search's
+    # tsquery `raw`): their counting statements are compiled once per process and shape
+    # (_Shaped), the words substituted. Left unset, every statement is compiled by the ORM.
+    listing: bool = False
+    raw: str | None = None
+
+
+@dataclass(frozen=True)
+class _Shaped:
+    """Where a counting statement's SQL is kept (`key`: all that shapes it but the search's
+    words) and the words to substitute (`raw`, a tsquery: always quoted, so no other string
+    parameter of these statements equals it)."""
+
+    key: tuple
+    raw: str | None
+
+    def step(self, *name) -> "_Shaped":
+        return _Shaped((*self.key, *name), self.raw)
+
+
+_shaped_sql: dict[tuple, tuple[str, list, list[int]]] = {}
+SHAPED_KEPT = 512  # statements kept per process (a few per listing shape actually served)
+
+
+def _shaped_get(shape: "_Shaped | None") -> tuple[str, list] | None:
+    """The kept SQL and parameters of a statement of this shape, with this request's words."""
+    kept = _shaped_sql.get(shape.key) if shape is not None else None
+    if kept is None:
+        return None
+    sql, params, positions = kept
+    params = params.copy()
+    for i in positions:
+        params[i] = shape.raw
+    return sql, params
+
+
+def _shaped_keep(shape: "_Shaped | None", sql: str, params) -> None:
+    if shape is None:
+        return
+    params = list(params)
+    positions = [i for i, p in enumerate(params) if shape.raw is not None and isinstance(p, str) and p == shape.raw]
+    with _shaped_lock:  # a threaded worker's requests share it
+        if len(_shaped_sql) >= SHAPED_KEPT:
+            _shaped_sql.pop(next(iter(_shaped_sql)), None)  # the oldest
+        _shaped_sql[shape.key] = (sql, params, positions)
 
 
 def facet_scoped(products: QuerySet[Product], scope: FacetScope) -> QuerySet[Product]:
@@ -467,9 +596,12 @@ def facets_for(
     if scope is None or connection.vendor != "postgresql":
         counts = _counted(base, conditions)
         return _facets_built(counts, choice, labels, base_total=counts.scanned)
+    shape = None
+    if scope.listing and (scope.raw is not None or not scope.search):
+        shape = _Shaped((base.db, scope.category_ids, scope.search, choice.key), scope.raw)
     if scope.search:
         # The hits come from the full-text index: count them all, or a sample of a broad word's.
-        counts = _counted_bounded(base, conditions, bound=None, whole_catalogue=False, search=True)
+        counts = _counted_bounded(base, conditions, bound=None, whole_catalogue=False, search=True, shape=shape)
         return _facets_built(counts, choice, labels, base_total=counts.scanned)
     table = catalog_facets.table_counts(
         category_ids=None if scope.category_ids is None else list(scope.category_ids), using=base.db
@@ -497,7 +629,9 @@ def facets_for(
         for group in groups:
             wanted |= _all_but(conditions, group)
         bound = sum(_bound(table, choice, set(groups) - {group}) for group in groups)
-    counts = _counted_bounded(base.filter(wanted), conditions, bound=bound, whole_catalogue=scope.category_ids is None)
+    counts = _counted_bounded(
+        base.filter(wanted), conditions, bound=bound, whole_catalogue=scope.category_ids is None, shape=shape
+    )
     own_values: dict[int, int] | None = None
     if len(groups) == 1:
         if group == "brand":
@@ -533,6 +667,7 @@ def _counted_bounded(
     bound: int | None,
     whole_catalogue: bool,
     search: bool = False,
+    shape: _Shaped | None = None,
 ) -> _Counts:
     """_counted over `products`, exact while they are at most CATALOG_FACETS_EXACT_MAX, else
     estimated from a sample of about CATALOG_FACETS_SAMPLE_ROWS of them. `bound`: at most how
@@ -547,20 +682,38 @@ def _counted_bounded(
         # The planner's estimate of the rows (a search's, from the full-text statistics): only
         # planned, not run. Wrong either way it costs time, never exactness: a set estimated
         # small is counted whole, and one estimated big but found small in the sample too.
-        bound = _planned_rows(products)
+        bound = _planned_rows(products, shape=shape and shape.step("planned"))
+    whole = shape and shape.step("whole")
     if bound <= exact_max:
-        return _counted(products, conditions)
+        return _counted(products, conditions, shape=whole)
     k = catalog_facets.search_tier(rows=bound, target=target) if search else -(-100 * target // bound)  # ceil
     if k >= 100:
-        return _counted(products, conditions)
-    sample = _counted(products.filter(catalog_facets.sampled(k=k)), conditions)
+        return _counted(products, conditions, shape=whole)
+    sample = _counted(products.filter(catalog_facets.sampled(k=k)), conditions, shape=shape and shape.step("k", k))
     if sample.scanned * 100 / k <= exact_max:
-        return _counted(products, conditions)  # the bound was loose: few rows after all
+        return _counted(products, conditions, shape=whole)  # the bound was loose: few rows after all
     return sample.scaled(100 / k)
 
 
-def _planned_rows(products: QuerySet[Product]) -> int:
-    """How many rows PostgreSQL expects `products` to have (EXPLAIN, no execution)."""
+def _planned_rows(products: QuerySet[Product], *, shape: _Shaped | None = None) -> int:
+    """How many rows PostgreSQL expects `products` to have (EXPLAIN, no execution). With a
+    shape, the statement is compiled once per process and shape (the ORM's own EXPLAIN text)."""
+    if shape is not None:
+        kept = _shaped_get(shape)
+        if kept is None:
+            try:
+                kept = products.order_by().values("pk").query.get_compiler(products.db).as_sql()
+            except EmptyResultSet:
+                return 0
+            _shaped_keep(shape, *kept)
+        sql, params = kept
+        prefix = connections[products.db].ops.explain_query_prefix(format="json")
+        with connections[products.db].cursor() as cursor:
+            cursor.execute(f"{prefix} {sql}", params)
+            plan = cursor.fetchone()[0]
+        if isinstance(plan, str):
+            plan = json.loads(plan)
+        return int(plan[0]["Plan"]["Plan Rows"])
     try:
         output = products.order_by().values("pk").explain(format="json")
     except EmptyResultSet:
@@ -568,13 +721,13 @@ def _planned_rows(products: QuerySet[Product]) -> int:
     return int(json.loads(output)[0]["Plan"]["Plan Rows"]) if output else 0  # nothing: .none()
 
 
-def _counted(products: QuerySet[Product], conditions: dict[str, Q]) -> _Counts:
+def _counted(products: QuerySet[Product], conditions: dict[str, Q], *, shape: _Shaped | None = None) -> _Counts:
     """Every row of `products` counted: per brand (which also gives the totals, the in-stock
     count and the price span) and per attribute value, each group under the others' filters,
     with FILTER clauses. One query on PostgreSQL (the rows are read once, see _counted_once),
     two elsewhere."""
     if connection.vendor == "postgresql":
-        return _counted_once(products, conditions)
+        return _counted_once(products, conditions, shape=shape)
     counts = _Counts()
     not_brand, not_price, not_stock = (_all_but(conditions, g) for g in ("brand", "price", "stock"))
     everything = _all_but(conditions, None)
@@ -601,7 +754,7 @@ def _counted(products: QuerySet[Product], conditions: dict[str, Q]) -> _Counts:
     return counts
 
 
-def _counted_once(products: QuerySet[Product], conditions: dict[str, Q]) -> _Counts:
+def _counted_once(products: QuerySet[Product], conditions: dict[str, Q], *, shape: _Shaped | None = None) -> _Counts:
     """_counted on PostgreSQL in one query: the rows (brand, price, stock, the attr_ids copy of
     migration 0003, and a flag per chosen group's condition) are read once into a materialised
     CTE, then grouped per brand and per unnested attribute value. A search's rows come from
@@ -610,6 +763,11 @@ def _counted_once(products: QuerySet[Product], conditions: dict[str, Q]) -> _Cou
     lateral unnest() per row."""
     counts = _Counts()
     flags = {name: f"f_{i}" for i, name in enumerate(conditions)}
+    kept = _shaped_get(shape)  # the whole statement, kept below: compiled once per shape
+    if kept is not None:
+        with connections[products.db].cursor() as cursor:
+            cursor.execute(*kept)
+            return _counts_read(counts, cursor.fetchall(), conditions)
     rows = products.order_by().annotate(value_ids=RawSQL('"catalog_product"."attr_ids"', ()))
     if flags:
         rows = rows.annotate(
@@ -637,12 +795,9 @@ def _counted_once(products: QuerySet[Product], conditions: dict[str, Q]) -> _Cou
     def padded(columns: list[str], low: str = "NULL", high: str = "NULL") -> str:
         return ", ".join([*columns, *["NULL"] * (width - len(columns)), low, high])
 
-    keys = [None, *(int(name.removeprefix("attr:")) for name in attributes)]
     brand_count = f"count(*) {under({'brand'})}"
-    with connections[products.db].cursor() as cursor:
-        # The inner SQL is the ORM's, with its parameters passed separately; the rest is ours.
-        cursor.execute(
-            f"""WITH chosen AS MATERIALIZED ({sql})
+    # The inner SQL is the ORM's, with its parameters passed separately; the rest is ours.
+    sql = f"""WITH chosen AS MATERIALIZED ({sql})
             SELECT 't', NULL, {padded(totals, f"min(price) {under({'price'})}", f"max(price) {under({'price'})}")}
               FROM chosen
             UNION ALL
@@ -650,17 +805,24 @@ def _counted_once(products: QuerySet[Product], conditions: dict[str, Q]) -> _Cou
             UNION ALL
             SELECT 'v', value_id, {padded(per_value)}
               FROM (SELECT unnest(value_ids) AS value_id{"".join(", " + a for a in flags.values())} FROM chosen)
-                AS unnested GROUP BY value_id""",  # noqa: S608
-            params,
-        )
-        for row in cursor.fetchall():
-            if row[0] == "v":
-                counts.values[row[1]] = dict(zip(keys, row[2 : 2 + len(keys)], strict=True))
-            elif row[0] == "b":
-                counts.brands[row[1]] = row[2]
-            else:
-                counts.in_stock, counts.shown, counts.scanned = row[2:5]
-                counts.price_min, counts.price_max = row[-2:]
+                AS unnested GROUP BY value_id"""  # noqa: S608
+    _shaped_keep(shape, sql, params)
+    with connections[products.db].cursor() as cursor:
+        cursor.execute(sql, params)
+        return _counts_read(counts, cursor.fetchall(), conditions)
+
+
+def _counts_read(counts: _Counts, rows: list[tuple], conditions: dict[str, Q]) -> _Counts:
+    """_counted_once's rows into `counts`."""
+    keys = [None, *(int(name.removeprefix("attr:")) for name in conditions if name.startswith("attr:"))]
+    for row in rows:
+        if row[0] == "v":
+            counts.values[row[1]] = dict(zip(keys, row[2 : 2 + len(keys)], strict=True))
+        elif row[0] == "b":
+            counts.brands[row[1]] = row[2]
+        else:
+            counts.in_stock, counts.shown, counts.scanned = row[2:5]
+            counts.price_min, counts.price_max = row[-2:]
     return counts
 
 

@@ -1,6 +1,8 @@
 """Storefront pages: listings (all, category, search) and the product page."""
 
 from django.conf import settings
+from django.db import connection
+from django.db.models import QuerySet
 from django.http import Http404, HttpRequest, HttpResponse, QueryDict
 from django.middleware.csrf import get_token
 from django.shortcuts import render
@@ -15,6 +17,7 @@ from catalog import product_shell, selectors, seo
 from catalog.filters import SORT_CHOICES, apply_sort, listing_filters_parse
 from catalog.models import Category, Product, StockStatus
 from catalog.product_shell import product_frame_render
+from catalog.search import tsquery
 from catalog.services import VIEW_COUNTER, product_recently_viewed_record, product_view_record
 from catalog.templatetags.catalog_tags import ProductCard, cards_html
 from shop.core.money import format_money
@@ -85,7 +88,10 @@ def product_list(request: HttpRequest, slug: str | None = None) -> HttpResponse:
     ranked = fuzzy = False
     # Marked with what they count, the facets of a category or of all products come from the
     # counts the database keeps, and those of a huge filtered set or search from a sample.
-    facet_scope = selectors.FacetScope(category_ids=tuple(tree.subtree_ids) if category else None, search=bool(query))
+    raw = tsquery(query) if query else None
+    facet_scope = selectors.FacetScope(
+        category_ids=tuple(tree.subtree_ids) if category else None, search=bool(query), listing=True, raw=raw
+    )
     if query:
         matched, ranked = selectors.search_filter(base, query)
         facets = selectors.facets_cached(
@@ -110,13 +116,33 @@ def product_list(request: HttpRequest, slug: str | None = None) -> HttpResponse:
     # The facets' own conditions: on PostgreSQL an attribute value is matched on the row's
     # attr_ids copy, which the products' index walk checks as it goes (an EXISTS on the through
     # table per attribute was a join per row, 2-3 times slower).
-    products = base.filter(*choice.conditions().values())
     sort = cleaned.get("sort") or ("relevance" if query else "popular")
-    if ranked and sort == "relevance":
-        products = selectors.search_ranked(products, query)
-    if not fuzzy:
-        products = apply_sort(products, sort, ranked=ranked)
-    products = products.values_list(*selectors.CARD_FIELDS)  # rows, made cards below
+    if not fuzzy and connection.vendor == "postgresql" and (raw is not None or not query):
+        # The page's statement compiled once per process and listing shape (ListingProducts).
+        subtree = selectors.category_subtree_q(tree) if category else None
+        conditions = list(choice.conditions().values())
+        relevance = ranked and sort == "relevance"
+
+        def build(text: str | None) -> QuerySet:
+            found = selectors.active_products()
+            if subtree is not None:
+                found = found.filter(subtree)
+            if query:
+                found = selectors.search_matching(found, text)
+            found = found.filter(*conditions)
+            if relevance:
+                found = selectors.search_ranked_raw(found, text)
+            return apply_sort(found, sort, ranked=ranked).values_list(*selectors.CARD_FIELDS)
+
+        shape = (tuple(tree.subtree_ids) if category else None, bool(query), choice.key, sort, ranked)
+        products = selectors.ListingProducts(build, key=shape, raw=raw, using=base.db)
+    else:
+        products = base.filter(*choice.conditions().values())
+        if ranked and sort == "relevance":
+            products = selectors.search_ranked(products, query)
+        if not fuzzy:
+            products = apply_sort(products, sort, ranked=ranked)
+        products = products.values_list(*selectors.CARD_FIELDS)  # rows, made cards below
 
     # The facets counted the filtered results too: no COUNT(*) of its own for the pager.
     paginator = selectors.CappedPaginator(
@@ -135,7 +161,8 @@ def product_list(request: HttpRequest, slug: str | None = None) -> HttpResponse:
     if page_notice:
         errors.append(page_notice)
     page = paginator.page(number)
-    page.object_list = [ProductCard(row) for row in page.object_list]
+    rows = products.rows(page.object_list) if isinstance(products, selectors.ListingProducts) else page.object_list
+    page.object_list = [ProductCard(row) for row in rows]
 
     keep = request.GET.copy()
     keep.pop("page", None)

@@ -178,3 +178,33 @@ def category_links(categories) -> SafeString:
     return mark_safe(  # noqa: S308 - escaped here
         "".join(f'<li><a href="{_escape(c.get_absolute_url())}">{_escape(c.display_name)}</a></li>' for c in categories)
     )
+
+
+@register.simple_tag
+def pager(page, querystring: str) -> SafeString:
+    """A listing's pager (`<nav class="pager">`, nothing for a single page): the previous and
+    next links keep the query string with their page number. In Python rather than the
+    template: two {% with_param %} calls and five page lookups through the engine were about
+    0.2 ms of a page with nothing cached."""
+    paginator = page.paginator
+    if paginator.num_pages <= 1:
+        return mark_safe("")
+
+    def link(number: int) -> str:
+        params = QueryDict(querystring, mutable=True)
+        params["page"] = str(number)
+        return _escape(params.urlencode())
+
+    previous = (
+        f'<a rel="prev" href="?{link(page.number - 1)}">‹ {_escape(gettext("Previous"))}</a>'
+        if page.has_previous()
+        else ""
+    )
+    following = (
+        f'<a rel="next" href="?{link(page.number + 1)}">{_escape(gettext("Next"))} ›</a>' if page.has_next() else ""
+    )
+    where = gettext("Page %(n)s of %(total)s") % {"n": page.number, "total": paginator.num_pages}
+    return mark_safe(  # noqa: S308 - escaped here
+        f'\n    <nav class="pager" aria-label="{_escape(gettext("Pages"))}">\n      {previous}\n'
+        f"      <span>{_escape(where)}</span>\n      {following}\n    </nav>"
+    )

@@ -69,7 +69,7 @@ def shirts(settings):
 def test_a_broad_search_reads_only_its_sampled_hits_from_the_strata_index(client, shirts, monkeypatch):
     # The planner's guess of a search's size on a 60-row table is anything; on a real one it
     # is close (docs/benchmark.md). Pinned here to the truth.
-    monkeypatch.setattr(selectors, "_planned_rows", lambda products: 60)
+    monkeypatch.setattr(selectors, "_planned_rows", lambda products, **kwargs: 60)
     caches["pages"].clear()
     with CaptureQueriesContext(connection) as captured:
         response = client.get("/search/", {"q": "衬衫"})
