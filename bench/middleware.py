@@ -70,11 +70,17 @@ def _instrument(handler, totals: dict) -> list[str]:
     return names
 
 
-EXTRA = ("session load", "user load (auth.get_user, without the session load)", "  of which backend.get_user")
+EXTRA = (
+    "session load",
+    "user load (auth.get_user, without the session load)",
+    "  of which backend.get_user",
+    "session save (in SessionMiddleware's row)",
+)
 
 
 BASELINE = False  # --baseline: the user loaded by ModelBackend.get_user, as before
 PROFILER = None  # cProfile of the user loads (--cprofile-user)
+STEP_PROFILER, STEP_PROFILED = None, ""  # cProfile of one step's whole requests (--cprofile-step)
 
 
 def _instrument_lazy(totals: dict) -> None:
@@ -102,6 +108,7 @@ def _instrument_lazy(totals: dict) -> None:
         return inner
 
     SessionStore.load = timed(SessionStore.load, EXTRA[0])
+    SessionStore.save = timed(SessionStore.save, EXTRA[3])
     assert middleware_auth is auth
     get_user = timed(auth.get_user, EXTRA[1])
 
@@ -122,6 +129,30 @@ def _instrument_lazy(totals: dict) -> None:
     Backend.get_user = timed(Backend.get_user, EXTRA[2])
 
 
+def _handler_outside_chain(client, rounds: int) -> list[float]:
+    """What Django's production WSGIHandler (not the test client's) costs around the chain."""
+    from django.core.handlers.wsgi import WSGIHandler
+    from django.test import RequestFactory
+
+    handler = WSGIHandler()
+    totals: dict = {}
+    _instrument(handler, totals)
+    cookies = "; ".join(f"{name}={morsel.value}" for name, morsel in client.cookies.items())
+    outside = []
+    for turn in range(rounds + 2):
+        environ = RequestFactory().get("/cart/", HTTP_COOKIE=cookies).environ
+        totals.clear()
+        cpu = time.thread_time()
+        response = handler(environ, lambda status, headers, exc_info=None: None)
+        b"".join(response)
+        response.close()
+        took = time.thread_time() - cpu
+        assert response.status_code == 200, response.status_code
+        if turn >= 2:
+            outside.append((took - totals[0][0]) * 1e6)
+    return outside
+
+
 def run(rounds: int, variants: list[int], steps_shown: list[str]) -> None:
     django_setup()
     from django.contrib.auth import get_user_model
@@ -139,11 +170,16 @@ def run(rounds: int, variants: list[int], steps_shown: list[str]) -> None:
 
     def step(name: str, path: str, data: dict | None = None):
         totals.clear()
+        profiled = STEP_PROFILER is not None and name == STEP_PROFILED
+        if profiled:
+            STEP_PROFILER.enable()
         response = (
             client.get(path)
             if data is None
             else client.post(path, urlencode(data), content_type="application/x-www-form-urlencoded")
         )
+        if profiled:
+            STEP_PROFILER.disable()
         n = len(names)
         incl = [totals.get(d, [0.0, 0.0]) for d in range(n)]
         hooks = {d: totals.get(("view", d), [0.0, 0.0]) for d in range(n)}
@@ -156,6 +192,7 @@ def run(rounds: int, variants: list[int], steps_shown: list[str]) -> None:
                 c = incl[d][0] - sum(h[0] for h in hooks.values())
                 w = incl[d][1] - sum(h[1] for h in hooks.values())
             rows.setdefault(names[d], []).append((c * 1e6, w * 1e6))
+        rows.setdefault("(whole request)", []).append((incl[0][0] * 1e6, incl[0][1] * 1e6))
         for key in EXTRA:
             rows.setdefault(key, []).append(tuple(t * 1e6 for t in totals.get(key, [0.0, 0.0])))
         rows.setdefault("(all middleware)", []).append(
@@ -185,11 +222,12 @@ def run(rounds: int, variants: list[int], steps_shown: list[str]) -> None:
             client.post(f"/payments/pay/{number}/", {"method": "wallet"})
         if turn < 2:
             own.clear()
+    outside = _handler_outside_chain(client, rounds)
     print(f"# Middleware's own time per signed-in request, in-process, {rounds} rounds (µs)\n")
     shown = [s for s in steps_shown if s in own]
     print("| layer | " + " | ".join(f"{s} CPU min / med | {s} wall med" for s in shown) + " |")
     print("|---|" + "--:|--:|" * len(shown))
-    for layer in [*names, "(all middleware)", *EXTRA]:
+    for layer in [*names, "(all middleware)", "(whole request)", *EXTRA]:
         cells = []
         for s in shown:
             values = own[s][layer]
@@ -197,6 +235,16 @@ def run(rounds: int, variants: list[int], steps_shown: list[str]) -> None:
             wall = [v[1] for v in values]
             cells.append(f"{min(cpu):.0f} / {statistics.median(cpu):.0f} | {statistics.median(wall):.0f}")
         print(f"| {layer} | " + " | ".join(cells) + " |")
+    print(
+        f"\nWSGIHandler outside the middleware chain (request object, signals, response close), "
+        f"signed-in GET /cart/: CPU min {min(outside):.0f} / median {statistics.median(outside):.0f} µs"
+    )
+    if STEP_PROFILER is not None:
+        import pstats
+
+        print()
+        pattern = "middleware|messages|locale|trans_real|csrf|signing|cookie|http/|handlers|sessions|vary|cache"
+        pstats.Stats(STEP_PROFILER).sort_stats("cumulative").print_stats(pattern, 60)
     if PROFILER is not None:
         import pstats
 
@@ -211,10 +259,15 @@ def main() -> None:
     parser.add_argument("--variants", required=True, help="comma-separated variant ids")
     parser.add_argument("--steps", default="add,checkout,place")
     parser.add_argument("--cprofile-user", action="store_true", help="cProfile the user loads (auth.get_user)")
+    parser.add_argument("--cprofile-step", default="", help="cProfile one step's requests: add, checkout, place")
     parser.add_argument("--baseline", action="store_true", help="load the user with ModelBackend.get_user")
     args = parser.parse_args()
-    global BASELINE
+    global BASELINE, STEP_PROFILER, STEP_PROFILED
     BASELINE = args.baseline
+    if args.cprofile_step:
+        import cProfile
+
+        STEP_PROFILER, STEP_PROFILED = cProfile.Profile(time.thread_time), args.cprofile_step
     if args.cprofile_user:
         import cProfile
 
