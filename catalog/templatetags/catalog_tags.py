@@ -4,6 +4,7 @@ time. Every product grid (home, listings, search, suggestions) uses these cards.
 
 from functools import lru_cache
 from html import escape as _escape
+from urllib.parse import urlencode
 
 from django import template
 from django.contrib.humanize.templatetags.humanize import intcomma
@@ -163,11 +164,22 @@ def sort_links(querystring: str, choices: list[tuple[str, str]], current: str) -
     current one marked."""
     params = QueryDict(querystring, mutable=True)
     params.pop("page", None)
+    # The other parameters encoded once, before and after the sort's place (the end when the
+    # query string has none), not once per link: a search's words were quoted five times.
+    before, after = QueryDict(mutable=True), QueryDict(mutable=True)
+    part = before
+    for key, values in params.lists():
+        if key == "sort":
+            part = after
+        else:
+            part.setlist(key, values)
+    head, tail = before.urlencode(), after.urlencode()
     links = []
     for value, label in choices:
-        params["sort"] = value
+        # As QueryDict.urlencode encodes one parameter.
+        encoded = "&".join(p for p in (head, urlencode({"sort": value}), tail) if p)
         on = 'class="on" aria-current="true"' if value == current else ""
-        links.append(f'<a href="?{_escape(params.urlencode())}" {on}>{_escape(str(label))}</a>')
+        links.append(f'<a href="?{_escape(encoded)}" {on}>{_escape(str(label))}</a>')
     return mark_safe("".join(links))  # noqa: S308 - escaped above
 
 

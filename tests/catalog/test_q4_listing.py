@@ -3,10 +3,13 @@ tag, and the products statement compiled once per process and listing shape."""
 
 import pytest
 from django.core.paginator import Paginator
+from django.http import QueryDict
 from django.template import engines
 from django.utils import translation
+from django.utils.html import escape
 
 from catalog import selectors
+from catalog.filters import SORT_CHOICES
 from catalog.templatetags import catalog_tags
 from tests import factories
 
@@ -117,3 +120,41 @@ def test_the_facet_statements_of_a_search_are_compiled_once_and_count_each_searc
     assert kept == ["planned", "whole", "planned", "whole"]
     assert facets("T恤", brand=brand.pk) == (2, {"优品": 2, "别家": 1})
     assert len(kept) == 4
+
+
+def _sort_links_before(querystring, choices, current):
+    """catalog_tags.sort_links as it was: every parameter encoded again for each link."""
+    params = QueryDict(querystring, mutable=True)
+    params.pop("page", None)
+    links = []
+    for value, label in choices:
+        params["sort"] = value
+        on = 'class="on" aria-current="true"' if value == current else ""
+        links.append(f'<a href="?{escape(params.urlencode())}" {on}>{escape(str(label))}</a>')
+    return "".join(links)
+
+
+@pytest.mark.parametrize(
+    "querystring",
+    [
+        "",
+        "page=2",
+        "sort=newest",
+        "q=%E7%BA%AF%E6%A3%89&brand=413",
+        "q=a+b&sort=price_asc&brand=1&brand=2&page=3",
+        "sort=x&av=3&sort=y",
+        "a=%26%3C&b=&sort=&q=x%27y",
+    ],
+)
+def test_sort_links_encode_the_other_parameters_once_and_link_as_before(querystring, monkeypatch):
+    import django.http.request
+
+    encoded = []
+    real = django.http.request.urlencode
+    monkeypatch.setattr(django.http.request, "urlencode", lambda query, *a: encoded.append(*query) or real(query, *a))
+    for current in ("popular", "newest", "nothing"):
+        with translation.override("en"):
+            encoded.clear()
+            html = catalog_tags.sort_links(querystring, SORT_CHOICES, current)
+            assert encoded.count(b"q") == (1 if "q=" in querystring else 0)  # not once per link
+            assert html == _sort_links_before(querystring, SORT_CHOICES, current)
