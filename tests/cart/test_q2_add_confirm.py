@@ -127,3 +127,16 @@ def test_the_confirm_page_lists_the_lines_in_the_order_they_were_added(client):
     page = client.get(reverse("cart:checkout")).content.decode()
 
     assert page.index(first.sku) < page.index(second.sku)
+
+
+def test_the_confirm_pages_tags_escape_what_they_write(client):
+    variant = with_options(stocked_variant(price="10.00", name="<b>Tee</b> & co", name_en=""), ("fit", 1, "A&B"))
+    user, _address, _cart = buyer_with_cart([(variant, 3)])
+    client.force_login(user)
+
+    page = client.get(reverse("cart:checkout")).content.decode()
+
+    assert "&lt;b&gt;Tee&lt;/b&gt; &amp; co" in page and "<b>Tee" not in page
+    assert f"A&amp;B-en · {variant.sku}" in page or f"A&amp;B · {variant.sku}" in page  # either language
+    assert "¥10.00 × 3</span><strong>¥30.00</strong>" in page
+    assert 'name="shipping_method" value="standard" checked>' in page
