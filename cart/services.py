@@ -610,41 +610,45 @@ _PLACEHOLDER_TOKEN = uuid.UUID(int=7_312_905)  # no cart's token: stands for it 
 _PLACEHOLDER_ADDRESS = -7_312_907  # no address's id, beside the customer's (_PLACEHOLDER_ID)
 
 
-@cache
-def _placing_lookups() -> tuple[tuple[str, tuple], tuple[str, tuple], tuple[str, tuple]]:
-    """checkout_place_order's three lookups by key, compiled once per process from the querysets
-    it ran (the same SQL, LIMIT 1 and no ORDER BY, as _only): its cart by token and customer,
-    locked; the address by id and customer; the customer's row, locked FOR NO KEY UPDATE. Built
-    by the ORM per placement they cost about 1 ms of Python for three statements of a primary
-    key each. Each is (SQL, its parameters with placeholders where the placement's values go).
-    Compiled inside the placing transaction (a FOR UPDATE compiles in one only)."""
+def _placing_querysets(token, customer_id: int, address_id: int) -> tuple:
+    """checkout_place_order's three lookups by key: its cart by token and customer, locked; the
+    address by id and customer; the customer's row, locked FOR NO KEY UPDATE."""
+    return (
+        Cart.objects.select_for_update().filter(token=token, user_id=customer_id),
+        Address.objects.filter(pk=address_id, user_id=customer_id),
+        get_user_model().objects.select_for_update(no_key=True).filter(pk=customer_id).values_list("pk"),
+    )
 
-    def compiled(queryset) -> tuple[str, tuple]:
+
+@cache
+def _placing_lookups() -> tuple[tuple[str, tuple], ...]:
+    """_placing_querysets compiled once per process on PostgreSQL (the same SQL, LIMIT 1 and no
+    ORDER BY, as _only), placeholders where the placement's values go: built by the ORM per
+    placement they cost about 1 ms of Python for three statements of a primary key each. Each
+    is (SQL, its parameters). Compiled inside the placing transaction (a FOR UPDATE compiles in
+    one only)."""
+    compiled = []
+    cart, address, customer = _placing_querysets(_PLACEHOLDER_TOKEN, _PLACEHOLDER_ID, _PLACEHOLDER_ADDRESS)
+    for queryset in (
+        cart.values_list(*_fields(Cart, {f.attname for f in Cart._meta.concrete_fields})),
+        address.values_list(*_fields(Address, {f.attname for f in Address._meta.concrete_fields})),
+        customer,
+    ):
         sql, params = queryset.order_by()[:1].query.sql_with_params()
         if sql.count("%s") != len(params):
             raise RuntimeError(f"placing's lookups: parameters not all bound in {sql}")
-        return sql, tuple(params)
-
-    cart = compiled(
-        Cart.objects.select_for_update()
-        .filter(token=_PLACEHOLDER_TOKEN, user_id=_PLACEHOLDER_ID)
-        .values_list(*_fields(Cart, {f.attname for f in Cart._meta.concrete_fields}))
-    )
-    address = compiled(
-        Address.objects.filter(pk=_PLACEHOLDER_ADDRESS, user_id=_PLACEHOLDER_ID).values_list(
-            *_fields(Address, {f.attname for f in Address._meta.concrete_fields})
-        )
-    )
-    customer = compiled(
-        get_user_model().objects.select_for_update(no_key=True).filter(pk=_PLACEHOLDER_ID).values_list("pk")
-    )
-    return cart, address, customer
+        compiled.append((sql, tuple(params)))
+    return tuple(compiled)
 
 
 def _placing_lookup(which: int, model, values: dict):
-    """One of _placing_lookups' statements run with `values` (placeholder -> the placement's):
-    its row as a `model` instance (None for the customer's lock: the row is all it needs), or
-    None when there is none."""
+    """One of _placing_querysets' lookups with `values` (placeholder -> the placement's): its row
+    as a `model` instance (the bare row for the customer's lock, model None), or None when there
+    is none. Elsewhere than on PostgreSQL (the embedded SQLite default, whose values need the
+    ORM's converters) the ORM runs it."""
+    if connection.vendor != "postgresql":
+        args = (values[_PLACEHOLDER_TOKEN], values[_PLACEHOLDER_ID], values[_PLACEHOLDER_ADDRESS])
+        return _only(_placing_querysets(*args)[which])
     sql, params = _placing_lookups()[which]
     with connection.cursor() as cursor:
         cursor.execute(sql, [values.get(p, p) if type(p) in (int, uuid.UUID) else p for p in params])
