@@ -19,7 +19,7 @@ from functools import cache
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.db import IntegrityError, connection, transaction
-from django.db.models import Count, F, Prefetch, Q, Sum
+from django.db.models import Count, F, Prefetch, Q, Subquery, Sum
 from django.db.models.functions import Coalesce
 from django.utils import timezone, translation
 from django.utils.translation import gettext as _
@@ -424,26 +424,38 @@ class _Compiled:
     binds them and nothing else. Built per request, each of the add's and the confirm page's
     small statements cost more Python (building the queryset, compiling it, making the objects)
     than PostgreSQL took to run it. Compiled from the queryset the ORM would run, it cannot drift
-    from it; its rows are the driver's (none of the fields read needs a converter on
-    PostgreSQL). `fields`: the model fields selected first, in the model's order (from_db's)."""
+    from it; its values go through the ORM's converters when the database needs any (none of
+    the fields read needs one on PostgreSQL; SQLite's decimals, UUIDs and times do). `fields`:
+    the model fields selected first, in the model's order (from_db's)."""
 
     def __init__(self, build, *, fields: tuple[str, ...] = (), **more) -> None:
         self.build, self.fields = build, fields
         self.__dict__.update(more)
         self._compiled = None
 
-    def rows(self, first: int, second: int | None = None) -> list[tuple]:
+    def rows(self, first: int, second: int | None = None) -> list:
         compiled = self._compiled
         if compiled is None:  # a statement with FOR UPDATE compiles inside a transaction only
-            sql, params = self.build().query.sql_with_params()
+            compiler = self.build().query.get_compiler(connection=connection)
+            sql, params = compiler.as_sql()
             if sql.count("%s") != len(params) or _PLACEHOLDER_ID not in params:
                 raise RuntimeError(f"not a statement with its ids as parameters: {sql}")
-            compiled = self._compiled = (sql, tuple(params))
-        sql, params = compiled
+            converters = list(compiler.get_converters([column for column, _, _ in compiler.select]).items())
+            compiled = self._compiled = (sql, tuple(params), converters)
+        sql, params, converters = compiled
         ids = {_PLACEHOLDER_ID: first, _SECOND_ID: second}
         with connection.cursor() as cursor:
             cursor.execute(sql, [ids.get(p, p) if type(p) is int else p for p in params])
-            return cursor.fetchall()
+            rows = cursor.fetchall()
+        if not converters:
+            return rows
+        converted = []
+        for row in map(list, rows):
+            for at, (functions, expression) in converters:
+                for function in functions:
+                    row[at] = function(row[at], expression, connection)
+            converted.append(row)
+        return converted
 
 
 def _all_fields(model) -> tuple[str, ...]:
@@ -465,6 +477,9 @@ def _insert(obj):
     """`obj` (a new cart or cart line) inserted as save() would insert it, its pk set: each field's
     pre_save (defaults, auto_now) and database value, in one statement built once per model. No
     signal receiver listens to these models; save() cost more Python than its INSERT took."""
+    if connection.vendor != "postgresql":  # RETURNING and these values are PostgreSQL's
+        obj.save(force_insert=True)
+        return obj
     fields, sql = _insert_statement(type(obj))
     values = [f.get_db_prep_save(f.pre_save(obj, add=True), connection) for f in fields]
     with connection.cursor() as cursor:
@@ -532,23 +547,23 @@ _OPEN_CART_OPTIONS = _Compiled(
 )
 
 
+# The address book with the wallet's balance on each row (a statement fewer: the page needs both).
 _ADDRESSES = _Compiled(
-    lambda: Address.objects.filter(user_id=_PLACEHOLDER_ID).values_list(*_all_fields(Address)),
+    lambda: Address.objects.filter(user_id=_PLACEHOLDER_ID)
+    .annotate(wallet_balance=Subquery(Wallet.objects.filter(user_id=_PLACEHOLDER_ID).values("balance")))
+    .values_list(*_all_fields(Address), "wallet_balance"),
     fields=_all_fields(Address),
 )
-_WALLET_BALANCE = _Compiled(lambda: Wallet.objects.filter(user_id=_PLACEHOLDER_ID).values_list("balance"))
 
 
-def checkout_addresses(*, user) -> list[Address]:
-    """The customer's address book, the default first (Address's ordering), for the confirm page."""
+def checkout_addresses(*, user) -> tuple[list[Address], Decimal | None]:
+    """The customer's address book, the default first (Address's ordering), and their wallet's
+    balance (None for an account with no wallet, one removed by hand, or with no address: the
+    confirm page then asks for one first), for the confirm page: one statement."""
     db = connection.alias
-    return [Address.from_db(db, _ADDRESSES.fields, row) for row in _ADDRESSES.rows(user.pk)]
-
-
-def checkout_wallet_balance(*, user) -> Decimal | None:
-    """The customer's wallet balance, or None for an account with no wallet (one removed by hand)."""
-    rows = _WALLET_BALANCE.rows(user.pk)
-    return rows[0][0] if rows else None
+    rows = _ADDRESSES.rows(user.pk)
+    addresses = [Address.from_db(db, _ADDRESSES.fields, row[:-1]) for row in rows]
+    return addresses, (rows[0][-1] if rows else None)
 
 
 def _open_cart_summary(*, user_id: int) -> CartSummary:

@@ -169,7 +169,7 @@ def _confirm_page(request: HttpRequest, data=None, *, changed: bool = False) -> 
     if not summary.lines:
         messages.info(request, _("Your cart is empty."))
         return redirect("cart:detail")
-    addresses = services.checkout_addresses(user=request.user)
+    addresses, balance = services.checkout_addresses(user=request.user)
     if not addresses:
         messages.info(request, _("Add a delivery address first."))
         return redirect(reverse("accounts:address_new") + "?next=" + reverse("cart:checkout"))
@@ -189,7 +189,7 @@ def _confirm_page(request: HttpRequest, data=None, *, changed: bool = False) -> 
         )  # fmt: skip
     except CartError:
         least = None
-    wallet_balance = _wallet_balance(request)
+    wallet_balance = _wallet_balance(balance)
     form = CheckoutForm(
         data,
         addresses=addresses,
@@ -262,11 +262,10 @@ def checkout(request: HttpRequest) -> HttpResponse:
     return _confirm_page(request, request.POST if request.method == "POST" else None)
 
 
-def _wallet_balance(request: HttpRequest) -> Decimal | None:
-    """The customer's wallet balance when the wallet is offered; else None."""
+def _wallet_balance(balance: Decimal | None) -> Decimal | None:
+    """The customer's wallet balance (`balance`, None: no wallet) when the wallet is offered; else None."""
     if "wallet" not in settings.PAYMENT_PROVIDERS:
         return None
-    balance = services.checkout_wallet_balance(user=request.user)
     return Decimal("0.00") if balance is None else balance
 
 
