@@ -327,31 +327,22 @@ _RESERVE_SQL = (
 
 
 def _reserve_rows(taken: list[tuple[int, int, int]]) -> dict[int, tuple[int, int, int, int]]:
-    """reserved += units on each (stock id, variant id, units) row, in one statement, under the
-    same guard as _move (0 <= reserved <= on_hand). Returns stock id -> (on_hand, reserved,
-    warehouse id, product id) after. Precondition: the rows are locked (stock_reserve), so the
-    guard holds; a row it refused would be a broken lock: StockRefused, and the caller's
-    transaction rolls back."""
+    """reserved += units on each (stock id, variant id, units) row, a statement per row, under
+    the same guard as _move (0 <= reserved <= on_hand). Returns stock id -> (on_hand, reserved,
+    warehouse id, product id) after. Off PostgreSQL only (the embedded SQLite default): on
+    PostgreSQL _reserve_recorded does this with the movements and reservations in one statement.
+    Precondition: the rows are locked (stock_reserve), so the guard holds; a row it refused
+    would be a broken lock: StockRefused, and the caller's transaction rolls back."""
     table = Stock._meta.db_table
+    after = {}
     with connection.cursor() as cursor:
-        if connection.vendor == "postgresql":
-            values = ", ".join(["(%s::integer, %s::integer)"] * len(taken))
+        for stock_id, _variant, units in taken:
             cursor.execute(
-                f"UPDATE {table} AS s SET reserved = s.reserved + v.units FROM (VALUES {values}) AS v (id, units) "  # noqa: S608
-                "WHERE s.id = v.id AND s.reserved + v.units <= s.on_hand "
-                "RETURNING s.id, s.on_hand, s.reserved, s.warehouse_id, s.product_id",
-                [value for stock_id, _variant, units in taken for value in (stock_id, units)],
+                f"UPDATE {table} SET reserved = reserved + %s WHERE id = %s AND reserved + %s <= on_hand "  # noqa: S608
+                "RETURNING id, on_hand, reserved, warehouse_id, product_id",
+                [units, stock_id, units],
             )
-            after = {row[0]: row[1:] for row in cursor.fetchall()}
-        else:  # the embedded default (SQLite: no column list on a VALUES alias): a statement per row
-            after = {}
-            for stock_id, _variant, units in taken:
-                cursor.execute(
-                    f"UPDATE {table} SET reserved = reserved + %s WHERE id = %s AND reserved + %s <= on_hand "  # noqa: S608
-                    "RETURNING id, on_hand, reserved, warehouse_id, product_id",
-                    [units, stock_id, units],
-                )
-                after.update({row[0]: row[1:] for row in cursor.fetchall()})
+            after.update({row[0]: row[1:] for row in cursor.fetchall()})
     if len(after) != len(taken):  # pragma: no cover - the rows are locked
         raise StockRefused(f"stock rows {[t[0] for t in taken if t[0] not in after]} could not reserve")
     return after
