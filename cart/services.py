@@ -69,6 +69,7 @@ from payments.services import (
 )
 from shop.core.inserts import rows_insert
 from shop.core.money import format_money, money
+from shop.core.prepared import rows_converted
 from shop.core.text import parse_whole_number
 from shop.models import Address
 
@@ -447,15 +448,7 @@ class _Compiled:
         with connection.cursor() as cursor:
             cursor.execute(sql, [ids.get(p, p) if type(p) is int else p for p in params])
             rows = cursor.fetchall()
-        if not converters:
-            return rows
-        converted = []
-        for row in map(list, rows):
-            for at, (functions, expression) in converters:
-                for function in functions:
-                    row[at] = function(row[at], expression, connection)
-            converted.append(row)
-        return converted
+        return rows_converted(rows, converters, connection)
 
 
 def _all_fields(model) -> tuple[str, ...]:

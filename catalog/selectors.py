@@ -50,7 +50,7 @@ from catalog.models import (
 )
 from catalog.search import tsquery
 from shop.core.pagecache import PRODUCT_SET, PRODUCTS, fragment_cached, page_tag, product_tag
-from shop.core.prepared import CompiledRead
+from shop.core.prepared import CompiledRead, rows_converted
 from shop.core.recent import recent_get
 
 CARD_FIELDS = (
@@ -317,15 +317,7 @@ class ListingProducts:
         with connection.cursor() as cursor:
             cursor.execute(sql, params)
             rows = cursor.fetchall()
-        if not converters:
-            return rows
-        converted = []
-        for row in map(list, rows):
-            for position, (functions, expression) in converters:
-                for function in functions:
-                    row[position] = function(row[position], expression, connection)
-            converted.append(tuple(row))
-        return converted
+        return [tuple(row) for row in rows_converted(rows, converters, connection)] if converters else rows
 
 
 def search_matching(queryset: QuerySet[Product], raw: str) -> QuerySet[Product]:

@@ -34,6 +34,21 @@ _PLACEHOLDER = re.compile(r"%s|%%")
 DUPLICATE_PREPARED_STATEMENT = "42P05"
 
 
+def rows_converted(rows: list, converters: list, connection) -> list:
+    """Rows of a statement compiled once, as iterating its queryset would give them: each
+    column through the ORM's converters (`compiler.get_converters`), as lists; the rows as
+    they came when there is nothing to convert."""
+    if not converters:
+        return rows
+    converted = []
+    for row in map(list, rows):
+        for position, (functions, expression) in converters:
+            for function in functions:
+                row[position] = function(row[position], expression, connection)
+        converted.append(row)
+    return converted
+
+
 class CompiledRead:
     """`build(marker)` returns the queryset with `marker` as its one varying argument (a string
     compared for equality, e.g. a slug). `rows(value, using=alias)` returns what iterating that
@@ -75,15 +90,7 @@ class CompiledRead:
             else:
                 cursor.execute(sql, params)
             rows = cursor.fetchall()
-        if not converters:
-            return rows
-        converted = []
-        for row in map(list, rows):
-            for position, (functions, expression) in converters:
-                for function in functions:
-                    row[position] = function(row[position], expression, connection)
-            converted.append(row)
-        return converted
+        return rows_converted(rows, converters, connection)
 
     def _execute_prepared(self, connection, cursor, sql: str, statement: str, params: list) -> None:
         execute = f"EXECUTE {statement}({', '.join(['%s'] * len(params))})"
