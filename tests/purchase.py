@@ -49,6 +49,19 @@ def shown_total(cart, address, *, shipping_method: str = "standard", insured: bo
     return str(totals.total)
 
 
+def place_form(cart, address, **changes) -> dict:
+    """The place form as the confirm page fills it (standard shipping, no insurance, the wallet,
+    its shown total), with `changes` on top: for tests that post "place order" by hand."""
+    return {
+        "cart": str(cart.token),
+        "address": str(address.pk),
+        "shipping_method": "standard",
+        "insured": "0",
+        "payment_method": "wallet",
+        "total": shown_total(cart, address),
+    } | changes
+
+
 def english(client):
     """Make a test client browse in English (the shop's default language is Chinese), so tests
     can read its messages. Returns the client."""

@@ -18,7 +18,7 @@ from orders.models import Notification, Order
 from orders.services import notification_deliver
 from payments.models import Payment, Wallet, WalletEntry
 from payments.services import wallet_top_up
-from tests.purchase import buyer_with_cart, place, shown_total, stocked_variant
+from tests.purchase import buyer_with_cart, place, place_form, stocked_variant
 
 D = Decimal
 PLACE = reverse("cart:place")
@@ -35,17 +35,6 @@ def wallet_buyer(*, balance: str, on_hand: int = 10, language: str = "en"):
     return user, address, cart, variant
 
 
-def form(cart, address) -> dict:
-    return {
-        "cart": str(cart.token),
-        "address": str(address.pk),
-        "shipping_method": "standard",
-        "insured": "0",
-        "payment_method": "wallet",
-        "total": shown_total(cart, address),
-    }
-
-
 @pytest.mark.django_db(transaction=True)
 def test_placing_and_paying_from_the_wallet_commit_once(client):
     """Was two commits (the order, then the wallet's payment in a transaction of its own)."""
@@ -53,7 +42,7 @@ def test_placing_and_paying_from_the_wallet_commit_once(client):
     client.force_login(user)
 
     with mock.patch.object(connection, "commit", wraps=connection.commit) as commit:
-        response = client.post(PLACE, form(cart, address))
+        response = client.post(PLACE, place_form(cart, address))
 
     order = Order.objects.get(customer=user)
     assert response["Location"] == order.get_absolute_url()

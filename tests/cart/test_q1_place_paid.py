@@ -15,20 +15,9 @@ from orders.models import Notification, Order
 from payments.models import Payment, WalletEntry
 from payments.services import wallet_top_up
 from tests import factories
-from tests.purchase import buyer_with_cart, shown_total, stocked_variant
+from tests.purchase import buyer_with_cart, place_form, stocked_variant
 
 pytestmark = pytest.mark.django_db
-
-
-def _form(cart, address) -> dict:
-    return {
-        "cart": str(cart.token),
-        "address": str(address.pk),
-        "shipping_method": "standard",
-        "insured": "0",
-        "payment_method": "wallet",
-        "total": shown_total(cart, address),
-    }
 
 
 def test_the_wallet_s_order_is_inserted_paid_with_both_events_and_its_units_reserved_in_one_statement(client):
@@ -44,7 +33,7 @@ def test_the_wallet_s_order_is_inserted_paid_with_both_events_and_its_units_rese
     client.force_login(user)
 
     with CaptureQueriesContext(connection) as queries:
-        response = client.post(reverse("cart:place"), _form(cart, address))
+        response = client.post(reverse("cart:place"), place_form(cart, address))
 
     order = Order.objects.get(customer=user)
     assert response.status_code == 302 and response["Location"] == order.get_absolute_url()
@@ -93,7 +82,7 @@ def test_an_order_with_nothing_to_pay_is_inserted_paid_with_its_number_as_the_pa
     address.province = address.city = "上海"  # free shipping over the threshold there
     address.save()
     client.force_login(user)
-    form = {**_form(cart, address), "payment_method": "cod"}
+    form = place_form(cart, address, payment_method="cod")
 
     response = client.post(reverse("cart:place"), form)
 

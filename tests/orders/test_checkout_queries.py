@@ -17,7 +17,7 @@ from orders.models import Notification, Order
 from payments.models import Payment
 from payments.services import wallet_pay, wallet_top_up
 from tests import factories
-from tests.purchase import buyer_with_cart, place, shown_total
+from tests.purchase import buyer_with_cart, place, place_form
 
 pytestmark = pytest.mark.django_db
 PLACE = reverse("cart:place")
@@ -60,14 +60,7 @@ def place_with_wallet(client, lines: int) -> tuple[Order, int]:
     user, address, cart = buyer_with_cart([(v, 1) for v in variants(lines)])
     wallet_top_up(user=user, amount=Decimal("1000.00"), reference=f"top-up-{lines}")
     client.force_login(user)
-    form = {
-        "cart": str(cart.token),
-        "address": str(address.pk),
-        "shipping_method": "standard",
-        "insured": "0",
-        "payment_method": "wallet",
-        "total": shown_total(cart, address),
-    }
+    form = place_form(cart, address)
     with CaptureQueriesContext(connection) as queries:
         response = client.post(PLACE, form)
     order = Order.objects.get(customer=user)
