@@ -178,7 +178,7 @@ def cart_add_for(*, user, session, variant_id: int, quantity: int) -> CartLine:
             if cart is not None:
                 return _cart_add_locked(cart=cart, variant_id=variant_id, quantity=quantity)
     with transaction.atomic():
-        cart = _insert(Cart())
+        (cart,) = rows_insert([Cart()])
         line = _cart_add_locked(cart=cart, variant_id=variant_id, quantity=quantity, new=True)
     session["cart_token"] = str(cart.token)  # only for a cart that was opened (committed)
     return line
@@ -202,7 +202,7 @@ def _cart_create(*, user) -> Cart:
     first (raised once that request's transaction commits: the unique index waits for it); the
     caller's transaction is then rolled back, with nothing written."""
     try:
-        return _insert(Cart(user=user))
+        return rows_insert([Cart(user=user)])[0]
     except IntegrityError as exc:
         raise _CartOpenedMeanwhile from exc
 
@@ -235,7 +235,7 @@ def _cart_add_locked(*, cart: Cart, variant_id: int, quantity: int, new: bool = 
     if total > available:
         raise CartError(CartErrorCode.NOT_ENOUGH, n=max(available, 0), name=_product_name(variant_id, names))
     if line is None:
-        return _insert(CartLine(cart=cart, variant_id=variant_id, quantity=total, price_seen=price))
+        return rows_insert([CartLine(cart=cart, variant_id=variant_id, quantity=total, price_seen=price)])[0]
     line.cart = cart
     line.quantity = total
     line.price_seen = price
@@ -453,33 +453,6 @@ class _Compiled:
 
 def _all_fields(model) -> tuple[str, ...]:
     return tuple(f.attname for f in model._meta.concrete_fields)
-
-
-@cache
-def _insert_statement(model) -> tuple[list, str]:
-    quote = connection.ops.quote_name
-    fields = [f for f in model._meta.concrete_fields if not f.primary_key]
-    sql = (
-        f"INSERT INTO {quote(model._meta.db_table)} ({', '.join(quote(f.column) for f in fields)}) "  # noqa: S608 - names from the model
-        f"VALUES ({', '.join(['%s'] * len(fields))}) RETURNING {quote(model._meta.pk.column)}"
-    )
-    return fields, sql
-
-
-def _insert(obj):
-    """`obj` (a new cart or cart line) inserted as save() would insert it, its pk set: each field's
-    pre_save (defaults, auto_now) and database value, in one statement built once per model. No
-    signal receiver listens to these models; save() cost more Python than its INSERT took."""
-    if connection.vendor != "postgresql":  # RETURNING and these values are PostgreSQL's
-        obj.save(force_insert=True)
-        return obj
-    fields, sql = _insert_statement(type(obj))
-    values = [f.get_db_prep_save(f.pre_save(obj, add=True), connection) for f in fields]
-    with connection.cursor() as cursor:
-        cursor.execute(sql, values)
-        obj.pk = cursor.fetchone()[0]
-    obj._state.adding, obj._state.db = False, connection.alias
-    return obj
 
 
 _IN_STOCK = Coalesce(Sum(F("stocks__on_hand") - F("stocks__reserved")), 0)

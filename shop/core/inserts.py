@@ -11,7 +11,7 @@ number of rows.
 
 Like bulk_create, it sends no pre_save/post_save signals: use it only for models that have no
 receivers of those and no save() of their own (the rows of the purchase: orders, payments,
-parcels and their lines and events).
+parcels and their lines and events; the cart and its lines when added to).
 """
 
 from functools import cache
