@@ -23,6 +23,14 @@ unit added, the confirm page opened), then all of them press "place order" at th
 (for a burst after a drive that sold them out). `check` compares orders with reserved stock
 and the wallets with their ledgers and payments (nothing oversold, nobody charged twice).
 `profile` times the requests of a purchase in-process, single-threaded.
+
+The buyers' client runs on the cores the shop it measures runs on, so it is kept light (Buyer:
+raw sockets, cookies in a dict, the place form read by a scanner that HTMLParser checks), and
+`drive` reports what it took: its CPU time per paid order and in cores over the measured window
+(client_cpu_ms_per_order, client_cpu_cores; bench/goals.py shows them beside the checkout row).
+Measured on the shared 2-core machine: about 7 ms of CPU an order with urllib's opener stack,
+CookieJar and HTMLParser; about 2 ms now. Threads stay: one buyer alone costs the same per order
+as 16 threads in one process, so worker processes would save no GIL hand-offs worth having.
 """
 
 import argparse
@@ -31,17 +39,16 @@ import json
 import os
 import random
 import re
+import socket
 import statistics
 import sys
 import threading
 import time
 import zlib
 from concurrent.futures import ThreadPoolExecutor
+from html import unescape
 from html.parser import HTMLParser
-from http.cookiejar import Cookie, CookieJar
-from urllib.error import HTTPError
 from urllib.parse import urlencode, urlsplit
-from urllib.request import HTTPCookieProcessor, HTTPRedirectHandler, Request, build_opener
 
 PASSWORD = "bench-pass-1234"  # noqa: S105 - throwaway benchmark accounts
 
@@ -79,6 +86,55 @@ class PlaceForm(HTMLParser):
         parser = cls()
         parser.feed(page)
         return parser.fields if parser.can_place and "cart" in parser.fields else None
+
+
+# What PlaceForm reads, by two compiled patterns over the form's text only: the driver reads a
+# confirm page per purchase, and HTMLParser (pure Python, every tag of the page: about 1.1 ms of
+# CPU a page) cost more than the rest of the buyer's work; this costs about 0.06 ms. It relies on
+# what Django renders: attributes quoted, no ">" inside a value (escaped as &gt;). PlaceForm stays
+# the reference: each of `drive`'s threads reads its first page with both (a difference is an error
+# outcome), and tests/shop/test_p2_bench_client.py compares them on real confirm pages.
+FORM_TAG = re.compile(r"<(input|button)\b([^>]*)>", re.I)
+TAG_ATTR = re.compile(r"""([^\s/>"'=]+)(\s*=\s*(?:"([^"]*)"|'([^']*)'|([^\s>"']+)))?""")
+MAX_AGE = re.compile(r"max-age\s*=\s*(-?\d+)", re.I)
+
+
+def place_form(page: str) -> dict | None:
+    """PlaceForm.of(page), without parsing the rest of the page."""
+    at = page.find('id="confirm-form"')
+    start = page.rfind("<form", 0, at)
+    if at < 0 or start < 0 or page.find(">", start) < at:  # no such form, or the id is not the form's
+        return None
+    end = page.find("</form", at)
+    fields: dict[str, str] = {}
+    can_place = False
+    for tag, text in FORM_TAG.findall(page, at, len(page) if end < 0 else end):
+        a: dict[str, str | None] = {}
+        for name, equals, double, single, bare in TAG_ATTR.findall(text):
+            value = double or single or bare
+            a[name.lower()] = (unescape(value) if "&" in value else value) if equals else None
+        if tag.lower() == "button":
+            if a.get("id") == "place-order":
+                can_place = "disabled" not in a
+        elif a.get("name") and "disabled" not in a:
+            kind = a.get("type", "text")
+            if kind in ("radio", "checkbox") and "checked" not in a:
+                continue
+            if kind != "submit":
+                fields[a["name"]] = a.get("value") or ("on" if kind == "checkbox" else "")
+    return fields if can_place and "cart" in fields else None
+
+
+def unchunk(body: bytes) -> bytes:
+    """The body of a response sent with Transfer-Encoding: chunked."""
+    out, at = [], 0
+    while True:
+        eol = body.index(b"\r\n", at)
+        size = int(body[at:eol].split(b";", 1)[0], 16)
+        if size == 0:
+            return b"".join(out)
+        out.append(body[eol + 2 : eol + 2 + size])
+        at = eol + 2 + size + 2
 
 
 def flash_messages(cookie_value: str) -> list[tuple[int, str]]:
@@ -162,39 +218,88 @@ SESSIONS: dict[str, str] = {}  # email -> session key, from setup's output (--se
 
 
 class Buyer:
+    """One customer's browser, as light as a load generator should be: it runs on the cores the
+    shop it measures runs on. A request is one HTTP/1.1 exchange on its own socket (gunicorn's
+    sync workers close each connection after its response, so keep-alive would save nothing),
+    written and read by hand: no urllib opener, CookieJar or email header parser. Cookies are a
+    dict (the shop sets every cookie on "/" of one host; a cookie deleted by Max-Age=0 or an empty
+    value is dropped, as a browser does); redirects are not followed."""
+
     def __init__(self, base: str, email: str) -> None:
+        url = urlsplit(base)
         self.base = base
+        # Resolved once: a connect per request, not a name lookup per request ("localhost" may
+        # name ::1 and 127.0.0.1: the first that accepts, as urllib would).
+        found = socket.getaddrinfo(url.hostname, url.port or 80, type=socket.SOCK_STREAM)
+        self.family, self.address = found[0][0], found[0][4]
+        for family, _type, _proto, _name, address in found if len(found) > 1 else ():
+            try:
+                socket.create_connection(address[:2], timeout=5).close()
+            except OSError:
+                continue
+            self.family, self.address = family, address
+            break
+        self.fixed_headers = f"Host: {url.netloc}\r\nReferer: {base}/\r\nConnection: close\r\n"
         self.email = email
-        self.jar = CookieJar()
+        self.cookies: dict[str, str] = {}
         if email in SESSIONS:
-            host = urlsplit(base).hostname
-            self.jar.set_cookie(
-                Cookie(0, "sessionid", SESSIONS[email], None, False, host, False, False, "/", True, False, None, False,
-                       None, None, {})
-            )  # fmt: skip
-
-        class NoRedirect(HTTPRedirectHandler):
-            def redirect_request(self, *args, **kwargs):
-                return None
-
-        self.http = build_opener(HTTPCookieProcessor(self.jar), NoRedirect)
+            self.cookies["sessionid"] = SESSIONS[email]
         self.requests = 0  # made by this buyer, to state a purchase's requests
+        self.verify = True  # the first confirm page is also read by PlaceForm: the same form
 
     def csrf(self) -> str:
-        return next((c.value for c in self.jar if c.name == "csrftoken"), "")
+        return self.cookies.get("csrftoken", "")
 
     def request(self, path: str, data: dict | None = None, timeout: float = 30) -> tuple[int, str, str]:
-        body = None
-        headers = {"Referer": self.base + "/"}
+        """(status, body, Location) of GET path, or of a POST of `data` (urlencoded, with the CSRF
+        token) when given."""
+        head = f"{'GET' if data is None else 'POST'} {path} HTTP/1.1\r\n{self.fixed_headers}"
+        if self.cookies:
+            head += "Cookie: " + "; ".join(f"{k}={v}" for k, v in self.cookies.items()) + "\r\n"
+        body = b""
         if data is not None:
             body = urlencode({**data, "csrfmiddlewaretoken": self.csrf()}, doseq=True).encode()
-            headers["Content-Type"] = "application/x-www-form-urlencoded"
+            head += f"Content-Type: application/x-www-form-urlencoded\r\nContent-Length: {len(body)}\r\n"
         self.requests += 1
-        try:
-            with self.http.open(Request(self.base + path, data=body, headers=headers), timeout=timeout) as response:  # noqa: S310 - loopback http only
-                return response.status, response.read().decode(), response.headers.get("Location", "")
-        except HTTPError as error:
-            return error.code, error.read().decode(errors="replace"), error.headers.get("Location", "")
+        with socket.socket(self.family, socket.SOCK_STREAM) as sock:
+            sock.settimeout(timeout)
+            sock.connect(self.address)
+            sock.sendall(head.encode("latin-1") + b"\r\n" + body)
+            chunks = []
+            while chunk := sock.recv(262144):  # to the end: the server closes after its response
+                chunks.append(chunk)
+        status, location, content = self.response(b"".join(chunks))
+        return status, content.decode("utf-8", "replace"), location
+
+    def response(self, raw: bytes) -> tuple[int, str, bytes]:
+        """(status, Location, body) of a whole response; its cookies kept."""
+        end = raw.find(b"\r\n\r\n")
+        if end < 0:
+            raise ConnectionError(f"incomplete response ({len(raw)} bytes)")
+        lines = raw[:end].decode("latin-1").split("\r\n")
+        status = int(lines[0].split(" ", 2)[1])
+        location, chunked = "", False
+        for line in lines[1:]:
+            name, _, value = line.partition(":")
+            name = name.lower()
+            if name == "set-cookie":
+                self.set_cookie(value.strip())
+            elif name == "location":
+                location = value.strip()
+            elif name == "transfer-encoding":
+                chunked = "chunked" in value.lower()
+        body = raw[end + 4 :]
+        return status, location, unchunk(body) if chunked else body
+
+    def set_cookie(self, header: str) -> None:
+        pair, _, attributes = header.partition(";")
+        name, _, value = pair.partition("=")
+        name, value = name.strip(), value.strip()
+        age = MAX_AGE.search(attributes)
+        if value in ("", '""') or (age and int(age.group(1)) <= 0):
+            self.cookies.pop(name, None)  # deleted (Django deletes with an empty value and Max-Age=0)
+        else:
+            self.cookies[name] = value  # as sent, quotes and all: sent back the same
 
     def login(self) -> None:
         if self.email in SESSIONS:  # signed in by setup: only the CSRF cookie a login page would set
@@ -209,7 +314,7 @@ class Buyer:
         assert status == 302, f"login failed for {self.email}: {status}"
 
     def flash(self) -> list[tuple[int, str]]:
-        return next((flash_messages(c.value) for c in self.jar if c.name == "messages"), [])
+        return flash_messages(self.cookies.get("messages", ""))
 
     def placed_unpaid(self) -> bool:
         """The place response's message says the order is not paid (a warning or an error), or
@@ -228,7 +333,11 @@ class Buyer:
         if status != 302:
             return f"add:{status}", None
         status, body, _l = self.request("/checkout/")
-        form = PlaceForm.of(body) if status == 200 else None
+        form = place_form(body) if status == 200 else None
+        if self.verify and status == 200:  # the scanner read the page as HTMLParser does
+            self.verify = False
+            if form != PlaceForm.of(body):
+                return "checkout:the form scanner read the page otherwise than HTMLParser", None
         if form is None:
             # Sent back to the cart (a line out of stock): empty it, or every later add piles onto it.
             self.empty_cart()
@@ -258,11 +367,12 @@ class Buyer:
 
 
 def drive(base: str, buyers: int, seconds: float, threads: int, variants: list[int]) -> dict:
-    window = {"start": 0.0, "stop": 0.0}
+    window = {"start": 0.0, "stop": 0.0, "cpu": 0.0}
 
     def start_clock() -> None:  # run once, by the barrier, before any buyer goes on
         window["start"] = time.monotonic()
         window["stop"] = window["start"] + seconds
+        window["cpu"] = time.process_time()  # this process, every thread, user and system
 
     ready = threading.Barrier(threads + 1, action=start_clock)  # every buyer logged in first
     lock = threading.Lock()
@@ -286,6 +396,7 @@ def drive(base: str, buyers: int, seconds: float, threads: int, variants: list[i
         sessions = []
         for email in emails:
             buyer = Buyer(base, email)
+            buyer.verify = not sessions  # one page a thread read by HTMLParser too: enough to prove the scanner
             buyer.login()
             sessions.append(buyer)
         ready.wait(timeout=300)
@@ -313,6 +424,7 @@ def drive(base: str, buyers: int, seconds: float, threads: int, variants: list[i
     for w in workers:
         w.join(timeout=seconds + 120)
     elapsed = time.monotonic() - started
+    client_cpu = time.process_time() - window["cpu"]
     latencies.sort()
     paid = sum(n for k, n in outcomes.items() if k == "paid" or k.startswith("paid after pay"))
     return {
@@ -320,6 +432,10 @@ def drive(base: str, buyers: int, seconds: float, threads: int, variants: list[i
         "threads": threads,
         "outcomes": outcomes,
         "orders_per_second": round(paid / elapsed, 1),
+        # What the buyers' own client took of the cores the shop runs on, over the measured window:
+        # CPU time of this process (its threads, user and system) per paid order, and in cores.
+        "client_cpu_ms_per_order": round(client_cpu * 1000 / paid, 2) if paid else None,
+        "client_cpu_cores": round(client_cpu / elapsed, 3) if elapsed else None,
         # add, confirm, place (and pay when placing did not): what a paid order took, failures included
         "requests": counts["requests"],
         "requests_per_order": round(counts["requests"] / paid, 2) if paid else None,

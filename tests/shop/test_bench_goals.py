@@ -145,3 +145,27 @@ def test_a_steady_run_whose_hot_variants_sold_out_never_meets_the_goal(bench):
     rows = {r["goal"].split(":")[0]: r for r in json.loads((bench / "goals.json").read_text())["goals"]}
     assert rows["checkout, 16 buyers"]["met"] is False  # 64 orders/s, p95 420 ms: met but for the stock
     assert "sold out" in rows["checkout, 16 buyers"]["note"]
+
+
+def test_the_checkout_row_shows_the_cpu_the_buyers_client_took(bench):
+    # The client runs on the cores the shop runs on: a reader sees what it took beside the rate.
+    checkout = json.loads((bench / "checkout.json").read_text())
+    checkout["steady"] |= {"client_cpu_ms_per_order": 1.94, "client_cpu_cores": 0.105}
+    (bench / "checkout.json").write_text(json.dumps(checkout))
+    goals.report(args_for(bench))
+    rows = {r["goal"].split(":")[0]: r for r in json.loads((bench / "goals.json").read_text())["goals"]}
+    note = rows["checkout, 16 buyers"]["note"]
+    assert "the buyers' client (on the same cores) took 1.94 ms of CPU an order, 0.10 cores" in note
+    assert "1.94 ms of CPU an order" in (bench / "goals.md").read_text()
+
+    # From checkout.md when there is no JSON (bin/bench-checkout's line).
+    (bench / "checkout.json").unlink()
+    (bench / "checkout.md").write_text(
+        "# Checkout benchmark\n\n- 16 concurrent buyers over HTTP for 20 s\n"
+        "- **55.0 orders/s** placed and paid; place-order p50 150 ms, p95 **190.0 ms**\n"
+        "- the buyers' client (one process, 16 threads, on the same cores as the shop) took "
+        "**1.9 ms of CPU an order**, 0.104 cores\n- consistency: ... -> OK\n"
+    )
+    goals.report(args_for(bench))
+    rows = {r["goal"].split(":")[0]: r for r in json.loads((bench / "goals.json").read_text())["goals"]}
+    assert "took 1.90 ms of CPU an order;" in rows["checkout, 16 buyers"]["note"]
