@@ -266,7 +266,7 @@ class Buyer:
             sock.connect(self.address)
             sock.sendall(head.encode("latin-1") + b"\r\n" + body)
             chunks = []
-            while chunk := sock.recv(262144):  # to the end: the server closes after its response
+            while chunk := sock.recv(65536):  # to the end: the server closes after its response
                 chunks.append(chunk)
         status, location, content = self.response(b"".join(chunks))
         return status, content.decode("utf-8", "replace"), location
