@@ -59,7 +59,8 @@ def _suggestions() -> list[Product]:
 @cache_anonymous_page
 def product_list(request: HttpRequest, slug: str | None = None) -> HttpResponse:
     category = ancestors = children = None
-    base = selectors.active_products()
+    # Built only if a statement of this listing's shape is not kept yet (selectors.Deferred).
+    base = selectors.active_products_deferred()
     # The categories, brands and attribute values as this process keeps them: one statement.
     taxonomy = selectors.taxonomy_current()
     if slug is not None:
@@ -93,7 +94,7 @@ def product_list(request: HttpRequest, slug: str | None = None) -> HttpResponse:
         category_ids=tuple(tree.subtree_ids) if category else None, search=bool(query), listing=True, raw=raw
     )
     if query:
-        matched, ranked = selectors.search_filter(base, query)
+        matched, ranked = selectors.search_filter(base, query, raw=raw)
         facets = selectors.facets_cached(
             selectors.facet_scoped(matched, facet_scope), key=scope, choice=choice, tags=tags, taxonomy=taxonomy
         )
