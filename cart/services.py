@@ -69,6 +69,7 @@ from payments.services import (
 )
 from shop.core.inserts import rows_insert
 from shop.core.money import format_money, money
+from shop.core.postgresql.base import stale_plan_retried
 from shop.core.prepared import rows_converted
 from shop.core.text import parse_whole_number
 from shop.models import Address
@@ -158,6 +159,7 @@ def cart_add(*, cart: Cart, variant_id: int, quantity: int) -> CartLine:
     return _cart_add_locked(cart=cart, variant_id=variant_id, quantity=quantity)
 
 
+@stale_plan_retried  # its statements are prepared (the add view binds on the server)
 def cart_add_for(*, user, session, variant_id: int, quantity: int) -> CartLine:
     """cart_open and cart_add in one: the open cart of this customer (or anonymous session) is
     found and locked by one statement (not found, then locked again by its key). With none open,
@@ -806,6 +808,7 @@ def checkout_check_unpaid_caps(*, customer, summary: CartSummary, payment_method
             raise CartError(of_one_code, max=max_of_one, n=units, name=line.variant.product.display_name)
 
 
+@stale_plan_retried  # its statements are prepared (the place view binds on the server)
 def checkout_place_order(
     *,
     cart_token,

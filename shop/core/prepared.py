@@ -28,7 +28,9 @@ from typing import Any
 
 from django.db import connections
 from django.db.models import QuerySet
-from django.db.utils import ProgrammingError
+from django.db.utils import NotSupportedError, ProgrammingError
+
+from shop.core.postgresql.base import plan_went_stale
 
 _PLACEHOLDER = re.compile(r"%s|%%")
 DUPLICATE_PREPARED_STATEMENT = "42P05"
@@ -102,6 +104,13 @@ class CompiledRead:
             except ProgrammingError:
                 # The session forgot it (DISCARD ALL, a pooler that moved us to another server
                 # connection): prepare it again, once. In autocommit nothing else is affected.
+                self._prepared.discard(raw)
+            except NotSupportedError as exc:
+                if not plan_went_stale(exc):
+                    raise
+                # A migration changed the type of a column it returns: PostgreSQL refuses it
+                # until it is prepared again, on this connection for as long as it lives.
+                cursor.execute(f"DEALLOCATE {statement}")
                 self._prepared.discard(raw)
         numbered = iter(range(1, len(params) + 1))
         body = _PLACEHOLDER.sub(lambda m: f"${next(numbered)}" if m.group() == "%s" else "%", sql)

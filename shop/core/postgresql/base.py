@@ -23,15 +23,36 @@ the whole site: a prepared search gets a generic plan that ignores its words (sl
 and LIKE queries, /work/shared/PERFORMANCE.md), and shop.core.prepared's `EXECUTE name(%s)`
 cannot be bound on the server. Django's SQL is the same with either cursor (its only use of the
 `server_side_binding` option is how it logs the last query).
+
+A migration that changes the type of a column a prepared statement returns makes PostgreSQL
+refuse that statement ("cached plan must not change result type", SQLSTATE 0A000) until it is
+prepared again. In autocommit the cursor prepares it again and runs it (ServerBindingCursor).
+Inside a transaction it cannot (the transaction is aborted): `stale_plan_retried` runs a whole
+transaction again, once, after the rollback has dropped the connection's prepared statements
+(psycopg deallocates them on every rollback; PgBouncer passes that DEALLOCATE ALL on from 1.22).
 """
 
+import functools
 import select
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from typing import ParamSpec, TypeVar
 
-from django.db import connections
+from django.db import DEFAULT_DB_ALIAS, NotSupportedError, connections
 from django.db.backends.postgresql import base
 from psycopg import errors, pq
+
+# feature_not_supported, what PostgreSQL answers for "cached plan must not change result type".
+STALE_PLAN = "0A000"
+
+
+def plan_went_stale(exc: BaseException) -> bool:
+    """Whether `exc` (Django's error, psycopg's as its cause, or psycopg's) is PostgreSQL refusing
+    a prepared statement whose result type a migration changed. Only its SQLSTATE is checked (the
+    message is in the server's language); another "feature not supported" fails the same way
+    when run again."""
+    cause = exc if isinstance(exc, base.Database.Error) else exc.__cause__
+    return getattr(cause, "sqlstate", None) == STALE_PLAN
 
 
 class ServerBindingCursor(base.ServerBindingCursor):
@@ -104,3 +125,36 @@ def bind_on_server(using: str = "default") -> Iterator[None]:
         yield
     finally:
         connection.binds_on_server = False
+
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+def stale_plan_retried(function: Callable[P, R], using: str = DEFAULT_DB_ALIAS) -> Callable[P, R]:
+    """`function`, whose transactions are all its own (it is not called inside a caller's), run
+    once more when PostgreSQL refused one of its prepared statements because a migration changed
+    a column's type (plan_went_stale). The refusal aborted its transaction, which rolled back, so
+    nothing it wrote is left and the connection's prepared statements are gone: the second run
+    prepares afresh. Without it the first purchase on each connection after such a migration
+    failed (a 500). Inside a caller's transaction it runs once: the error goes to the caller, whose
+    rollback drops the statements all the same."""
+
+    @functools.wraps(function)
+    def retried(*args: P.args, **kwargs: P.kwargs) -> R:
+        connection = connections[using]
+        if connection.in_atomic_block or not isinstance(connection, DatabaseWrapper):
+            return function(*args, **kwargs)
+        try:
+            return function(*args, **kwargs)
+        except NotSupportedError as exc:
+            if not plan_went_stale(exc) or connection.in_atomic_block:
+                raise
+            raw = connection.connection
+            if raw is not None and not raw.closed:
+                # Already done by the rollback (psycopg clears them on ROLLBACK); a closed
+                # connection is simply opened again by the next statement.
+                raw._prepared.clear()
+            return function(*args, **kwargs)
+
+    return retried
