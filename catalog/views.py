@@ -1,5 +1,7 @@
 """Storefront pages: listings (all, category, search) and the product page."""
 
+import functools
+
 from django.conf import settings
 from django.db import connection
 from django.db.models import QuerySet
@@ -35,6 +37,13 @@ from shop.core.tasks import enqueue
 from shop.core.text import parse_whole_number
 
 MAX_QUERY_LENGTH = 100
+
+
+@functools.cache
+def _search_path() -> str:
+    # reverse() once per process, as Product and Category do for their URLs: an indexable
+    # search names it on every request.
+    return reverse("catalog:search")
 
 
 def _page_number(raw: str | None, num_pages: int) -> tuple[int, str | None]:
@@ -184,7 +193,7 @@ def product_list(request: HttpRequest, slug: str | None = None) -> HttpResponse:
     )
     if indexable:
         # /products/?q= and /search/?q= list the same products: one address for both.
-        path = reverse("catalog:search")
+        path = _search_path()
     active_filters = bool({"min_price", "max_price", "brand", "av", "in_stock"} & set(keep))
     return render(
         request,

@@ -172,3 +172,15 @@ def test_the_listing_text_tags_write_what_blocktranslate_did(language, query, co
         for name, before in TEXTS_BEFORE.items():
             expected = engines["django"].from_string(load + before).render(context)
             assert engines["django"].from_string(load + TEXTS_AFTER[name]).render(context) == expected, name
+
+
+def test_an_indexable_search_names_its_canonical_path_without_reverse(client, make_product, monkeypatch, settings):
+    """An indexable search's canonical link is /search/?q=...: reverse() once per process."""
+    from catalog import views
+
+    settings.PAGE_CACHE_ENABLED = False
+    make_product(name="纯棉T恤")
+    assert client.get("/products/", {"q": "纯棉"}).context["canonical_url"].endswith("/search/?q=%E7%BA%AF%E6%A3%89")
+    monkeypatch.setattr(views, "reverse", lambda *a, **k: pytest.fail("reverse() on every request"))
+    canonical = client.get("/products/", {"q": "T恤"}).context["canonical_url"]
+    assert canonical.endswith("/search/?q=T%E6%81%A4")
