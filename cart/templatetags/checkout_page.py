@@ -1,4 +1,5 @@
-"""The confirm page's repeated parts rendered in Python: its shipping choices and its lines.
+"""The confirm page's repeated parts rendered in Python: its radios, its lines and the labels of
+the choice made.
 
 The confirm page is on every purchase's path, and its loops were most of its template's cost (a
 variable lookup, an {% if %}, a {% blocktranslate %} or {% price %} per value). These tags write
@@ -28,6 +29,32 @@ def shipping_choices(quotes, chosen) -> str:
             for q in quotes
         )
     )
+
+
+@register.simple_tag
+def radios(name: str, options, with_disabled: bool = False) -> str:
+    """A radio field's options (CheckoutForm.address_options, payment_options: value, label,
+    checked, disabled), each in its label; `disabled` written only when asked for."""
+    esc = conditional_escape
+    return mark_safe(  # noqa: S308 - every value below is escaped; `name` is the template's own text
+        "".join(
+            f'<label class="check"><input type="radio" name="{name}" value="{esc(value)}"'
+            f"{' checked' if checked else ''}{' disabled' if with_disabled and disabled else ''}> {esc(label)}</label>"
+            for value, label, checked, disabled in options
+        )
+    )
+
+
+@register.simple_tag
+def shipping_label(quotes, chosen) -> str:
+    """The chosen shipping method's label."""
+    return mark_safe("".join(conditional_escape(q.label) for q in quotes if q.method == chosen))  # noqa: S308
+
+
+@register.simple_tag
+def label_of(choices, chosen) -> str:
+    """The label of the chosen value among a field's (value, label) choices."""
+    return mark_safe("".join(conditional_escape(label) for value, label in choices if value == chosen))  # noqa: S308
 
 
 @register.simple_tag

@@ -10,8 +10,17 @@ per active language, URL prefix and urlconf, and per the values given to the tag
 Only for regions whose output depends on nothing else: no request, user, form or page values
 (pass them as arguments or leave them outside), no tag that sets a context variable (`as
 x`), which a memo hit would not set, and no `{% block %}`. Memos are dropped when a setting changes (tests).
+
+A region may hold `{% live %}…{% endlive %}` holes, rendered on every render into the kept text:
+a page's whole frame can then be one region, its blocks and per-request values (the search box's
+query, the cart count, the messages) in holes. The region is rendered once with a marker in each
+hole, and kept as its text between markers. A hole's output is never kept. A hole may hold `{% block %}`s
+(`{% extends %}` finds them); it must not sit in a `{% for %}` (the kept text would repeat one
+iteration's marker for all) nor under an `{% if %}` on values the region's key does not hold, and
+a region with holes must not sit in another region's kept text (its holes would be kept there).
 """
 
+import re
 import threading
 import weakref
 
@@ -26,6 +35,24 @@ register = template.Library()
 MAX_ENTRIES = 64
 _regions: weakref.WeakSet = weakref.WeakSet()
 _lock = threading.Lock()
+# Set in the context while a region with holes renders its kept text: each hole writes its marker.
+CAPTURING = "_memo_capturing"
+MARKER = re.compile("\x00live(\\d+)\x00")  # a control character: never in a template's own text
+
+
+class LiveNode(template.Node):
+    """A hole in a memo region: rendered each time, also inside the region's kept text."""
+
+    child_nodelists = ("nodelist",)
+
+    def __init__(self, nodelist: template.NodeList) -> None:
+        self.nodelist = nodelist
+        self.marker = ""  # set by the region that holds it
+
+    def render(self, context: template.Context) -> str:
+        if self.marker and context.get(CAPTURING):
+            return self.marker
+        return self.nodelist.render(context)
 
 
 class MemoNode(template.Node):
@@ -37,7 +64,13 @@ class MemoNode(template.Node):
     def __init__(self, nodelist: template.NodeList, values: list[template.base.FilterExpression]) -> None:
         self.nodelist = nodelist
         self.values = values
-        self.rendered: dict[tuple, str] = {}
+        self.rendered: dict[tuple, str | tuple] = {}
+        # The holes: the only part of the region {% extends %} looks into for blocks.
+        self.holes = template.NodeList(nodelist.get_nodes_by_type(LiveNode))
+        if self.holes:
+            self.child_nodelists = ("holes",)
+        for number, hole in enumerate(self.holes):
+            hole.marker = f"\x00live{number}\x00"
         with _lock:
             _regions.add(self)
 
@@ -45,10 +78,25 @@ class MemoNode(template.Node):
         key = (get_language(), get_script_prefix(), get_urlconf(), *(v.resolve(context) for v in self.values))
         output = self.rendered.get(key)
         if output is None:
+            if self.holes:
+                return self._capture(context, key)
             output = self.nodelist.render(context)
             if len(self.rendered) < MAX_ENTRIES:
                 self.rendered[key] = output
-        return output
+            return output
+        if not self.holes:
+            return output
+        # The kept text at even places, the holes at odd ones.
+        return "".join([part if i % 2 == 0 else part.render(context) for i, part in enumerate(output)])
+
+    def _capture(self, context: template.Context, key: tuple) -> str:
+        with context.push({CAPTURING: True}):
+            text = self.nodelist.render(context)
+        pieces = MARKER.split(text)
+        parts = tuple(piece if i % 2 == 0 else self.holes[int(piece)].nodelist for i, piece in enumerate(pieces))
+        if len(self.rendered) < MAX_ENTRIES:
+            self.rendered[key] = parts
+        return "".join([part if i % 2 == 0 else part.render(context) for i, part in enumerate(parts)])
 
 
 @register.tag
@@ -57,6 +105,13 @@ def memo(parser: template.base.Parser, token: template.base.Token) -> MemoNode:
     nodelist = parser.parse(("endmemo",))
     parser.delete_first_token()
     return MemoNode(nodelist, values)
+
+
+@register.tag
+def live(parser: template.base.Parser, token: template.base.Token) -> LiveNode:
+    nodelist = parser.parse(("endlive",))
+    parser.delete_first_token()
+    return LiveNode(nodelist)
 
 
 def _forget(**kwargs) -> None:
