@@ -12,12 +12,14 @@ import os
 import shutil
 import socket
 import subprocess
+import threading
 import time
 
 import pytest
 import redis
 from celery.app import routes as celery_routes
-from kombu import Connection
+from kombu import Connection, Queue
+from kombu.pools import ProducerPool
 
 from shop.celery import app as celery_app
 from shop.core import broker
@@ -198,3 +200,53 @@ def test_an_outage_after_connecting_fails_at_once_and_queuing_resumes_when_redis
     own_broker.start()  # an empty Redis: the first message was lost with the old one
     assert enqueue(TASK, 3)
     assert [m["headers"]["argsrepr"] for m in own_broker.queued()] == ["(3,)"]
+
+
+def test_queuing_keeps_its_producer_and_connection_and_declares_the_queue_once(own_broker, monkeypatch):
+    attempts, acquired, bound = [], [], []
+    factory = Connection._connection_factory
+    monkeypatch.setattr(Connection, "_connection_factory", lambda self: attempts.append(1) or factory(self))
+    monkeypatch.setattr(ProducerPool, "acquire", lambda self, *a, **k: acquired.append(1))
+    bind = Queue.bind
+    monkeypatch.setattr(Queue, "bind", lambda self, channel: bound.append(self.name) or bind(self, channel))
+
+    for n in range(5):
+        assert enqueue(TASK, n)
+
+    assert attempts == [1]  # one broker connection, kept
+    assert acquired == []  # Celery's path takes a producer from its pool for every message
+    assert bound == ["celery"]  # bound and declared with the first message only (kombu: each)
+    assert own_broker.client.smembers("_kombu.binding.celery") == {b"celery\x06\x16\x06\x16celery"}
+    assert len(own_broker.queued()) == 5
+
+
+def test_each_thread_queues_with_a_producer_of_its_own(own_broker):
+    producers = []
+
+    def send(n):
+        assert enqueue(TASK, n)
+        producers.append(broker.producer(celery_app))
+
+    threads = [threading.Thread(target=send, args=(n,)) for n in range(3)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    send(3)
+    assert len({id(p) for p in producers}) == 4
+    assert len(own_broker.queued()) == 4
+
+
+def test_eager_mode_runs_the_task_without_a_broker(monkeypatch, settings):
+    conf = celery_app.conf
+    assert conf.task_always_eager  # bin/test, like `make run` without a broker
+    ran = []
+    monkeypatch.setattr(broker, "producer", lambda app: pytest.fail("eager mode connected to the broker"))
+    monkeypatch.setattr(celery_app.tasks[TASK], "run", lambda notification_id: ran.append(notification_id))
+    assert enqueue(TASK, 9)
+    assert ran == [9]
+
+
+def test_an_unknown_task_is_logged_not_raised(caplog):
+    assert enqueue("orders.tasks.no_such_task", 1) is False
+    assert "could not queue orders.tasks.no_such_task(1,)" in caplog.text
