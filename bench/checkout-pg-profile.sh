@@ -5,7 +5,7 @@
 # ARGS stand for spaces); other args go to every run. E.g.
 #   RUNS="/tmp/before:--stats /work/main:--stats /tmp/before: /work/main:" bash bench/checkout-pg-profile.sh --rounds 30
 set -euo pipefail
-cd /work/main
+cd "$(dirname "$0")/.."
 source bin/lib.sh
 TMP=$(mktemp -d /tmp/prof-p3.XXXXXX); chmod 755 "$TMP"
 cleanup() { stop_services; rm -rf "$TMP"; }
