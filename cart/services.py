@@ -641,6 +641,49 @@ def _placing_lookup(which: int, model, values: dict):
     return model.from_db(connection.alias, _fields(model, {f.attname for f in model._meta.concrete_fields}), row)
 
 
+@cache
+def _placing_cart_address_sql() -> str:
+    """_placing_querysets' first two lookups in one statement (one round trip): the cart by
+    token and customer, locked (FOR UPDATE OF the cart: the address is read, not locked), beside
+    the address by id and customer, NULLs when there is none. Written once per process; its
+    parameters: the address's id, the customer's id, the cart's token, the customer's id."""
+    quote = connection.ops.quote_name
+    cart, address = quote(Cart._meta.db_table), quote(Address._meta.db_table)
+    columns = ", ".join(
+        [f"{cart}.{quote(f.column)}" for f in Cart._meta.concrete_fields]
+        + [f"{address}.{quote(f.column)}" for f in Address._meta.concrete_fields]
+    )
+    a_key, a_user = quote(Address._meta.pk.column), quote(Address._meta.get_field("user").column)
+    c_token, c_user = quote(Cart._meta.get_field("token").column), quote(Cart._meta.get_field("user").column)
+    return (
+        f"SELECT {columns} FROM {cart} LEFT JOIN {address} "  # noqa: S608 - names from the models
+        f"ON ({address}.{a_key} = %s AND {address}.{a_user} = %s) "
+        f"WHERE ({cart}.{c_token} = %s AND {cart}.{c_user} = %s) LIMIT 1 FOR UPDATE OF {cart}"
+    )
+
+
+def _placing_cart_and_address(ids: dict) -> tuple[Cart | None, Address | None]:
+    """The placement's cart (locked) and its address, each None when there is none; by one
+    statement on PostgreSQL (_placing_cart_address_sql), by _placing_lookup's two elsewhere."""
+    if connection.vendor != "postgresql":
+        return _placing_lookup(0, Cart, ids), _placing_lookup(1, Address, ids)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            _placing_cart_address_sql(),
+            [ids[_PLACEHOLDER_ADDRESS], ids[_PLACEHOLDER_ID], ids[_PLACEHOLDER_TOKEN], ids[_PLACEHOLDER_ID]],
+        )
+        row = cursor.fetchone()
+    if row is None:
+        return None, None
+    n = len(Cart._meta.concrete_fields)
+    db = connection.alias
+    cart = Cart.from_db(db, _all_fields(Cart), row[:n])
+    # The address's primary key is NULL only when the join found none.
+    found = row[n + Address._meta.concrete_fields.index(Address._meta.pk)] is not None
+    address = Address.from_db(db, _all_fields(Address), row[n:]) if found else None
+    return cart, address
+
+
 def _placing_summary(*, cart: Cart) -> CartSummary:
     """cart_summary(cart=cart, availability=False) for checkout_place_order, from the two
     statements compiled once: the same lines, prices and flags (a sellable line reads as
@@ -808,6 +851,18 @@ def checkout_check_unpaid_caps(*, customer, summary: CartSummary, payment_method
             raise CartError(of_one_code, max=max_of_one, n=units, name=line.variant.product.display_name)
 
 
+@cache
+def _cart_ordered_sql() -> str:
+    """The UPDATE cart.save(update_fields=["state"]) sends, its state and id bound per placement;
+    written once per process (Django's quoting; updated_at is not among the fields, as there)."""
+    quote = connection.ops.quote_name
+    table = quote(Cart._meta.db_table)
+    return (
+        f"UPDATE {table} SET {quote(Cart._meta.get_field('state').column)} = %s "  # noqa: S608 - names from the model
+        f"WHERE {table}.{quote(Cart._meta.pk.column)} = %s"
+    )
+
+
 @stale_plan_retried  # its statements are prepared (the place view binds on the server)
 def checkout_place_order(
     *,
@@ -850,12 +905,11 @@ def checkout_place_order(
         raise CartError(CartErrorCode.STALE) from exc
     with transaction.atomic():
         ids = {_PLACEHOLDER_TOKEN: cart_token, _PLACEHOLDER_ID: customer.pk, _PLACEHOLDER_ADDRESS: address_id}
-        cart = _placing_lookup(0, Cart, ids)
+        cart, address = _placing_cart_and_address(ids)
         if cart is None:
             raise CartError(CartErrorCode.STALE)
         if cart.state == Cart.State.ORDERED:
             return Order.objects.get(cart_token=cart.token)
-        address = _placing_lookup(1, Address, ids)
         if address is None:
             raise CartError(CartErrorCode.NO_ADDRESS)
         if address.needs_place:
@@ -929,7 +983,10 @@ def checkout_place_order(
             **({"status": Order.Status.PAID, "paid_at": now} if paid else {}),
             **address.snapshot(),
         )
-        rows_insert([order])  # the INSERTs of a placement are built once per process (shop.core.inserts)
+        # The INSERTs of a placement are built once per process (shop.core.inserts); the cart,
+        # locked above, is marked ordered by the order's statement (one round trip, no save()).
+        rows_insert([order], along=(_cart_ordered_sql(), [Cart.State.ORDERED.value, cart.pk]))
+        cart.state = Cart.State.ORDERED
         lines = rows_insert(
             [
                 OrderLine(
@@ -957,8 +1014,6 @@ def checkout_place_order(
             payment = wallet_pay_placed(order=order, debit=debit, reference=reference) if debit is not None else None
         else:
             order_record_placed(order, actor=customer, lines=lines)
-        cart.state = Cart.State.ORDERED
-        cart.save(update_fields=["state"])
         try:
             reserved = stock_reserve(
                 order=order, wanted={line.variant.pk: line.line.quantity for line in summary.lines}
