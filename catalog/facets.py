@@ -3,7 +3,8 @@
 
 `catalog_facet_count` holds the unfiltered counts of every category a product is filed in
 (category 0: the whole catalogue), kept by statement-level triggers: a category page sums its
-subtree's rows instead of reading its products. `catalog_product.sample` (0..99, a hash of the
+subtree's rows instead of reading its products; `catalog_facet_rollup` (migration 0015) keeps
+those sums per category, so a category page reads one category's rows. `catalog_product.sample` (0..99, a hash of the
 id) picks a fixed 1 % of the products per value: counting the rows with `sample < k` and
 scaling by 100 / k estimates a count over a result set too large to count on every miss.
 catalog.selectors.facets_for decides which to use; this module only reads.
@@ -89,24 +90,46 @@ _TABLE_SQL = """
            LATERAL (SELECT min(price) AS low, max(price) AS high FROM catalog_product p
                      WHERE p.is_active AND p.category_id = c.id) AS span
 """
-# The whole catalogue's statement has no parameter, so its one plan is kept; a subtree's is
-# planned for its categories on each run (PostgreSQL finds that cheaper than a generic plan).
+# A category's whole subtree: the sums the database keeps per category (migration 0015), or
+# the whole catalogue's own rows (category 0): one row per key either way, read by one id in
+# key order, none summed; only the price span probes each category.
+_TABLE_ONE_SQL = """
+    SELECT kind, array_agg(key), array_agg(n::bigint), array_agg(stocked::bigint), NULL::numeric, NULL::numeric
+      FROM {table} WHERE category_id = {scope} AND n > 0 GROUP BY kind
+    UNION ALL
+    SELECT 'p', NULL, NULL, NULL, min(span.low), max(span.high)
+      FROM unnest({categories}) AS c(id),
+           LATERAL (SELECT min(price) AS low, max(price) AS high FROM catalog_product p
+                     WHERE p.is_active AND p.category_id = c.id) AS span
+"""
+# The whole catalogue's statement has no parameter, so its one plan is kept.
 _TABLE_WHOLE = PreparedSQL(
     "shop_facet_table_all",
-    _TABLE_SQL.format(
-        scope=f"'{{{WHOLE_CATALOGUE}}}'::bigint[]", categories="(SELECT array_agg(id) FROM catalog_category)"
+    _TABLE_ONE_SQL.format(
+        table="catalog_facet_count",
+        scope=WHOLE_CATALOGUE,
+        categories="(SELECT array_agg(id) FROM catalog_category)",
     ),
 )
+# Any set of categories: their rows summed (planned for its categories on each run).
 _TABLE_SUBTREE = PreparedSQL("shop_facet_table", _TABLE_SQL.format(scope="%s::bigint[]", categories="%s::bigint[]"))
+_TABLE_ROLLUP = PreparedSQL(
+    "shop_facet_rollup",
+    _TABLE_ONE_SQL.format(table="catalog_facet_rollup", scope="%s::bigint", categories="%s::bigint[]"),
+)
 
 
-def table_counts(*, category_ids: list[int] | None, using: str) -> TableCounts:
+def table_counts(*, category_ids: list[int] | None, using: str, subtree_of: int | None = None) -> TableCounts:
     """The counts of a category subtree (its ids) or, with None, of the whole catalogue, and
-    its price span: one query. The span is not kept by the triggers (a delete of the cheapest
+    its price span: one query. `subtree_of`: the category whose whole subtree `category_ids`
+    are (all of it, as the database's paths say), read from its kept sums instead of summing
+    each category's rows. The span is not kept by the triggers (a delete of the cheapest
     product would need a rescan) but read as two probes per category of the (category, price)
     index product_cat_price, exact and as cheap."""
     if category_ids is None:
         statement, params = _TABLE_WHOLE, []
+    elif subtree_of is not None:
+        statement, params = _TABLE_ROLLUP, [subtree_of, list(category_ids)]
     else:
         statement, params = _TABLE_SUBTREE, [list(category_ids), list(category_ids)]
     counts = TableCounts()

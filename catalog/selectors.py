@@ -506,6 +506,9 @@ class FacetScope:
 
     category_ids: tuple[int, ...] | None = None
     search: bool = False
+    # The category whose whole subtree category_ids are: its counts are the sums the database
+    # keeps for it (catalog.facets.table_counts). Unset, the subtree's rows are summed.
+    category_id: int | None = None
     # The listing view's own products (active ones, of the subtree, matching the search's
     # tsquery `raw`): their counting statements are compiled once per process and shape
     # (_Shaped), the words substituted. Left unset, every statement is compiled by the ORM.
@@ -627,7 +630,9 @@ def facets_for(
         counts = _counted_bounded(base, conditions, bound=None, whole_catalogue=False, search=True, shape=shape)
         return _facets_built(counts, choice, labels, base_total=counts.scanned)
     table = catalog_facets.table_counts(
-        category_ids=None if scope.category_ids is None else list(scope.category_ids), using=base.db
+        category_ids=None if scope.category_ids is None else list(scope.category_ids),
+        using=base.db,
+        subtree_of=scope.category_id,
     )
     if not conditions:
         counts = _Counts(

@@ -100,7 +100,11 @@ def product_list(request: HttpRequest, slug: str | None = None) -> HttpResponse:
     # counts the database keeps, and those of a huge filtered set or search from a sample.
     raw = tsquery(query) if query else None
     facet_scope = selectors.FacetScope(
-        category_ids=tuple(tree.subtree_ids) if category else None, search=bool(query), listing=True, raw=raw
+        category_ids=tuple(tree.subtree_ids) if category else None,
+        category_id=category.pk if category else None,
+        search=bool(query),
+        listing=True,
+        raw=raw,
     )
     if query:
         matched, ranked = selectors.search_filter(base, query, raw=raw)

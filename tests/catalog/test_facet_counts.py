@@ -46,6 +46,30 @@ def full_count() -> dict[tuple, tuple[int, int]]:
     return {key: (n[key], stocked[key]) for key in n if n[key] or stocked[key]}
 
 
+def rollup_rows() -> dict[tuple, tuple[int, int]]:
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT category_id, kind, key, n, stocked FROM catalog_facet_rollup WHERE n <> 0 OR stocked <> 0"
+        )
+        return {(c, k, key): (n, s) for c, k, key, n, s in cursor.fetchall()}
+
+
+def full_rollup() -> dict[tuple, tuple[int, int]]:
+    """What the roll-up (migration 0015) must hold: each category's counts over its whole
+    subtree, as the categories' paths are now, summed in Python from the full count."""
+    paths = dict(Category.objects.values_list("pk", "path"))
+    n: Counter = Counter()
+    stocked: Counter = Counter()
+    for (category, kind, key), (count, in_stock) in full_count().items():
+        if category == 0:
+            continue
+        for ancestor, path in paths.items():
+            if paths[category].startswith(path):
+                n[(ancestor, kind, key)] += count
+                stocked[(ancestor, kind, key)] += in_stock
+    return {key: (n[key], stocked[key]) for key in n if n[key] or stocked[key]}
+
+
 @pytest.fixture
 def world(db):
     shop = factories.CategoryFactory(name="根", slug="root")
@@ -60,7 +84,9 @@ def world(db):
 
 OPERATIONS = st.lists(
     st.tuples(
-        st.sampled_from(["create", "save", "bulk", "raw", "values", "delete", "bulk_create"]),
+        st.sampled_from(
+            ["create", "save", "bulk", "raw", "values", "delete", "bulk_create", "move", "subcategory", "drop"]
+        ),
         st.integers(0, 1000),
         st.integers(0, 1000),
     ),
@@ -71,6 +97,9 @@ OPERATIONS = st.lists(
 
 def apply(world, operation: str, a: int, b: int) -> None:
     leaves, brands, values = world["leaves"], world["brands"], world["values"]
+    if operation in ("move", "subcategory", "drop"):
+        categories(world, operation, a, b)
+        return
     products = list(Product.objects.order_by("pk"))
     if operation == "create" or not products:
         product = factories.ProductFactory(
@@ -110,6 +139,30 @@ def apply(world, operation: str, a: int, b: int) -> None:
         )
 
 
+def categories(world, operation: str, a: int, b: int) -> None:
+    """Category writes the roll-up follows: a leaf moved (with its subtree) under another
+    category or back under the root, a new subcategory with products moved into it, an empty
+    category deleted."""
+    root = Category.objects.get(pk=world["root"].pk)
+    nodes = list(Category.objects.exclude(pk=root.pk).order_by("pk"))
+    node = nodes[a % len(nodes)]
+    if operation == "move":
+        target = nodes[b % len(nodes)]
+        if target.path.startswith(node.path):  # itself or its own descendant: back under the root
+            target = root
+        node.move(target, "sorted-child")
+    elif operation == "subcategory":
+        child = node.add_child(name=f"子{a}", name_en=f"Sub {a}", slug=f"sub-{a}-{b}-{len(nodes)}")
+        Product.objects.filter(
+            pk__in=list(Product.objects.order_by("pk").values_list("pk", flat=True)[b % 3 :: 3])
+        ).update(category=child)
+    else:  # drop an empty category (not one of the world's leaves)
+        empty = [c for c in nodes if c.pk not in {leaf.pk for leaf in world["leaves"]} and c.is_leaf()]
+        empty = [c for c in empty if not Product.objects.filter(category=c).exists()]
+        if empty:
+            Category.objects.get(pk=empty[a % len(empty)].pk).delete()
+
+
 def scoped_and_exact(scope: selectors.FacetScope, base, choice) -> tuple[selectors.Facets, selectors.Facets]:
     return (
         selectors.facets_for(selectors.facet_scoped(base, scope), choice=choice),
@@ -138,6 +191,7 @@ def test_counts_equal_a_full_count_after_any_writes(world, operations, pick):
     for operation in operations:
         apply(world, *operation)
         assert table_rows() == full_count(), operation
+        assert rollup_rows() == full_rollup(), operation
 
     # The facets read from the table equal the old full count, without and with filters
     # (exact: far below CATALOG_FACETS_EXACT_MAX).
@@ -152,10 +206,20 @@ def test_counts_equal_a_full_count_after_any_writes(world, operations, pick):
         selectors.FacetChoice(brands=(brands[0].pk, brands[1].pk), in_stock=True),
         selectors.FacetChoice(brands=(brands[pick % 3].pk,), values=((values[3].attribute_id, (values[3].pk,)),)),
     ]
+    leaf = Category.objects.get(pk=world["leaves"][pick % 3].pk)  # its subtree: whatever moved under it
+    below = tuple(Category.objects.filter(path__startswith=leaf.path).values_list("pk", flat=True))
     for choice in choices:
         for scope, base in (
             (selectors.FacetScope(), selectors.active_products()),
             (selectors.FacetScope(category_ids=subtree), selectors.active_products().filter(category_id__in=subtree)),
+            (
+                selectors.FacetScope(category_ids=subtree, category_id=root.pk),
+                selectors.active_products().filter(category_id__in=subtree),
+            ),
+            (
+                selectors.FacetScope(category_ids=below, category_id=leaf.pk),
+                selectors.active_products().filter(category_id__in=below),
+            ),
             (
                 selectors.FacetScope(category_ids=(world["leaves"][pick % 3].pk,)),
                 selectors.active_products().filter(category_id=world["leaves"][pick % 3].pk),
@@ -172,21 +236,33 @@ def test_truncate_and_rebuild_keep_the_table_right(world):
         cursor.execute("UPDATE catalog_facet_count SET n = n + 5")  # damaged by hand
         cursor.execute("SELECT catalog_facet_count_rebuild()")
     assert table_rows() == full_count()
+    assert rollup_rows() == full_rollup() != {}
+    with connection.cursor() as cursor:
+        cursor.execute("UPDATE catalog_facet_rollup SET n = n + 5")  # damaged by hand
+        cursor.execute("SELECT catalog_facet_rollup_rebuild()")
+    assert rollup_rows() == full_rollup()
     with connection.cursor() as cursor:
         cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")  # no deferred checks pending, as TRUNCATE wants
         cursor.execute("TRUNCATE catalog_product CASCADE")
     assert table_rows() == {}
+    assert rollup_rows() == {}
 
 
 def test_writes_that_change_no_counted_column_touch_no_count_row(world):
     """Views, sales and prices change all day: they must not lock the count rows."""
     product = factories.ProductFactory(category=world["leaves"][0], brand=world["brands"][0])
     with connection.cursor() as cursor:
-        cursor.execute("SELECT xmin::text FROM catalog_facet_count ORDER BY 1")
-        before = cursor.fetchall()
+        cursor.execute(
+            "SELECT xmin::text FROM catalog_facet_count UNION ALL SELECT xmin::text FROM catalog_facet_rollup"
+        )
+        before = sorted(cursor.fetchall())
         Product.objects.filter(pk=product.pk).update(view_count=7, sales_count=3, price="12.00", name="新名")
-        cursor.execute("SELECT xmin::text FROM catalog_facet_count ORDER BY 1")
-        assert cursor.fetchall() == before
+        # A category's own edits (a name, a flag) move nothing: no roll-up row is rewritten.
+        Category.objects.filter(pk=world["leaves"][1].pk).update(name="新类", is_active=False)
+        cursor.execute(
+            "SELECT xmin::text FROM catalog_facet_count UNION ALL SELECT xmin::text FROM catalog_facet_rollup"
+        )
+        assert sorted(cursor.fetchall()) == before
 
 
 @pytest.fixture
