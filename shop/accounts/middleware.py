@@ -1,15 +1,19 @@
-"""The answer to a password check refused for want of a free hashing slot (HashingBusy)."""
+"""The answer to a password check refused for want of a free hashing slot (HashingBusy), and the
+shop's login taking its slot before anything else is done for it."""
 
-import logging
-import time
+from contextlib import ExitStack
 
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
+from django.urls import reverse
+from django.utils.cache import add_never_cache_headers
 
+from shop.accounts import services
+from shop.accounts.busy import busy_response, login_busy_page
 from shop.accounts.exceptions import HashingBusy
 
-log = logging.getLogger(__name__)
+__all__ = ["HashingBusyMiddleware", "LoginSlotMiddleware", "busy_response"]
 
 
 class HashingBusyMiddleware:
@@ -29,18 +33,33 @@ class HashingBusyMiddleware:
         return busy_response(response, exception)
 
 
-_last_logged = [0.0]
+class LoginSlotMiddleware:
+    """A post of the shop's login form takes one of the host's password-checking slots here and
+    holds it for the rest of the request; with none free it is answered at once (login_busy_page,
+    as the view would) without resolving the URL, checking the CSRF token, running the view or its
+    template. A login flood is mostly such refusals, and each one's cost is taken from the page
+    views served by the same workers. A refusal changes nothing, so answering before the CSRF
+    check gives a forger nothing. Placed after the locale, CSRF and frame middleware: the 503 is
+    in the visitor's language, renews the CSRF cookie and carries the headers the view's had.
 
+    A request with a session cookie goes the view's way (which takes the slot itself): a customer
+    already signed in is sent on, as LoginView does, not refused."""
 
-def busy_response(response: HttpResponse, busy: HashingBusy) -> HttpResponse:
-    """Mark a 503 for a busy host: retry in a second, never cached. Logged once a minute per
-    process rather than once per refused login, as Django would (a flood makes thousands)."""
-    response["Retry-After"] = str(busy.retry_after)
-    response["Cache-Control"] = "no-store"
-    response._has_been_logged = True  # Django's own flag: its request log skips this response
-    if time.monotonic() - _last_logged[0] > 60:
-        _last_logged[0] = time.monotonic()
-        log.warning(
-            "Logins refused: all %s password-checking slots of this host busy", settings.LOGIN_CONCURRENT_HASHES
-        )
-    return response
+    def __init__(self, get_response) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        if (
+            request.method != "POST"
+            or settings.SESSION_COOKIE_NAME in request.COOKIES
+            or request.path != reverse("accounts:login")
+        ):
+            return self.get_response(request)
+        with ExitStack() as held:
+            try:
+                held.enter_context(services.password_check_slot(request=request))
+            except HashingBusy as busy:
+                response = login_busy_page(request, busy)
+                add_never_cache_headers(response)  # as LoginView's never_cache
+                return response
+            return self.get_response(request)

@@ -6,13 +6,10 @@ from django.contrib.auth import login
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse
-from django.middleware.csrf import get_token
 from django.shortcuts import get_object_or_404, redirect, render
-from django.template.loader import render_to_string
 from django.urls import reverse_lazy
 from django.utils.cache import patch_cache_control, patch_vary_headers
 from django.utils.decorators import method_decorator
-from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import get_language, gettext_lazy
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_POST
@@ -21,20 +18,11 @@ from django_ratelimit.exceptions import Ratelimited
 
 from orders.selectors import orders_of
 from shop.accounts import forms, services
+from shop.accounts.busy import login_busy_page
+from shop.accounts.busy import safe_next as _safe_next
 from shop.accounts.exceptions import HashingBusy
-from shop.accounts.middleware import busy_response
 from shop.core import divisions
 from shop.models import Address
-
-
-def _safe_next(request: HttpRequest) -> str:
-    """The posted or ?next= target when it points into this site, else "" (no open redirect)."""
-    target = request.POST.get("next") or request.GET.get("next", "")
-    if target and url_has_allowed_host_and_scheme(
-        target, allowed_hosts={request.get_host()}, require_https=request.is_secure()
-    ):
-        return target
-    return ""
 
 
 def _next_or(request: HttpRequest, default: str) -> HttpResponse:
@@ -78,16 +66,8 @@ class LoginView(auth_views.LoginView):
                     raise Ratelimited
                 return super().post(request, *args, **kwargs)
         except HashingBusy as busy:
-            # The form again, the email kept, and why: pressing "log in" again in a moment works.
-            # A page of its own, not base.html's: a flood of refused logins must cost little.
-            context = {
-                "busy": busy.message,
-                "username": request.POST.get("username", "")[:254],
-                "next": _safe_next(request),
-                "csrf_token": get_token(request),
-            }
-            response = HttpResponse(render_to_string("shop/accounts/login_busy.html", context), status=503)
-            return busy_response(response, busy)
+            # Only without LoginSlotMiddleware (or with a session cookie): it takes the slot first.
+            return login_busy_page(request, busy)
 
 
 class PasswordChangeView(auth_views.PasswordChangeView):
