@@ -94,15 +94,26 @@ def login_blocked(*, request: HttpRequest, username: str) -> bool:
     username from one address; without these an address could try one password against every
     account, and many addresses many passwords against one. Cheap (two cache reads): checked
     before any password is hashed, and refusing even the right password, so that the answer
-    tells a guesser nothing."""
-    return any(
+    tells a guesser nothing.
+
+    Asked twice in the shop's login (by its view, then by the authentication backend, which the
+    admin's login reaches alone), it reads the counters once per request and username: the view's
+    answer stands for the backend's a moment later."""
+    key = _username_key(username)
+    if getattr(request, "_login_brakes_passed", None) == key:
+        return False
+    blocked = any(
         usage is not None and usage["count"] >= usage["limit"]
         for usage in _login_failures(request, username=username, increment=False)
     )
+    if not blocked:
+        request._login_brakes_passed = key
+    return blocked
 
 
 def login_failure_record(*, request: HttpRequest, username: str) -> None:
     """Count one failed login against the client's address and the username (see login_blocked)."""
+    request._login_brakes_passed = None  # counts changed: a later check reads them again
     _login_failures(request, username=username, increment=True)
 
 
