@@ -10,7 +10,7 @@ from shop.core.counters import counter_take
 from tests import factories
 from tests.redis_per_worker import redis_per_worker
 
-redis_per_worker()  # with -n N, workers must not flush each other's caches (tests/redis_per_worker.py)
+redis_per_worker()  # with -n N: Redis databases, broker and MEDIA_ROOT per worker (tests/redis_per_worker.py)
 
 
 class _PostMigrateRows:

@@ -1,11 +1,14 @@
 """A Redis outage delays mail but never loses it, and never stops customers buying.
 
-Real components: the test stops the throwaway Redis that bin/test started, places and pays
-orders over HTTP, starts Redis again, then a real Celery worker and beat (subprocesses) send
-every owed mail exactly once within a minute, through the outbox sweeper."""
+Real components: the test starts a throwaway redis-server of its own and points the broker and
+the caches at it (here and in the environment its subprocesses inherit), stops it, places and
+pays orders over HTTP, starts it again, then a real Celery worker and beat (subprocesses) send
+every owed mail exactly once within a minute, through the outbox sweeper. Its own server, not the
+one bin/test started: under pytest-xdist the other worker's tests use that one meanwhile."""
 
 import os
 import re
+import socket
 import subprocess
 import sys
 import time
@@ -21,7 +24,7 @@ from shop.celery import app as celery_app
 from tests.purchase import buyer_with_cart, shown_total, stocked_variant
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.worker]
-REDIS_PORT = os.environ.get("REDIS_PORT")
+REDIS_PORT = ""  # this test's own redis-server (the own_redis fixture)
 
 
 def redis_cli(*args: str) -> subprocess.CompletedProcess:
@@ -48,6 +51,43 @@ def redis_start(tmp_path: Path) -> None:
         time.sleep(0.1)
 
 
+def use_broker(url: str) -> None:
+    conf = celery_app.conf
+    # Celery reads the CELERY_BROKER_URL environment variable first (bin/test sets it), then the
+    # Django settings under the CELERY namespace, where the prefixed key wins.
+    os.environ["CELERY_BROKER_URL"] = conf.broker_url = conf.CELERY_BROKER_URL = url
+    celery_app._pool = None  # pools are made once per URL; start from the new one
+    celery_app.amqp._producer_pool = None
+
+
+@pytest.fixture
+def own_redis(tmp_path, settings, monkeypatch):
+    """A redis-server for this test alone, as the broker (database 0) and the caches (1 and 2)."""
+    if not os.environ.get("REDIS_PORT"):
+        pytest.skip("needs the Redis of bin/test's environment")
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = str(sock.getsockname()[1])
+    monkeypatch.setattr(sys.modules[__name__], "REDIS_PORT", port)
+    server_dir = tmp_path / "own-redis"
+    server_dir.mkdir()
+    redis_start(server_dir)
+    real_broker = settings.CELERY_BROKER_URL
+    url = f"redis://127.0.0.1:{port}"
+    settings.CACHES = {
+        alias: {**cache, "LOCATION": f"{url}/{n}"} for n, (alias, cache) in enumerate(settings.CACHES.items(), start=1)
+    }
+    settings.CELERY_BROKER_URL = f"{url}/0"
+    monkeypatch.setenv("CACHE_URL", f"{url}/1")  # the Celery worker's and beat's ("pages": the next)
+    monkeypatch.delenv("PAGE_CACHE_URL", raising=False)
+    use_broker(f"{url}/0")
+    try:
+        yield server_dir
+    finally:
+        use_broker(real_broker)
+        redis_cli("shutdown", "nosave")
+
+
 def worker_env(mail_dir: Path) -> dict:
     env = dict(os.environ)
     url = env["DATABASE_URL"].rsplit("/", 1)[0]
@@ -60,15 +100,11 @@ def worker_env(mail_dir: Path) -> dict:
 
 
 @pytest.fixture
-def broker_down(tmp_path):
-    if not REDIS_PORT:
-        pytest.skip("needs the Redis started by bin/test")
+def broker_down(own_redis):
     celery_app.conf.CELERY_TASK_ALWAYS_EAGER = False  # the namespaced key is the one read
     redis_stop()
     yield
     celery_app.conf.CELERY_TASK_ALWAYS_EAGER = True
-    if redis_cli("ping").stdout.strip() != "PONG":
-        redis_start(tmp_path)
 
 
 def test_orders_placed_and_paid_while_redis_is_down_get_their_mail_once(client, broker_down, tmp_path):
