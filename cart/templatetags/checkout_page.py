@@ -77,3 +77,24 @@ def review_items(lines) -> str:
             f"{line.line.quantity}</span><strong>{esc(format_money(line.line_total))}</strong></div>\n    </li>"
         )
     return mark_safe("".join(out))  # noqa: S308 - every value above is escaped
+
+
+@register.simple_tag
+def totals_list(t) -> str:
+    """orders/partials/totals.html for the confirm page's totals `t` (subtotal, discount,
+    shipping_fee, insurance_fee, total): the same HTML, with its blank lines where a row is left
+    out. The include cost ~0.1 ms of the page (a context pushed, a {% translate %} and a {% price %}
+    per row); the cart page and the order page still include the template."""
+    esc = conditional_escape
+
+    def row(label: str, key: str, amount, sign: str = "") -> str:
+        return f'<dt>{esc(label)}</dt><dd id="t-{key}">{sign}{esc(format_money(amount))}</dd>'
+
+    discount = row(gettext("Coupon"), "discount", t.discount, "\u2212") if t.discount else ""
+    insurance = row(gettext("Shipping insurance"), "insurance", t.insurance_fee) if t.insurance_fee else ""
+    return mark_safe(  # noqa: S308 - every value is escaped
+        f'<dl class="totals">\n  {row(gettext("Goods"), "subtotal", t.subtotal)}\n  {discount}\n'
+        f"  {row(gettext('Shipping'), 'shipping', t.shipping_fee)}\n  {insurance}\n"
+        f'  <dt class="grand">{esc(gettext("Total"))}</dt><dd class="grand price" id="t-total">'
+        f"{esc(format_money(t.total))}</dd>\n</dl>\n"
+    )
