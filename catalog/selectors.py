@@ -524,6 +524,9 @@ class _Shaped:
 
     key: tuple
     raw: str | None
+    # Run as a statement PREPAREd on each connection (_shaped_execute): only for statements
+    # whose plan does not depend on the words, and of which a process has few.
+    prepared: bool = False
 
     def step(self, *name) -> "_Shaped":
         return _Shaped((*self.key, *name), self.raw)
@@ -556,6 +559,26 @@ def _shaped_keep(shape: "_Shaped | None", sql: str, params) -> None:
         _shaped_sql[shape.key] = (sql, params, positions)
 
 
+_prepared_counts: dict[str, catalog_facets.PreparedSQL] = {}
+
+
+def _shaped_execute(cursor, shape: "_Shaped | None", sql: str, params, *, using: str) -> None:
+    """Run a counting statement, PREPAREd once per connection when its shape says so: a broad
+    search's sampled count is one plan whatever the words (a bitmap scan of its tier's
+    partial full-text index, k written into the statement), yet PostgreSQL planned it on every
+    request (0.4-0.7 ms on the 100,000-product seed, issue 12 part P10)."""
+    if shape is None or not shape.prepared:
+        cursor.execute(sql, params)
+        return
+    statement = _prepared_counts.get(sql)
+    if statement is None:
+        with _shaped_lock:  # a threaded worker's requests share it
+            if len(_prepared_counts) >= SHAPED_KEPT:
+                _prepared_counts.pop(next(iter(_prepared_counts)), None)  # the oldest
+            statement = _prepared_counts.setdefault(sql, catalog_facets.PreparedSQL("shop_facet_sample", sql))
+    statement.execute(cursor, using=using, params=list(params))
+
+
 def facet_scoped(products: QuerySet[Product], scope: FacetScope) -> QuerySet[Product]:
     """`products` marked with their scope, for facets_for (PostgreSQL: unfiltered counts from
     the count table, bounded counts over huge result sets). Unmarked, facets_for counts every
@@ -579,11 +602,20 @@ class _Counts:
         default_factory=dict
     )  # value → {None: n, attribute: n}, see _counted_once
     estimated: bool = False
+    # `brands` as sampled, each to be scaled by this factor: set by scaled() when the order of
+    # the scaled counts is that of the sampled ones, so only the brands shown are scaled.
+    brands_factor: float | None = None
 
     def scaled(self, factor: float) -> "_Counts":
+        # A factor of at least 2 keeps sampled counts that differ apart once scaled and rounded
+        # (they differ by at least 2 before rounding): the biggest brands and their order are
+        # found on the sampled counts, and only those shown (FACET_BRANDS of a broad search's
+        # hundreds) are scaled, by _facets_built. Below 2, two could round to one count.
+        lazy = factor >= 2
         # Inline rather than a helper per count: a broad search's sample has hundreds of brands.
         return _Counts(
-            brands={pk: round(n * factor) for pk, n in self.brands.items()},
+            brands=dict(self.brands) if lazy else {pk: round(n * factor) for pk, n in self.brands.items()},
+            brands_factor=factor if lazy else None,
             in_stock=round(self.in_stock * factor),
             price_min=self.price_min,
             price_max=self.price_max,
@@ -663,7 +695,7 @@ def facets_for(
     own_values: dict[int, int] | None = None
     if len(groups) == 1:
         if group == "brand":
-            counts.brands = table.brands
+            counts.brands, counts.brands_factor = table.brands, None  # exact: not to be scaled
         elif group == "price":
             counts.price_min, counts.price_max = table.price_min, table.price_max
         elif group == "stock":
@@ -706,21 +738,55 @@ def _counted_bounded(
     exact_max, target = settings.CATALOG_FACETS_EXACT_MAX, settings.CATALOG_FACETS_SAMPLE_ROWS
     if whole_catalogue:
         products = products.filter(catalog_facets.every_category())
+    whole = shape and shape.step("whole")
+    probe: _Counts | None = None
+    probe_k = catalog_facets.SEARCH_TIERS[-1]
+    if bound is None and search and shape is not None and not conditions:
+        # A search's unfiltered hits: its smallest stratum counted first (one prepared
+        # statement, _sampled_counted), which often settles what the planner's estimate (an
+        # EXPLAIN, planned on every request) was asked for. At least 0.6 × the target sampled
+        # hits (450 of 11,250 and more with the defaults): the smallest tier is the one
+        # search_tier gives for them, so the estimate is that sample's, its relative standard
+        # error within the stated one. Few enough to say the hits are at most half
+        # CATALOG_FACETS_EXACT_MAX, where the stratum holds enough (30 or more) sampled hits
+        # at that threshold for this to be sure (with the defaults 60 of an expected 120 and
+        # more: about 1e-9 by chance): counted exactly, as the planner's estimate would have
+        # had them. In between, the planner decides as before.
+        probe = _sampled_counted(products, conditions, k=probe_k, shape=shape)
+        rows = probe.scanned * 100 / probe_k
+        if catalog_facets.search_tier(rows=rows, target=target) == probe_k and rows > exact_max:
+            return probe.scaled(100 / probe_k)
+        if exact_max * probe_k >= 30 * 100 and rows <= exact_max / 2:
+            return _counted(products, conditions, shape=whole)
     if bound is None:
         # The planner's estimate of the rows (a search's, from the full-text statistics): only
         # planned, not run. Wrong either way it costs time, never exactness: a set estimated
         # small is counted whole, and one estimated big but found small in the sample too.
         bound = _planned_rows(products, shape=shape and shape.step("planned"))
-    whole = shape and shape.step("whole")
     if bound <= exact_max:
         return _counted(products, conditions, shape=whole)
     k = catalog_facets.search_tier(rows=bound, target=target) if search else -(-100 * target // bound)  # ceil
     if k >= 100:
         return _counted(products, conditions, shape=whole)
-    sample = _counted(products.filter(catalog_facets.sampled(k=k)), conditions, shape=shape and shape.step("k", k))
+    if probe is not None and k == probe_k:
+        sample = probe  # the same statement, already run
+    else:
+        sample = _sampled_counted(products, conditions, k=k, shape=shape, search=search)
     if sample.scanned * 100 / k <= exact_max:
         return _counted(products, conditions, shape=whole)  # the bound was loose: few rows after all
     return sample.scaled(100 / k)
+
+
+def _sampled_counted(
+    products: QuerySet[Product], conditions: dict[str, Q], *, k: int, shape: _Shaped | None, search: bool = True
+) -> _Counts:
+    """_counted over the sample stratum k of `products`."""
+    sampled = shape and shape.step("k", k)
+    if sampled is not None and search and not conditions:
+        # A search's unfiltered sample: one statement per tier and category subtree, its plan
+        # the same for every word; filters (any prices...) would make statements without end.
+        sampled = _Shaped(sampled.key, sampled.raw, prepared=True)
+    return _counted(products.filter(catalog_facets.sampled(k=k)), conditions, shape=sampled)
 
 
 def _planned_rows(products: QuerySet[Product], *, shape: _Shaped | None = None) -> int:
@@ -794,7 +860,7 @@ def _counted_once(products: QuerySet[Product], conditions: dict[str, Q], *, shap
     kept = _shaped_get(shape)  # the whole statement, kept below: compiled once per shape
     if kept is not None:
         with connections[products.db].cursor() as cursor:
-            cursor.execute(*kept)
+            _shaped_execute(cursor, shape, *kept, using=products.db)
             return _counts_read(counts, cursor.fetchall(), conditions)
     rows = products.order_by().annotate(value_ids=RawSQL('"catalog_product"."attr_ids"', ()))
     if flags:
@@ -836,7 +902,7 @@ def _counted_once(products: QuerySet[Product], conditions: dict[str, Q], *, shap
                 AS unnested GROUP BY value_id"""  # noqa: S608
     _shaped_keep(shape, sql, params)
     with connections[products.db].cursor() as cursor:
-        cursor.execute(sql, params)
+        _shaped_execute(cursor, shape, sql, params, using=products.db)
         return _counts_read(counts, cursor.fetchall(), conditions)
 
 
@@ -878,6 +944,9 @@ def _facets_built(
     # the page's rendering time.
     # Compared as (-count, id) tuples, no key function called per brand (a broad search has hundreds).
     top = [pk for _n, pk in heapq.nsmallest(FACET_BRANDS, [(-n, pk) for pk, n in brand_counts.items()])]
+    if counts.brands_factor is not None:  # sampled counts, in the order of their scaled ones
+        factor = counts.brands_factor
+        brand_counts.update({pk: round(brand_counts[pk] * factor) for pk in top})
     found = set(counts.values) | set(own_values or ())
     brands, values = taxonomy.labels(brand_ids=top, value_ids=found)
     if brand_counts:
