@@ -11,6 +11,7 @@ spreadsheets are binary. A cookie carrying one is dropped, as if it were absent,
 refused: a browser stuck with it could otherwise never load a page until it expires.
 """
 
+import codecs
 import re
 from collections.abc import Callable, Iterable
 from functools import cache
@@ -19,6 +20,7 @@ from csp.constants import HEADER
 from csp.middleware import CheckableLazyObject, CSPMiddleware
 from csp.utils import build_policy
 from django.conf import settings
+from django.core.exceptions import BadRequest
 from django.core.signals import setting_changed
 from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest
 from django.http.response import HttpResponseBase
@@ -42,8 +44,25 @@ def _any_control(pairs: Iterable[tuple[str, list]]) -> bool:
     )
 
 
+FORMS = ("multipart/form-data", "application/x-www-form-urlencoded")  # the bodies Django decodes
+
+
+def _foreign_charset(request: HttpRequest) -> bool:
+    """Whether the request declares a charset other than UTF-8 for text Django decodes in it: the
+    query string, or a form. The shop's pages are UTF-8 and browsers declare none; another is the
+    client's choice and can only hurt: UTF-7 or unicode_escape turn "+2AA-" or "\\ud800" into a
+    lone surrogate no page can be encoded with, "hex" is no text codec at all (a 500 either way,
+    on any page). Django refuses a urlencoded form in another charset itself; this refuses the
+    rest alike."""
+    encoding = request.encoding
+    if encoding is None or codecs.lookup(encoding).name == "utf-8":
+        return False
+    return bool(request.META.get("QUERY_STRING")) or (request.method == "POST" and request.content_type in FORMS)
+
+
 class ControlCharacterMiddleware:
-    """Answers 400 to a request with a control character in its path, query string or form."""
+    """Answers 400 to a request with a control character in its path, query string or form, or
+    with its query string or form in another charset than UTF-8 (_foreign_charset)."""
 
     def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]):
         self.get_response = get_response
@@ -51,6 +70,9 @@ class ControlCharacterMiddleware:
     def __call__(self, request: HttpRequest) -> HttpResponse:
         for name in [n for n, v in request.COOKIES.items() if has_control_character(n + v)]:
             del request.COOKIES[name]
+        if _foreign_charset(request):
+            # Django's 400 page, as Django answers a urlencoded form in another charset.
+            raise BadRequest("The query string and form fields must be UTF-8.")
         if self._refused(request):
             # Before LocaleMiddleware: answer in the language the customer chose, if any.
             with translation.override(translation.get_language_from_request(request)):
