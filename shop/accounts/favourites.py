@@ -15,7 +15,8 @@ from catalog.selectors import favourites_of
 from catalog.services import favourite_add, favourite_remove
 
 # The account pages' one rule for a posted next target (no open redirect), not a copy of it.
-from shop.accounts.views import _next_or, _safe_next
+from shop.accounts.busy import safe_next
+from shop.accounts.views import _next_or
 
 PAGE_SIZE = 24
 
@@ -23,7 +24,7 @@ PAGE_SIZE = 24
 def _login_and_back(request: HttpRequest) -> HttpResponse:
     # Not @login_required: it would send the visitor back to this POST-only address with a GET.
     # Back to the product page instead, where the button waits.
-    return redirect_to_login(_safe_next(request) or request.get_full_path())
+    return redirect_to_login(safe_next(request) or request.get_full_path())
 
 
 @login_required

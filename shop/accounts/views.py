@@ -18,8 +18,7 @@ from django_ratelimit.exceptions import Ratelimited
 
 from orders.selectors import orders_of
 from shop.accounts import forms, services
-from shop.accounts.busy import login_busy_page
-from shop.accounts.busy import safe_next as _safe_next
+from shop.accounts.busy import login_busy_page, safe_next
 from shop.accounts.exceptions import HashingBusy
 from shop.core import divisions
 from shop.models import Address
@@ -27,7 +26,7 @@ from shop.models import Address
 
 def _next_or(request: HttpRequest, default: str) -> HttpResponse:
     """Redirect to the safe next target, else to `default`."""
-    if target := _safe_next(request):
+    if target := safe_next(request):
         return HttpResponseRedirect(target)  # redirect() would reverse "next=abc" as a view name: a 500
     return redirect(default)
 
@@ -46,7 +45,7 @@ def register(request: HttpRequest) -> HttpResponse:
         messages.success(request, _("Welcome! Your account is ready."))
         return _next_or(request, "accounts:overview")
     # The next target rides along (hidden field, login link) so a guest sent here from checkout returns there.
-    return render(request, "shop/accounts/register.html", {"form": form, "next": _safe_next(request)})
+    return render(request, "shop/accounts/register.html", {"form": form, "next": safe_next(request)})
 
 
 class LoginView(auth_views.LoginView):
