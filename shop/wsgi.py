@@ -1,9 +1,13 @@
 import os
 
-from django.core.wsgi import get_wsgi_application
+import django
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "shop.settings")
-application = get_wsgi_application()
+django.setup(set_prefix=False)  # as django.core.wsgi.get_wsgi_application() does
+
+from shop.core.handler import ShopWSGIHandler  # noqa: E402 - after Django is set up
+
+application = ShopWSGIHandler()
 
 from shop.core import gcfreeze  # noqa: E402 - after Django is set up
 

@@ -71,6 +71,9 @@ class ControlCharacterMiddleware:
         for name in [n for n, v in request.COOKIES.items() if has_control_character(n + v)]:
             del request.COOKIES[name]
         if _foreign_charset(request):
+            # The error pages read the query string too: in UTF-8 now, as the shop writes it
+            # ("hex" would fail to decode again, and UTF-7 make surrogates no page can carry).
+            request.encoding = None
             # Django's 400 page, as Django answers a urlencoded form in another charset.
             raise BadRequest("The query string and form fields must be UTF-8.")
         if self._refused(request):
