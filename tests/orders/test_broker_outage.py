@@ -21,6 +21,7 @@ from django.db import connection
 from orders.models import Notification, Order
 from payments.services import wallet_top_up
 from shop.celery import app as celery_app
+from tests.broker import use_broker
 from tests.purchase import buyer_with_cart, shown_total, stocked_variant
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.worker]
@@ -49,15 +50,6 @@ def redis_start(tmp_path: Path) -> None:
     while redis_cli("ping").stdout.strip() != "PONG":
         assert time.monotonic() < deadline, "Redis did not come back"
         time.sleep(0.1)
-
-
-def use_broker(url: str) -> None:
-    conf = celery_app.conf
-    # Celery reads the CELERY_BROKER_URL environment variable first (bin/test sets it), then the
-    # Django settings under the CELERY namespace, where the prefixed key wins.
-    os.environ["CELERY_BROKER_URL"] = conf.broker_url = conf.CELERY_BROKER_URL = url
-    celery_app._pool = None  # pools are made once per URL; start from the new one
-    celery_app.amqp._producer_pool = None
 
 
 @pytest.fixture

@@ -6,7 +6,6 @@ Redis, so nothing else notices. Speed is not asserted by timing: the test checks
 (one connection attempt per task, a short connect timeout); docs/production.md has the figure."""
 
 import json
-import os
 import socket
 from datetime import timedelta
 
@@ -19,18 +18,10 @@ from kombu import Connection
 from orders import services as order_services
 from orders.models import Notification, Order
 from shop.celery import app as celery_app
+from tests.broker import use_broker
 from tests.purchase import buyer_with_cart, shown_total, stocked_variant
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-
-def _use_broker(url: str) -> None:
-    conf = celery_app.conf
-    # Celery reads the CELERY_BROKER_URL environment variable first (bin/test sets it), then
-    # the Django settings under the CELERY namespace, where the prefixed key wins.
-    os.environ["CELERY_BROKER_URL"] = conf.broker_url = conf.CELERY_BROKER_URL = url
-    celery_app._pool = None  # pools are made once per URL; start from the new one
-    celery_app.amqp._producer_pool = None
 
 
 @pytest.fixture
@@ -50,7 +41,7 @@ def redis_unreachable(closed_port, settings):
     conf = celery_app.conf
     was_eager = conf.task_always_eager
     conf.task_always_eager = conf.CELERY_TASK_ALWAYS_EAGER = False
-    _use_broker(f"redis://127.0.0.1:{closed_port}/0")
+    use_broker(f"redis://127.0.0.1:{closed_port}/0")
     settings.CACHES = {
         alias: {
             "BACKEND": "shop.core.cache.ResilientRedisCache",
@@ -61,7 +52,7 @@ def redis_unreachable(closed_port, settings):
     }
     yield real_broker
     conf.task_always_eager = conf.CELERY_TASK_ALWAYS_EAGER = was_eager
-    _use_broker(real_broker)
+    use_broker(real_broker)
 
 
 @pytest.fixture
@@ -116,7 +107,7 @@ def test_order_placed_while_redis_is_unreachable_is_kept_and_its_mail_queued_lat
     assert connection_attempts == [f"redis://127.0.0.1:{closed_port}/0"]
 
     # Redis is back: the sweeper's next run queues the pending mail.
-    _use_broker(redis_unreachable)
+    use_broker(redis_unreachable)
     queue = redis.Redis.from_url(redis_unreachable)
     with time_machine.travel(timezone.now() + timedelta(seconds=31)):
         assert order_services.notification_sweep() >= 1

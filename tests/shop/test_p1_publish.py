@@ -24,6 +24,7 @@ from kombu.pools import ProducerPool
 from shop.celery import app as celery_app
 from shop.core import broker
 from shop.core.tasks import enqueue
+from tests.broker import use_broker
 
 TASK = "orders.tasks.notification_send"
 
@@ -72,14 +73,6 @@ class OwnRedis:
         return [json.loads(raw) for raw in reversed(self.client.lrange(queue, 0, -1))]  # oldest first
 
 
-def _use_broker(url: str) -> None:
-    conf = celery_app.conf
-    # As tests/shop/test_faults.py: the environment and the prefixed key are read first.
-    os.environ["CELERY_BROKER_URL"] = conf.broker_url = conf.CELERY_BROKER_URL = url
-    celery_app._pool = None  # pools are made once per URL; start from the new one
-    celery_app.amqp._producer_pool = None
-
-
 @pytest.fixture
 def own_broker(tmp_path):
     """This test's own Redis as the broker, tasks sent to it rather than run eagerly."""
@@ -88,12 +81,12 @@ def own_broker(tmp_path):
     conf = celery_app.conf
     was_eager, was_url = conf.task_always_eager, conf.broker_url
     conf.task_always_eager = conf.CELERY_TASK_ALWAYS_EAGER = False
-    _use_broker(server.url)
+    use_broker(server.url)
     try:
         yield server
     finally:
         conf.task_always_eager = conf.CELERY_TASK_ALWAYS_EAGER = was_eager
-        _use_broker(was_url)
+        use_broker(was_url)
         server.stop()
 
 
