@@ -1,11 +1,13 @@
 """The monthly settlement in Chromium: finance runs October, opens a department's statement,
 downloads its PDF and XLSX, confirms it and marks it paid; a member of that department's staff
 sees only their statement; the superuser filters the admin log down to finance's steps.
-Screenshots in artifacts/settlement-*.png; the statement's page is copied to docs/statement.png.
+Screenshots in artifacts/settlement-*.png; with UPDATE_SCREENSHOTS=1 the statement's page is copied
+to docs/statement.png too (never on an ordinary run: a test run leaves the checkout unchanged).
 
 Run: SKIP_LINT=1 bash bin/test tests/browser/test_settlement.py
 """
 
+import os
 import shutil
 from decimal import Decimal
 from io import BytesIO
@@ -105,7 +107,8 @@ def test_finance_settles_october_a_department_reads_its_statement_and_the_superu
     statement = Statement.objects.get(number="JS202610-DEPT-A")
     assert statement.state == Statement.State.PAID and statement.transfer_reference == "TRF-2026-11-0042"
     shot(page, "03-statement-paid")
-    shutil.copyfile(ARTIFACTS / "settlement-03-statement-paid.png", ROOT / "docs" / "statement.png")
+    if os.environ.get("UPDATE_SCREENSHOTS") == "1":
+        shutil.copyfile(ARTIFACTS / "settlement-03-statement-paid.png", ROOT / "docs" / "statement.png")
     page.goto(f"/admin/aftersales/statement/{statement.pk}/lines/")
     expect(page.locator("#statement-lines-table tbody tr")).to_have_count(3)
     shot(page, "04-lines")

@@ -10,6 +10,7 @@ import shutil
 import signal
 import socket
 import subprocess
+import sys
 import threading
 import time
 from collections import Counter
@@ -26,6 +27,39 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+def listens(pid: int, port: int) -> bool:
+    """Whether process pid holds a socket listening on 127.0.0.1:port: a connection would not
+    tell, if another process took the port first."""
+    sockets = {
+        f"socket:[{fields[9]}]"
+        for fields in (line.split() for line in Path("/proc/net/tcp").read_text().splitlines()[1:])
+        if fields[3] == "0A" and fields[1] == f"0100007F:{port:04X}"
+    }
+    with contextlib.suppress(OSError):
+        return any(os.readlink(fd) in sockets for fd in Path(f"/proc/{pid}/fd").iterdir())
+    return False
+
+
+def listening(start, tries: int = 5) -> tuple[subprocess.Popen, int]:
+    """start(port) on a free port, until the process listens there: (process, port).
+
+    A free port is only free when it is picked; the process binds it a moment later, and the
+    suite's other process may have taken it by then. The server then exits on its bind error,
+    and it starts again on another port."""
+    for _ in range(tries):
+        port = free_port()
+        process = start(port)
+        for _ in range(400):  # 20 s: gunicorn retries a taken port for ~5 s before it gives up
+            if process.poll() is not None:
+                break
+            if listens(process.pid, port):
+                return process, port
+            time.sleep(0.05)
+        process.kill()
+        process.wait()
+    raise AssertionError(f"no server listened after {tries} ports")
 
 
 class DyingNode:
@@ -64,20 +98,17 @@ def send(port: int, method: str) -> bytes:
 @pytest.mark.skipif(not shutil.which("haproxy"), reason="HAProxy is not installed")
 def test_a_get_is_retried_on_the_other_node_a_post_never(tmp_path):
     nodes = [DyingNode(), DyingNode()]
-    front, stats = free_port(), free_port()
-    env = {"PATH": "/usr/sbin:/usr/bin:/bin", "CLUSTER_DIR": str(tmp_path), "CLUSTER_PORT": str(front)}
-    env |= {"STATS_PORT": str(stats), "NODE1_PORT": str(nodes[0].port), "NODE2_PORT": str(nodes[1].port)}
-    config = subprocess.run(["bash", CLUSTER, "haproxy-config"], env=env, capture_output=True, text=True)
-    assert config.returncode == 0, config.stderr
-    (tmp_path / "haproxy.cfg").write_text(config.stdout)
-    haproxy = subprocess.Popen(["haproxy", "-db", "-f", tmp_path / "haproxy.cfg"], stderr=subprocess.DEVNULL)
+
+    def start(front: int) -> subprocess.Popen:
+        env = {"PATH": "/usr/sbin:/usr/bin:/bin", "CLUSTER_DIR": str(tmp_path), "CLUSTER_PORT": str(front)}
+        env |= {"STATS_PORT": str(free_port()), "NODE1_PORT": str(nodes[0].port), "NODE2_PORT": str(nodes[1].port)}
+        config = subprocess.run(["bash", CLUSTER, "haproxy-config"], env=env, capture_output=True, text=True)
+        assert config.returncode == 0, config.stderr
+        (tmp_path / "haproxy.cfg").write_text(config.stdout)
+        return subprocess.Popen(["haproxy", "-db", "-f", tmp_path / "haproxy.cfg"], stderr=subprocess.DEVNULL)
+
+    haproxy, front = listening(start)
     try:
-        for _ in range(100):
-            try:
-                socket.create_connection(("127.0.0.1", front), timeout=1).close()
-                break
-            except OSError:
-                time.sleep(0.05)
         assert send(front, "GET").startswith(b"HTTP/1.1 502")
         gets = [node.hits["GET"] for node in nodes]
         assert send(front, "POST").startswith(b"HTTP/1.1 502")
@@ -128,13 +159,14 @@ def test_a_killed_gunicorn_master_takes_its_workers_along(tmp_path):
     source = CLUSTER.read_text()
     (tmp_path / "gunicorn.conf.py").write_text(source.split("<<'PY'\n", 1)[1].split("\nPY\n", 1)[0] + "\n")
     (tmp_path / "tinyapp.py").write_text(APP)
-    port = free_port()
-    master = subprocess.Popen(
-        [
-            *(ROOT / ".venv/bin/gunicorn", "--config", tmp_path / "gunicorn.conf.py", "--chdir", tmp_path),
-            *("--workers", "2", "--bind", f"127.0.0.1:{port}", "tinyapp"),
-        ],
-        stderr=subprocess.DEVNULL,
+    master, _port = listening(
+        lambda port: subprocess.Popen(
+            [
+                *(ROOT / ".venv/bin/gunicorn", "--config", tmp_path / "gunicorn.conf.py", "--chdir", tmp_path),
+                *("--workers", "2", "--bind", f"127.0.0.1:{port}", "tinyapp"),
+            ],
+            stderr=subprocess.DEVNULL,
+        )
     )
     workers: list[int] = []
     try:
@@ -157,3 +189,29 @@ def test_a_killed_gunicorn_master_takes_its_workers_along(tmp_path):
             with contextlib.suppress(ProcessLookupError):
                 os.kill(p, signal.SIGKILL)
     assert left == []
+
+
+def test_a_server_whose_port_was_taken_meanwhile_starts_on_another():
+    """The port another process takes between free_port() and the server's bind is not mistaken
+    for the server's: the server dies on its bind error and starts again on a free port."""
+    others: list[socket.socket] = []
+
+    def start(port: int) -> subprocess.Popen:
+        if not others:  # the first port is taken by someone else before the server binds it
+            other = socket.socket()
+            other.bind(("127.0.0.1", port))
+            other.listen(1)
+            others.append(other)
+        return subprocess.Popen(
+            [sys.executable, "-m", "http.server", "--bind", "127.0.0.1", str(port)], stderr=subprocess.DEVNULL
+        )
+
+    process, port = listening(start)
+    try:
+        taken = others[0].getsockname()[1]
+        assert port != taken
+        assert listens(process.pid, port) and not listens(process.pid, taken)
+    finally:
+        process.kill()
+        process.wait()
+        others[0].close()

@@ -9,36 +9,22 @@ from unittest import mock
 import pytest
 from django.conf import settings
 from django.contrib.auth import get_user_model
-from django.contrib.auth.hashers import MD5PasswordHasher
 from django.test import Client
 from django.test.signals import template_rendered
 
-from shop.accounts import busy, hashing, services
+from shop.accounts import services
 from shop.accounts.views import LoginView
 from tests import factories
 from tests.purchase import english
+from tests.shop.login_spy import PROXY, SpyHasher, one_spied_slot, slots_held
 
 pytestmark = pytest.mark.django_db
 User = get_user_model()
-PROXY = "10.0.0.2"
-
-
-class SpyHasher(MD5PasswordHasher):
-    algorithm = "spy"
-    calls: list[str] = []
-
-    def verify(self, password, encoded):
-        SpyHasher.calls.append("verify")
-        return super().verify(password, encoded)
 
 
 @pytest.fixture(autouse=True)
 def _setup(settings):
-    settings.PASSWORD_HASHERS = ["tests.shop.test_p9_login_refusal.SpyHasher"]
-    settings.TRUSTED_PROXIES = [PROXY]
-    settings.LOGIN_CONCURRENT_HASHES = 1
-    SpyHasher.calls.clear()
-    busy._pages.clear()
+    one_spied_slot(settings)
 
 
 def browser(address: str = "198.51.100.30", language: str = "en") -> Client:
@@ -49,11 +35,6 @@ def browser(address: str = "198.51.100.30", language: str = "en") -> Client:
 
 def post_login(client: Client, data: dict, path: str = "/account/login/"):
     return client.post(path, data)
-
-
-def slots_held() -> int:
-    client, key = hashing._redis()
-    return client.zcard(key)
 
 
 def rendered_templates():

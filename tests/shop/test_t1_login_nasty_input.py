@@ -18,7 +18,6 @@ from urllib.parse import quote, unquote_plus, urlsplit
 import pytest
 from axes.models import AccessAttempt, AccessFailureLog, AccessLog
 from django.conf import settings
-from django.contrib.auth.hashers import MD5PasswordHasher
 from django.contrib.sessions.models import Session
 from django.core.signals import request_finished, request_started
 from django.db import close_old_connections
@@ -26,13 +25,13 @@ from django.test import Client
 from django.test.client import BOUNDARY, RequestFactory, encode_multipart
 from django.utils.http import url_has_allowed_host_and_scheme
 
-from shop.accounts import busy, hashing, services
+from shop.accounts import services
 from shop.core import gcfreeze
 from shop.core.middleware import has_control_character
 from tests import factories
+from tests.shop.login_spy import PROXY, SpyHasher, one_spied_slot, slots_held
 
 pytestmark = pytest.mark.django_db
-PROXY = "10.0.0.2"
 EMAIL = "li.lei@example.com"
 PASSWORD = "correct horse battery staple"  # the factories' password
 ORDINARY = {"username": quote(EMAIL), "password": "wrong", "next": quote("/cart/", safe="")}
@@ -57,22 +56,9 @@ FIELDS = ["username", "password", "next"]
 CASES = [(field, name) for field in FIELDS for name in NASTY]
 
 
-class SpyHasher(MD5PasswordHasher):
-    algorithm = "spy"
-    calls: list[str] = []
-
-    def verify(self, password, encoded):
-        SpyHasher.calls.append("verify")
-        return super().verify(password, encoded)
-
-
 @pytest.fixture(autouse=True)
 def _setup(settings):
-    settings.PASSWORD_HASHERS = ["tests.shop.test_t1_login_nasty_input.SpyHasher"]
-    settings.TRUSTED_PROXIES = [PROXY]
-    settings.LOGIN_CONCURRENT_HASHES = 1
-    SpyHasher.calls.clear()
-    busy._pages.clear()
+    one_spied_slot(settings)
 
 
 @pytest.fixture
@@ -119,11 +105,6 @@ class Inputs(HTMLParser):
         attributes = dict(attrs)
         if tag == "input" and "name" in attributes:
             self.values[attributes["name"]] = attributes.get("value") or ""
-
-
-def slots_held() -> int:
-    client, key = hashing._redis()
-    return client.zcard(key)
 
 
 def assert_nothing_stored(user) -> None:
