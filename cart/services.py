@@ -10,6 +10,7 @@ not yet packed composes them too (orders' snapshot, fulfillment's routing, payme
 
 import re
 import uuid
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from datetime import timedelta
 from decimal import Decimal
@@ -168,6 +169,11 @@ def cart_add_for(*, user, session, variant_id: int, quantity: int) -> CartLine:
     on the unique index, then adds to the one opened first), and an add refused (sold out, too
     many) leaves no empty cart behind. Raises CartError."""
     if user is not None and user.is_authenticated:
+        if connection.vendor == "postgresql" and quantity <= settings.CART_MAX_LINE_QUANTITY:
+            line = _customer_add_at_once(user_id=user.pk, variant_id=variant_id, quantity=quantity)
+            if line is not None:
+                return line
+            # Refused (not sold, sold out, too many): the reads below say why, and write nothing.
         try:
             return _customer_cart_add(user=user, variant_id=variant_id, quantity=quantity)
         except _CartOpenedMeanwhile:  # by a parallel request, now committed: added to that one
@@ -197,6 +203,89 @@ def _customer_cart_add(*, user, variant_id: int, quantity: int) -> CartLine:
 
 class _CartOpenedMeanwhile(Exception):
     pass
+
+
+@cache
+def _add_at_once_statement() -> tuple[str, tuple, tuple, tuple]:
+    """The SQL of _customer_add_at_once, and the fields whose values a request binds: the
+    cart's (every one but its key, as the ORM inserts them) and the line's (but its cart and
+    price, which the statement takes from the cart found or made and from the variant read).
+    The variant's part is _SELLABLE_VARIANT's statement, compiled from its queryset (the same
+    rule for what is sold and how many units are in stock). PostgreSQL only."""
+    q = connection.ops.quote_name
+    variant_sql, before, after = _one_id_statement(_SELLABLE_VARIANT.build().query, "the variant sold")
+    names = ", ".join(q(f"name_{i}") for i in range(len(_NAME_FIELDS)))
+    carts, lines = q(Cart._meta.db_table), q(CartLine._meta.db_table)
+    cart_fields = tuple(f for f in Cart._meta.concrete_fields if not f.primary_key)
+    line_fields = tuple(f for f in CartLine._meta.concrete_fields if not f.primary_key)
+    bound = tuple(f for f in line_fields if f.attname not in ("cart_id", "price_seen"))
+    if {f.attname for f in bound} != {"variant_id", "quantity", "added_at"}:
+        raise RuntimeError("CartLine's fields changed: review _add_at_once_statement")
+    line_values = ", ".join(
+        'c."id"' if f.attname == "cart_id" else 'variant."price"' if f.attname == "price_seen" else "%s"
+        for f in line_fields
+    )
+    returned = ", ".join(f"{lines}.{q(f.column)}" for f in CartLine._meta.concrete_fields)
+    sql = (
+        f"WITH found AS MATERIALIZED ("  # noqa: S608 - names from the models, values bound
+        f"SELECT {q('id')} FROM {carts} WHERE {q('user_id')} = %s AND {q('state')} = %s FOR UPDATE), "
+        f"variant ({q('price')}, {names}, {q('available')}) AS MATERIALIZED ({variant_sql}), "
+        f"made AS (INSERT INTO {carts} ({', '.join(q(f.column) for f in cart_fields)}) "
+        f"SELECT {', '.join(['%s'] * len(cart_fields))} WHERE NOT EXISTS (SELECT FROM found) "
+        f"AND EXISTS (SELECT FROM variant WHERE {q('available')} >= %s) RETURNING {q('id')}) "
+        f"INSERT INTO {lines} ({', '.join(q(f.column) for f in line_fields)}) "
+        f"SELECT {line_values} FROM (SELECT {q('id')} FROM found UNION ALL SELECT {q('id')} FROM made) c "
+        f"CROSS JOIN variant WHERE variant.{q('available')} >= %s "
+        f"ON CONFLICT ({q('cart_id')}, {q('variant_id')}) DO UPDATE SET "
+        f"{q('quantity')} = {lines}.{q('quantity')} + EXCLUDED.{q('quantity')}, "
+        f"{q('price_seen')} = EXCLUDED.{q('price_seen')} "
+        f"WHERE {lines}.{q('quantity')} + EXCLUDED.{q('quantity')} <= "
+        f"LEAST(%s, (SELECT {q('available')} FROM variant)) "
+        f"RETURNING {returned}"
+    )
+    return sql, (before, after), cart_fields, bound
+
+
+def _customer_add_at_once(*, user_id: int, variant_id: int, quantity: int) -> CartLine | None:
+    """_customer_cart_add's success in one statement, with no transaction of its own (one
+    statement is one; BEGIN and COMMIT were two more round trips): the open cart found and
+    locked, or opened when there is none; the variant read with its units in stock; the line
+    inserted, or its quantity added to, at the current price. Only when the line's new quantity
+    is within the maximum and the units in stock: else nothing is written (a cart is opened only
+    with its line) and None is returned, for _customer_cart_add to say why. A line changed by a
+    parallel request is added to as it now is (ON CONFLICT reads the latest row and locks it).
+
+    A cart opened by a parallel request between this statement's look and its insert fails the
+    insert on cart_one_open_per_user once that request commits: the statement is run again and
+    finds it (as _CartOpenedMeanwhile does)."""
+    sql, (before, after), cart_fields, bound = _add_at_once_statement()
+    cart = Cart(user_id=user_id)
+    line = CartLine(variant_id=variant_id, quantity=quantity)
+    params = [
+        user_id,
+        Cart.State.OPEN.value,
+        *before,
+        variant_id,
+        *after,
+        *(f.get_db_prep_save(f.pre_save(cart, add=True), connection) for f in cart_fields),
+        quantity,
+        *(f.get_db_prep_save(f.pre_save(line, add=True), connection) for f in bound),
+        quantity,
+        settings.CART_MAX_LINE_QUANTITY,
+    ]
+    for last in (False, True):
+        try:
+            # In a caller's transaction (tests) a savepoint, so a failed insert can be run again.
+            with transaction.atomic() if connection.in_atomic_block else nullcontext(), connection.cursor() as cursor:
+                cursor.execute(sql, params)
+                row = cursor.fetchone()
+            break
+        except IntegrityError:
+            if last:
+                raise
+    if row is None:
+        return None
+    return CartLine.from_db(connection.alias, _all_fields(CartLine), row)
 
 
 def _cart_create(*, user) -> Cart:
