@@ -573,26 +573,47 @@ _CART_LINE = _Compiled(
 )
 
 # A customer's open cart's lines, each with its cart, variant, product and units in stock (in
-# the order they were added); and the options of their variants in AttributeValue's order (the
-# prefetch's). Only what the confirm page reads is selected; any other field is deferred (read
-# on access, never wrong).
+# the order they were added), and the options of their variants in AttributeValue's order (the
+# prefetch's): on PostgreSQL each line carries them as a JSON array (one statement), elsewhere
+# they are a second statement. Only what the confirm page reads is selected; any other field is
+# deferred (read on access, never wrong).
 _LINE_FIELDS = _all_fields(CartLine)
 _CART_FIELDS = _all_fields(Cart)
 _VARIANT_FIELDS = _fields(ProductVariant, {"id", "product_id", "sku", "price", "weight_grams", "is_active"})
 _PRODUCT_FIELDS = _fields(Product, {"id", "is_active", "name", "name_en", "card_image"})
 _OPTION_FIELDS = _fields(AttributeValue, {"id", "attribute_id", "value", "value_en", "position"})
-_OPEN_CART_LINES = _Compiled(
-    lambda: CartLine.objects.filter(cart__user_id=_PLACEHOLDER_ID, cart__state=Cart.State.OPEN)
-    .annotate(available=Coalesce(Sum(F("variant__stocks__on_hand") - F("variant__stocks__reserved")), 0))
-    .order_by("added_at", "pk")
-    .values_list(
-        *_LINE_FIELDS,
-        *(f"cart__{f}" for f in _CART_FIELDS),
-        *(f"variant__{f}" for f in _VARIANT_FIELDS),
-        *(f"variant__product__{f}" for f in _PRODUCT_FIELDS),
-        "available",
+
+
+def _open_cart_lines():
+    from django.contrib.postgres.aggregates import JSONBAgg
+    from django.db.models import OuterRef
+    from django.db.models.functions import JSONObject
+
+    lines = CartLine.objects.filter(cart__user_id=_PLACEHOLDER_ID, cart__state=Cart.State.OPEN)
+    options = ()
+    if connection.vendor == "postgresql":
+        through = ProductVariant.options.through.objects.filter(productvariant_id=OuterRef("variant_id"))
+        agg = JSONBAgg(
+            JSONObject(**{f: F(f"attributevalue__{f}") for f in _OPTION_FIELDS}),
+            order_by=[F(f"attributevalue__{o}") for o in AttributeValue._meta.ordering],
+        )
+        lines = lines.annotate(options=Subquery(through.values("productvariant_id").annotate(o=agg).values("o")))
+        options = ("options",)
+    return (
+        lines.annotate(available=Coalesce(Sum(F("variant__stocks__on_hand") - F("variant__stocks__reserved")), 0))
+        .order_by("added_at", "pk")
+        .values_list(
+            *_LINE_FIELDS,
+            *(f"cart__{f}" for f in _CART_FIELDS),
+            *(f"variant__{f}" for f in _VARIANT_FIELDS),
+            *(f"variant__product__{f}" for f in _PRODUCT_FIELDS),
+            "available",
+            *options,
+        )
     )
-)
+
+
+_OPEN_CART_LINES = _Compiled(_open_cart_lines)
 _OPEN_CART_OPTIONS = _Compiled(
     lambda: ProductVariant.options.through.objects.filter(
         productvariant_id__in=CartLine.objects.filter(
@@ -624,27 +645,34 @@ def checkout_addresses(*, user) -> tuple[list[Address], Decimal | None]:
 
 
 def _open_cart_summary(*, user_id: int) -> CartSummary:
-    """cart_summary_for of a customer from the two statements compiled once (the options' only
-    when there are lines): the same lines, prices, units in stock and flags as _summary's, each
-    line view with its variant's options in `options`."""
+    """cart_summary_for of a customer from the statement compiled once (on PostgreSQL; elsewhere
+    the options' second, only when there are lines): the same lines, prices, units in stock and
+    flags as _summary's, each line view with its variant's options in `options`."""
     rows = _OPEN_CART_LINES.rows(user_id)
     summary = CartSummary(cart=None)
     if not rows:
         return summary
     db = connection.alias
-    options: dict[int, list] = {}
-    for variant_id, *values in _OPEN_CART_OPTIONS.rows(user_id):
-        options.setdefault(variant_id, []).append(AttributeValue.from_db(db, _OPTION_FIELDS, values))
     at_cart = len(_LINE_FIELDS)
     at_variant = at_cart + len(_CART_FIELDS)
     at_product = at_variant + len(_VARIANT_FIELDS)
+    at_available = at_product + len(_PRODUCT_FIELDS)
+    options: dict[int, list] = {}
+    if len(rows[0]) == at_available + 2:  # PostgreSQL: each line's options a JSON array (or NULL)
+        for row in rows:
+            options[row[at_variant]] = [
+                AttributeValue.from_db(db, _OPTION_FIELDS, [o[f] for f in _OPTION_FIELDS]) for o in row[-1] or ()
+            ]
+    else:
+        for variant_id, *values in _OPEN_CART_OPTIONS.rows(user_id):
+            options.setdefault(variant_id, []).append(AttributeValue.from_db(db, _OPTION_FIELDS, values))
     summary.cart = cart = Cart.from_db(db, _CART_FIELDS, rows[0][at_cart:at_variant])
     for row in rows:
         line = CartLine.from_db(db, _LINE_FIELDS, row[:at_cart])
         variant = ProductVariant.from_db(db, _VARIANT_FIELDS, row[at_variant:at_product])
-        variant.product = Product.from_db(db, _PRODUCT_FIELDS, row[at_product:-1])
+        variant.product = Product.from_db(db, _PRODUCT_FIELDS, row[at_product:at_available])
         line.cart, line.variant = cart, variant
-        _summary_add(summary, line, available=row[-1], options=options.get(variant.pk, []))
+        _summary_add(summary, line, available=row[at_available], options=options.get(variant.pk, []))
     summary.subtotal = money(summary.subtotal)
     return summary
 
