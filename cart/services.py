@@ -8,6 +8,7 @@ transaction: any failure leaves nothing half-written. Changing the delivery addr
 not yet packed composes them too (orders' snapshot, fulfillment's routing, payments' money).
 """
 
+import json
 import re
 import uuid
 from contextlib import nullcontext
@@ -19,9 +20,10 @@ from functools import cache
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
+from django.contrib.postgres.aggregates import JSONBAgg
 from django.db import IntegrityError, connection, transaction
-from django.db.models import Count, F, Prefetch, Q, Subquery, Sum
-from django.db.models.functions import Coalesce
+from django.db.models import Count, F, OuterRef, Prefetch, Q, Subquery, Sum
+from django.db.models.functions import Coalesce, JSONObject
 from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 
@@ -68,7 +70,7 @@ from payments.services import (
     wallet_pay,
     wallet_pay_placed,
 )
-from shop.core.inserts import rows_insert
+from shop.core.inserts import rows_insert, rows_together
 from shop.core.money import format_money, money
 from shop.core.postgresql.base import stale_plan_retried
 from shop.core.prepared import rows_converted
@@ -679,30 +681,50 @@ def _open_cart_summary(*, user_id: int) -> CartSummary:
 
 @cache
 def _placing_statements():
-    """The placing's cart lines (with each variant and product) and their options: two
-    statements compiled once per process from the querysets cart_summary runs, the cart's id
-    bound per placement. Built by the ORM (select_related, the options' prefetch and its
-    ordering) they cost about 2.3 ms of Python per placement for 0.3 ms of SQL. Only what the
-    placing reads is selected; any other field is deferred (read on access, never wrong)."""
+    """The placing's cart lines (with each variant and product) and their options: compiled
+    once per process from the querysets cart_summary runs, the cart's id bound per placement.
+    Built by the ORM (select_related, the options' prefetch and its ordering) they cost about
+    2.3 ms of Python per placement for 0.3 ms of SQL. Only what the placing reads is selected;
+    any other field is deferred (read on access, never wrong). On PostgreSQL one statement: each
+    line carries its variant's options as a JSON array in AttributeValue's order (the options'
+    statement is None); elsewhere two."""
     line_fields = _fields(CartLine, {f.attname for f in CartLine._meta.concrete_fields})
     variant_fields = _fields(ProductVariant, {"id", "product_id", "sku", "price", "weight_grams", "is_active"})
     product_fields = _fields(Product, {"id", "is_active", "department_id", "name", "name_en", "card_image"})
     option_fields = _fields(AttributeValue, {"id", "attribute_id", "value", "value_en", "position"})
-    lines = CartLine.objects.filter(cart_id=_PLACEHOLDER_ID).values_list(
-        *line_fields, *(f"variant__{f}" for f in variant_fields), *(f"variant__product__{f}" for f in product_fields)
+    columns = (
+        *line_fields,
+        *(f"variant__{f}" for f in variant_fields),
+        *(f"variant__product__{f}" for f in product_fields),
     )
+    ordering = [f"attributevalue__{o}" for o in AttributeValue._meta.ordering]
+    through = ProductVariant.options.through.objects
+    fields = (line_fields, variant_fields, product_fields, option_fields)
+    if connection.vendor == "postgresql":
+        options = Subquery(
+            through.filter(productvariant_id=OuterRef("variant_id"))
+            .values("productvariant_id")
+            .annotate(
+                options=JSONBAgg(
+                    JSONObject(**{f: F(f"attributevalue__{f}") for f in option_fields}),
+                    order_by=[F(o) for o in ordering],
+                )
+            )
+            .values("options")
+        )
+        lines = CartLine.objects.filter(cart_id=_PLACEHOLDER_ID).annotate(options=options)
+        return _one_id_statement(lines.values_list(*columns, "options").query, "placing's lines"), None, fields
+    lines = CartLine.objects.filter(cart_id=_PLACEHOLDER_ID).values_list(*columns)
     # The options in AttributeValue's own order (the prefetch's), as order_line_names joins them.
     options = (
-        ProductVariant.options.through.objects.filter(
-            productvariant_id__in=CartLine.objects.filter(cart_id=_PLACEHOLDER_ID).values("variant_id")
-        )
-        .order_by(*(f"attributevalue__{o}" for o in AttributeValue._meta.ordering))
+        through.filter(productvariant_id__in=CartLine.objects.filter(cart_id=_PLACEHOLDER_ID).values("variant_id"))
+        .order_by(*ordering)
         .values_list("productvariant_id", *(f"attributevalue__{f}" for f in option_fields))
     )
     return (
         _one_id_statement(lines.query, "placing's lines"),
         _one_id_statement(options.query, "placing's options"),
-        (line_fields, variant_fields, product_fields, option_fields),
+        fields,
     )
 
 
@@ -760,30 +782,41 @@ def _placing_lookup(which: int, model, values: dict):
 
 @cache
 def _placing_cart_address_sql() -> str:
-    """_placing_querysets' first two lookups in one statement (one round trip): the cart by
-    token and customer, locked (FOR UPDATE OF the cart: the address is read, not locked), beside
-    the address by id and customer, NULLs when there is none. Written once per process; its
-    parameters: the address's id, the customer's id, the cart's token, the customer's id."""
+    """_placing_querysets' three lookups in one statement (one round trip): the cart by token
+    and customer, locked (FOR UPDATE OF the cart), the customer's row locked FOR NO KEY UPDATE
+    (the cart's lock first, as when they were two statements), beside the address by id and
+    customer, NULLs when there is none (read, not locked); and the new order's key, taken from
+    its sequence (a key is never given twice; one the placement does not use is a gap, as a
+    rolled-back INSERT leaves), so that its rows can be sent as one statement (rows_together).
+    Written once per process; its parameters: the address's id, the customer's id, the cart's
+    token, the customer's id."""
     quote = connection.ops.quote_name
     cart, address = quote(Cart._meta.db_table), quote(Address._meta.db_table)
+    user_model = get_user_model()
+    user = quote(user_model._meta.db_table)
     columns = ", ".join(
         [f"{cart}.{quote(f.column)}" for f in Cart._meta.concrete_fields]
         + [f"{address}.{quote(f.column)}" for f in Address._meta.concrete_fields]
     )
     a_key, a_user = quote(Address._meta.pk.column), quote(Address._meta.get_field("user").column)
     c_token, c_user = quote(Cart._meta.get_field("token").column), quote(Cart._meta.get_field("user").column)
+    sequence = f"pg_get_serial_sequence('{Order._meta.db_table}', '{Order._meta.pk.column}')"
     return (
-        f"SELECT {columns} FROM {cart} LEFT JOIN {address} "  # noqa: S608 - names from the models
-        f"ON ({address}.{a_key} = %s AND {address}.{a_user} = %s) "
-        f"WHERE ({cart}.{c_token} = %s AND {cart}.{c_user} = %s) LIMIT 1 FOR UPDATE OF {cart}"
+        f"SELECT {columns}, nextval({sequence}) FROM {cart} "  # noqa: S608 - names from the models
+        f"INNER JOIN {user} ON ({user}.{quote(user_model._meta.pk.column)} = {cart}.{c_user}) "
+        f"LEFT JOIN {address} ON ({address}.{a_key} = %s AND {address}.{a_user} = %s) "
+        f"WHERE ({cart}.{c_token} = %s AND {cart}.{c_user} = %s) LIMIT 1 "
+        f"FOR UPDATE OF {cart} FOR NO KEY UPDATE OF {user}"
     )
 
 
-def _placing_cart_and_address(ids: dict) -> tuple[Cart | None, Address | None]:
-    """The placement's cart (locked) and its address, each None when there is none; by one
-    statement on PostgreSQL (_placing_cart_address_sql), by _placing_lookup's two elsewhere."""
+def _placing_cart_and_address(ids: dict) -> tuple[Cart | None, Address | None, int | None]:
+    """The placement's cart (locked) and its address, each None when there is none, and the new
+    order's key (None: the order's INSERT gives it); on PostgreSQL by one statement
+    (_placing_cart_address_sql) that locks the customer's row too, elsewhere by
+    _placing_lookup's (the customer's lock one of them, taken by checkout_place_order)."""
     if connection.vendor != "postgresql":
-        return _placing_lookup(0, Cart, ids), _placing_lookup(1, Address, ids)
+        return _placing_lookup(0, Cart, ids), _placing_lookup(1, Address, ids), None
     with connection.cursor() as cursor:
         cursor.execute(
             _placing_cart_address_sql(),
@@ -791,40 +824,50 @@ def _placing_cart_and_address(ids: dict) -> tuple[Cart | None, Address | None]:
         )
         row = cursor.fetchone()
     if row is None:
-        return None, None
+        return None, None, None
     n = len(Cart._meta.concrete_fields)
     db = connection.alias
     cart = Cart.from_db(db, _all_fields(Cart), row[:n])
     # The address's primary key is NULL only when the join found none.
     found = row[n + Address._meta.concrete_fields.index(Address._meta.pk)] is not None
-    address = Address.from_db(db, _all_fields(Address), row[n:]) if found else None
-    return cart, address
+    address = Address.from_db(db, _all_fields(Address), row[n:-1]) if found else None
+    return cart, address, row[-1]
 
 
 def _placing_summary(*, cart: Cart) -> CartSummary:
-    """cart_summary(cart=cart, availability=False) for checkout_place_order, from the two
+    """cart_summary(cart=cart, availability=False) for checkout_place_order, from the
     statements compiled once: the same lines, prices and flags (a sellable line reads as
     available in full; stock_reserve decides under the stock rows' locks). Each line view has
     its variant's options in `options`."""
-    (lines_sql, l_before, l_after), (options_sql, o_before, o_after), fields = _placing_statements()
+    (lines_sql, l_before, l_after), options_statement, fields = _placing_statements()
     line_fields, variant_fields, product_fields, option_fields = fields
+    db = connection.alias
+    options: dict[int, list] = {}
     with connection.cursor() as cursor:
         cursor.execute(lines_sql, (*l_before, cart.pk, *l_after))
         rows = cursor.fetchall()
-        cursor.execute(options_sql, (*o_before, cart.pk, *o_after))
-        option_rows = cursor.fetchall()
-    db = connection.alias
-    options: dict[int, list] = {}
-    for variant_id, *values in option_rows:
-        options.setdefault(variant_id, []).append(AttributeValue.from_db(db, option_fields, values))
+        if options_statement is not None:  # elsewhere than on PostgreSQL: a statement of their own
+            options_sql, o_before, o_after = options_statement
+            cursor.execute(options_sql, (*o_before, cart.pk, *o_after))
+            for variant_id, *values in cursor.fetchall():
+                options.setdefault(variant_id, []).append(AttributeValue.from_db(db, option_fields, values))
     n_line, n_variant = len(line_fields), len(variant_fields)
+    end = n_line + n_variant + len(product_fields)
     summary = CartSummary(cart=cart)
     for row in rows:
         line = CartLine.from_db(db, line_fields, row[:n_line])
         variant = ProductVariant.from_db(db, variant_fields, row[n_line : n_line + n_variant])
-        variant.product = Product.from_db(db, product_fields, row[n_line + n_variant :])
+        variant.product = Product.from_db(db, product_fields, row[n_line + n_variant : end])
         line.cart, line.variant = cart, variant
-        _summary_add(summary, line, available=line.quantity, options=options.get(variant.pk, []))
+        if options_statement is None:  # the line's own column: JSON objects, in their order (Django's
+            # backend reads JSON as text, for the field to parse)
+            chosen = [
+                AttributeValue.from_db(db, option_fields, [value[f] for f in option_fields])
+                for value in (json.loads(row[end]) if row[end] is not None else ())
+            ]
+        else:
+            chosen = options.get(variant.pk, [])
+        _summary_add(summary, line, available=line.quantity, options=chosen)
     summary.subtotal = money(summary.subtotal)
     return summary
 
@@ -1022,7 +1065,7 @@ def checkout_place_order(
         raise CartError(CartErrorCode.STALE) from exc
     with transaction.atomic():
         ids = {_PLACEHOLDER_TOKEN: cart_token, _PLACEHOLDER_ID: customer.pk, _PLACEHOLDER_ADDRESS: address_id}
-        cart, address = _placing_cart_and_address(ids)
+        cart, address, order_id = _placing_cart_and_address(ids)
         if cart is None:
             raise CartError(CartErrorCode.STALE)
         if cart.state == Cart.State.ORDERED:
@@ -1038,7 +1081,9 @@ def checkout_place_order(
             raise CartError(CartErrorCode.PRICE_CHANGED)
         # One placement at a time per customer, so the caps below count what is really held.
         # NO KEY UPDATE: rows referring to the customer (orders, mail) can still be inserted.
-        _placing_lookup(2, None, ids)
+        # On PostgreSQL the cart's statement took this lock already (_placing_cart_address_sql).
+        if connection.vendor != "postgresql":
+            _placing_lookup(2, None, ids)
         checkout_check_unpaid_caps(customer=customer, summary=summary, payment_method=payment_method)
         # Retired since it was put in the cart: stock_reserve would still find its units.
         unsellable = [line for line in summary.lines if not (line.variant.is_active and line.variant.product.is_active)]
@@ -1081,6 +1126,7 @@ def checkout_place_order(
         reference = payment_reference_new() if debit is not None else number
         now = timezone.now()
         order = Order(
+            id=order_id,  # taken from the order's sequence by the cart's statement (None: the INSERT's)
             number=number,
             customer=customer,
             cart_token=cart.token,
@@ -1100,36 +1146,45 @@ def checkout_place_order(
             **({"status": Order.Status.PAID, "paid_at": now} if paid else {}),
             **address.snapshot(),
         )
-        # The INSERTs of a placement are built once per process (shop.core.inserts); the cart,
-        # locked above, is marked ordered by the order's statement (one round trip, no save()).
-        rows_insert([order], along=(_cart_ordered_sql(), [Cart.State.ORDERED.value, cart.pk]))
-        cart.state = Cart.State.ORDERED
-        lines = rows_insert(
-            [
-                OrderLine(
-                    order=order,
-                    variant=line.variant,
-                    product_id_snapshot=line.variant.product_id,
-                    department_id_snapshot=line.variant.product.department_id,
-                    **order_line_names(line.variant, options=line.options),  # in both languages
-                    sku=line.variant.sku,
-                    unit_price=line.unit_price,
-                    quantity=line.line.quantity,
-                    line_total=line.line_total,
-                    weight_grams=line.variant.weight_grams,
-                    image=line.variant.product.card_image,
+        # The INSERTs of a placement are built once per process (shop.core.inserts) and sent as
+        # one statement (rows_together: the order, its lines, and for an order paid as placed its
+        # events, its mail and its payment): its key known beforehand, nothing in the block needs
+        # another's. The cart, locked above, is marked ordered by the same statement (no save()).
+        with rows_together():  # sent as it ends: every row has its key then
+            rows_insert(
+                [order],
+                along=(_cart_ordered_sql(), [Cart.State.ORDERED.value, cart.pk]),
+                keyed=order_id is not None,
+            )
+            cart.state = Cart.State.ORDERED
+            lines = rows_insert(
+                [
+                    OrderLine(
+                        order=order,
+                        variant=line.variant,
+                        product_id_snapshot=line.variant.product_id,
+                        department_id_snapshot=line.variant.product.department_id,
+                        **order_line_names(line.variant, options=line.options),  # in both languages
+                        sku=line.variant.sku,
+                        unit_price=line.unit_price,
+                        quantity=line.line.quantity,
+                        line_total=line.line_total,
+                        weight_grams=line.variant.weight_grams,
+                        image=line.variant.product.card_image,
+                    )
+                    for line in summary.lines
+                ]
+            )
+            # Written before the stock rows are locked: the hot rows (a popular variant's stock, the
+            # day's sales rollup) are held from their statement to the commit, so as little as
+            # possible comes after them.
+            if paid:
+                order_lines_known(order, lines)  # the mail, the sales rollup and the parcels read none back
+                order_record_placed(order, actor=customer, lines=lines, paid=reference)
+                payment = (
+                    wallet_pay_placed(order=order, debit=debit, reference=reference) if debit is not None else None
                 )
-                for line in summary.lines
-            ]
-        )
-        # Written before the stock rows are locked: the hot rows (a popular variant's stock, the
-        # day's sales rollup) are held from their statement to the commit, so as little as
-        # possible comes after them.
-        if paid:
-            order_lines_known(order, lines)  # the mail, the sales rollup and the parcels read none back
-            order_record_placed(order, actor=customer, lines=lines, paid=reference)
-            payment = wallet_pay_placed(order=order, debit=debit, reference=reference) if debit is not None else None
-        else:
+        if not paid:
             order_record_placed(order, actor=customer, lines=lines)
         try:
             reserved = stock_reserve(

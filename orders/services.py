@@ -22,7 +22,7 @@ from orders.exceptions import OrderError, OrderErrorCode
 from orders.models import Coupon, CouponRedemption, Notification, Order, OrderEvent, OrderLine, system_note
 from orders.sales import daily_sales_record_paid
 from orders.signals import order_completed, order_paid, order_released
-from shop.core.inserts import rows_insert
+from shop.core.inserts import rows_insert, rows_together_open
 from shop.core.money import format_money, money
 from shop.core.tasks import enqueue
 
@@ -97,19 +97,29 @@ def notification_queue(*, kind: str, key: str, to: str, language: str, context: 
         order=order,
         user=user,
     )
-    if not _outbox_insert(notification):
+    created = _outbox_insert(notification)
+    if created is False:
         return Notification.objects.get(key=key)
-    transaction.on_commit(lambda: notification_dispatch(notification_id=notification.pk))
+    # Inside rows_together (placing's rows, sent as one statement) the row's key is known once
+    # the statement is sent, before the commit; a clash with a row already there leaves it none.
+    transaction.on_commit(lambda: notification.pk is None or notification_dispatch(notification_id=notification.pk))
     return notification
 
 
-def _outbox_insert(notification: Notification) -> bool:
+def _outbox_insert(notification: Notification) -> bool | None:
     """Insert the row unless its key is already there: True (and its pk set) when inserted.
+    None inside shop.core.inserts.rows_together: sent with its statement (pk set then, or left
+    None on a clash).
 
     One statement (INSERT … ON CONFLICT (key) DO NOTHING RETURNING id), where get_or_create
     takes four round trips (SELECT, SAVEPOINT, INSERT, RELEASE): placing and paying an order
-    write two mails, on the purchase's hot path. get_or_create where the database cannot."""
+    writes a mail, on the purchase's hot path. get_or_create where the database cannot."""
     connection = connections[router.db_for_write(Notification)]
+    if connection.vendor == "postgresql":  # built once per process (shop.core.inserts)
+        rows_insert([notification], conflict="key")
+        if rows_together_open(connection.alias):
+            return None
+        return notification.pk is not None
     features = connection.features
     if not (features.can_return_columns_from_insert and features.supports_ignore_conflicts):
         _row, created = Notification.objects.get_or_create(

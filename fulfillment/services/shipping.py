@@ -35,7 +35,7 @@ from orders.services import (
     order_record_shipped,
 )
 from orders.signals import cod_collected
-from shop.core.inserts import rows_insert
+from shop.core.inserts import rows_insert, rows_together
 from shop.core.money import format_money, money
 
 Status = Shipment.Status
@@ -110,23 +110,25 @@ def _parcels_make(order: Order, held: list[Reservation], *, count: int, cod_due:
     lines = {line.variant_id: line for line in order.lines.all()}
     cod_due = cod_due and order.payment_method == Order.PaymentMethod.COD
     created = []
-    for n, (warehouse_id, reservations) in enumerate(by_warehouse.items(), start=count + 1):
-        shipment = Shipment(
-            order=order,
-            warehouse_id=warehouse_id,
-            number=f"{order.number}-{n}",
-            # Cash on delivery: the first parcel's courier collects the whole order total.
-            cod_amount=order.total if cod_due and not created else Decimal("0.00"),
-        )
-        # On paying an order, the purchase's hot path: INSERTs built once (shop.core.inserts).
-        rows_insert([shipment])
-        rows_insert(
-            [
-                ShipmentLine(shipment=shipment, order_line=lines[r.variant_id], reservation=r, quantity=r.quantity)
-                for r in reservations
-            ]
-        )
-        created.append(shipment)
+    # On paying an order, the purchase's hot path: INSERTs built once (shop.core.inserts), the
+    # parcels and their lines sent as one statement (each line's parcel key filled in by it).
+    with rows_together():
+        for n, (warehouse_id, reservations) in enumerate(by_warehouse.items(), start=count + 1):
+            shipment = Shipment(
+                order=order,
+                warehouse_id=warehouse_id,
+                number=f"{order.number}-{n}",
+                # Cash on delivery: the first parcel's courier collects the whole order total.
+                cod_amount=order.total if cod_due and not created else Decimal("0.00"),
+            )
+            rows_insert([shipment])
+            rows_insert(
+                [
+                    ShipmentLine(shipment=shipment, order_line=lines[r.variant_id], reservation=r, quantity=r.quantity)
+                    for r in reservations
+                ]
+            )
+            created.append(shipment)
     return created
 
 

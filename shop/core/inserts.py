@@ -18,59 +18,201 @@ a row the transaction has already locked) with the INSERT, as its WITH clause: o
 for both (placing marks its cart ordered as it inserts the order). PostgreSQL runs a
 data-modifying CTE exactly once, whether or not the INSERT reads it, and in the same snapshot;
 it may only write rows the INSERT does not.
+
+`rows_together()`: the rows_insert calls made inside it are sent as ONE statement when it ends,
+each INSERT a data-modifying CTE of it (placing's order, lines, events, mail and payment: one
+round trip where there were five; a parcel and its lines: one where there were two). A row may
+refer to a row inserted earlier in the same block whose key is not known yet (a parcel's lines
+to their parcel): its column takes that INSERT's key in the statement. Foreign keys between
+them are checked as PostgreSQL checks any statement's, at its end (Django's are deferred to the
+commit anyway). Inside the block the rows have no primary key until it ends (unless `keyed`:
+allocated beforehand), so nothing in it may need one; an error inside sends nothing.
 """
 
+from contextlib import contextmanager
 from functools import cache
 
 from django.db import connections, router
 from django.db.models import Model
 
 
-@cache
-def _statement(model: type[Model], rows: int, along: str = "") -> tuple[str, tuple]:
-    """The INSERT of `rows` rows of `model` (every concrete field but an auto primary key, in
-    the model's order: the ORM's column list) returning their primary keys, and its fields;
-    `along` (a statement's SQL) run first as its WITH clause. PostgreSQL's quoting (the only
-    database it is built for)."""
+def _fields(model: type[Model], keyed: bool) -> tuple:
+    """The columns rows_insert writes: every concrete field (in the model's order: the ORM's
+    column list) but an auto primary key, unless `keyed` (the rows' keys allocated beforehand)."""
+    return tuple(f for f in model._meta.concrete_fields if keyed or not f.primary_key or not f.auto_created)
+
+
+def _insert_sql(model: type[Model], rows: int, keyed: bool, conflict: str, refs: tuple) -> str:
+    """The INSERT of `rows` rows of `model` returning their primary keys. `conflict`: a column
+    whose unique index makes a clashing row be skipped (ON CONFLICT DO NOTHING); `refs`: (field
+    position, SQL) pairs, a value written into the statement instead of bound (a key of a row the
+    same statement inserts). PostgreSQL's quoting (the only database it is built for)."""
     quote = connections[router.db_for_write(model)].ops.quote_name
-    fields = tuple(f for f in model._meta.concrete_fields if not f.primary_key or not f.auto_created)
+    fields = _fields(model, keyed)
     columns = ", ".join(quote(f.column) for f in fields)
-    row = f"({', '.join(['%s'] * len(fields))})"
-    sql = (
-        f"INSERT INTO {quote(model._meta.db_table)} ({columns}) VALUES {', '.join([row] * rows)} "  # noqa: S608 - names from the model
-        f"RETURNING {quote(model._meta.db_table)}.{quote(model._meta.pk.column)}"
+    written = dict(refs)
+    row = f"({', '.join(written.get(i, '%s') for i in range(len(fields)))})"
+    table = quote(model._meta.db_table)
+    on_conflict = f"ON CONFLICT ({quote(conflict)}) DO NOTHING " if conflict else ""
+    return (
+        f"INSERT INTO {table} ({columns}) VALUES {', '.join([row] * rows)} "  # noqa: S608 - names from the model
+        f"{on_conflict}RETURNING {table}.{quote(model._meta.pk.column)}"
     )
+
+
+@cache
+def _statement(model: type[Model], rows: int, along: str = "", keyed: bool = False, conflict: str = "") -> tuple:
+    """The INSERT of `rows` rows of `model` and its fields; `along` (a statement's SQL) run first
+    as its WITH clause."""
+    sql = _insert_sql(model, rows, keyed, conflict, ())
     # `along` is the caller's statement written in code (never built from input).
-    return (f"WITH along AS ({along}) {sql}" if along else sql), fields
+    return (f"WITH along AS ({along}) {sql}" if along else sql), _fields(model, keyed)
 
 
-def rows_insert(objs: list[Model], *, along: tuple[str, list] | None = None) -> list[Model]:
-    """Insert `objs` (new instances of one model, their primary keys unset) in one statement and
-    set their primary keys, as bulk_create(objs) does on PostgreSQL. Elsewhere (the embedded
-    SQLite default) it is bulk_create. `along`: a data-modifying statement (SQL written for
-    Django's cursor, its parameters) sent in the same statement, before the rows' parameters
-    (see the module's docstring); elsewhere run first on its own. Returns `objs`."""
+@cache
+def _together_statement(groups: tuple) -> str:
+    """rows_together's statement: each group (model, rows, along, keyed, conflict, refs) an
+    INSERT in a CTE of its own (its `along` one before it), the keys of all returned in order,
+    each beside its group's number. refs' SQL names an earlier group: `(SELECT id FROM i{n})`."""
+    ctes, selects = [], []
+    for n, (model, rows, along, keyed, conflict, refs) in enumerate(groups):
+        if along:
+            ctes.append(f"a{n} AS ({along})")
+        ctes.append(f"i{n} AS ({_insert_sql(model, rows, keyed, conflict, refs)})")
+        pk = connections[router.db_for_write(model)].ops.quote_name(model._meta.pk.column)
+        selects.append(f"SELECT {n}, {pk} FROM i{n}")  # noqa: S608 - names from the models
+    return f"WITH {', '.join(ctes)} {' UNION ALL '.join(selects)}"
+
+
+def _values(objs: list[Model], model: type[Model], fields: tuple, connection, keyed: bool, pending=None) -> tuple:
+    """The bound values of `objs` (each field's pre_save and get_db_prep_save, as the ORM's), and
+    the refs: a foreign key to a row `pending` (the open rows_together's groups) has not sent yet
+    becomes that INSERT's key in the statement (the same for every row, or refused)."""
+    refs: dict[int, str] | None = None
+    params: list = []
+    for obj in objs:
+        if type(obj) is not model or (obj.pk is None) == keyed:
+            raise ValueError(f"rows_insert: {obj!r} is not a new {model.__name__}{' with its key' if keyed else ''}")
+        unsent = {}
+        for i, f in enumerate(fields if pending else ()):
+            related = f.get_cached_value(obj, None) if f.many_to_one else None
+            if related is None or related.pk is not None:
+                continue
+            at = next((n for n, g in enumerate(pending or ()) if len(g[1]) == 1 and g[1][0] is related), None)
+            if at is None:
+                raise ValueError(f"rows_insert: {obj!r} refers to an unsaved {type(related).__name__}")
+            key = connection.ops.quote_name(related._meta.pk.column)
+            unsent[i] = f"(SELECT {key} FROM i{at})"  # noqa: S608 - a name from the model, a number
+        if refs is not None and unsent != refs:
+            raise ValueError(f"rows_insert: the rows of {model.__name__} refer to different unsaved rows")
+        refs = unsent
+        if not unsent:
+            obj._prepare_related_fields_for_save(operation_name="rows_insert")
+        params += [
+            f.get_db_prep_save(f.pre_save(obj, add=True), connection) for i, f in enumerate(fields) if i not in unsent
+        ]
+    return params, tuple(sorted((refs or {}).items()))
+
+
+def rows_insert(
+    objs: list[Model], *, along: tuple[str, list] | None = None, keyed: bool = False, conflict: str = ""
+) -> list[Model]:
+    """Insert `objs` (new instances of one model, their primary keys unset: or all set, `keyed`,
+    when allocated beforehand) in one statement and set their primary keys, as bulk_create(objs)
+    does on PostgreSQL. Elsewhere (the embedded SQLite default) it is bulk_create. `along`: a
+    data-modifying statement (SQL written for Django's cursor, its parameters) sent in the same
+    statement, before the rows' parameters (see the module's docstring); elsewhere run first on
+    its own. `conflict`: a unique column; a row clashing with one there is skipped and keeps no
+    primary key (one row at a time; PostgreSQL only). Inside rows_together (PostgreSQL) the
+    rows are sent, and their keys set, when it ends. Returns `objs`."""
     if not objs:
         return objs
     model = type(objs[0])
     using = router.db_for_write(model)
     connection = connections[using]
     if connection.vendor != "postgresql":
+        if conflict:
+            raise ValueError("rows_insert: conflict is for PostgreSQL only")
         if along is not None:
             with connection.cursor() as cursor:
                 cursor.execute(*along)
         return model._base_manager.using(using).bulk_create(objs)
-    sql, fields = _statement(model, len(objs), along[0] if along else "")
-    params = list(along[1]) if along else []
-    for obj in objs:
-        if obj.pk is not None or type(obj) is not model:
-            raise ValueError(f"rows_insert: {obj!r} is not a new {model.__name__}")
-        obj._prepare_related_fields_for_save(operation_name="rows_insert")
-        params += [f.get_db_prep_save(f.pre_save(obj, add=True), connection) for f in fields]
+    if conflict and len(objs) != 1:
+        raise ValueError("rows_insert: a conflict is known for one row at a time")
+    pending = getattr(connection, "_rows_together", None)
+    fields = _fields(model, keyed)
+    params, refs = _values(objs, model, fields, connection, keyed, pending)
+    if pending is not None:
+        pending.append(((model, len(objs), along[0] if along else "", keyed, conflict, refs), objs, along, params))
+        return objs
+    sql, _f = _statement(model, len(objs), along[0] if along else "", keyed, conflict)
     with connection.cursor() as cursor:
-        cursor.execute(sql, params)
+        cursor.execute(sql, [*(along[1] if along else ()), *params])
         ids = cursor.fetchall()
-    for obj, (pk,) in zip(objs, ids, strict=True):
+    _keys_set(objs, [pk for (pk,) in ids], using, keyed)
+    return objs
+
+
+def _keys_set(objs: list[Model], ids: list, using: str, keyed: bool) -> None:
+    """The inserted rows' keys on their instances (none: a row skipped on conflict)."""
+    if len(ids) != len(objs):
+        if len(objs) == 1 and not ids:  # skipped on conflict
+            if keyed:
+                objs[0].pk = None
+            return
+        raise RuntimeError("rows_insert: a row count differs from the rows sent")
+    for obj, pk in zip(objs, ids, strict=True):
         obj.pk = pk
         obj._state.adding, obj._state.db = False, using
-    return objs
+
+
+def rows_together_open(using: str = "default") -> bool:
+    """Whether rows_insert's rows are being put together (and get their keys later)."""
+    return getattr(connections[using], "_rows_together", None) is not None
+
+
+@contextmanager
+def rows_together(using: str = "default"):
+    """The rows_insert calls inside sent as one statement at the end (see the module's
+    docstring). A no-op elsewhere than PostgreSQL, or inside another rows_together."""
+    connection = connections[using]
+    if connection.vendor != "postgresql" or getattr(connection, "_rows_together", None) is not None:
+        yield
+        return
+    pending: list = []
+    connection._rows_together = pending
+    try:
+        yield
+    finally:
+        connection._rows_together = None
+    if not pending:
+        return
+    if len(pending) == 1:  # nothing to put together: rows_insert's own statement
+        (model, rows, along, keyed, conflict, _refs), objs, along_sent, params = pending[0]
+        sql, _f = _statement(model, rows, along, keyed, conflict)
+        _send(connection, sql, [*(along_sent[1] if along_sent else ()), *params], [objs], using, grouped=False)
+        return
+    values = []
+    for _group, _objs, along_sent, params in pending:
+        values += [*(along_sent[1] if along_sent else ()), *params]
+    sql = _together_statement(tuple(group for group, *_rest in pending))
+    _send(connection, sql, values, [objs for _group, objs, *_rest in pending], using, grouped=True)
+    for (model, _rows, _along, keyed, _conflict, refs), objs, *_rest in pending:
+        fields = _fields(model, keyed)
+        for i, _sql in refs:  # the foreign keys the statement filled in
+            for obj in objs:
+                setattr(obj, fields[i].attname, fields[i].get_cached_value(obj).pk)
+
+
+def _send(connection, sql: str, params: list, groups: list[list[Model]], using: str, *, grouped: bool) -> None:
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        rows = cursor.fetchall()
+    if not grouped:
+        _keys_set(groups[0], [pk for (pk,) in rows], using, keyed=groups[0][0].pk is not None)
+        return
+    ids: list[list] = [[] for _ in groups]
+    for n, pk in rows:
+        ids[n].append(pk)
+    for objs, keys in zip(groups, ids, strict=True):
+        _keys_set(objs, keys, using, keyed=objs[0].pk is not None)

@@ -172,7 +172,8 @@ def test_the_customer_row_is_locked_before_counting():
         place(user, address, cart)
     sql = [q["sql"] for q in queries.captured_queries]
     user_table = user._meta.db_table
-    lock = next(i for i, q in enumerate(sql) if f'FROM "{user_table}"' in q and "FOR NO KEY UPDATE" in q)
+    # Locked by a statement of its own, or (PostgreSQL) by the cart's statement, FOR NO KEY UPDATE OF it.
+    lock = next(i for i, q in enumerate(sql) if f'"{user_table}"' in q and "FOR NO KEY UPDATE" in q)
     count = next(i for i, q in enumerate(sql) if "COUNT(" in q and '"orders_order"' in q)
     assert lock < count
 
