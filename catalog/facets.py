@@ -164,6 +164,11 @@ def every_category() -> Q:
 # full-text index holding only its products (migration 0013, product_search_<tier>), so a
 # search reads its sampled hits without building a bitmap of all of them.
 SEARCH_TIERS = (25, 10, 4)
+# A search counts the smallest tier first (catalog.selectors._counted_bounded); a larger tier's
+# estimate adds the hits of its other strata, 4 <= sample < k, each tier's rest with a partial
+# full-text index of its own (migration 0016, product_search_4_<k>): the hits the first count
+# read are not read again (issue 12, part P14).
+SEARCH_TIER_RESTS = {25: 4, 10: 4}
 
 
 def search_tier(*, rows: int, target: int) -> int:
@@ -179,12 +184,16 @@ def search_tier(*, rows: int, target: int) -> int:
     return SEARCH_TIERS[-1]
 
 
-def sampled(*, k: int) -> Q:
+def sampled(*, k: int, low: int = 0) -> Q:
     """Products in the first k of the 100 sample strata (k %): for a search, k is one of
     SEARCH_TIERS and the planner reads that tier's full-text index; for a listing, the second
     column of product_facets (compared as a smallint, as indexed). k is written into the
     statement (an int, never a request's text), not passed as a parameter: a statement
     prepared with it (catalog.selectors, a broad search's sampled count) keeps one generic plan
     on that tier's partial index, which a parameter could not prove it may use. Bound client
-    side, as Django does, PostgreSQL received the same text before."""
-    return Q(RawSQL(f'"catalog_product"."sample" < {int(k)}::smallint', (), output_field=BooleanField()))  # noqa: S611 (an int)
+    side, as Django does, PostgreSQL received the same text before. `low`: only the strata from
+    it on (a tier's rest, SEARCH_TIER_RESTS), written in the same way."""
+    sql = f'"catalog_product"."sample" < {int(k)}::smallint'
+    if low:
+        sql = f'"catalog_product"."sample" >= {int(low)}::smallint AND {sql}'
+    return Q(RawSQL(sql, (), output_field=BooleanField()))  # noqa: S611 (ints)

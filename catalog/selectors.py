@@ -606,6 +606,38 @@ class _Counts:
     # the scaled counts is that of the sampled ones, so only the brands shown are scaled.
     brands_factor: float | None = None
 
+    def added(self, other: "_Counts") -> "_Counts":
+        """The counts of two disjoint sets of rows (unfiltered: a value's counts under None only)."""
+        # Plain loops, no call per key: a search's sample has hundreds of brands.
+        brands = self.brands.copy()
+        for pk, n in other.brands.items():
+            if pk in brands:
+                brands[pk] += n
+            else:
+                brands[pk] = n
+        values = {pk: per.copy() for pk, per in self.values.items()}
+        for pk, per in other.values.items():
+            if pk not in values:
+                values[pk] = per.copy()
+                continue
+            mine = values[pk]
+            for attribute, n in per.items():
+                if attribute in mine:
+                    mine[attribute] += n
+                else:
+                    mine[attribute] = n
+        lows = [p for p in (self.price_min, other.price_min) if p is not None]
+        highs = [p for p in (self.price_max, other.price_max) if p is not None]
+        return _Counts(
+            brands=brands,
+            in_stock=self.in_stock + other.in_stock,
+            price_min=min(lows) if lows else None,
+            price_max=max(highs) if highs else None,
+            shown=self.shown + other.shown,
+            scanned=self.scanned + other.scanned,
+            values=values,
+        )
+
     def scaled(self, factor: float) -> "_Counts":
         # A factor of at least 2 keeps sampled counts that differ apart once scaled and rounded
         # (they differ by at least 2 before rounding): the biggest brands and their order are
@@ -743,21 +775,34 @@ def _counted_bounded(
     probe_k = catalog_facets.SEARCH_TIERS[-1]
     if bound is None and search and shape is not None and not conditions:
         # A search's unfiltered hits: its smallest stratum counted first (one prepared
-        # statement, _sampled_counted), which often settles what the planner's estimate (an
-        # EXPLAIN, planned on every request) was asked for. At least 0.6 × the target sampled
-        # hits (450 of 11,250 and more with the defaults): the smallest tier is the one
+        # statement, _sampled_counted), which says about how many hits there are without the
+        # planner's estimate (an EXPLAIN, planned on every request). At least 0.6 × the target
+        # sampled hits (450 of 11,250 and more with the defaults): the smallest tier is the one
         # search_tier gives for them, so the estimate is that sample's, its relative standard
         # error within the stated one. Few enough to say the hits are at most half
         # CATALOG_FACETS_EXACT_MAX, where the stratum holds enough (30 or more) sampled hits
         # at that threshold for this to be sure (with the defaults 60 of an expected 120 and
-        # more: about 1e-9 by chance): counted exactly, as the planner's estimate would have
-        # had them. In between, the planner decides as before.
+        # more: about 1e-9 by chance): counted exactly. In between, the count's figure stands
+        # for the planner's (closer than the planner's guess for a prefix): at most
+        # CATALOG_FACETS_EXACT_MAX counted exactly, above it the tier search_tier gives, whose
+        # sample is this count plus one of the tier's other strata (its rest, read by an
+        # index of its own: no hit is read twice), then exact after all if that sample finds
+        # few (issue 12, part P14).
         probe = _sampled_counted(products, conditions, k=probe_k, shape=shape)
         rows = probe.scanned * 100 / probe_k
-        if catalog_facets.search_tier(rows=rows, target=target) == probe_k and rows > exact_max:
+        tier = catalog_facets.search_tier(rows=rows, target=target)
+        if tier == probe_k and rows > exact_max:
             return probe.scaled(100 / probe_k)
         if exact_max * probe_k >= 30 * 100 and rows <= exact_max / 2:
             return _counted(products, conditions, shape=whole)
+        low = catalog_facets.SEARCH_TIER_RESTS.get(tier)
+        if low == probe_k:
+            if rows <= exact_max:
+                return _counted(products, conditions, shape=whole)
+            sample = probe.added(_sampled_counted(products, conditions, k=tier, low=low, shape=shape))
+            if sample.scanned * 100 / tier <= exact_max:
+                return _counted(products, conditions, shape=whole)  # few rows after all
+            return sample.scaled(100 / tier)
     if bound is None:
         # The planner's estimate of the rows (a search's, from the full-text statistics): only
         # planned, not run. Wrong either way it costs time, never exactness: a set estimated
@@ -778,15 +823,21 @@ def _counted_bounded(
 
 
 def _sampled_counted(
-    products: QuerySet[Product], conditions: dict[str, Q], *, k: int, shape: _Shaped | None, search: bool = True
+    products: QuerySet[Product],
+    conditions: dict[str, Q],
+    *,
+    k: int,
+    shape: _Shaped | None,
+    search: bool = True,
+    low: int = 0,
 ) -> _Counts:
-    """_counted over the sample stratum k of `products`."""
-    sampled = shape and shape.step("k", k)
+    """_counted over the sample stratum k of `products` (`low`: only its strata from low on)."""
+    sampled = shape and (shape.step("k", k, low) if low else shape.step("k", k))
     if sampled is not None and search and not conditions:
         # A search's unfiltered sample: one statement per tier and category subtree, its plan
         # the same for every word; filters (any prices...) would make statements without end.
         sampled = _Shaped(sampled.key, sampled.raw, prepared=True)
-    return _counted(products.filter(catalog_facets.sampled(k=k)), conditions, shape=sampled)
+    return _counted(products.filter(catalog_facets.sampled(k=k, low=low)), conditions, shape=sampled)
 
 
 def _planned_rows(products: QuerySet[Product], *, shape: _Shaped | None = None) -> int:
