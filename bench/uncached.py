@@ -14,7 +14,7 @@ figure no other load moves, for comparing two versions on a busy machine). On 2 
 req/s needs about 15 ms of CPU per request, PostgreSQL's included.
 
 Without paths it measures the pages of issue 12: all products, the root and leaf categories of
-the 100,000-product seed, a common and a rare search, and two filtered listings (an attribute
+the 100,000-product seed, a common, a rare and a mid-sized search, and two filtered listings (an attribute
 value on all products, a brand on the root category), picked from the data like
 bench/pick_urls.py. Runs against DATABASE_URL; writes nothing.
 """
@@ -91,6 +91,7 @@ def default_pages() -> list[tuple[str, str]]:
         ("category (leaf)", f"/c/{leaf.slug}/"),
         ("search (common)", "/search/?q=" + quote(pick_urls.COMMON_WORD)),
         ("search (rare)", "/search/?q=" + quote(rare)),
+        ("search (mid-sized)", "/search/?q=" + quote(pick_urls.MID_WORD)),
         ("listing, attribute value", f"/products/?av={value}"),
         ("root category, brand", f"/c/{big.slug}/?brand={brand_id}"),
     ]
