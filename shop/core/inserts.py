@@ -36,6 +36,7 @@ from django.db import connections, router
 from django.db.models import Model
 
 
+@cache
 def _fields(model: type[Model], keyed: bool) -> tuple:
     """The columns rows_insert writes: every concrete field (in the model's order: the ORM's
     column list) but an auto primary key, unless `keyed` (the rows' keys allocated beforehand)."""
