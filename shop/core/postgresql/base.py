@@ -41,6 +41,7 @@ from typing import ParamSpec, TypeVar
 from django.db import DEFAULT_DB_ALIAS, NotSupportedError, connections
 from django.db.backends.postgresql import base
 from psycopg import errors, pq
+from psycopg._queries import PostgresQuery, _query2pg  # see _KeptQuery
 
 # feature_not_supported, what PostgreSQL answers for "cached plan must not change result type".
 STALE_PLAN = "0A000"
@@ -55,7 +56,28 @@ def plan_went_stale(exc: BaseException) -> bool:
     return getattr(cause, "sqlstate", None) == STALE_PLAN
 
 
+class _KeptQuery(PostgresQuery):
+    """psycopg's conversion of a statement's %s placeholders to $n, kept for statements of up to
+    32 kB and 400 parameters. psycopg keeps it only up to 4 kB and 50 parameters (ORMs' long
+    statements seldom repeat); the purchase's are fixed SQL that repeat on every purchase, and
+    placing's order with its rows is one statement over those limits (shop.core.inserts
+    .rows_together), which psycopg parsed again every time. The kept results are psycopg's own
+    (its cached function, bounded to its 128 latest statements)."""
+
+    __slots__ = ()
+
+    def convert(self, query, vars) -> None:
+        if vars is None or not isinstance(query, str) or len(vars) > 400 or len(query) > 32_768:
+            return super().convert(query, vars)
+        self.query, self._want_formats, self._order, self._parts = _query2pg(
+            query.encode(self._encoding), self._encoding
+        )
+        self.dump(vars)
+
+
 class ServerBindingCursor(base.ServerBindingCursor):
+    _query_cls = _KeptQuery
+
     def execute(self, query, params=None, **kwargs):
         try:
             return super().execute(query, params, **kwargs)
