@@ -7,26 +7,16 @@ statements instead of three, no hit read twice."""
 from decimal import Decimal
 
 import pytest
-from django.core.cache import caches
 from django.db import connection
-from django.test.utils import CaptureQueriesContext
 from hypothesis import HealthCheck, given
 from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
 
 from catalog import selectors
 from catalog.models import Product
-from tests.catalog.test_p10_search_count import sampled_counts, shirts
+from tests.catalog.test_p10_search_count import sampled_counts, search, shirts
 
 pytestmark = pytest.mark.django_db
-
-
-def search(client, q: str = "纯棉"):
-    caches["pages"].clear()
-    with CaptureQueriesContext(connection) as captured:
-        response = client.get("/search/", {"q": q})
-    assert response.status_code == 200
-    return response.context["facets"], [q["sql"] for q in captured]
 
 
 def prices(k: int) -> tuple[Decimal, Decimal]:
