@@ -103,8 +103,9 @@ def test_many_lines_options_photos_a_changed_price_and_several_addresses(client,
     user, address, cart = buyer_with_cart([(plain, 1), (photo, 2), (_options_variant("88.00"), 3), (changed, 1)])
     cart.lines.filter(variant=changed).update(price_seen=D("30.00"))  # the price changed since the add
     other = factories.AddressFactory(
-        user=user, is_default=False, recipient="李四 <&>", province="新疆维吾尔自治区", city="乌鲁木齐市", district="天山区"
-    )
+        user=user, is_default=False, recipient="李四 <&>", province="新疆维吾尔自治区", city="乌鲁木齐市",
+        district="天山区",
+    )  # fmt: skip
     base = place_form(cart, address)
     _visit(
         client, user, address, cart, language,
@@ -135,7 +136,8 @@ def test_the_payment_methods_offered(client, compared, language, providers):
     with override_settings(PAYMENT_PROVIDERS=providers, SANDBOX_GATEWAY_ENABLED=True):
         user, address, cart = buyer_with_cart([(stocked_variant(price="60.00"), 1)])
         wallet_top_up(user=user, amount=D("100.00"), reference="T")
-        _visit(client, user, address, cart, language, (CHECKOUT, {**place_form(cart, address), "shipping_method": "express"}))
+        express = {**place_form(cart, address), "shipping_method": "express"}
+        _visit(client, user, address, cart, language, (CHECKOUT, express))
     _assert_same(compared, 2)
 
 
