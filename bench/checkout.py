@@ -714,6 +714,8 @@ def profile(rounds: int, variants: list[int], cprofile_step: str, rows: int, sql
         for i, (took, sql) in enumerate(statements, 1):
             print(f"{i:3} {took:6.2f} ms  {' '.join(sql.split())[:220]}")
     if cprofile_step:
+        if os.environ.get("PSTATS_OUT"):  # the raw profile, for pstats' callers and callees
+            profiler.dump_stats(os.environ["PSTATS_OUT"])
         stream = io.StringIO()
         pstats.Stats(profiler, stream=stream).sort_stats("cumulative").print_stats(rows)
         print(f"\n## cProfile of {cprofile_step}, by cumulative time\n\n```\n{stream.getvalue()}\n```")
