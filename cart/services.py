@@ -584,6 +584,9 @@ _CART_FIELDS = _all_fields(Cart)
 _VARIANT_FIELDS = _fields(ProductVariant, {"id", "product_id", "sku", "price", "weight_grams", "is_active"})
 _PRODUCT_FIELDS = _fields(Product, {"id", "is_active", "name", "name_en", "card_image"})
 _OPTION_FIELDS = _fields(AttributeValue, {"id", "attribute_id", "value", "value_en", "position"})
+# An address as the lines' JSON carries it: all but its time of writing (a JSON string, not a
+# datetime; deferred, read on access), which the page does not show.
+_BOOK_FIELDS = _fields(Address, {f.attname for f in Address._meta.concrete_fields} - {"created_at"})
 
 
 def _open_cart_lines():
@@ -592,15 +595,24 @@ def _open_cart_lines():
     from django.db.models.functions import JSONObject
 
     lines = CartLine.objects.filter(cart__user_id=_PLACEHOLDER_ID, cart__state=Cart.State.OPEN)
-    options = ()
+    more = ()
     if connection.vendor == "postgresql":
         through = ProductVariant.options.through.objects.filter(productvariant_id=OuterRef("variant_id"))
         agg = JSONBAgg(
             JSONObject(**{f: F(f"attributevalue__{f}") for f in _OPTION_FIELDS}),
             order_by=[F(f"attributevalue__{o}") for o in AttributeValue._meta.ordering],
         )
-        lines = lines.annotate(options=Subquery(through.values("productvariant_id").annotate(o=agg).values("o")))
-        options = ("options",)
+        # The confirm page's address book (in Address's order) and wallet balance ride on each
+        # line: the page needs them with the lines, and a statement fewer is a round trip and
+        # a statement's work in PostgreSQL fewer (checkout_summary).
+        book = Address.objects.filter(user_id=OuterRef("cart__user_id"))
+        book_agg = JSONBAgg(JSONObject(**{f: F(f) for f in _BOOK_FIELDS}), order_by=list(Address._meta.ordering))
+        lines = lines.annotate(
+            options=Subquery(through.values("productvariant_id").annotate(o=agg).values("o")),
+            book=Subquery(book.values("user_id").annotate(b=book_agg).values("b")),
+            wallet_balance=Subquery(Wallet.objects.filter(user_id=OuterRef("cart__user_id")).values("balance")),
+        )
+        more = ("options", "book", "wallet_balance")
     return (
         lines.annotate(available=Coalesce(Sum(F("variant__stocks__on_hand") - F("variant__stocks__reserved")), 0))
         .order_by("added_at", "pk")
@@ -610,7 +622,7 @@ def _open_cart_lines():
             *(f"variant__{f}" for f in _VARIANT_FIELDS),
             *(f"variant__product__{f}" for f in _PRODUCT_FIELDS),
             "available",
-            *options,
+            *more,
         )
     )
 
@@ -646,25 +658,48 @@ def checkout_addresses(*, user) -> tuple[list[Address], Decimal | None]:
     return addresses, (rows[0][-1] if rows else None)
 
 
+def checkout_summary(*, user, session) -> tuple[CartSummary, list[Address], Decimal | None]:
+    """cart_summary_for and checkout_addresses together, for the confirm page: on PostgreSQL a
+    customer's lines carry the address book and the wallet's balance (one statement, not two);
+    elsewhere, or for a cart with no line (the page shows no address then), as they are."""
+    if user is not None and user.is_authenticated and connection.vendor == "postgresql":
+        summary, book = _open_cart_read(user_id=user.pk)
+        if book is not None:
+            return summary, *book
+        return summary, [], None
+    summary = cart_summary_for(user=user, session=session)
+    return summary, *checkout_addresses(user=user)
+
+
 def _open_cart_summary(*, user_id: int) -> CartSummary:
+    return _open_cart_read(user_id=user_id)[0]
+
+
+def _open_cart_read(*, user_id: int) -> tuple[CartSummary, tuple[list[Address], Decimal | None] | None]:
     """cart_summary_for of a customer from the statement compiled once (on PostgreSQL; elsewhere
     the options' second, only when there are lines): the same lines, prices, units in stock and
-    flags as _summary's, each line view with its variant's options in `options`."""
+    flags as _summary's, each line view with its variant's options in `options`; and on
+    PostgreSQL with lines, checkout_addresses' address book and balance (else None)."""
     rows = _OPEN_CART_LINES.rows(user_id)
     summary = CartSummary(cart=None)
     if not rows:
-        return summary
+        return summary, None
     db = connection.alias
     at_cart = len(_LINE_FIELDS)
     at_variant = at_cart + len(_CART_FIELDS)
     at_product = at_variant + len(_VARIANT_FIELDS)
     at_available = at_product + len(_PRODUCT_FIELDS)
     options: dict[int, list] = {}
-    if len(rows[0]) == at_available + 2:  # PostgreSQL: each line's options a JSON array (or NULL)
+    book = None
+    if len(rows[0]) == at_available + 4:  # PostgreSQL: each line's options a JSON array (or NULL)
         for row in rows:
             options[row[at_variant]] = [
-                AttributeValue.from_db(db, _OPTION_FIELDS, [o[f] for f in _OPTION_FIELDS]) for o in row[-1] or ()
+                AttributeValue.from_db(db, _OPTION_FIELDS, [o[f] for f in _OPTION_FIELDS])
+                for o in row[at_available + 1] or ()
             ]
+        addresses = [Address.from_db(db, _BOOK_FIELDS, [a[f] for f in _BOOK_FIELDS]) for a in rows[0][-2] or ()]
+        # No address: no balance, as checkout_addresses (the page asks for an address first).
+        book = (addresses, rows[0][-1] if addresses else None)
     else:
         for variant_id, *values in _OPEN_CART_OPTIONS.rows(user_id):
             options.setdefault(variant_id, []).append(AttributeValue.from_db(db, _OPTION_FIELDS, values))
@@ -676,7 +711,7 @@ def _open_cart_summary(*, user_id: int) -> CartSummary:
         line.cart, line.variant = cart, variant
         _summary_add(summary, line, available=row[at_available], options=options.get(variant.pk, []))
     summary.subtotal = money(summary.subtotal)
-    return summary
+    return summary, book
 
 
 @cache

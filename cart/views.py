@@ -164,12 +164,12 @@ def _confirm_page(request: HttpRequest, data=None, *, changed: bool = False) -> 
     Another choice posts the same page back (`data`) and it is shown with that choice's
     totals; a choice that cannot be placed as it stands (a wallet short for its total, an
     invalid value) is shown with its reason and "place order" disabled."""
-    summary = services.cart_summary_for(user=request.user, session=request.session)  # with its cart
+    # The lines with their cart, the address book and the wallet's balance (one statement).
+    summary, addresses, balance = services.checkout_summary(user=request.user, session=request.session)
     cart = summary.cart
     if not summary.lines:
         messages.info(request, _("Your cart is empty."))
         return redirect("cart:detail")
-    addresses, balance = services.checkout_addresses(user=request.user)
     if not addresses:
         messages.info(request, _("Add a delivery address first."))
         return redirect(reverse("accounts:address_new") + "?next=" + reverse("cart:checkout"))

@@ -25,10 +25,11 @@ pytestmark = pytest.mark.django_db
 D = Decimal
 CHECKOUT = reverse("cart:checkout")
 PLACE = reverse("cart:place")
-# GET /checkout/ through the test client, whatever the number of lines: 3 since the lines carry
-# their options (a JSON column), 4 since the addresses are read with the wallet's balance, 5 since
-# the cart is read with its lines (cart_summary_for), 6 before.
-CONFIRM_QUERIES = 3
+# GET /checkout/ through the test client, whatever the number of lines: 2 since the lines carry
+# the address book and the wallet's balance (checkout_summary), 3 since they carry their options
+# (a JSON column), 4 since the addresses are read with the wallet's balance, 5 since the cart is
+# read with its lines (cart_summary_for), 6 before.
+CONFIRM_QUERIES = 2
 
 
 def checked(page: str, name: str) -> str | None:
@@ -194,6 +195,6 @@ def test_the_page_costs_the_same_statements_for_one_line_or_five_and_no_cart_cou
         assert not [q for q in queries if 'SUM("cart_cartline"."quantity")' in q["sql"]]
         counts.append(len(queries))
     assert counts[0] == counts[1], counts
-    # The user, the cart's lines with the cart, their stock and their options, the addresses with
-    # the wallet's balance (checkout and review were 7 each, with the header's count).
+    # The user; the cart's lines with the cart, their stock, their options, the addresses and the
+    # wallet's balance (checkout and review were 7 each, with the header's count).
     assert counts[0] <= CONFIRM_QUERIES, [q["sql"][:80] for q in queries]
