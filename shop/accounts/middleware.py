@@ -1,64 +1,19 @@
-"""The answer to a password check refused for want of a free hashing slot (HashingBusy), the
-shop's login taking its slot before anything else is done for it, and the signed-in user loaded
-through the shop's backend for sessions signed in through Django's."""
+"""The answer to a password check refused for want of a free hashing slot (HashingBusy), and the
+shop's login taking its slot before anything else is done for it."""
 
 from contextlib import ExitStack
 
 from django.conf import settings
-from django.contrib import auth
-from django.contrib.auth import middleware as auth_middleware
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.urls import reverse
 from django.utils.cache import add_never_cache_headers
-from django.utils.functional import SimpleLazyObject
 
 from shop.accounts import services
 from shop.accounts.busy import busy_response, login_busy_page
 from shop.accounts.exceptions import HashingBusy
 
-__all__ = ["AuthenticationMiddleware", "HashingBusyMiddleware", "LoginSlotMiddleware", "busy_response"]
-
-# Sessions signed in before AddressThrottledModelBackend (and the checkout benchmark's, made by
-# force_login with this path) carry Django's ModelBackend, whose get_user builds and compiles its
-# query on every request: 14 % of the workers' GIL-held samples during bench-checkout (py-spy at
-# 8db66b6), ~700 µs CPU a load where the shop's backend runs the same SELECT compiled once (~265).
-_DJANGO_BACKEND = "django.contrib.auth.backends.ModelBackend"
-_SHOP_BACKEND = "shop.accounts.backends.AddressThrottledModelBackend"
-
-
-def _both_listed() -> bool:
-    backends = settings.AUTHENTICATION_BACKENDS
-    return _DJANGO_BACKEND in backends and _SHOP_BACKEND in backends
-
-
-def _user(request: HttpRequest):
-    """django.contrib.auth.middleware.get_user, with a session signed in through Django's
-    ModelBackend read through the shop's backend: a subclass whose get_user returns the same user
-    by the same rule (user_can_authenticate), whose other methods are ModelBackend's. Everything
-    else is auth.get_user's own: the path must be in AUTHENTICATION_BACKENDS, the session's auth
-    hash is compared (and its fallbacks), a mismatch flushes the session. Only while both paths
-    are listed: with Django's taken out of AUTHENTICATION_BACKENDS its sessions sign out, as before.
-
-    Only the loaded copy of the session changes, not `modified`: the session is not saved for this
-    (no write, no Set-Cookie, no race with the same customer's other requests). Saved for another
-    reason, it keeps the shop's path, which is what a login through the shop gives."""
-    if not hasattr(request, "_cached_user"):
-        session = request.session
-        if session.get(auth.BACKEND_SESSION_KEY) == _DJANGO_BACKEND and _both_listed():
-            modified = session.modified
-            session[auth.BACKEND_SESSION_KEY] = _SHOP_BACKEND
-            session.modified = modified
-        request._cached_user = auth.get_user(request)
-    return request._cached_user
-
-
-class AuthenticationMiddleware(auth_middleware.AuthenticationMiddleware):
-    """Django's, with request.user loaded by _user."""
-
-    def process_request(self, request: HttpRequest) -> None:
-        super().process_request(request)
-        request.user = SimpleLazyObject(lambda: _user(request))
+__all__ = ["HashingBusyMiddleware", "LoginSlotMiddleware", "busy_response"]
 
 
 class HashingBusyMiddleware:
