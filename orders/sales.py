@@ -20,6 +20,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from orders.models import DailySales, DailySalesTotal, Order, OrderLine
+from shop.core.inserts import rows_along, rows_together_open
 
 ZERO = Decimal("0.00")
 PAID_STATUSES = (Order.Status.PAID, Order.Status.SHIPPED, Order.Status.COMPLETED, Order.Status.CLOSED)
@@ -109,6 +110,12 @@ def daily_sales_add(rows: Iterable[SalesRow], *, batch: int = 500) -> int:
     total_params = [
         value for (day, department), figures in sorted(totals.items()) for value in (day, department, *figures)
     ]
+    if len(statements) == 1 and rows_together_open():
+        # Placing's rollup (orders.services.order_record_paid_placed): both statements sent with
+        # the order's parcels, as data-modifying CTEs of their statement (one round trip for three).
+        rows_along(*statements[0])
+        rows_along(total_sql, total_params)
+        return len(values)
     with connection.cursor() as cursor:
         if len(statements) == 1 and connection.vendor == "postgresql":
             # A paid order's rows and totals in one round trip: the rows' INSERT as a

@@ -22,7 +22,7 @@ from orders.exceptions import OrderError, OrderErrorCode
 from orders.models import Coupon, CouponRedemption, Notification, Order, OrderEvent, OrderLine, system_note
 from orders.sales import daily_sales_record_paid
 from orders.signals import order_completed, order_paid, order_released
-from shop.core.inserts import rows_insert, rows_together_open
+from shop.core.inserts import rows_insert, rows_together, rows_together_open
 from shop.core.money import format_money, money
 from shop.core.tasks import enqueue
 
@@ -398,9 +398,15 @@ def order_record_paid_placed(order: Order) -> None:
     """What order_transition does after the mail when an order becomes paid, for an order
     order_record_placed(paid=...) recorded: the sales rollup and order_paid (fulfillment makes
     its parcels). Last in the placing transaction: the rollup's rows (per day and variant, per
-    day and department) are every paid order's, held from here to the commit."""
-    daily_sales_record_paid(order)
-    order_paid.send(sender=Order, order=order)
+    day and department) are every paid order's, held from here to the commit.
+
+    On PostgreSQL the rollup's rows and the parcels order_paid's receiver makes are sent as one
+    statement (rows_together: the rollup's two INSERTs as data-modifying CTEs of the parcels'):
+    a round trip fewer on the purchase's hot path. A receiver's rows_insert rows get their keys
+    as the block ends."""
+    with rows_together():
+        daily_sales_record_paid(order)
+        order_paid.send(sender=Order, order=order)
 
 
 def order_lines_known(order: Order, lines: list[OrderLine]) -> None:

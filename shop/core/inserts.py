@@ -82,6 +82,8 @@ def _together_statement(groups: tuple) -> str:
     for n, (model, rows, along, keyed, conflict, refs) in enumerate(groups):
         if along:
             ctes.append(f"a{n} AS ({along})")
+        if model is None:  # rows_along's statement: no rows of its own
+            continue
         ctes.append(f"i{n} AS ({_insert_sql(model, rows, keyed, conflict, refs)})")
         pk = connections[router.db_for_write(model)].ops.quote_name(model._meta.pk.column)
         selects.append(f"SELECT {n}, {pk} FROM i{n}")  # noqa: S608 - names from the models
@@ -243,6 +245,21 @@ def _keys_set(objs: list[Model], ids: list, using: str, keyed: bool) -> None:
         obj._state.adding, obj._state.db = False, using
 
 
+def rows_along(sql: str, params: list, using: str = "default") -> None:
+    """Run a data-modifying statement (SQL written in code for Django's cursor, never built from
+    input; no WITH clause of its own and no RETURNING read) with the rows of the open
+    rows_together, as a data-modifying CTE of its statement (PostgreSQL runs it once, to
+    completion, in the same snapshot; it may not write rows the block's INSERTs write), or at
+    once when none is open (elsewhere than PostgreSQL always)."""
+    connection = connections[using]
+    pending = getattr(connection, "_rows_together", None)
+    if pending is None:
+        with connection.cursor() as cursor:
+            cursor.execute(sql, params)
+        return
+    pending.append(((None, 0, sql, False, "", ()), [], None, list(params)))
+
+
 def rows_together_open(using: str = "default") -> bool:
     """Whether rows_insert's rows are being put together (and get their keys later)."""
     return getattr(connections[using], "_rows_together", None) is not None
@@ -264,8 +281,12 @@ def rows_together(using: str = "default"):
         connection._rows_together = None
     if not pending:
         return
-    if len(pending) == 1:  # nothing to put together: rows_insert's own statement
+    if len(pending) == 1:  # nothing to put together: rows_insert's (or rows_along's) own statement
         (model, rows, along, keyed, conflict, _refs), objs, along_sent, params = pending[0]
+        if model is None:
+            with connection.cursor() as cursor:
+                cursor.execute(along, params)
+            return
         sql, _f = _statement(model, rows, along, keyed, conflict)
         _send(connection, sql, [*(along_sent[1] if along_sent else ()), *params], [objs], using, grouped=False)
         return
@@ -275,6 +296,8 @@ def rows_together(using: str = "default"):
     sql = _together_statement(tuple(group for group, *_rest in pending))
     _send(connection, sql, values, [objs for _group, objs, *_rest in pending], using, grouped=True)
     for (model, _rows, _along, keyed, _conflict, refs), objs, *_rest in pending:
+        if model is None:
+            continue
         fields = _fields(model, keyed)
         for i, _sql in refs:  # the foreign keys the statement filled in
             for obj in objs:
@@ -292,4 +315,5 @@ def _send(connection, sql: str, params: list, groups: list[list[Model]], using: 
     for n, pk in rows:
         ids[n].append(pk)
     for objs, keys in zip(groups, ids, strict=True):
-        _keys_set(objs, keys, using, keyed=objs[0].pk is not None)
+        if objs:  # none: rows_along's statement
+            _keys_set(objs, keys, using, keyed=objs[0].pk is not None)
