@@ -18,7 +18,7 @@ from django_ratelimit.decorators import ratelimit
 
 from cart import services
 from cart.exceptions import CartError, CartErrorCode
-from cart.forms import AddressChangeForm, CheckoutForm, wallet_short_message
+from cart.forms import AddressChangeForm, CheckoutChoices, CheckoutForm, wallet_short_message
 from cart.shipping import insurance_fee, shipping_quotes
 from orders import selectors as order_selectors
 from orders.exceptions import OrderError
@@ -190,21 +190,22 @@ def _confirm_page(request: HttpRequest, data=None, *, changed: bool = False) -> 
     except CartError:
         least = None
     wallet_balance = _wallet_balance(balance)
-    form = CheckoutForm(
-        data,
+    offered = CheckoutChoices(
         addresses=addresses,
         quotes=quotes,
         wallet_balance=wallet_balance,
         least_total=least.total if least else None,
         shipping_initial=cheapest.method,
     )
+    # Nothing posted: the choices offered, as chosen beforehand (no form, nothing to validate).
+    form = offered if data is None else CheckoutForm(data, offered=offered)
     totals, choice = None, None
     if data is None:
         choice = {
             "address": address.pk,
             "shipping_method": cheapest.method,
             "insured": False,
-            "payment_method": form.fields["payment_method"].initial,
+            "payment_method": offered.payment_initial,
             "note": "",
         }
         totals = least  # the default choice is the least: one computation of the totals

@@ -45,7 +45,7 @@ def shipping_choices(quotes, chosen) -> str:
 
 @register.simple_tag
 def radios(name: str, options, with_disabled: bool = False) -> str:
-    """A radio field's options (CheckoutForm.address_options, payment_options: value, label,
+    """A radio field's options (the form's address_options, payment_options: value, label,
     checked, disabled), each in its label; `disabled` written only when asked for."""
     return mark_safe(  # noqa: S308 - every value below is escaped; `name` is the template's own text
         "".join(
@@ -125,20 +125,19 @@ def insurance_choice(context, form, fee, rate) -> str:
         "fee": render_value_in_context(fee, context),
         "rate": render_value_in_context(floatformat(rate, 0), context),
     }
-    checked = " checked" if form["insured"].value() else ""
+    checked = " checked" if form.value("insured") else ""
     return mark_safe(f'<input type="checkbox" name="insured" value="1" id="id_insured"{checked}> {text}')  # noqa: S308
 
 
 @register.simple_tag(takes_context=True)
 def payment_and_note(context, form) -> str:
     """The payment radios with their errors, the end of their fieldset, and the note's field."""
-    note = form["note"]
     return mark_safe(  # noqa: S308 - every value is escaped
         f"{radios('payment_method', form.payment_options, with_disabled=True)}"
         f"{field_errors(form, 'payment_method')}"
-        f'</fieldset>\n    <div class="field"><label for="id_note">{esc(note.label)}'
+        f'</fieldset>\n    <div class="field"><label for="id_note">{esc(form.note_label)}'
         f'</label><input type="text" name="note" maxlength="200" id="id_note" value="'
-        f'{esc(note.value() or "")}">{field_errors(form, "note")}</div>\n    '
+        f'{esc(form.value("note") or "")}">{field_errors(form, "note")}</div>\n    '
     )
 
 
@@ -156,7 +155,7 @@ def review_choices(context) -> str:
             f'<dt>{esc(gettext("Shipping"))}</dt><dd id="review-shipping">'
             f"{shipping_label(context['quotes'], choice.get('shipping_method', ''))}{insured}</dd>\n      "
             f'<dt>{esc(gettext("Payment"))}</dt><dd id="review-payment">'
-            f"{label_of(context['form'].fields['payment_method'].choices, choice.get('payment_method', ''))}</dd>"
+            f"{label_of(context['form'].payment_choices, choice.get('payment_method', ''))}</dd>"
         )
     out.append("\n      ")
     if cart.coupon_code:

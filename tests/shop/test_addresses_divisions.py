@@ -303,7 +303,7 @@ def test_an_address_to_choose_again_still_shows_and_is_asked_for_on_use(client_e
         {
             "address": mars.pk,
             "shipping_method": "standard",
-            "payment_method": form.fields["payment_method"].initial,
+            "payment_method": form.payment_initial,  # the choices offered (no form on a GET)
         },
     )
     edit = reverse("accounts:address_edit", args=[mars.pk])
