@@ -1,7 +1,10 @@
+import re
+
 from django.conf import settings
 from django.contrib import admin
 from django.contrib.sitemaps.views import sitemap
-from django.urls import include, path, re_path
+from django.urls import URLResolver, include, path, re_path
+from django.urls.resolvers import RegexPattern
 from django.views.generic import TemplateView
 from django.views.static import serve
 
@@ -14,12 +17,37 @@ bench_views = []
 if settings.BENCH_VIEWS_ENABLED:
     bench_views.append(path("bench/ceiling/", views.bench_ceiling, name="bench_ceiling"))
 
+
+class PrefixesPattern(RegexPattern):
+    """The route "" for an include whose every path starts with one of `prefixes`, as
+    path("", include(...)) but entered only by a path with one of them (a look-ahead: it matches
+    without consuming): any other path passes it in one regex search, instead of trying each of
+    the include's patterns and listing them among the ones tried (URLResolver.resolve). Routing,
+    reverse() and a match's route are as with "" (tests/shop/test_p21_url_order.py: a path
+    outside the prefixes could not be reversed)."""
+
+    def __init__(self, prefixes: tuple[str, ...]) -> None:
+        super().__init__(rf"^(?={'|'.join(map(re.escape, prefixes))})")
+
+    def __str__(self) -> str:
+        return ""  # the route it stands for, as Django's "" (ResolverMatch.route, the 404's list)
+
+
+def _under(prefixes: tuple[str, ...], urlconf: str) -> URLResolver:
+    module, app_name, namespace = include(urlconf)
+    return URLResolver(PrefixesPattern(prefixes), module, app_name=app_name, namespace=namespace)
+
+
+# Order decides nothing here (no path matches two of these: tested), only what a request walks
+# before its pattern: the catalogue, hit all day, and then the cart and checkout, the three
+# requests of every purchase; last, /checkout/place/ walked 17 patterns and two includes
+# before the cart's.
 urlpatterns = [
     path("", views.home, name="home"),
-    # The catalogue first: its four prefixes (products/, search/, c/, p/) overlap no other pattern,
-    # and its pages are the ones hit all day; last, /p/… walked 10 resolvers and 22 patterns
-    # before matching (about 0.08 ms a request, docs/benchmark.md "the product page").
-    path("", include("catalog.urls")),
+    # Last, /p/… walked 10 resolvers and 22 patterns before matching (about 0.08 ms a request,
+    # docs/benchmark.md "the product page").
+    _under(("products/", "search/", "c/", "p/"), "catalog.urls"),
+    _under(("cart/", "checkout/"), "cart.urls"),
     path("lang/<str:code>/", views.switch_language, name="switch_language"),
     path("healthz", views.healthz, name="healthz"),
     path("robots.txt", TemplateView.as_view(template_name="robots.txt", content_type="text/plain"), name="robots"),
@@ -33,7 +61,6 @@ urlpatterns = [
     path("stock-alerts/", include("fulfillment.alert_urls")),
     path("payments/", include("payments.urls")),
     path("aftersales/", include("aftersales.urls")),
-    path("", include("cart.urls")),
 ]
 
 if settings.SERVE_MEDIA:
