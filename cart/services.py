@@ -21,8 +21,9 @@ from functools import cache
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.postgres.aggregates import JSONBAgg
+from django.contrib.postgres.fields import ArrayField
 from django.db import IntegrityError, connection, transaction
-from django.db.models import Count, F, OuterRef, Prefetch, Q, Subquery, Sum
+from django.db.models import BigIntegerField, Count, F, Func, OuterRef, Prefetch, Q, Subquery, Sum
 from django.db.models.functions import Coalesce, JSONObject
 from django.utils import timezone, translation
 from django.utils.translation import gettext as _
@@ -717,12 +718,15 @@ def _open_cart_read(*, user_id: int) -> tuple[CartSummary, tuple[list[Address], 
 @cache
 def _placing_statements():
     """The placing's cart lines (with each variant and product) and their options: compiled
-    once per process from the querysets cart_summary runs, the cart's id bound per placement.
-    Built by the ORM (select_related, the options' prefetch and its ordering) they cost about
-    2.3 ms of Python per placement for 0.3 ms of SQL. Only what the placing reads is selected;
-    any other field is deferred (read on access, never wrong). On PostgreSQL one statement: each
-    line carries its variant's options as a JSON array in AttributeValue's order (the options'
-    statement is None); elsewhere two."""
+    once per process from the querysets cart_summary runs, each (SQL, parameters) with the
+    cart's id (_PLACEHOLDER_ID) and the customer's (_SECOND_ID) bound per placement. Built by the
+    ORM (select_related, the options' prefetch and its ordering) they cost about 2.3 ms of
+    Python per placement for 0.3 ms of SQL. Only what the placing reads is selected; any other
+    field is deferred (read on access, never wrong). On PostgreSQL one statement: each line
+    carries its variant's options as a JSON array in AttributeValue's order (the options'
+    statement is None), and the customer's unpaid-order counts (checkout_check_unpaid_caps's,
+    from the same queryset: one round trip fewer; read after the cart's statement locked the
+    customer, as the caps need); elsewhere two, and the counts a statement of their own."""
     line_fields = _fields(CartLine, {f.attname for f in CartLine._meta.concrete_fields})
     variant_fields = _fields(ProductVariant, {"id", "product_id", "sku", "price", "weight_grams", "is_active"})
     product_fields = _fields(Product, {"id", "is_active", "department_id", "name", "name_en", "card_image"})
@@ -747,8 +751,10 @@ def _placing_statements():
             )
             .values("options")
         )
-        lines = CartLine.objects.filter(cart_id=_PLACEHOLDER_ID).annotate(options=options)
-        return _one_id_statement(lines.values_list(*columns, "options").query, "placing's lines"), None, fields
+        # An uncorrelated subquery: PostgreSQL counts once per statement, not per line.
+        caps = Subquery(_unpaid_counts(_SECOND_ID).annotate(caps=_CAPS_ARRAY).values_list("caps"))
+        lines = CartLine.objects.filter(cart_id=_PLACEHOLDER_ID).annotate(options=options, caps=caps)
+        return _ids_statement(lines.values_list(*columns, "options", "caps").query, "placing's lines"), None, fields
     lines = CartLine.objects.filter(cart_id=_PLACEHOLDER_ID).values_list(*columns)
     # The options in AttributeValue's own order (the prefetch's), as order_line_names joins them.
     options = (
@@ -757,10 +763,24 @@ def _placing_statements():
         .values_list("productvariant_id", *(f"attributevalue__{f}" for f in option_fields))
     )
     return (
-        _one_id_statement(lines.query, "placing's lines"),
-        _one_id_statement(options.query, "placing's options"),
+        _ids_statement(lines.query, "placing's lines"),
+        _ids_statement(options.query, "placing's options"),
         fields,
     )
+
+
+def _ids_statement(query, what: str) -> tuple[str, tuple]:
+    """A query compiled once with its ids as placeholders (_PLACEHOLDER_ID, _SECOND_ID): its SQL
+    and parameters, for _ids_bound."""
+    sql, params = query.sql_with_params()
+    if _PLACEHOLDER_ID not in params or sql.count("%s") != len(params):
+        raise RuntimeError(f"{what}: the ids are not parameters of {sql}")
+    return sql, tuple(params)
+
+
+def _ids_bound(params: tuple, first: int, second: int) -> list:
+    ids = {_PLACEHOLDER_ID: first, _SECOND_ID: second}
+    return [ids.get(p, p) if type(p) is int else p for p in params]
 
 
 _PLACEHOLDER_TOKEN = uuid.UUID(int=7_312_905)  # no cart's token: stands for it in a statement compiled once
@@ -869,21 +889,22 @@ def _placing_cart_and_address(ids: dict) -> tuple[Cart | None, Address | None, i
     return cart, address, row[-1]
 
 
-def _placing_summary(*, cart: Cart) -> CartSummary:
+def _placing_summary(*, cart: Cart) -> tuple[CartSummary, tuple | None]:
     """cart_summary(cart=cart, availability=False) for checkout_place_order, from the
     statements compiled once: the same lines, prices and flags (a sellable line reads as
     available in full; stock_reserve decides under the stock rows' locks). Each line view has
-    its variant's options in `options`."""
-    (lines_sql, l_before, l_after), options_statement, fields = _placing_statements()
+    its variant's options in `options`. With it, on PostgreSQL, the cart's customer's unpaid
+    counts for checkout_check_unpaid_caps (None elsewhere, or with no line)."""
+    (lines_sql, l_params), options_statement, fields = _placing_statements()
     line_fields, variant_fields, product_fields, option_fields = fields
     db = connection.alias
     options: dict[int, list] = {}
     with connection.cursor() as cursor:
-        cursor.execute(lines_sql, (*l_before, cart.pk, *l_after))
+        cursor.execute(lines_sql, _ids_bound(l_params, cart.pk, cart.user_id))
         rows = cursor.fetchall()
         if options_statement is not None:  # elsewhere than on PostgreSQL: a statement of their own
-            options_sql, o_before, o_after = options_statement
-            cursor.execute(options_sql, (*o_before, cart.pk, *o_after))
+            options_sql, o_params = options_statement
+            cursor.execute(options_sql, _ids_bound(o_params, cart.pk, cart.user_id))
             for variant_id, *values in cursor.fetchall():
                 options.setdefault(variant_id, []).append(AttributeValue.from_db(db, option_fields, values))
     n_line, n_variant = len(line_fields), len(variant_fields)
@@ -904,7 +925,10 @@ def _placing_summary(*, cart: Cart) -> CartSummary:
             chosen = options.get(variant.pk, [])
         _summary_add(summary, line, available=line.quantity, options=chosen)
     summary.subtotal = money(summary.subtotal)
-    return summary
+    counts = None
+    if options_statement is None and rows:  # the counts' array: NULL for a customer with no such order
+        counts = tuple(rows[0][end + 1] or (0, 0, 0))
+    return summary, counts
 
 
 def cart_accept_prices(*, cart: Cart) -> None:
@@ -960,6 +984,36 @@ def checkout_totals(*, summary: CartSummary, province: str, shipping_method: str
 _PLACEHOLDER_ID = -7_312_905  # no customer's or cart's id: stands for it in a statement compiled once
 
 
+def _unpaid_counts(customer_id: int):
+    """The customer's orders waiting for payment (waiting), those with cash still to collect on
+    delivery (cod_due: payments.selectors.cod_due_exists), and those of them not yet shipped
+    (cod_to_ship): one row, or none for a customer with no such order."""
+    holding = Order.objects.filter(customer_id=customer_id).filter(
+        Q(status=Order.Status.PENDING_PAYMENT)
+        | Q(status__in=(Order.Status.PAID, Order.Status.SHIPPED), payment_method=Order.PaymentMethod.COD)
+    )
+    return (
+        holding.annotate(has_cod_due=cod_due_exists())
+        .order_by()
+        .values("customer_id")
+        .annotate(
+            waiting=Count("pk", filter=Q(status=Order.Status.PENDING_PAYMENT)),
+            cod_due=Count("pk", filter=Q(has_cod_due=True)),
+            cod_to_ship=Count("pk", filter=Q(has_cod_due=True, status=Order.Status.PAID)),
+        )
+    )
+
+
+# _unpaid_counts' three as one column (an array: [waiting, cod_due, cod_to_ship]).
+_CAPS_ARRAY = Func(
+    F("waiting"),
+    F("cod_due"),
+    F("cod_to_ship"),
+    template="ARRAY[%(expressions)s]",
+    output_field=ArrayField(BigIntegerField()),
+)
+
+
 @cache
 def _unpaid_counts_statement() -> tuple[str, tuple, tuple]:
     """checkout_check_unpaid_caps's counts as one statement compiled once per process: the
@@ -970,22 +1024,7 @@ def _unpaid_counts_statement() -> tuple[str, tuple, tuple]:
     the same queryset, so it cannot drift from the ORM's: the SQL and the parameters before and
     after the customer's id (a placeholder id compiled in). One row, or none for a customer
     with no such order."""
-    holding = Order.objects.filter(customer_id=_PLACEHOLDER_ID).filter(
-        Q(status=Order.Status.PENDING_PAYMENT)
-        | Q(status__in=(Order.Status.PAID, Order.Status.SHIPPED), payment_method=Order.PaymentMethod.COD)
-    )
-    query = (
-        holding.annotate(has_cod_due=cod_due_exists())
-        .order_by()
-        .values("customer_id")
-        .annotate(
-            waiting=Count("pk", filter=Q(status=Order.Status.PENDING_PAYMENT)),
-            cod_due=Count("pk", filter=Q(has_cod_due=True)),
-            cod_to_ship=Count("pk", filter=Q(has_cod_due=True, status=Order.Status.PAID)),
-        )
-        .values_list("waiting", "cod_due", "cod_to_ship")
-        .query
-    )
+    query = _unpaid_counts(_PLACEHOLDER_ID).values_list("waiting", "cod_due", "cod_to_ship").query
     sql, params = query.sql_with_params()
     at = params.index(_PLACEHOLDER_ID)
     if params.count(_PLACEHOLDER_ID) != 1 or sql.count("%s") != len(params):
@@ -993,7 +1032,9 @@ def _unpaid_counts_statement() -> tuple[str, tuple, tuple]:
     return sql, (*params[:at],), (*params[at + 1 :],)
 
 
-def checkout_check_unpaid_caps(*, customer, summary: CartSummary, payment_method: str = "") -> None:
+def checkout_check_unpaid_caps(
+    *, customer, summary: CartSummary, payment_method: str = "", counts: tuple | None = None
+) -> None:
     """Refuse an order that would leave `customer` more unpaid orders, or more units waiting in
     unpaid orders (in all, or of one variant), than the settings allow: a customer must not
     sit on stock others want to buy (an unpaid order reserves its units until it times out).
@@ -1005,12 +1046,16 @@ def checkout_check_unpaid_caps(*, customer, summary: CartSummary, payment_method
     Raises CartError (TOO_MANY_UNPAID, TOO_MANY_UNPAID_UNITS, TOO_MANY_UNPAID_OF_ONE, and
     TOO_MANY_HELD_UNITS, TOO_MANY_HELD_OF_ONE when cash-on-delivery orders are among the units
     held, TOO_MANY_COD). Precondition: inside the placing transaction with the customer's row
-    locked, so that two placements cannot both take the last free slot."""
+    locked, so that two placements cannot both take the last free slot. `counts`: (waiting,
+    cod_due, cod_to_ship) read under that lock already (checkout_place_order's, with its lines),
+    else read here."""
     # One statement for what most buyers have (nothing unpaid, no cash due): the lines only if any.
-    sql, before, after = _unpaid_counts_statement()
-    with connection.cursor() as cursor:
-        cursor.execute(sql, (*before, customer.pk, *after))
-        waiting, cod_due, cod_to_ship = cursor.fetchone() or (0, 0, 0)
+    if counts is None:
+        sql, before, after = _unpaid_counts_statement()
+        with connection.cursor() as cursor:
+            cursor.execute(sql, (*before, customer.pk, *after))
+            counts = cursor.fetchone() or (0, 0, 0)
+    waiting, cod_due, cod_to_ship = counts
     max_orders = settings.ORDER_MAX_UNPAID_PER_CUSTOMER
     if waiting >= max_orders:
         raise CartError(CartErrorCode.TOO_MANY_UNPAID, n=max_orders)
@@ -1109,7 +1154,7 @@ def checkout_place_order(
             raise CartError(CartErrorCode.NO_ADDRESS)
         if address.needs_place:
             raise CartError(CartErrorCode.ADDRESS_NEEDS_PLACE)
-        summary = _placing_summary(cart=cart)
+        summary, counts = _placing_summary(cart=cart)
         if not summary.lines:
             raise CartError(CartErrorCode.EMPTY)
         if any(line.price_changed for line in summary.lines):
@@ -1119,7 +1164,7 @@ def checkout_place_order(
         # On PostgreSQL the cart's statement took this lock already (_placing_cart_address_sql).
         if connection.vendor != "postgresql":
             _placing_lookup(2, None, ids)
-        checkout_check_unpaid_caps(customer=customer, summary=summary, payment_method=payment_method)
+        checkout_check_unpaid_caps(customer=customer, summary=summary, payment_method=payment_method, counts=counts)
         # Retired since it was put in the cart: stock_reserve would still find its units.
         unsellable = [line for line in summary.lines if not (line.variant.is_active and line.variant.product.is_active)]
         if unsellable:

@@ -56,7 +56,7 @@ def test_the_placing_summary_is_the_cart_summary(db):
         ] + [summary.subtotal, summary.weight_grams, summary.quantity]
 
     expected = seen(cart_summary(cart=cart, availability=False), lambda view: order_line_names(view.variant))
-    placing = _placing_summary(cart=cart)
+    placing, _counts = _placing_summary(cart=cart)
     with CaptureQueriesContext(connection) as read:  # nothing the placing reads is left unread
         got = seen(placing, lambda view: order_line_names(view.variant, options=view.options))
     assert got == expected

@@ -24,9 +24,11 @@ PLACE = reverse("cart:place")
 
 # What placing an order and paying it from the wallet costs in one request, as measured here when
 # these guards were written (the test client's session and savepoints included), whatever the
-# number of lines: 12 since the cart's lines are read with their options (a JSON column); 13 since
-# the cart's statement locks the customer and takes the order's key, and the order's rows (order,
-# lines, events, mail, payment) are one statement and its parcel with its lines another
+# number of lines: 10 since the unpaid-order caps' counts are read with the cart's lines, and the
+# sales rollup's rows sent with the parcels' statement (shop.core.inserts.rows_along); 12 since
+# the cart's lines are read with their options (a JSON column); 13 since the cart's statement
+# locks the customer and takes the order's key, and the order's rows (order, lines, events, mail,
+# payment) are one statement and its parcel with its lines another
 # (shop.core.inserts.rows_together); 19 since the cart is read with the address and marked ordered
 # by the order's INSERT (one statement each); 21 since an order the wallet pays is inserted paid
 # (no UPDATE of it, its two events one statement) and its units are reserved with their movements
@@ -35,7 +37,7 @@ PLACE = reverse("cart:place")
 # the order, no read of its payments or lines, one mail; its debit and ledger entry one statement)
 # and paying writes the sales rollup in one statement and reads the parcels with the reservations;
 # 36 before that, and 57 with one line, three more per line (69 with five), before issue 12.
-PLACE_QUERIES = 12
+PLACE_QUERIES = 10
 # Paying from the wallet (the service alone: the order was placed for a gateway first): 17 (was
 # 19, and 30 before issue 12).
 PAY_QUERIES = 17
