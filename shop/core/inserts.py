@@ -105,38 +105,39 @@ _AUTO_KEYS = (models.AutoField, models.BigAutoField, models.SmallAutoField)
 def _prepare_quickly(field, connection):
     """What field.get_db_prep_save(field.pre_save(obj, add=True), connection) gives for the
     commonest values, in fewer calls: (attname, types, convert) where a value read from the
-    instance whose type is exactly one of `types` (or None, sent as None) gives convert(value);
+    instance whose type is exactly one of `types` (or None, sent as None) gives convert(value,
+    connection) (the connection of the insert: a convert keeps none, see _preparers);
     None for a field that always takes the ORM's path. Only Django's own field classes (no
     subclass, whose methods may differ), each as its methods prepare the value on PostgreSQL:
     text as is; a boolean as is; an integer through the backend's adapt_integerfield_value (its
     psycopg type, as the ORM's); a key to an auto key through validate_autopk_value; a finite
     decimal through adapt_decimalfield_value; an aware datetime of a field set by hand through
     adapt_datetimefield_value; a UUID as is where the database has its own type."""
-    ops, kind = connection.ops, type(field)
+    kind = type(field)
     if kind in _TEXT:
         return field.attname, (str,), None
     if kind is models.BooleanField:
         return field.attname, (bool,), None
     if kind in _INTEGERS:
         internal = field.get_internal_type()
-        return field.attname, (int,), lambda value: ops.adapt_integerfield_value(value, internal)
+        return field.attname, (int,), lambda value, on: on.ops.adapt_integerfield_value(value, internal)
     if kind is models.ForeignKey and type(field.target_field) in _AUTO_KEYS:
-        return field.attname, (int,), ops.validate_autopk_value
+        return field.attname, (int,), lambda value, on: on.ops.validate_autopk_value(value)
     if kind is models.DecimalField:
         digits, places = field.max_digits, field.decimal_places
 
-        def decimal_value(value):
+        def decimal_value(value, on):
             if not value.is_finite():  # refused by the field: its own path raises
-                return field.get_db_prep_save(value, connection)
-            return ops.adapt_decimalfield_value(value, digits, places)
+                return field.get_db_prep_save(value, on)
+            return on.ops.adapt_decimalfield_value(value, digits, places)
 
         return field.attname, (Decimal,), decimal_value
     if kind is models.DateTimeField and not (field.auto_now or field.auto_now_add):
 
-        def datetime_value(value):
+        def datetime_value(value, on):
             if value.utcoffset() is None:  # naive: the field warns and makes it aware
-                return field.get_db_prep_save(value, connection)
-            return ops.adapt_datetimefield_value(value)
+                return field.get_db_prep_save(value, on)
+            return on.ops.adapt_datetimefield_value(value)
 
         return field.attname, (datetime.datetime,), datetime_value
     if kind is models.UUIDField and connection.features.has_native_uuid_field:
@@ -146,6 +147,10 @@ def _prepare_quickly(field, connection):
 
 @cache
 def _preparers(model: type[Model], keyed: bool, vendor: str, alias: str) -> tuple:
+    """_prepare_quickly's for each of rows_insert's fields, kept for the process: its converters
+    take the insert's connection as an argument and keep none (Django's connections are one per
+    thread; a kept one would be the first thread's, kept alive after it ends). Only the alias's
+    features are read here, which are its backend's, the same on every thread."""
     connection = connections[alias]
     return tuple(_prepare_quickly(f, connection) for f in _fields(model, keyed))
 
@@ -187,7 +192,7 @@ def _values(objs: list[Model], model: type[Model], fields: tuple, connection, ke
                     params.append(None)
                     continue
                 if type(value) in types:
-                    params.append(value if convert is None else convert(value))
+                    params.append(value if convert is None else convert(value, connection))
                     continue
             params.append(f.get_db_prep_save(f.pre_save(obj, add=True), connection))
     return params, tuple(sorted((refs or {}).items()))
