@@ -10,7 +10,6 @@ scaling by 100 / k estimates a count over a result set too large to count on eve
 catalog.selectors.facets_for decides which to use; this module only reads.
 """
 
-import functools
 import hashlib
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -197,44 +196,6 @@ def search_tier(*, rows: int, target: int, narrow: bool = False) -> int:
             if smaller < tier and rows * smaller >= 60 * target:
                 return smaller
     return tier
-
-
-def after_probe(n: int, *, exact_max: int, target: int) -> tuple:
-    """What an unfiltered search does once its smallest tier (SEARCH_TIERS[-1], the probe) has
-    counted `n` sampled hits (catalog.selectors._counted_bounded): ("scaled",) the probe's
-    counts scaled, ("whole",) every hit counted exactly, ("rest", k) the probe with tier k's
-    rest (SEARCH_TIER_RESTS), or ("planned",) the planner's estimate decides."""
-    probe_k = SEARCH_TIERS[-1]
-    rows = n * 100 / probe_k
-    tier = search_tier(rows=rows, target=target, narrow=True)
-    if tier == probe_k and rows > exact_max:
-        return ("scaled",)
-    if exact_max * probe_k >= 30 * 100 and rows <= exact_max / 2:
-        return ("whole",)
-    if SEARCH_TIER_RESTS.get(tier) == probe_k:
-        return ("whole",) if rows <= exact_max else ("rest", tier)
-    return ("planned",)
-
-
-@functools.lru_cache(maxsize=8)
-def probe_ranges(*, exact_max: int, target: int) -> dict[tuple, tuple[tuple[int, int], ...]]:
-    """The probe counts for which after_probe reads more rows, as (first, last) ranges per
-    decision ("whole" or ("rest", k)): written into the one statement that counts the probe
-    and, where its count says so, the rest (catalog.selectors._probe_counted). Past the largest
-    count listed here every count is ("scaled",): above both exact_max and the hits for which
-    search_tier gives the probe's tier."""
-    last = int(max(exact_max, 15 * target) * SEARCH_TIERS[-1] / 100) + 2
-    ranges: dict[tuple, list[list[int]]] = {}
-    for n in range(last + 1):
-        decision = after_probe(n, exact_max=exact_max, target=target)
-        if decision[0] in ("scaled", "planned"):
-            continue
-        runs = ranges.setdefault(decision, [])
-        if runs and runs[-1][1] == n - 1:
-            runs[-1][1] = n
-        else:
-            runs.append([n, n])
-    return {decision: tuple((a, b) for a, b in runs) for decision, runs in ranges.items()}
 
 
 def sampled(*, k: int, low: int = 0) -> Q:

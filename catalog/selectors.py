@@ -789,20 +789,21 @@ def _counted_bounded(
         # index of its own: no hit is read twice), then exact after all if that sample finds
         # few (issue 12, part P14). The tier may be a narrower one that only such a rest reads
         # (catalog.facets.NARROW_TIERS: 6 % where 10 % would read twice the hits needed, P18).
-        # The count and what it decides (catalog.facets.after_probe) are one statement
-        # (_probe_counted): the rest or the whole set is read in it where the count says so.
-        counted, n = _probe_counted(products, shape=shape, exact_max=exact_max, target=target)
-        decision = catalog_facets.after_probe(n, exact_max=exact_max, target=target)
-        if decision[0] == "scaled":
-            return counted.scaled(100 / probe_k)
-        if decision[0] == "whole":
-            return counted  # every hit, counted exactly
-        if decision[0] == "rest":
-            tier = decision[1]
-            if counted.scanned * 100 / tier <= exact_max:
+        probe = _sampled_counted(products, conditions, k=probe_k, shape=shape)
+        rows = probe.scanned * 100 / probe_k
+        tier = catalog_facets.search_tier(rows=rows, target=target, narrow=True)
+        if tier == probe_k and rows > exact_max:
+            return probe.scaled(100 / probe_k)
+        if exact_max * probe_k >= 30 * 100 and rows <= exact_max / 2:
+            return _counted(products, conditions, shape=whole)
+        low = catalog_facets.SEARCH_TIER_RESTS.get(tier)
+        if low == probe_k:
+            if rows <= exact_max:
+                return _counted(products, conditions, shape=whole)
+            sample = probe.added(_sampled_counted(products, conditions, k=tier, low=low, shape=shape))
+            if sample.scanned * 100 / tier <= exact_max:
                 return _counted(products, conditions, shape=whole)  # few rows after all
-            return counted.scaled(100 / tier)
-        probe = counted  # the probe's counts alone: the planner's estimate decides below
+            return sample.scaled(100 / tier)
     if bound is None:
         # The planner's estimate of the rows (a search's, from the full-text statistics): only
         # planned, not run. Wrong either way it costs time, never exactness: a set estimated
@@ -838,63 +839,6 @@ def _sampled_counted(
         # the same for every word; filters (any prices...) would make statements without end.
         sampled = _Shaped(sampled.key, sampled.raw, prepared=True)
     return _counted(products.filter(catalog_facets.sampled(k=k, low=low)), conditions, shape=sampled)
-
-
-def _rows_select(products: QuerySet[Product]) -> tuple[str, tuple]:
-    """The SQL of the rows _counted_once counts (no filter flags): brand, price, stock, values."""
-    rows = products.order_by().annotate(value_ids=RawSQL('"catalog_product"."attr_ids"', ()))
-    return rows.values("brand_id", "price", "in_stock", "value_ids").query.get_compiler(products.db).as_sql()
-
-
-def _probe_counted(products: QuerySet[Product], *, shape: _Shaped, exact_max: int, target: int) -> tuple[_Counts, int]:
-    """An unfiltered search's probe (its smallest tier's stratum) counted, and in the same
-    statement the rows catalog.facets.after_probe reads next for that count: every other hit
-    ("whole"), or tier k's rest ("rest", k), each a branch of a UNION ALL that PostgreSQL runs
-    only when the probe's count is in that decision's range (a one-time filter: the others
-    read nothing), counted with the probe's rows as _counted_once counts one set. Returns the
-    counts (the probe's alone for any other decision) and the probe's count. One statement,
-    PREPAREd (its plan the same for every word: each branch on its partial full-text index)
-    instead of two: a round trip, an executor run and the second result's rows fewer, and no
-    merging in Python (issue 12, part P22)."""
-    probe_k = catalog_facets.SEARCH_TIERS[-1]
-    ranges = catalog_facets.probe_ranges(exact_max=exact_max, target=target)
-    combined = _Shaped((*shape.key, "probe", probe_k, tuple(sorted(ranges.items()))), shape.raw, prepared=True)
-    kept = _shaped_get(combined)
-    if kept is None:
-        try:
-            probe_sql, params = _rows_select(products.filter(catalog_facets.sampled(k=probe_k)))
-            params = list(params)
-            branches = []
-            for decision, runs in sorted(ranges.items()):
-                # "whole": every hit the probe's stratum does not hold (all strata are < 100)
-                k = 100 if decision[0] == "whole" else decision[1]
-                rest = catalog_facets.sampled(k=k, low=probe_k)
-                rest_sql, rest_params = _rows_select(products.filter(rest))
-                gate = " OR ".join(f"n BETWEEN {int(a)} AND {int(b)}" for a, b in runs)
-                branches.append(f"SELECT * FROM ({rest_sql}) AS rest WHERE (SELECT {gate} FROM probe_n)")  # noqa: S608
-                params.extend(rest_params)
-        except EmptyResultSet:  # e.g. .none() for a query with no searchable word
-            return _Counts(), 0
-        union = "".join(f" UNION ALL {branch}" for branch in branches)
-        # The totals row's second column (NULL in _counted_once's) is the probe's count.
-        sql = f"""WITH probe AS MATERIALIZED ({probe_sql}),
-            probe_n AS (SELECT count(*) AS n FROM probe),
-            chosen AS MATERIALIZED (SELECT * FROM probe{union})
-            SELECT 't', (SELECT n FROM probe_n), count(*) FILTER (WHERE in_stock), count(*), count(*),
-                   min(price), max(price)
-              FROM chosen
-            UNION ALL
-            SELECT 'b', brand_id, count(*), NULL, NULL, NULL, NULL FROM chosen GROUP BY brand_id HAVING count(*) > 0
-            UNION ALL
-            SELECT 'v', value_id, count(*), NULL, NULL, NULL, NULL
-              FROM (SELECT unnest(value_ids) AS value_id FROM chosen) AS unnested GROUP BY value_id"""  # noqa: S608
-        _shaped_keep(combined, sql, params)
-        kept = _shaped_get(combined)
-    with connections[products.db].cursor() as cursor:
-        _shaped_execute(cursor, combined, *kept, using=products.db)
-        rows = cursor.fetchall()
-    n = next((row[1] for row in rows if row[0] == "t"), 0)
-    return _counts_read(_Counts(), rows, {}), n
 
 
 def _planned_rows(products: QuerySet[Product], *, shape: _Shaped | None = None) -> int:

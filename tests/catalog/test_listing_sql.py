@@ -92,12 +92,8 @@ def test_a_broad_search_reads_only_its_sampled_hits_from_the_strata_index(client
         cursor.execute("SELECT count(*) FROM catalog_product WHERE sample < %s", [tier])
         sampled = cursor.fetchone()[0]
     assert facets.estimated and facets.total == round(sampled * 100 / tier)
-    # One statement counts the 4 % stratum and, as its count says here, the tier's rest
-    # (catalog.selectors._probe_counted, issue 12 part P22): each from its own partial index.
-    (counting,) = (q["sql"] for q in captured if q["sql"].startswith("WITH probe"))
-    assert "Bitmap Index Scan on product_search_4 " in plan_with_only("product_search_4", counting)
-    rest = f"product_search_4_{tier}"
-    assert f"Bitmap Index Scan on {rest}" in plan_with_only(rest, counting)
+    counting = next(q["sql"] for q in captured if q["sql"].startswith("WITH chosen"))
+    assert f"Bitmap Index Scan on product_search_{tier}" in plan_with_only(f"product_search_{tier}", counting)
 
 
 def test_a_brand_on_a_category_is_read_from_the_brand_and_category_index(shirts):
@@ -180,9 +176,8 @@ def test_a_facet_lists_brands_and_values_are_labelled_without_a_query(django_ass
         ("/products/", 3),
         # the generation (the category with its tree, the labels), the count table, the products
         ("/c/clothing/", 3),
-        # the generation, the search's counts (its 4 % stratum and, as that count says, every
-        # other hit in the same statement: issue 12, part P22), the products
-        ("/search/?q=纯棉", 3),
+        # the generation, the planner's size of the search, its counts, the products
+        ("/search/?q=纯棉", 4),
     ],
 )
 def test_listings_with_nothing_cached_send_few_statements(client, make_product, url, statements, settings):

