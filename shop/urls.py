@@ -1,41 +1,19 @@
-import re
-
 from django.conf import settings
 from django.contrib import admin
 from django.contrib.sitemaps.views import sitemap
-from django.urls import URLResolver, include, path, re_path
-from django.urls.resolvers import RegexPattern
+from django.urls import include, path, re_path
 from django.views.generic import TemplateView
 from django.views.static import serve
 
 from catalog.sitemaps import SITEMAPS, sitemap_index
 from shop import views
+from shop.core.routing import under
 
 # The benchmark's ceiling view is a test stand-in: unrouted unless enabled (DEBUG, or
 # BENCH_VIEWS_ENABLED as bin/bench sets it). The view checks the setting again on every request.
 bench_views = []
 if settings.BENCH_VIEWS_ENABLED:
     bench_views.append(path("bench/ceiling/", views.bench_ceiling, name="bench_ceiling"))
-
-
-class PrefixesPattern(RegexPattern):
-    """The route "" for an include whose every path starts with one of `prefixes`, as
-    path("", include(...)) but entered only by a path with one of them (a look-ahead: it matches
-    without consuming): any other path passes it in one regex search, instead of trying each of
-    the include's patterns and listing them among the ones tried (URLResolver.resolve). Routing,
-    reverse() and a match's route are as with "" (tests/shop/test_p21_url_order.py: a path
-    outside the prefixes could not be reversed)."""
-
-    def __init__(self, prefixes: tuple[str, ...]) -> None:
-        super().__init__(rf"^(?={'|'.join(map(re.escape, prefixes))})")
-
-    def __str__(self) -> str:
-        return ""  # the route it stands for, as Django's "" (ResolverMatch.route, the 404's list)
-
-
-def _under(prefixes: tuple[str, ...], urlconf: str) -> URLResolver:
-    module, app_name, namespace = include(urlconf)
-    return URLResolver(PrefixesPattern(prefixes), module, app_name=app_name, namespace=namespace)
 
 
 # Order decides nothing here (no path matches two of these: tested), only what a request walks
@@ -46,8 +24,8 @@ urlpatterns = [
     path("", views.home, name="home"),
     # Last, /p/… walked 10 resolvers and 22 patterns before matching (about 0.08 ms a request,
     # docs/benchmark.md "the product page").
-    _under(("products/", "search/", "c/", "p/"), "catalog.urls"),
-    _under(("cart/", "checkout/"), "cart.urls"),
+    under(("products/", "search/", "c/", "p/"), "catalog.urls"),
+    under(("cart/", "checkout/"), "cart.urls"),
     path("lang/<str:code>/", views.switch_language, name="switch_language"),
     path("healthz", views.healthz, name="healthz"),
     path("robots.txt", TemplateView.as_view(template_name="robots.txt", content_type="text/plain"), name="robots"),

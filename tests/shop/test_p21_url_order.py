@@ -1,5 +1,5 @@
 """The shop's top-level URL patterns: their order and the catalogue's and cart's prefix
-look-aheads (shop.urls._under) change no routing, only how many patterns a request walks.
+look-aheads (shop.core.routing.under) change no routing, only how many patterns a request walks.
 
 Every pattern of the tree is turned into a sample path (its converters filled with sample
 values) and resolved three ways: by the shop's URLconf, by the same top-level patterns with
@@ -16,7 +16,7 @@ from django.urls import NoReverseMatch, Resolver404, URLPattern, URLResolver, ge
 from django.urls.resolvers import RegexPattern, RoutePattern
 
 import shop.urls
-from shop.urls import PrefixesPattern
+from shop.core.routing import PrefixesPattern
 
 SAMPLES = {
     "int": "7",
