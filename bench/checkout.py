@@ -6,6 +6,7 @@
     python bench/checkout.py burst   --base URL --buyers N --variants V
     python bench/checkout.py check   [--burst burst.json]      (inside the Django project)
     python bench/checkout.py profile --variants V [--cprofile STEP] [--sql STEP]
+    python bench/checkout.py report  --runs DIR [--burst burst.json] --json out.json  (no Django)
 
 `setup` creates N customers (password "bench-pass-1234"), each with an address and a wallet,
 and a few "hot" variants with S units in stock each: enough that the steady run does not sell
@@ -23,6 +24,14 @@ unit added, the confirm page opened), then all of them press "place order" at th
 (for a burst after a drive that sold them out). `check` compares orders with reserved stock
 and the wallets with their ledgers and payments (nothing oversold, nobody charged twice).
 `profile` times the requests of a purchase in-process, single-threaded.
+
+`report` makes one verdict of several steady runs (bin/bench-checkout: one warm-up drive, not
+counted, then BENCH_CHECKOUT_RUNS drives, each after a short run of the bare ceiling view on the
+same gunicorn and followed by the consistency check): orders/s is the median of the runs with
+its range, place p50/p95 are taken from every run's latencies pooled, and each run is shown with
+the ceiling measured the minute before it and the client's CPU an order (the machine's speed:
+a slow minute shows as a slow minute). No run is dropped or repeated; consistent only when every
+check was.
 
 The buyers' client runs on the cores the shop it measures runs on, so it is kept light (Buyer:
 raw sockets, cookies in a dict, the place form read by a scanner that HTMLParser checks), and
@@ -48,7 +57,11 @@ import zlib
 from concurrent.futures import ThreadPoolExecutor
 from html import unescape
 from html.parser import HTMLParser
+from pathlib import Path
 from urllib.parse import urlencode, urlsplit
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from run import fmt_spread, spread
 
 PASSWORD = "bench-pass-1234"  # noqa: S105 - throwaway benchmark accounts
 
@@ -452,8 +465,148 @@ def drive(base: str, buyers: int, seconds: float, threads: int, variants: list[i
         "started_at": round(started_at, 1),
         "ended_at": round(time.time(), 1),
         "place_p50_ms": round(statistics.median(latencies) * 1000, 1) if latencies else None,
-        "place_p95_ms": round(latencies[int(len(latencies) * 0.95) - 1] * 1000, 1) if latencies else None,
+        "place_p95_ms": p95(latencies, 1000),
+        # Every place request's latency (ms): runs are pooled for one p95 (report).
+        "place_ms": [round(t * 1000, 1) for t in latencies],
     }
+
+
+def p95(values: list[float], scale: float = 1) -> float | None:
+    """The drive's 95th percentile of sorted values (the value below which 95 % of them fall)."""
+    return round(values[max(0, int(len(values) * 0.95) - 1)] * scale, 1) if values else None
+
+
+def combine(runs: list[dict], ceilings: list[dict | None], checks: list[dict | None]) -> dict:
+    """One steady figure from several drives, every run counted (pure: tested).
+
+    orders/s and the client's CPU an order: the median of the runs, with their range; place p50
+    and p95: of every run's latencies pooled; outcomes, requests and errors: summed; sold out or
+    inconsistent when any run was. runs[i] was preceded by ceilings[i] (a wrk result of the bare
+    view, the machine's speed that minute) and followed by checks[i] (the consistency check)."""
+    pooled = sorted(t for r in runs for t in r.get("place_ms", []))
+    outcomes: dict[str, int] = {}
+    for r in runs:
+        for k, n in r["outcomes"].items():
+            outcomes[k] = outcomes.get(k, 0) + n
+    paid = sum(n for k, n in outcomes.items() if k == "paid" or k.startswith("paid after pay"))
+    requests = sum(r.get("requests", 0) for r in runs)
+    shown = []
+    for r, ceiling, checked in zip(runs, ceilings, checks, strict=True):
+        run = {k: v for k, v in r.items() if k not in ("place_ms", "outcomes")}
+        run["outcomes"] = r["outcomes"]
+        run["ceiling"] = ceiling and {k: ceiling.get(k) for k in ("rps", "p50_ms", "p99_ms", "seconds")}
+        run["consistent"] = None if checked is None else bool(checked.get("ok"))
+        shown.append(run)
+    rate = spread([r["orders_per_second"] for r in runs])
+    return {
+        "runs_counted": len(runs),
+        "seconds": round(sum(r["seconds"] for r in runs), 1),
+        "threads": runs[0]["threads"] if runs else None,
+        "outcomes": outcomes,
+        "orders_per_second": rate and round(rate["median"], 1),
+        "orders_per_second_spread": rate,
+        "place_p50_ms": round(statistics.median(pooled), 1) if pooled else None,
+        "place_p95_ms": p95(pooled),
+        "client_cpu_ms_per_order": _median(r.get("client_cpu_ms_per_order") for r in runs),
+        "client_cpu_ms_per_order_spread": spread([r.get("client_cpu_ms_per_order") for r in runs]),
+        "client_cpu_cores": _median(r.get("client_cpu_cores") for r in runs),
+        "ceiling_rps_spread": spread([(c or {}).get("rps") for c in ceilings]),
+        "requests": requests,
+        "requests_per_order": round(requests / paid, 2) if paid else None,
+        "errors": sum(r.get("errors", 0) for r in runs),
+        "sold_out": any(r.get("sold_out") for r in runs),
+        "consistent": all(c is not None and c.get("ok") for c in checks) if checks else None,
+        "started_at": min((r["started_at"] for r in runs), default=None),
+        "ended_at": max((r["ended_at"] for r in runs), default=None),
+        "runs": shown,
+    }
+
+
+def _median(values) -> float | None:
+    s = spread(list(values))
+    return None if s is None else round(s["median"], 3)
+
+
+def report(runs_dir: str, burst_file: str, out_json: str) -> int:
+    """bin/bench-checkout's summary: checkout.json and the markdown on stdout (checkout.md)."""
+    folder = Path(runs_dir)
+
+    def read(name: str) -> dict | None:
+        path = folder / name
+        return json.loads(path.read_text()) if path.exists() and path.read_text().strip() else None
+
+    n = 1
+    runs, ceilings, checks = [], [], []
+    while (folder / f"drive-{n}.json").exists():
+        runs.append(read(f"drive-{n}.json"))
+        ceilings.append(read(f"ceiling-{n}.json"))
+        checks.append(read(f"check-{n}.json"))
+        n += 1
+    warmup = read("drive-0.json")
+    burst = read(burst_file) if burst_file else None
+    final = read("check-final.json") or (checks[-1] if checks else None)
+    steady = combine(runs, ceilings, checks)
+    if warmup:
+        steady["warmup"] = {k: v for k, v in warmup.items() if k != "place_ms"}
+    if burst:
+        burst.pop("numbers", None)
+    consistent = bool(steady["consistent"] and final and final.get("ok"))
+    Path(out_json).write_text(
+        json.dumps({"steady": steady, "burst": burst or None, "consistency": final, "consistent": consistent}, indent=1)
+        + "\n"
+    )
+    print(markdown(steady, burst, final, consistent))
+    return 0 if consistent else 1
+
+
+def markdown(steady: dict, burst: dict | None, check: dict | None, consistent: bool) -> str:
+    rate = steady["orders_per_second_spread"]
+    lines = [
+        "# Checkout benchmark\n",
+        f"- {steady['threads']} concurrent buyers over HTTP, gunicorn with 2 sync workers: "
+        f"{steady['runs_counted']} steady runs of {steady['runs'][0]['seconds'] if steady['runs'] else '?'} s "
+        + (f"after a {steady['warmup']['seconds']} s warm-up (not counted)" if steady.get("warmup") else "")
+        + "; **the verdict is the median run**, p50/p95 of every run's place requests pooled",
+        f"- outcomes: {steady['outcomes']}"
+        + ("; **the hot variants sold out: the rate is the stock's, not the shop's**" if steady["sold_out"] else ""),
+        f"- **{steady['orders_per_second']} orders/s** placed and paid (median of {steady['runs_counted']} runs, "
+        f"range {fmt_spread(rate)}); place-order p50 {steady['place_p50_ms']} ms, p95 **{steady['place_p95_ms']} ms**",
+        f"- the buyers' client (one process, {steady['threads']} threads, on the same cores as the shop) took "
+        f"**{steady['client_cpu_ms_per_order']} ms of CPU an order** (median; "
+        f"{fmt_spread(steady['client_cpu_ms_per_order_spread'], '{:,.2f}')}), {steady['client_cpu_cores']} cores; "
+        f"the bare view beside the runs: {fmt_spread(steady['ceiling_rps_spread'], '{:,.0f}', ' req/s')}",
+        "",
+        "| run | orders/s | place p50 ms | place p95 ms | client CPU ms an order | ceiling req/s just before | "
+        "errors | consistent |",
+        "|--:|--:|--:|--:|--:|--:|--:|:-:|",
+    ]
+    for n, r in enumerate(steady["runs"], 1):
+        ceiling = (r.get("ceiling") or {}).get("rps")
+        lines.append(
+            f"| {n} | {r['orders_per_second']} | {r['place_p50_ms']} | {r['place_p95_ms']} | "
+            f"{r.get('client_cpu_ms_per_order')} | {'—' if ceiling is None else f'{ceiling:,.0f}'} | "
+            f"{r['errors']} | {({True: 'OK', False: '**no**', None: '?'})[r['consistent']]} |"
+        )
+    lines.append("")
+    if burst:
+        lines.append(
+            f"- burst: {burst['pressed']} of {burst['buyers']} buyers pressed place order at once: "
+            f"p50 {burst['p50_ms']} ms, p95 **{burst['p95_ms']} ms**, max {burst['max_ms']} ms, "
+            f"errors **{burst['errors']}**; outcomes {burst['outcomes']}; "
+            f"{(check or {}).get('burst_paid')} of {(check or {}).get('burst_placed')} placed orders paid"
+        )
+    if check:
+        lines.append(
+            f"- consistency (after every run; the last): {check['orders']} orders, {check['units_ordered']} units "
+            f"ordered = {check['units_reserved']} units reserved; oversold rows {check['oversold_rows']}, "
+            f"negative rows {check['negative_rows']}; wallets off their ledger {check['wallets_off_ledger']}, "
+            f"orders charged twice {check['orders_charged_twice']}, paid orders not holding their total "
+            f"{check['paid_orders_not_holding_total']}, placed orders left unpaid {check['bench_orders_unpaid']} "
+            f"-> {'OK' if consistent else 'INCONSISTENT'}"
+        )
+    else:
+        lines.append("- consistency: not checked -> INCONSISTENT")
+    return "\n".join(lines)
 
 
 def restock(variants: list[int], free: int) -> None:
@@ -765,6 +918,10 @@ def main() -> None:
     )
     p.add_argument("--rows", type=int, default=40)
     p.add_argument("--sql", default="", help="one step whose statements are printed")
+    o = sub.add_parser("report")
+    o.add_argument("--runs", required=True, help="drive-N.json, ceiling-N.json, check-N.json (N from 1; 0: warm-up)")
+    o.add_argument("--burst", default="")
+    o.add_argument("--json", required=True)
     args = parser.parse_args()
     if getattr(args, "sessions", ""):
         with open(args.sessions) as f:
@@ -778,6 +935,8 @@ def main() -> None:
         profile(args.rounds, [int(v) for v in args.variants.split(",")], args.cprofile, args.rows, args.sql)
     elif args.command == "restock":
         restock([int(v) for v in args.variants.split(",")], args.free)
+    elif args.command == "report":
+        sys.exit(report(args.runs, args.burst, args.json))
     elif args.command == "burst":
         variants = [int(v) for v in args.variants.split(",")]
         json.dump(burst(args.base, args.buyers, variants, args.prepare_threads), sys.stdout)

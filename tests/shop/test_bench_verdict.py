@@ -1,0 +1,250 @@
+"""make bench's verdict is steady and honest: a goal that is a share of the ceiling is judged by
+the median of ceiling and page runs interleaved in pairs (bench/run.py), checkout by the median of
+several steady runs with their place requests pooled for the p95 (bench/checkout.py combine), and
+the goals table (bench/goals.py) shows the range, every trial and how many other load disturbed.
+One sample against a ceiling of another minute made the verdict a coin toss near the line:
+59.2-78.5 orders/s and 20.1-55.7 % for the same code on three runs."""
+
+import argparse
+import importlib.util
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+BENCH = Path(__file__).resolve().parents[2] / "bench"
+sys.path.insert(0, str(BENCH))
+
+import goals  # noqa: E402
+import run  # noqa: E402
+
+_spec = importlib.util.spec_from_file_location("bench_checkout_verdict", BENCH / "checkout.py")
+checkout = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(checkout)
+
+
+def wrk_result(rps, p50=5.0, p99=20.0, other=0.0):
+    return {"requests": round(rps * 8), "seconds": 8.0, "rps": rps, "p50_ms": p50, "p99_ms": p99,
+            "socket_errors": 0, "non_2xx": 0, "timeouts": 0, "other_cpu_cores": other, "wrk_text": "wrk"}  # fmt: skip
+
+
+def pair(n, ceiling, page, other=0.0):
+    return {"pair": n, "ceiling": wrk_result(ceiling), "page": wrk_result(page, 25, 60),
+            "ratio": round(page / ceiling, 4), "other_cpu_cores": other}  # fmt: skip
+
+
+def test_spread_is_the_median_and_range_of_every_trial():
+    assert run.spread([59.2, 78.5, 71.9]) == {"median": 71.9, "min": 59.2, "max": 78.5, "n": 3}
+    assert run.spread([1.0, 4.0, 2.0, 3.0])["median"] == 2.5  # even: the middle two's mean
+    assert run.spread([None, 3.0]) == {"median": 3.0, "min": 3.0, "max": 3.0, "n": 1}
+    assert run.spread([]) is None
+    assert run.fmt_spread(run.spread([59.2, 78.5, 71.9])) == "71.9 (59.2–78.5)"
+    assert run.fmt_spread(run.spread([0.2, 0.25]), "{:.1%}") == "22.5% (20.0%–25.0%)"
+    assert run.fmt_spread(run.spread([5.0])) == "5.0"
+
+
+def test_a_paired_row_is_the_median_of_its_per_pair_ratios_with_every_pair_kept():
+    # The machine slows down between pairs: the ceiling beside each page run slows down with it.
+    trials = [pair(1, 2600, 520), pair(2, 1700, 420, other=0.3), pair(3, 2300, 560)]
+    row = run.summarize_pairs(trials)
+    assert row["pairs"]["ratio"] == {"median": 0.2435, "min": 0.2, "max": 0.2471, "n": 3}
+    assert row["rps"] == 520  # the page's median trial
+    assert row["pairs"]["ceiling_rps"] == {"median": 2300, "min": 1700, "max": 2600, "n": 3}
+    # The disturbed pair is counted, not dropped; the row is as disturbed as its worst pair (so
+    # BENCH_MERGE keeps the quieter row and BENCH_ONLY_NOISY measures it again).
+    assert row["pairs"]["disturbed"] == 1 and row["other_cpu_cores"] == 0.3
+    assert row["requests"] == 520 * 8 + 420 * 8 + 560 * 8
+
+
+def test_a_ratio_goal_is_met_by_the_median_not_by_a_ceiling_of_another_minute():
+    # One quick ceiling at the start of the mode (2,700 req/s) over the median page (520 req/s):
+    # 19.3 %, "not met"; beside the ceiling of its own minute the page is at 24.3 % (median).
+    trials = [pair(1, 2600, 520), pair(2, 1700, 420), pair(3, 2300, 560)]
+    row = {"mode": "off", "name": "product", **run.summarize_pairs(trials), "trials": trials}
+    assert run.row_ratio(row, 2700) == 0.2435
+    assert run.ratio_met(row, 0.23, 2700) is True
+    assert run.ratio_met({"rps": 520, "socket_errors": 0, "non_2xx": 0}, 0.23, 2700) is False  # one run
+    # No best-of: one pair above the line does not carry a median below it.
+    low = [pair(1, 2000, 500), pair(2, 2000, 440), pair(3, 2000, 430)]
+    assert run.ratio_met({**run.summarize_pairs(low)}, 0.23, 2000) is False
+    # An error fails the goal whatever the ratio.
+    errors = run.summarize_pairs(trials) | {"non_2xx": 1}
+    assert run.ratio_met(errors, 0.23, None) is False
+
+
+def test_the_pages_report_shows_each_pair_and_judges_by_the_median(tmp_path):
+    trials = [pair(1, 2600, 520), pair(2, 1700, 420, other=0.3), pair(3, 2300, 560)]
+    data = {
+        "meta": {"products": 100000, "connections": 16},
+        "results": [
+            {"mode": "off", "name": "ceiling", "path": "/bench/ceiling/", **wrk_result(2700)},
+            {
+                "mode": "off",
+                "name": "product",
+                "path": "/p/x/",
+                **run.summarize_pairs(trials),
+                "trials": trials,
+                "pair_seconds": 8,
+            },
+        ],
+    }
+    (tmp_path / "results.json").write_text(json.dumps(data))
+    args = argparse.Namespace(results=str(tmp_path / "results.json"), md=str(tmp_path / "latest.md"),
+                              json=str(tmp_path / "latest.json"), wrk_log=str(tmp_path / "wrk.txt"))  # fmt: skip
+    run.report(args)
+    written = json.loads((tmp_path / "latest.json").read_text())
+    goal = next(g for g in written["goals"] if g["goal"].startswith("off: product"))
+    assert goal["met"] is True and goal["measured"] == "24.3% (20.0%–24.7%)"
+    product = next(r for r in written["results"] if r["name"] == "product")
+    assert product["ratio"] == 0.243
+    assert all("wrk_text" not in t["page"] for t in product["trials"])  # the text goes to the wrk log
+    text = (tmp_path / "latest.md").read_text()
+    assert "median of 3 pairs of 8 s, 24.3% (20.0%–24.7%): 20.0% (520 / 2,600 req/s), " in text
+    assert "24.7% (420 / 1,700 req/s, other CPU **0.30**)" in text
+    assert (tmp_path / "wrk.txt").read_text().count("# pair") == 3
+
+
+def drive_result(rate, latencies, client=1.0, start=100.0, paid=None, **extra):
+    paid = paid if paid is not None else round(rate * 10)
+    return {"seconds": 10.0, "threads": 16, "outcomes": {"paid": paid}, "orders_per_second": rate,
+            "client_cpu_ms_per_order": client, "client_cpu_cores": 0.08, "requests": 3 * paid,
+            "requests_per_order": 3.0, "errors": 0, "sold_out": False, "started_at": start, "ended_at": start + 10,
+            "place_p50_ms": sorted(latencies)[len(latencies) // 2], "place_p95_ms": max(latencies),
+            "place_ms": sorted(latencies), **extra}  # fmt: skip
+
+
+def three_runs():
+    runs = [
+        drive_result(78.5, [80.0] * 95 + [120.0] * 5, client=0.79, start=100),
+        drive_result(59.2, [100.0] * 80 + [400.0] * 20, client=1.35, start=120),  # a slow minute
+        drive_result(71.9, [90.0] * 100, client=1.1, start=140),
+    ]
+    ceilings = [wrk_result(2600), wrk_result(1700), wrk_result(2300)]
+    checks = [{"ok": True}, {"ok": True}, {"ok": True}]
+    return runs, ceilings, checks
+
+
+def test_checkout_runs_combine_into_the_median_rate_and_a_pooled_p95():
+    runs, ceilings, checks = three_runs()
+    steady = checkout.combine(runs, ceilings, checks)
+    assert steady["orders_per_second"] == 71.9
+    assert steady["orders_per_second_spread"] == {"median": 71.9, "min": 59.2, "max": 78.5, "n": 3}
+    # 300 place requests pooled: the 95th percentile is the slow minute's 400 ms tail, which the
+    # median run's own p95 (90 ms) would hide.
+    assert steady["place_p95_ms"] == 400.0 and steady["place_p50_ms"] == 90.0
+    assert steady["outcomes"] == {"paid": 785 + 592 + 719} and steady["runs_counted"] == 3
+    assert steady["client_cpu_ms_per_order"] == 1.1
+    assert steady["ceiling_rps_spread"] == {"median": 2300, "min": 1700, "max": 2600, "n": 3}
+    assert [r["ceiling"]["rps"] for r in steady["runs"]] == [2600, 1700, 2300]
+    assert all("place_ms" not in r for r in steady["runs"])
+    assert steady["consistent"] is True and steady["sold_out"] is False
+    assert (steady["started_at"], steady["ended_at"]) == (100, 150)
+
+    # One run's check failed, or one run sold out: the whole steady figure says so.
+    assert checkout.combine(runs, ceilings, [{"ok": True}, {"ok": False}, {"ok": True}])["consistent"] is False
+    assert checkout.combine(runs, ceilings, [{"ok": True}, None, {"ok": True}])["consistent"] is False
+    runs[1]["sold_out"] = True
+    assert checkout.combine(runs, ceilings, checks)["sold_out"] is True
+
+
+def test_checkout_report_writes_every_run_and_goals_reads_its_markdown_too(tmp_path):
+    runs, ceilings, _checks = three_runs()
+    folder = tmp_path / "runs"
+    folder.mkdir()
+    check = {"ok": True, "orders": 2096, "units_ordered": 2096, "units_reserved": 2096, "oversold_rows": 0,
+             "negative_rows": 0, "wallets_off_ledger": 0, "orders_charged_twice": 0,
+             "paid_orders_not_holding_total": 0, "bench_orders_unpaid": 0}  # fmt: skip
+    (folder / "drive-0.json").write_text(json.dumps(drive_result(60.0, [90.0], start=90)))  # the warm-up
+    for n, (r, c) in enumerate(zip(runs, ceilings, strict=True), 1):
+        (folder / f"drive-{n}.json").write_text(json.dumps(r))
+        (folder / f"ceiling-{n}.json").write_text(json.dumps(c))
+        (folder / f"check-{n}.json").write_text(json.dumps(check))
+    (tmp_path / "burst.json").write_text("{}")
+    assert checkout.report(str(folder), str(tmp_path / "burst.json"), str(tmp_path / "checkout.json")) == 0
+    written = json.loads((tmp_path / "checkout.json").read_text())
+    assert written["consistent"] is True and written["burst"] is None
+    assert written["steady"]["orders_per_second"] == 71.9 and len(written["steady"]["runs"]) == 3
+    assert written["steady"]["warmup"]["orders_per_second"] == 60.0  # shown, not counted
+    assert written["steady"]["outcomes"]["paid"] == 785 + 592 + 719
+
+    # bin/bench-checkout tees the markdown into checkout.md: goals reads it when there is no JSON.
+    md = checkout.markdown(written["steady"], None, check, True)
+    assert "| 2 | 59.2 | 100.0 | 400.0 | 1.35 | 1,700 | 0 | OK |" in md
+    (tmp_path / "checkout.md").write_text(md)
+    from_md = goals.checkout_from_markdown(tmp_path / "checkout.md")
+    assert from_md["steady"]["orders_per_second"] == 71.9
+    assert from_md["steady"]["place_p95_ms"] == 400.0
+    assert from_md["consistent"] is True
+
+
+@pytest.fixture
+def bench(tmp_path):
+    trials = [pair(1, 2600, 520), pair(2, 1700, 420, other=0.3), pair(3, 2300, 560)]
+    pages = {
+        "meta": {"products": 100000, "connections": 16, "commit": "abc"},
+        "results": [
+            {"mode": "off", "name": "ceiling", "path": "/bench/ceiling/", **wrk_result(2700)},
+            {
+                "mode": "off",
+                "name": "product",
+                "path": "/p/x/",
+                **run.summarize_pairs(trials),
+                "trials": trials,
+                "pair_seconds": 8,
+            },
+        ],
+    }
+    runs, ceilings, checks = three_runs()
+    checkout_json = {"steady": checkout.combine(runs, ceilings, checks), "burst": None, "consistent": True}
+    # Other load: quiet but for the second run (t 120-130).
+    cpu = {"started_at": 95, "ended_at": 160, "other_cpu_cores": 0.1,
+           "timeline": [[t, 0.4 if 121 <= t <= 130 else 0.02] for t in range(96, 161)]}  # fmt: skip
+    (tmp_path / "pages.json").write_text(json.dumps(pages))
+    (tmp_path / "checkout.json").write_text(json.dumps(checkout_json))
+    (tmp_path / "checkout_cpu.json").write_text(json.dumps(cpu))
+    return tmp_path
+
+
+def goal_rows(path):
+    args = argparse.Namespace(pages=str(path / "pages.json"), checkout=str(path / "checkout.json"),
+                              login=str(path / "login.json"), checkout_cpu=str(path / "checkout_cpu.json"),
+                              login_cpu=str(path / "login_cpu.json"), since=0.0, md=str(path / "goals.md"),
+                              json=str(path / "goals.json"))  # fmt: skip
+    goals.report(args)
+    return {r["goal"].split(":")[0]: r for r in json.loads((path / "goals.json").read_text())["goals"]}
+
+
+def test_the_goals_table_judges_by_medians_and_shows_the_spread_and_each_trial(bench):
+    rows = goal_rows(bench)
+    product = rows["product page, page cache off (10× django-oscar)"]
+    assert product["met"] is True  # 19.3 % of the mode's one ceiling, 24.3 % median beside its own
+    assert "median **24.3% (20.0%–24.7%)** of the ceiling run just before each" in product["ratio_to_ceiling"]
+    assert product["note"].endswith("3 pairs of 8 s: 20.0%, 24.7%, 24.3%")
+    assert product["trials"] == {"disturbed": 1, "counted": 3} and product["disturbed"] is True
+
+    steady = rows["checkout, 16 buyers"]
+    assert steady["met"] is True
+    assert steady["figure"].startswith("median 71.9 orders/s of 3 runs (59.2–78.5) (216 req/s), p95 400 ms")
+    # Each run beside the ceiling of its minute and the client's CPU an order.
+    assert (
+        "run 2: 59.2 orders/s, p95 400.0 ms, client 1.35 ms an order, ceiling 1,700 req/s just before"
+        in (steady["note"])
+    )
+    assert "of the ceiling measured between the runs (2,300 (1,700–2,600) req/s)" in steady["ratio_to_ceiling"]
+    # Per run: the second ran while other processes used 0.4 cores.
+    assert steady["trials"] == {"disturbed": 1, "counted": 3} and steady["other_cpu_cores"] == 0.4
+
+    text = (bench / "goals.md").read_text()
+    assert "A goal is met when the median meets it" in text
+    assert "| **1 of 3** |" in text
+
+
+def test_a_slow_median_run_fails_checkout_whatever_the_best_run(bench):
+    runs, ceilings, checks = three_runs()
+    runs[2]["orders_per_second"] = 58.0  # the median run is now below 60: 78.5 does not carry it
+    data = {"steady": checkout.combine(runs, ceilings, checks), "burst": None, "consistent": True}
+    (bench / "checkout.json").write_text(json.dumps(data))
+    rows = goal_rows(bench)
+    assert rows["checkout, 16 buyers"]["met"] is False
+    assert rows["checkout, 16 buyers"]["figure"].startswith("median 59.2 orders/s of 3 runs (58.0–78.5)")
