@@ -289,7 +289,8 @@ def _product_parts(
 ) -> tuple[dict, list[tuple[int, str]], str | None, list[Product], int]:
     """The cached body, related cards and "bought together" products, rebuilt when missing or
     stale, the reviews block another app renders into the page (None when not cached), and the
-    number of products with views pending: one cache round trip, which counts this view too."""
+    view count's answer (shop.core.counters.counter_incr): one cache round trip, which counts
+    this view too."""
     body_key, related_key = f"product-body:{live.id}:{language}", f"related-cards:{live.category_id}:{language}"
     reviews_key = product_fragment_key("reviews", product_id=live.id, language=language)
     bought_key = f"bought-together:{live.id}"

@@ -38,7 +38,10 @@ _local_lock = threading.Lock()
 
 
 def counter_incr(name: str, member: int) -> int:
-    """Add one to `member` of counter `name`; return how many members have pending counts."""
+    """Add one to `member` of counter `name`. Returns n when this made `member` the n-th member
+    with a pending count, 0 when it had one already (or Redis is down): a caller that asks for
+    a flush every N members (catalog.services.product_view_record) asks once per N new members,
+    not on every increment while the counter holds N or more."""
     client = _redis_client()
     key = counter_key(name)
     if client is not None:
@@ -46,19 +49,24 @@ def counter_incr(name: str, member: int) -> int:
         pipe.hincrby(key, member, 1)
         pipe.hlen(key)
         try:
-            return int(pipe.execute()[1])
+            count, members = pipe.execute()
         except UNAVAILABLE:
             return 0  # Redis is down: this view goes uncounted, the page still serves
+        return int(members) if count == 1 else 0
     with _local_lock:
         _local[(name, member)] += 1
+        if _local[(name, member)] > 1:
+            return 0
         return sum(1 for (n, _m) in _local if n == name)
 
 
-# KEYS: the counter's hash, then the cache keys to read. ARGV: the member. Returns the hash's
-# length after the increment and the keys' raw values (nil when missing).
+# KEYS: the counter's hash, then the cache keys to read. ARGV: the member. Returns what
+# counter_incr returns (the hash's length if the member is new in it, else 0) and the keys' raw
+# values (nil when missing).
 _INCR_AND_READ = """
-redis.call('HINCRBY', KEYS[1], ARGV[1], 1)
-return {redis.call('HLEN', KEYS[1]), redis.call('MGET', unpack(KEYS, 2))}
+local added = 0
+if redis.call('HINCRBY', KEYS[1], ARGV[1], 1) == 1 then added = redis.call('HLEN', KEYS[1]) end
+return {added, redis.call('MGET', unpack(KEYS, 2))}
 """
 _scripts: dict[int, Any] = {}
 
@@ -66,7 +74,8 @@ _scripts: dict[int, Any] = {}
 def counter_incr_get_many(name: str, member: int, *, cache, keys: list[str]) -> tuple[dict[str, Any], int]:
     """`counter_incr(name, member)` and `cache.get_many(keys)` together: in ONE round trip (a Lua
     script) when the counters live in that cache's Redis, as the product page's view count and
-    its cached parts do (the page cache's database); otherwise the two calls. Redis down: ({}, 0)."""
+    its cached parts do (the page cache's database); otherwise the two calls. Returns the values
+    found and what counter_incr returns. Redis down: ({}, 0)."""
     client = _redis_client()
     if (
         client is None

@@ -183,8 +183,8 @@ class Fragments:
         count: tuple[str, int] | None = None,
     ) -> None:
         """`plain`: keys read as they are (no tags). `count`: a counter and member to bump in the
-        same round trip (shop.core.counters: the product page's view); `pending` is then how many
-        members that counter holds."""
+        same round trip (shop.core.counters: the product page's view); `pending` is then what
+        counter_incr returns (how many members the counter holds if this made the member one)."""
         self.cache = cache or caches["pages"]
         self.tags = {key: (ALL, *tags) for key, tags in wanted.items()}
         every = sorted({tag for tags in self.tags.values() for tag in tags})

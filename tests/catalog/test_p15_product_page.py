@@ -152,8 +152,9 @@ def test_counting_and_reading_elsewhere_than_redis_takes_two_calls(settings):
     }
     cache = caches["pages"]
     cache.set("a", {"x": 1})
+    counter_take(VIEW_COUNTER)
     found, pending = counter_incr_get_many(VIEW_COUNTER, 7, cache=cache, keys=["a", "b"])
-    assert found == {"a": {"x": 1}} and pending >= 1
+    assert found == {"a": {"x": 1}} and pending == 1  # the first product with a view pending
     counter_take(VIEW_COUNTER)
 
 
