@@ -564,17 +564,20 @@ def markdown(steady: dict, burst: dict | None, check: dict | None, consistent: b
     lines = [
         "# Checkout benchmark\n",
         f"- {steady['threads']} concurrent buyers over HTTP, gunicorn with 2 sync workers: "
-        f"{steady['runs_counted']} steady runs of {steady['runs'][0]['seconds'] if steady['runs'] else '?'} s "
+        f"{steady['runs_counted']} steady run{'s' if steady['runs_counted'] != 1 else ''} of "
+        f"{steady['runs'][0]['seconds'] if steady['runs'] else '?'} s "
         + (f"after a {steady['warmup']['seconds']} s warm-up (not counted)" if steady.get("warmup") else "")
         + "; **the verdict is the median run**, p50/p95 of every run's place requests pooled",
         f"- outcomes: {steady['outcomes']}"
         + ("; **the hot variants sold out: the rate is the stock's, not the shop's**" if steady["sold_out"] else ""),
-        f"- **{steady['orders_per_second']} orders/s** placed and paid (median of {steady['runs_counted']} runs, "
-        f"range {fmt_spread(rate)}); place-order p50 {steady['place_p50_ms']} ms, p95 **{steady['place_p95_ms']} ms**",
+        f"- **{steady['orders_per_second']} orders/s** placed and paid (median of {steady['runs_counted']} runs"
+        + (f", range {rate['min']}–{rate['max']}" if rate and rate["n"] > 1 else "")
+        + f"); place-order p50 {steady['place_p50_ms']} ms, p95 **{steady['place_p95_ms']} ms**",
         f"- the buyers' client (one process, {steady['threads']} threads, on the same cores as the shop) took "
-        f"**{steady['client_cpu_ms_per_order']} ms of CPU an order** (median; "
+        f"**{steady['client_cpu_ms_per_order']} ms of CPU an order** (median of the runs: "
         f"{fmt_spread(steady['client_cpu_ms_per_order_spread'], '{:,.2f}')}), {steady['client_cpu_cores']} cores; "
-        f"the bare view beside the runs: {fmt_spread(steady['ceiling_rps_spread'], '{:,.0f}', ' req/s')}",
+        f"the bare view beside the runs (median, range): "
+        f"{fmt_spread(steady['ceiling_rps_spread'], '{:,.0f}', ' req/s')}",
         "",
         "| run | orders/s | place p50 ms | place p95 ms | client CPU ms an order | ceiling req/s just before | "
         "errors | consistent |",
