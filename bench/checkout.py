@@ -492,8 +492,7 @@ def combine(runs: list[dict], ceilings: list[dict | None], checks: list[dict | N
     requests = sum(r.get("requests", 0) for r in runs)
     shown = []
     for r, ceiling, checked in zip(runs, ceilings, checks, strict=True):
-        run = {k: v for k, v in r.items() if k not in ("place_ms", "outcomes")}
-        run["outcomes"] = r["outcomes"]
+        run = dict(r)  # place_ms too: the pooled p95 can be recomputed from checkout.json
         run["ceiling"] = ceiling and {k: ceiling.get(k) for k in ("rps", "p50_ms", "p99_ms", "seconds")}
         run["consistent"] = None if checked is None else bool(checked.get("ok"))
         shown.append(run)
