@@ -564,12 +564,13 @@ def markdown(steady: dict, burst: dict | None, check: dict | None, consistent: b
         "# Checkout benchmark\n",
         f"- {steady['threads']} concurrent buyers over HTTP, gunicorn with 2 sync workers: "
         f"{steady['runs_counted']} steady run{'s' if steady['runs_counted'] != 1 else ''} of "
-        f"{steady['runs'][0]['seconds'] if steady['runs'] else '?'} s "
-        + (f"after a {steady['warmup']['seconds']} s warm-up (not counted)" if steady.get("warmup") else "")
+        f"{steady['runs'][0]['seconds'] if steady['runs'] else '?'} s"
+        + (f" after a {steady['warmup']['seconds']} s warm-up (not counted)" if steady.get("warmup") else "")
         + "; **the verdict is the median run**, p50/p95 of every run's place requests pooled",
         f"- outcomes: {steady['outcomes']}"
         + ("; **the hot variants sold out: the rate is the stock's, not the shop's**" if steady["sold_out"] else ""),
-        f"- **{steady['orders_per_second']} orders/s** placed and paid (median of {steady['runs_counted']} runs"
+        f"- **{steady['orders_per_second']} orders/s** placed and paid ("
+        + (f"median of {steady['runs_counted']} runs" if steady["runs_counted"] > 1 else "one run")
         + (f", range {rate['min']}–{rate['max']}" if rate and rate["n"] > 1 else "")
         + f"); place-order p50 {steady['place_p50_ms']} ms, p95 **{steady['place_p95_ms']} ms**",
         f"- the buyers' client (one process, {steady['threads']} threads, on the same cores as the shop) took "
