@@ -284,7 +284,7 @@ def build(args: argparse.Namespace) -> tuple[str, dict]:
             t.add(
                 group="pages",
                 goal=goal,
-                figure=f"{page_figure(r, errors)} (medians of {pairs['n']} runs)",
+                figure=f"{page_figure(r, errors)} (medians of its {pairs['n']} page runs)",
                 met=ratio_met(r, share, ceiling_rps),
                 ratio=f"median **{fmt_spread(pairs['ratio'], '{:.1%}')}** of the ceiling run just before each "
                 f"(its {fmt_spread(pairs['ceiling_rps'], '{:,.0f}', ' req/s')})",
@@ -353,12 +353,12 @@ def build(args: argparse.Namespace) -> tuple[str, dict]:
             figure=(
                 f"median {rate:,.1f} orders/s of {len(runs)} runs "
                 f"({rate_spread['min']:,.1f}–{rate_spread['max']:,.1f}) "
-                if runs and rate_spread
+                if len(runs) > 1 and rate_spread
                 else f"{rate:,.1f} orders/s "
             )
             + f"({rate * per_order:,.0f} req/s), p95 "
             + ("—" if p95 is None else f"{p95:,.0f} ms")
-            + (" (all runs' place requests)" if runs else ""),
+            + (" (all runs' place requests)" if len(runs) > 1 else ""),
             # A run whose hot variants sold out measured the stock, not the shop: never "met".
             met=rate >= GOAL_ORDERS_PER_S
             and p95 is not None
