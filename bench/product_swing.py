@@ -90,10 +90,20 @@ def free_port() -> int:
     return port
 
 
-def wrk(url: str, seconds: int) -> tuple[dict, float]:
+def wrk(url: str, seconds: int, script: str = "") -> tuple[dict, float]:
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     out = subprocess.run(
-        ["wrk", "-t2", "-c16", f"-d{seconds}s", "--timeout", "10s", "--latency", url],
+        [
+            "wrk",
+            "-t2",
+            "-c16",
+            f"-d{seconds}s",
+            "--timeout",
+            "10s",
+            "--latency",
+            *(["-s", script] if script else []),
+            url,
+        ],
         capture_output=True,
         text=True,
         check=True,
@@ -127,6 +137,7 @@ def main() -> None:
     parser.add_argument("--out", default="var/bench/product-swing.json")
     parser.add_argument("--label", default="")
     parser.add_argument("--only", default="", help="ceiling or product: measure only that page")
+    parser.add_argument("--script", default="", help="a wrk Lua script for the product page (e.g. many products)")
     args = parser.parse_args()
 
     port = free_port()
@@ -172,8 +183,9 @@ def main() -> None:
         for pair in range(args.pairs):
             for name, path in pages:
                 url = base + path
+                script = args.script if name == "product" else ""
                 if args.warmup:
-                    wrk(url, args.warmup)
+                    wrk(url, args.warmup, script)
                 pg = postgres_pids(os.environ["PG_DATA"])
                 procs = {f"w{i}": [p] for i, p in enumerate(workers)} | {
                     "master": [gunicorn.pid],
@@ -183,7 +195,7 @@ def main() -> None:
                 before = {k: sum(cpu_s(p, k == "postgres" and p == pg[0]) for p in v) for k, v in procs.items()}
                 probe = probe_ms()
                 stat0 = Path("/proc/stat").read_text().split("\n")[0].split()
-                result, wrk_cpu = wrk(url, args.seconds)
+                result, wrk_cpu = wrk(url, args.seconds, script)
                 stat1 = Path("/proc/stat").read_text().split("\n")[0].split()
                 pg_after = postgres_pids(os.environ["PG_DATA"])
                 procs["postgres"] = sorted(set(pg) | set(pg_after))
