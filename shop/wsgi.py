@@ -13,10 +13,6 @@ from shop.core import gcfreeze  # noqa: E402 - after Django is set up
 
 gcfreeze.install()  # the collector leaves the process's long-lived objects alone
 
-from shop.core.cache import close_caches_only_if_needed  # noqa: E402
-
-close_caches_only_if_needed()  # no receiver after each request for caches with nothing to close
-
 from catalog.search import segment  # noqa: E402
 
 # jieba's dictionary, loaded now rather than in this worker's first search: about a second of

@@ -41,16 +41,9 @@ class _UserByKey(CompiledRead):
         cursor.execute(sql, params)
 
 
-# Not read with the signed-in user: no page shows when its own customer last signed in or
-# joined (the admin reads the account it shows afresh), and converting the two timestamps was
-# about 25 of the load's ~160 µs (CPU, in-process). Left deferred: one query reads them if asked,
-# and saving the user (a profile or password change) writes only what was read, as Django does.
-NOT_LOADED = frozenset({"last_login", "date_joined"})
-
-
 @cache
 def _user_columns() -> list[str]:
-    return [field.attname for field in get_user_model()._meta.concrete_fields if field.attname not in NOT_LOADED]
+    return [field.attname for field in get_user_model()._meta.concrete_fields]
 
 
 def _user_by_key(marker: int) -> QuerySet:
@@ -62,8 +55,7 @@ _USER_BY_KEY = _UserByKey("shop_user_by_key", _user_by_key)
 
 class AddressThrottledModelBackend(ModelBackend):
     def get_user(self, user_id):
-        """ModelBackend's, with the row read by a statement compiled once (_UserByKey), but for
-        the columns no page reads of its own customer (NOT_LOADED)."""
+        """ModelBackend's, with the row read by a statement compiled once (_UserByKey)."""
         model = get_user_model()
         using = router.db_for_read(model)
         with bind_on_server(using):

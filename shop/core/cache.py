@@ -9,12 +9,7 @@ import logging
 import time
 from functools import wraps
 
-from django.conf import settings
-from django.core.cache import close_caches
-from django.core.cache.backends.base import BaseCache
 from django.core.cache.backends.redis import RedisCache, RedisCacheClient
-from django.core.signals import request_finished, setting_changed
-from django.utils.module_loading import import_string
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
@@ -76,28 +71,3 @@ class ResilientRedisCache(RedisCache):
     has_key = _degrade(False)(RedisCache.has_key)
     incr = _degrade(0)(RedisCache.incr)
     clear = _degrade(None)(RedisCache.clear)
-
-
-def _closes(backend: str) -> bool:
-    """Whether a cache backend's close() does anything (memcached's drops its connections)."""
-    return import_string(backend).close is not BaseCache.close
-
-
-def close_caches_only_if_needed() -> None:
-    """Take Django's close_caches off request_finished when no configured cache's close() does
-    anything. It runs after every request to close each cache used in it, and for Redis (the
-    client's pool keeps its connections for the process's next requests), local memory, the
-    database and files close() is BaseCache's, which does nothing: about 10 µs and 50 Python
-    calls a request of looking the caches up for nothing. A configured backend that does close
-    (memcached) keeps it; so does any change of CACHES (_caches_changed connects it again).
-    Web processes only: the WSGI module calls it once."""
-    if not any(_closes(cache["BACKEND"]) for cache in settings.CACHES.values()):
-        request_finished.disconnect(close_caches)
-
-
-def _caches_changed(*, setting: str, **kwargs) -> None:
-    if setting == "CACHES":
-        request_finished.connect(close_caches)  # Django's default again (connect() keeps one)
-
-
-setting_changed.connect(_caches_changed, dispatch_uid="shop.core.cache.caches_changed")
