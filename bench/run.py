@@ -305,6 +305,16 @@ def save(path: Path, data: dict) -> None:
     path.write_text(json.dumps(data, ensure_ascii=False, indent=1) + "\n")
 
 
+def warm_page_cache(base: str, row: dict, path: str) -> None:
+    """Fill the page cache for `path` (the first GET stores the page, the next ones must hit) and
+    note in `row` whether it serves from the cache, with a warning when it does not."""
+    for _ in range(3):
+        _status, _size, headers = fetch(base, path)
+    row["page_cache"] = headers.get("x-page-cache", "none")
+    if row["page_cache"] != "hit":
+        log(f"warning: {path} is not served from the page cache ({row['page_cache']})")
+
+
 def measure_pairs(args: argparse.Namespace, watch: CpuWatch, row: dict, url: str, ceiling: str, options: dict) -> None:
     """ceiling, page, ceiling, page, ...: args.pairs pairs of args.pair_seconds each, after one
     warm-up of each. Every pair is kept, disturbed or not (its other CPU says so): the verdict is
@@ -313,11 +323,7 @@ def measure_pairs(args: argparse.Namespace, watch: CpuWatch, row: dict, url: str
     if waited >= 1:
         row["waited_for_quiet_s"] = round(waited)
     if args.mode == "warm":
-        for _ in range(3):  # warm: the first GET stores the page, the next ones must hit
-            _status, _size, headers = fetch(args.base, row["path"])
-        row["page_cache"] = headers.get("x-page-cache", "none")
-        if row["page_cache"] != "hit":
-            log(f"warning: {row['path']} is not served from the page cache ({row['page_cache']})")
+        warm_page_cache(args.base, row, row["path"])
     if args.warmup:
         wrk(ceiling, seconds=args.warmup, **options)
         wrk(url, seconds=args.warmup, **options)
@@ -421,11 +427,7 @@ def measure(args: argparse.Namespace) -> int:
                         log(f"{args.mode:8} {page['name']:16} still busy after {waited:.0f} s: keeping the first run")
                         break
                     if args.mode == "warm" and page["name"] != "ceiling":
-                        for _ in range(3):  # warm: the first GET stores the page, the next ones must hit
-                            _status, _size, headers = fetch(args.base, page["path"])
-                        row["page_cache"] = headers.get("x-page-cache", "none")
-                        if row["page_cache"] != "hit":
-                            log(f"warning: {page['path']} is not served from the page cache ({row['page_cache']})")
+                        warm_page_cache(args.base, row, page["path"])
                     if args.warmup:
                         wrk(url, seconds=args.warmup, **options)
                     watch.start()
