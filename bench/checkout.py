@@ -61,7 +61,7 @@ from pathlib import Path
 from urllib.parse import urlencode, urlsplit
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from run import fmt_spread, spread
+from run import ISSUE_CEILING_RPS, fmt_spread, scale_latency, scale_throughput, spread
 
 PASSWORD = "bench-pass-1234"  # noqa: S105 - throwaway benchmark accounts
 
@@ -482,7 +482,11 @@ def combine(runs: list[dict], ceilings: list[dict | None], checks: list[dict | N
     orders/s and the client's CPU an order: the median of the runs, with their range; place p50
     and p95: of every run's latencies pooled; outcomes, requests and errors: summed; sold out or
     inconsistent when any run was. runs[i] was preceded by ceilings[i] (a wrk result of the bare
-    view, the machine's speed that minute) and followed by checks[i] (the consistency check)."""
+    view, the machine's speed that minute) and followed by checks[i] (the consistency check).
+
+    at_issue_speed (each run's too): the figures scaled to the issue's machine speed by the ceiling
+    just before each run: orders/s the median of the runs' scaled rates; place p95 of every run's
+    place requests, each scaled by its own run's ceiling, pooled. None when a run had no ceiling."""
     pooled = sorted(t for r in runs for t in r.get("place_ms", []))
     outcomes: dict[str, int] = {}
     for r in runs:
@@ -494,9 +498,26 @@ def combine(runs: list[dict], ceilings: list[dict | None], checks: list[dict | N
     for r, ceiling, checked in zip(runs, ceilings, checks, strict=True):
         run = dict(r)  # place_ms too: the pooled p95 can be recomputed from checkout.json
         run["ceiling"] = ceiling and {k: ceiling.get(k) for k in ("rps", "p50_ms", "p99_ms", "seconds")}
+        c = (ceiling or {}).get("rps")
+        run["at_issue_speed"] = c and {
+            "orders_per_second": round(scale_throughput(r["orders_per_second"], c), 1),
+            "place_p95_ms": p95(sorted(r.get("place_ms", [])), c / ISSUE_CEILING_RPS),
+        }
         run["consistent"] = None if checked is None else bool(checked.get("ok"))
         shown.append(run)
     rate = spread([r["orders_per_second"] for r in runs])
+    scaled = None
+    if runs and all(run["at_issue_speed"] for run in shown):
+        scaled_rate = spread([run["at_issue_speed"]["orders_per_second"] for run in shown])
+        scaled_pooled = sorted(
+            scale_latency(t, run["ceiling"]["rps"]) for run in shown for t in run.get("place_ms", [])
+        )
+        scaled = {
+            "ceiling_rps": ISSUE_CEILING_RPS,
+            "orders_per_second": round(scaled_rate["median"], 1),
+            "orders_per_second_spread": scaled_rate,
+            "place_p95_ms": p95(scaled_pooled),
+        }
     return {
         "runs_counted": len(runs),
         "seconds": round(sum(r["seconds"] for r in runs), 1),
@@ -518,6 +539,7 @@ def combine(runs: list[dict], ceilings: list[dict | None], checks: list[dict | N
         "started_at": min((r["started_at"] for r in runs), default=None),
         "ended_at": max((r["ended_at"] for r in runs), default=None),
         "runs": shown,
+        "at_issue_speed": scaled,
     }
 
 
@@ -549,6 +571,14 @@ def report(runs_dir: str, burst_file: str, out_json: str) -> int:
         steady["warmup"] = {k: v for k, v in warmup.items() if k != "place_ms"}
     if burst:
         burst.pop("numbers", None)
+        # bin/bench-checkout (make bench) times the bare view just before the burst: its speed.
+        ceiling = read("ceiling-burst.json")
+        if ceiling and ceiling.get("rps"):
+            burst["ceiling"] = {k: ceiling.get(k) for k in ("rps", "p50_ms", "p99_ms", "seconds")}
+            burst["at_issue_speed"] = {
+                "ceiling_rps": ISSUE_CEILING_RPS,
+                "p95_ms": round(scale_latency(burst["p95_ms"], ceiling["rps"]), 1),
+            }
     consistent = bool(steady["consistent"] and final and final.get("ok"))
     Path(out_json).write_text(
         json.dumps({"steady": steady, "burst": burst or None, "consistency": final, "consistent": consistent}, indent=1)
@@ -580,16 +610,27 @@ def markdown(steady: dict, burst: dict | None, check: dict | None, consistent: b
         f"{fmt_spread(steady['ceiling_rps_spread'], '{:,.0f}', ' req/s')}",
         "",
         "| run | orders/s | place p50 ms | place p95 ms | client CPU ms an order | ceiling req/s just before | "
-        "errors | consistent |",
-        "|--:|--:|--:|--:|--:|--:|--:|:-:|",
+        f"errors | consistent | at the issue's speed ({ISSUE_CEILING_RPS:,} req/s): orders/s, place p95 ms |",
+        "|--:|--:|--:|--:|--:|--:|--:|:-:|--:|",
     ]
     for n, r in enumerate(steady["runs"], 1):
         ceiling = (r.get("ceiling") or {}).get("rps")
+        scaled = r.get("at_issue_speed")
         lines.append(
             f"| {n} | {r['orders_per_second']} | {r['place_p50_ms']} | {r['place_p95_ms']} | "
             f"{r.get('client_cpu_ms_per_order')} | {'—' if ceiling is None else f'{ceiling:,.0f}'} | "
-            f"{r['errors']} | {({True: 'OK', False: '**no**', None: '?'})[r['consistent']]} |"
+            f"{r['errors']} | {({True: 'OK', False: '**no**', None: '?'})[r['consistent']]} | "
+            + ("—" if not scaled else f"{scaled['orders_per_second']}, {scaled['place_p95_ms']}")
+            + " |"
         )
+    if steady.get("at_issue_speed"):
+        scaled = steady["at_issue_speed"]
+        lines += [
+            "",
+            f"- at the issue's machine speed (each run scaled by the ceiling just before it to {ISSUE_CEILING_RPS:,} "
+            f"req/s): **{scaled['orders_per_second']} orders/s** (median; "
+            f"{fmt_spread(scaled['orders_per_second_spread'])}), place p95 **{scaled['place_p95_ms']} ms** (pooled)",
+        ]
     lines.append("")
     if burst:
         lines.append(
@@ -597,6 +638,12 @@ def markdown(steady: dict, burst: dict | None, check: dict | None, consistent: b
             f"p50 {burst['p50_ms']} ms, p95 **{burst['p95_ms']} ms**, max {burst['max_ms']} ms, "
             f"errors **{burst['errors']}**; outcomes {burst['outcomes']}; "
             f"{(check or {}).get('burst_paid')} of {(check or {}).get('burst_placed')} placed orders paid"
+            + (
+                f"; the ceiling just before it {burst['ceiling']['rps']:,.0f} req/s: p95 "
+                f"{burst['at_issue_speed']['p95_ms']} ms at the issue's machine speed"
+                if burst.get("at_issue_speed")
+                else ""
+            )
         )
     if check:
         lines.append(

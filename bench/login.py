@@ -452,6 +452,27 @@ def phase_flood(base: str, path: str, seconds: float, attackers: int) -> dict:
     }
 
 
+def ceiling_now(base: str) -> dict | None:
+    """make bench's speed reference for a login row: the bare view (/bench/ceiling/, routed where
+    BENCH_VIEWS_ENABLED) timed by wrk at 16 connections just before the phase, when
+    BENCH_LOGIN_CEILING_SECONDS is set (bin/bench-goals sets it; bin/bench-login alone does not)."""
+    seconds = int(os.environ.get("BENCH_LOGIN_CEILING_SECONDS") or 0)
+    if seconds <= 0:
+        return None
+    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+    from run import wrk
+
+    kb = os.environ.get("BENCH_LOGIN_CEILING_KB") or "15"
+    try:
+        result = wrk(f"{base}/bench/ceiling/?kb={kb}", seconds=seconds, connections=16, threads=2, timeout=10)
+    except (OSError, RuntimeError) as exc:
+        print(f"ceiling: {exc}", file=sys.stderr)
+        return None
+    if result["non_2xx"] or result["socket_errors"]:
+        return None  # not routed here, or failing: no reference rather than a wrong one
+    return {k: result[k] for k in ("rps", "p50_ms", "p99_ms", "seconds")}
+
+
 def drive(args) -> dict:
     emails = [f"login{i}@bench.example" for i in range(args.users)]
     result = {
@@ -460,7 +481,10 @@ def drive(args) -> dict:
     phases = set(args.phases.split(","))
     if "single" in phases:
         sign_in(args.base, emails[-1], address=new_address(1))  # warm up: imports, connections
+        ceiling = ceiling_now(args.base)
         result["single"] = phase_single(args.base, emails, args.single)
+        if ceiling:
+            result["single"]["ceiling"] = ceiling
         print(f"single: {result['single']}", file=sys.stderr)
     if "concurrent" in phases:
         result["concurrent"] = phase_concurrent(args.base, emails, args.threads, args.seconds)
@@ -469,7 +493,10 @@ def drive(args) -> dict:
         result["burst"] = phase_burst(args.base, emails, args.burst)
         print(f"burst: {result['burst']}", file=sys.stderr)
     if "flood" in phases:
+        ceiling = ceiling_now(args.base)
         result["flood"] = phase_flood(args.base, args.page, args.seconds, args.attackers)
+        if ceiling:
+            result["flood"]["ceiling"] = ceiling
         print(f"flood: {result['flood']}", file=sys.stderr)
     return result
 

@@ -88,6 +88,28 @@ NOISY_CORES = 0.15  # other processes busier than this during a run: the row is 
 # Rows whose goal is a share of the ceiling: measured in interleaved pairs (ceiling, page) and
 # judged by the median of the per-pair ratios.
 RATIO_GOALS = {("off", "product"): GOAL_PRODUCT_OFF_RATIO, ("warm", "product"): GOAL_WARM_RATIO}
+# The machine's speed the absolute goals were set at. Issue 12's text: the goals were set when the
+# bare Django view (the ceiling) did 2,250-2,620 req/s on this machine; this is its slow end, so on
+# a faster minute (a ceiling above it) the figure scaled to it is stricter than the one measured.
+# make bench judges every absolute goal twice: as measured, and "at the issue's machine speed",
+# the figure scaled by the ceiling measured beside its own trial (scale_throughput, scale_latency).
+ISSUE_CEILING_RPS = 2250
+
+
+def scale_throughput(value: float | None, ceiling_rps: float | None) -> float | None:
+    """A rate (req/s, orders/s) measured beside a ceiling of ceiling_rps, at the issue's speed."""
+    return None if value is None or not ceiling_rps else value * ISSUE_CEILING_RPS / ceiling_rps
+
+
+def scale_latency(ms: float | None, ceiling_rps: float | None) -> float | None:
+    """A latency measured beside a ceiling of ceiling_rps, at the issue's speed."""
+    return None if ms is None or not ceiling_rps else ms * ceiling_rps / ISSUE_CEILING_RPS
+
+
+def paired(mode: str, name: str) -> bool:
+    """Whether a row is measured in interleaved (ceiling, page) pairs: a share-of-the-ceiling goal,
+    or an absolute goal with nothing cached (its ceiling beside each trial scales it)."""
+    return (mode, name) in RATIO_GOALS or (mode == "uncached" and name in GOAL_UNCACHED_PAGES)
 
 
 def spread(values: list[float | None]) -> dict | None:
@@ -115,10 +137,12 @@ def summarize_pairs(trials: list[dict]) -> dict:
     rps / p50 / p99: the medians of the page's trials; ratio: the median of the per-pair ratios
     page rps / ceiling rps, with min and max; other CPU: the worst trial's (a pair is disturbed
     when either of its runs was), so BENCH_MERGE and --only-noisy treat the row as its worst
-    trial; errors and requests: summed."""
+    trial; errors and requests: summed. pairs.at_issue_speed: each trial's rps and p99 scaled by
+    the ceiling run just before it (scale_throughput, scale_latency), their medians and ranges."""
     pages = [t["page"] for t in trials]
     ratios = [t["page"]["rps"] / t["ceiling"]["rps"] if t["ceiling"].get("rps") else None for t in trials]
     others = [t.get("other_cpu_cores") for t in trials]
+    beside = [t["ceiling"].get("rps") for t in trials]
     ratio = spread(ratios)
     return {
         "requests": sum(p.get("requests", 0) for p in pages),
@@ -137,8 +161,39 @@ def summarize_pairs(trials: list[dict]) -> dict:
             "rps": spread([p["rps"] for p in pages]),
             "ceiling_rps": spread([t["ceiling"].get("rps") for t in trials]),
             "disturbed": sum(1 for o in others if o is not None and o >= NOISY_CORES),
+            "p99_ms": spread([p["p99_ms"] for p in pages]),
+            "at_issue_speed": {
+                "ceiling_rps": ISSUE_CEILING_RPS,
+                "rps": rounded(spread([scale_throughput(p["rps"], c) for p, c in zip(pages, beside, strict=True)])),
+                "p99_ms": rounded(spread([scale_latency(p["p99_ms"], c) for p, c in zip(pages, beside, strict=True)])),
+            },
         },
     }
+
+
+def rounded(s: dict | None, digits: int = 1) -> dict | None:
+    return s and {k: round(v, digits) if k != "n" else v for k, v in s.items()}
+
+
+def uncached_met(row: dict) -> bool:
+    """An absolute page goal as measured: the rate (a paired row: the median of its page runs) and
+    the p99 (the median of its page runs' p99s), with no error."""
+    errors = (row.get("socket_errors") or 0) + (row.get("non_2xx") or 0)
+    return row["rps"] >= GOAL_UNCACHED_RPS and row["p99_ms"] < GOAL_UNCACHED_P99_MS and not errors
+
+
+def uncached_at_issue_speed(row: dict) -> dict | None:
+    """The same goal at the issue's machine speed: {"rps", "p99_ms", "met"}, the medians of a paired
+    row's trials, each scaled by the ceiling run just before it. None for a row run once
+    (BENCH_UNCACHED_PAIRS=0, older results): its ceiling was measured minutes before, and over the
+    runs of 2026-11-30 scaling by such a ceiling made five of seven rows less steady, not more."""
+    scaled = (row.get("pairs") or {}).get("at_issue_speed") or {}
+    if not scaled.get("rps") or not scaled.get("p99_ms"):
+        return None
+    rps, p99 = scaled["rps"]["median"], scaled["p99_ms"]["median"]
+    errors = (row.get("socket_errors") or 0) + (row.get("non_2xx") or 0)
+    met = rps >= GOAL_UNCACHED_RPS and p99 < GOAL_UNCACHED_P99_MS and not errors
+    return {"rps": round(rps, 1), "p99_ms": round(p99, 1), "met": met}
 
 
 def row_ratio(row: dict, ceiling_rps: float | None) -> float | None:
@@ -315,8 +370,18 @@ def warm_page_cache(base: str, row: dict, path: str) -> None:
         log(f"warning: {path} is not served from the page cache ({row['page_cache']})")
 
 
-def measure_pairs(args: argparse.Namespace, watch: CpuWatch, row: dict, url: str, ceiling: str, options: dict) -> None:
-    """ceiling, page, ceiling, page, ...: args.pairs pairs of args.pair_seconds each, after one
+def measure_pairs(
+    args: argparse.Namespace,
+    watch: CpuWatch,
+    row: dict,
+    url: str,
+    ceiling: str,
+    options: dict,
+    *,
+    pairs: int,
+    seconds: tuple[int, int],
+) -> None:
+    """ceiling, page, ceiling, page, ...: `pairs` pairs of seconds (ceiling's, page's) each, after one
     warm-up of each. Every pair is kept, disturbed or not (its other CPU says so): the verdict is
     the median, and a trial re-run until it looks right would make it a choice."""
     waited, _quiet = watch.wait_quiet(limit=NOISY_CORES, max_wait=args.quiet_wait)
@@ -328,14 +393,14 @@ def measure_pairs(args: argparse.Namespace, watch: CpuWatch, row: dict, url: str
         wrk(ceiling, seconds=args.warmup, **options)
         wrk(url, seconds=args.warmup, **options)
     trials = []
-    for n in range(args.pairs):
+    for n in range(pairs):
         if n:  # a short wait for quiet between pairs: the whole wait is spent before the first
             watch.wait_quiet(limit=NOISY_CORES, max_wait=min(args.quiet_wait, 5))
         trial = {"pair": n + 1}
         others = []
-        for part, target in (("ceiling", ceiling), ("page", url)):
+        for (part, target), length in zip((("ceiling", ceiling), ("page", url)), seconds, strict=True):
             watch.start()
-            result = wrk(target, seconds=args.pair_seconds, **options)
+            result = wrk(target, seconds=length, **options)
             other = watch.stop()
             result["other_cpu_cores"] = None if other is None else round(other, 2)
             others.append(result["other_cpu_cores"])
@@ -343,7 +408,9 @@ def measure_pairs(args: argparse.Namespace, watch: CpuWatch, row: dict, url: str
         trial["ratio"] = round(trial["page"]["rps"] / trial["ceiling"]["rps"], 4) if trial["ceiling"]["rps"] else None
         trial["other_cpu_cores"] = None if None in others else max(others)
         trials.append(trial)
-    row.update(summarize_pairs(trials), trials=trials, pair_seconds=args.pair_seconds)
+    row.update(summarize_pairs(trials), trials=trials, pair_seconds=seconds[1])
+    if seconds[0] != seconds[1]:
+        row["pair_ceiling_seconds"] = seconds[0]
 
 
 def measure(args: argparse.Namespace) -> int:
@@ -410,8 +477,15 @@ def measure(args: argparse.Namespace) -> int:
                 raise RuntimeError(f"HTTP {status}")
             url = args.base + page["path"]
             options = {"connections": args.connections, "threads": args.threads, "timeout": args.timeout}
-            if (args.mode, page["name"]) in RATIO_GOALS and args.pairs > 0:
-                measure_pairs(args, watch, row, url, args.base + pages[0]["path"], options)
+            ratio_goal = (args.mode, page["name"]) in RATIO_GOALS
+            how = (
+                (args.pairs, (args.pair_seconds, args.pair_seconds))
+                if ratio_goal
+                else (args.uncached_pairs, (args.uncached_ceiling_seconds, args.uncached_page_seconds))
+            )
+            if paired(args.mode, page["name"]) and how[0] > 0:
+                ceiling_url = args.base + pages[0]["path"]
+                measure_pairs(args, watch, row, url, ceiling_url, options, pairs=how[0], seconds=how[1])
                 pairs = row["pairs"]
                 log(
                     f"{args.mode:8} {page['name']:16} {row['rps']:>9,.1f} req/s median of {pairs['n']} pairs: "
@@ -548,9 +622,19 @@ def build_report(data: dict) -> tuple[str, dict]:
     goals = check_goals(rows, ceiling_rps)
     if goals:
         at = "" if products >= 100_000 else f" (set for 100,000 products; this run has {products:,})"
-        lines += [f"## Goals{at}", "", "| goal | measured | met |", "|---|--:|:-:|"]
+        lines += [
+            f"## Goals{at}",
+            "",
+            f"“at the issue's speed”: an absolute goal's figures scaled to a ceiling of {ISSUE_CEILING_RPS:,} req/s "
+            "(issue 12's), each trial by the ceiling run beside it; a share of the ceiling is judged as measured.",
+            "",
+            "| goal | measured | met | at the issue's speed |",
+            "|---|--:|:-:|---|",
+        ]
         for g in goals:
-            lines.append(f"| {g['goal']} | {g['measured']} | {'yes' if g['met'] else '**no**'} |")
+            lines.append(
+                f"| {g['goal']} | {g['measured']} | {'yes' if g['met'] else '**no**'} | {fmt_at_issue_speed(g)} |"
+            )
         lines.append("")
     data["goals"] = goals
     return "\n".join(lines), data
@@ -569,7 +653,19 @@ def pairs_note(r: dict) -> str:
         if t.get("ratio") is not None
     )
     median = fmt_spread(pairs["ratio"], "{:.1%}")
-    return f"ratio: median of {pairs['n']} pairs of {r.get('pair_seconds', '?')} s, {median}: {each}"
+    length = f"{r.get('pair_seconds', '?')} s"
+    if r.get("pair_ceiling_seconds"):
+        length = f"{r['pair_ceiling_seconds']} s of the ceiling and {length} of the page"
+    return f"ratio: median of {pairs['n']} pairs of {length}, {median}: {each}"
+
+
+def fmt_at_issue_speed(goal: dict) -> str:
+    scaled = goal.get("at_issue_speed")
+    if "at_issue_speed" not in goal:  # a share of the ceiling: the same verdict
+        return "yes (a ratio)" if goal["met"] else "**no** (a ratio)"
+    if not scaled:
+        return "— (no ceiling beside it)"
+    return f"{'yes' if scaled['met'] else '**no**'}: {scaled['rps']:,.1f} req/s, p99 {scaled['p99_ms']:,.1f} ms"
 
 
 def check_goals(rows: list[dict], ceiling_rps: float | None) -> list[dict]:
@@ -578,11 +674,14 @@ def check_goals(rows: list[dict], ceiling_rps: float | None) -> list[dict]:
     for name in GOAL_UNCACHED_PAGES:
         r = by.get(("uncached", name))
         if r:
+            scaled = uncached_at_issue_speed(r)
             goals.append(
                 {
-                    "goal": f"uncached: {name} ≥ {GOAL_UNCACHED_RPS} req/s, p99 < {GOAL_UNCACHED_P99_MS} ms",
+                    "goal": f"uncached: {name} ≥ {GOAL_UNCACHED_RPS} req/s, p99 < {GOAL_UNCACHED_P99_MS} ms"
+                    + (" (medians of the pairs)" if r.get("pairs") else ""),
                     "measured": f"{r['rps']:,.1f} req/s, p99 {r['p99_ms']:,.1f} ms",
-                    "met": r["rps"] >= GOAL_UNCACHED_RPS and r["p99_ms"] < GOAL_UNCACHED_P99_MS,
+                    "met": uncached_met(r),
+                    "at_issue_speed": scaled,
                 }
             )
     for (mode, name), share in RATIO_GOALS.items():
@@ -646,6 +745,9 @@ def main() -> int:
     m.add_argument("--only-noisy", action="store_true", help="only pages missing or disturbed in --results")
     m.add_argument("--pairs", type=int, default=5, help="interleaved (ceiling, page) pairs for a ratio goal's row")
     m.add_argument("--pair-seconds", type=int, default=5, help="wrk duration of each run of a pair")
+    m.add_argument("--uncached-pairs", type=int, default=3, help="(ceiling, page) pairs for a nothing-cached goal row")
+    m.add_argument("--uncached-ceiling-seconds", type=int, default=4, help="its ceiling runs' wrk duration")
+    m.add_argument("--uncached-page-seconds", type=int, default=8, help="its page runs' wrk duration")
     r = sub.add_parser("report")
     r.add_argument("--results", required=True)
     r.add_argument("--md")

@@ -249,3 +249,208 @@ def test_a_slow_median_run_fails_checkout_whatever_the_best_run(bench):
     rows = goal_rows(bench)
     assert rows["checkout, 16 buyers"]["met"] is False
     assert rows["checkout, 16 buyers"]["figure"].startswith("median 59.2 orders/s of 3 runs (58.0–78.5)")
+
+
+# -- the verdict at the issue's machine speed ------------------------------------------------------
+# Issue 12 set its absolute goals when the bare view did 2,250-2,620 req/s; the machine now swings
+# between two speeds within seconds (ceilings 1,300-2,480). make bench judges every absolute goal
+# twice: as measured, and scaled by the ceiling beside its own trial to 2,250 req/s.
+
+
+def uncached_pair(n, ceiling, rps, p99):
+    return {"pair": n, "ceiling": wrk_result(ceiling), "page": wrk_result(rps, 60, p99),
+            "ratio": round(rps / ceiling, 4), "other_cpu_cores": 0.0}  # fmt: skip
+
+
+def uncached_row(name, trials):
+    return {"mode": "uncached", "name": name, "path": f"/{name}/", **run.summarize_pairs(trials),
+            "trials": trials, "pair_seconds": 8, "pair_ceiling_seconds": 4}  # fmt: skip
+
+
+def minute(tmp_path, ceiling, *, rps, p99, orders, place_ms, burst_p95, login_p50, flood_p99):
+    """Every row's files for a run whose ceilings beside each trial were all `ceiling` req/s."""
+    product = [pair(n, ceiling, ceiling * 0.25) for n in (1, 2, 3)]
+    warm = [pair(n, ceiling, ceiling * 0.9) for n in (1, 2, 3)]
+    results = [
+        {"mode": "off", "name": "ceiling", "path": "/bench/ceiling/", **wrk_result(ceiling)},
+        {"mode": "off", "name": "product", "path": "/p/x/", **run.summarize_pairs(product), "trials": product},
+        {"mode": "warm", "name": "product", "path": "/p/x/", **run.summarize_pairs(warm), "trials": warm},
+    ]
+    for name in run.GOAL_UNCACHED_PAGES:
+        results.append(uncached_row(name, [uncached_pair(n, ceiling, rps, p99) for n in (1, 2, 3)]))
+    runs = [drive_result(orders, place_ms, start=100 + 20 * n) for n in range(3)]
+    steady = checkout.combine(runs, [wrk_result(ceiling)] * 3, [{"ok": True}] * 3)
+    scaled_burst = round(run.scale_latency(burst_p95, ceiling), 1)
+    burst = {"buyers": 200, "p50_ms": burst_p95 / 2, "p95_ms": burst_p95, "max_ms": burst_p95, "errors": 0,
+             "ceiling": {"rps": ceiling}, "at_issue_speed": {"ceiling_rps": 2250, "p95_ms": scaled_burst}}  # fmt: skip
+    login = {"single": {"p50_ms": login_p50, "p95_ms": login_p50, "ceiling": {"rps": ceiling}},
+             "flood": {"page": "/", "alone_p99_ms": 10, "flood_p99_ms": flood_p99, "errors": 0,
+                       "ceiling": {"rps": ceiling}}}  # fmt: skip
+    files = {"pages": {"meta": {"products": 100000, "connections": 16}, "results": results},
+             "checkout": {"steady": steady, "burst": burst, "consistent": True}, "login": login}  # fmt: skip
+    for name, data in files.items():
+        (tmp_path / f"{name}.json").write_text(json.dumps(data))
+    return tmp_path
+
+
+def test_the_issue_speed_is_the_slow_end_of_the_issues_ceiling_and_scales_both_ways():
+    assert run.ISSUE_CEILING_RPS == 2250
+    assert run.scale_throughput(90, 1500) == 135.0 and run.scale_latency(180, 1500) == 120.0
+    # A fast minute: the scaled figure is the stricter one.
+    assert run.scale_throughput(120, 2700) == 100.0 and run.scale_latency(140, 2700) == 168.0
+    assert run.scale_throughput(90, None) is None and run.scale_latency(None, 1500) is None
+
+
+def test_a_slow_minute_fails_as_measured_and_passes_at_the_issues_speed(tmp_path):
+    # Ceiling 1,400 req/s beside every trial: 90 req/s, p99 180 ms is 144.6 req/s, p99 112 ms at
+    # 2,250; 45 orders/s is 72.3; the burst's 3.5 s p95 is 2.2 s; login's 200 ms p50 is 124 ms.
+    path = minute(tmp_path, 1400, rps=90, p99=180, orders=45, place_ms=[300.0] * 100, burst_p95=3500,
+                  login_p50=200, flood_p99=200)  # fmt: skip
+    rows = goal_rows(path)
+    search = rows["search (mid-sized), nothing cached"]
+    assert search["met"] is False and search["at_issue_speed"]["met"] is True
+    assert search["at_issue_speed"]["rps"] == 144.6 and search["at_issue_speed"]["p99_ms"] == 112.0
+    assert search["figure"].startswith("median 90.0 req/s, p99 180.0 ms of 3 pairs")
+    steady = rows["checkout, 16 buyers"]
+    assert steady["met"] is False and steady["at_issue_speed"]["met"] is True
+    assert steady["at_issue_speed"]["orders_per_second"] == 72.3
+    assert steady["at_issue_speed"]["place_p95_ms"] == 186.7
+    burst = rows["checkout, 200 press place order at once"]
+    assert burst["met"] is False and burst["at_issue_speed"]["met"] is True
+    assert rows["login, one at a time"]["met"] is False and rows["login, one at a time"]["at_issue_speed"]["met"]
+    flood = rows["page views during a login flood"]
+    assert flood["met"] is False and flood["at_issue_speed"]["met"] is True  # 124 ms < 150 ms at 2,250
+    # The shares of the ceiling are judged once: the same in both columns.
+    product = rows["product page, page cache off (10× django-oscar)"]
+    assert product["met"] is True and product["at_issue_speed"]["met"] is True
+    text = (path / "goals.md").read_text()
+    assert "| goal | figure | met | at the issue's speed | ratio to the bare view |" in text
+    assert "**2 of 13 goals met as measured; 13 of 13 at the issue's machine speed, a ceiling of 2,250 req/s**" in text
+    assert "| **no** | yes: 144.6 req/s, p99 112.0 ms (medians of the pairs) |" in text
+    summary = json.loads((path / "goals.json").read_text())["summary"]
+    assert summary == {"judged": 13, "met": 2, "met_at_issue_speed": 13, "issue_ceiling_rps": 2250, "not_scaled": 0}
+
+
+def test_a_fast_minute_is_judged_stricter_at_the_issues_speed(tmp_path):
+    # Ceiling 2,600 beside every trial: 110 req/s, p99 140 ms is 95.2 req/s, p99 161.8 ms at 2,250;
+    # 65 orders/s is 56.3: met as measured, not at the issue's speed.
+    path = minute(tmp_path, 2600, rps=110, p99=140, orders=65, place_ms=[300.0] * 100, burst_p95=2800,
+                  login_p50=140, flood_p99=140)  # fmt: skip
+    rows = goal_rows(path)
+    listing = rows["listing, nothing cached"]
+    assert listing["met"] is True and listing["at_issue_speed"]["met"] is False
+    assert listing["at_issue_speed"]["rps"] == 95.2 and listing["at_issue_speed"]["p99_ms"] == 161.8
+    steady = rows["checkout, 16 buyers"]
+    assert steady["met"] is True and steady["at_issue_speed"]["met"] is False
+    assert steady["at_issue_speed"]["orders_per_second"] == 56.2
+    assert rows["checkout, 200 press place order at once"]["at_issue_speed"]["met"] is False  # 3,236 ms
+    assert rows["login, one at a time"]["at_issue_speed"]["met"] is False  # 161.8 ms
+    text = (path / "goals.md").read_text()
+    assert "**13 of 13 goals met as measured; 2 of 13 at the issue's machine speed, a ceiling of 2,250 req/s**" in text
+
+
+def test_a_row_without_a_ceiling_beside_it_is_not_judged_at_the_issues_speed(tmp_path):
+    # An older run: the nothing-cached rows run once against the mode's ceiling of minutes before,
+    # checkout alone (no ceiling), login without one. Shown "—" and counted as not met there.
+    pages = {"meta": {"products": 100000}, "results": [
+        {"mode": "uncached", "name": "ceiling", "path": "/bench/ceiling/", **wrk_result(1500)},
+        {"mode": "uncached", "name": "listing", "path": "/products/", **wrk_result(150, 60, 120)}]}  # fmt: skip
+    runs = [drive_result(70.0, [100.0] * 100)]
+    checkout_json = {"steady": checkout.combine(runs, [None], [{"ok": True}]), "burst": None, "consistent": True}
+    (tmp_path / "pages.json").write_text(json.dumps(pages))
+    (tmp_path / "checkout.json").write_text(json.dumps(checkout_json))
+    rows = goal_rows(tmp_path)
+    assert rows["listing, nothing cached"]["met"] is True
+    assert rows["listing, nothing cached"]["at_issue_speed"] is None
+    assert rows["checkout, 16 buyers"]["met"] is True and rows["checkout, 16 buyers"]["at_issue_speed"] is None
+    text = (tmp_path / "goals.md").read_text()
+    assert "| listing, nothing cached: ≥ 100 req/s, p99 < 150 ms | 150.0 req/s, p99 120.0 ms | yes | — |" in text
+    assert "2 of 2 goals met as measured; 0 of 2 at the issue's machine speed" in text
+    assert "(2 without a ceiling beside them, not met there)" in text
+
+
+def test_checkout_scales_each_run_by_its_own_ceiling_and_pools_the_scaled_place_requests():
+    runs, ceilings, checks = three_runs()  # ceilings 2,600, 1,700 and 2,300 req/s
+    steady = checkout.combine(runs, ceilings, checks)
+    each = [r["at_issue_speed"]["orders_per_second"] for r in steady["runs"]]
+    assert each == [67.9, 78.4, 70.3]  # 78.5 x 2,250 / 2,600; 59.2 x 2,250 / 1,700; ...
+    assert steady["at_issue_speed"]["orders_per_second"] == 70.3
+    assert steady["at_issue_speed"]["orders_per_second_spread"]["min"] == 67.9
+    # The slow minute's 400 ms tail at 1,700 req/s is 302.2 ms at 2,250; pooled, it is the p95.
+    assert steady["runs"][1]["at_issue_speed"]["place_p95_ms"] == 302.2
+    assert steady["at_issue_speed"]["place_p95_ms"] == 302.2
+    # A run without a ceiling: no scaled figure for the whole, rather than two runs standing for three.
+    assert checkout.combine(runs, [ceilings[0], None, ceilings[2]], checks)["at_issue_speed"] is None
+
+
+def test_checkout_report_reads_the_ceiling_timed_just_before_the_burst(tmp_path):
+    runs, ceilings, _checks = three_runs()
+    folder = tmp_path / "runs"
+    folder.mkdir()
+    for n, (r, c) in enumerate(zip(runs, ceilings, strict=True), 1):
+        (folder / f"drive-{n}.json").write_text(json.dumps(r))
+        (folder / f"ceiling-{n}.json").write_text(json.dumps(c))
+    (folder / "ceiling-burst.json").write_text(json.dumps(wrk_result(1800)))
+    burst = {"buyers": 200, "pressed": 200, "p50_ms": 1500, "p95_ms": 2500, "max_ms": 2600, "errors": 0,
+             "outcomes": {"paid": 200}}  # fmt: skip
+    (tmp_path / "burst.json").write_text(json.dumps(burst))
+    checkout.report(str(folder), str(tmp_path / "burst.json"), str(tmp_path / "checkout.json"))
+    written = json.loads((tmp_path / "checkout.json").read_text())
+    assert written["burst"]["ceiling"]["rps"] == 1800
+    assert written["burst"]["at_issue_speed"] == {"ceiling_rps": 2250, "p95_ms": 2000.0}
+    assert written["steady"]["orders_per_second"] == 71.9  # the documented keys stay
+
+
+def test_every_nothing_cached_goal_row_is_measured_beside_a_ceiling(tmp_path, monkeypatch):
+    # bench/run.py measure with wrk and the server faked: each goal row with nothing cached runs as
+    # (ceiling 4 s, page 8 s) pairs; the home page (no goal) still runs once.
+    calls = []
+
+    def fake_wrk(url, *, seconds, **_options):
+        calls.append((url.split("127.0.0.1:1")[1], seconds))
+        return wrk_result(2000 if "ceiling" in url else 150)
+
+    monkeypatch.setattr(run, "wrk", fake_wrk)
+    monkeypatch.setattr(run, "fetch", lambda base, path: (200, 15000, {}))
+    urls = [{"name": "home", "path": "/"}] + [
+        {"name": n, "path": f"/{i}/"} for i, n in enumerate(run.GOAL_UNCACHED_PAGES)
+    ]
+    (tmp_path / "urls.json").write_text(json.dumps({"products": 100000, "urls": urls}))
+    args = argparse.Namespace(base="http://127.0.0.1:1", urls=str(tmp_path / "urls.json"), mode="uncached",
+                              results=str(tmp_path / "results.json"), pages=None, seconds=15, warmup=3,
+                              connections=16, threads=2, timeout=10, ours=None, quiet_wait=0, retries=1,
+                              only_noisy=False, pairs=5, pair_seconds=5, uncached_pairs=3,
+                              uncached_ceiling_seconds=4, uncached_page_seconds=8)  # fmt: skip
+    assert run.measure(args) == 0
+    rows = {r["name"]: r for r in json.loads((tmp_path / "results.json").read_text())["results"]}
+    for i, name in enumerate(run.GOAL_UNCACHED_PAGES):
+        row = rows[name]
+        assert row["pairs"]["n"] == 3 and len(row["trials"]) == 3, name
+        assert all(t["ceiling"]["rps"] == 2000 and t["page"]["rps"] == 150 for t in row["trials"])
+        assert row["pair_seconds"] == 8 and row["pair_ceiling_seconds"] == 4
+        assert row["pairs"]["at_issue_speed"]["rps"]["median"] == 168.8  # 150 x 2,250 / 2,000
+        assert calls.count((f"/{i}/", 8)) == 3
+    assert "pairs" not in rows["home"] and calls.count(("/", 15)) == 1
+    assert calls.count(("/bench/ceiling/?kb=15", 4)) == 3 * len(run.GOAL_UNCACHED_PAGES)
+    # bin/bench hands the settings on (make bench: 3 pairs of 4 s and 8 s at BENCH_SECONDS=15).
+    script = (BENCH.parent / "bin" / "bench").read_text()
+    assert '--uncached-pairs "$UNCACHED_PAIRS"' in script and "BENCH_UNCACHED_PAIRS:-3" in script
+
+
+def test_login_times_a_ceiling_before_its_judged_phases_only_when_make_bench_asks(monkeypatch):
+    spec = importlib.util.spec_from_file_location("bench_login_verdict", BENCH / "login.py")
+    login = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(login)
+    timed = []
+    monkeypatch.setattr(run, "wrk", lambda url, *, seconds, **_o: timed.append((url, seconds)) or wrk_result(1900))
+    monkeypatch.delenv("BENCH_LOGIN_CEILING_SECONDS", raising=False)
+    assert login.ceiling_now("http://127.0.0.1:1") is None and timed == []  # bin/bench-login alone
+    monkeypatch.setenv("BENCH_LOGIN_CEILING_SECONDS", "4")
+    monkeypatch.setenv("BENCH_LOGIN_CEILING_KB", "15")
+    assert login.ceiling_now("http://127.0.0.1:1") == {"rps": 1900, "p50_ms": 5.0, "p99_ms": 20.0, "seconds": 8.0}
+    assert timed == [("http://127.0.0.1:1/bench/ceiling/?kb=15", 4)]
+    # Not routed (404s) or failing: no reference rather than a wrong one.
+    monkeypatch.setattr(run, "wrk", lambda url, **_o: wrk_result(1900) | {"non_2xx": 7600})
+    assert login.ceiling_now("http://127.0.0.1:1") is None
+    script = (BENCH.parent / "bin" / "bench-goals").read_text()
+    assert "BENCH_VIEWS_ENABLED=1 BENCH_LOGIN_CEILING_SECONDS=" in script
