@@ -17,7 +17,13 @@ are measured in interleaved pairs in the same gunicorn: ceiling, page, ceiling, 
 speed swings +-30 % minute to minute; one page run divided by a ceiling run of another minute made
 the verdict a coin toss near the line. Such a row reports the median of the per-pair ratios with
 its range (min-max) and every pair (trials, in the JSON and the wrk log); the goal is met when the
-median meets it. No trial is dropped or repeated. Other rows (absolute goals) are one run each.
+median meets it. No trial is dropped or repeated.
+
+The rows with an absolute goal and nothing cached (GOAL_UNCACHED_PAGES) run the same way
+(--uncached-pairs of --uncached-ceiling-seconds and --uncached-page-seconds): their req/s and p99
+are the medians of the page runs (the verdict as measured), and each trial scaled by the ceiling
+run just before it to the issue's machine speed (ISSUE_CEILING_RPS) gives the verdict at that
+speed (pairs.at_issue_speed). Other rows are one run each.
 
 The machine may be shared: with --ours (gunicorn, postmaster, redis), each run also records
 how much CPU other processes took meanwhile ("other CPU", in cores), and waits a little for
