@@ -561,8 +561,8 @@ def build(args: argparse.Namespace) -> tuple[str, dict]:
         f"{meta.get('seconds', '?')} s each (`var/bench/latest.md`); checkout `var/bench/checkout.md`; "
         "login `var/bench/login.md`",
         "- ceiling: a bare Django view (`/bench/ceiling/`, no query, as many bytes as the root category page) "
-        "once at the start of the pages' modes (the ratio column of the rows measured once; the product page "
-        "and checkout rows use the ceiling measured beside their own trials): "
+        "once at the start of the pages' modes (the ratio column of the rows measured once; the paired page "
+        "rows, checkout, the burst and login use the ceiling measured beside their own trials): "
         + (
             f"**{ceiling_row['rps']:,.0f} req/s**, p50 {ceiling_row['p50_ms']:,.1f} ms, "
             f"p99 {ceiling_row['p99_ms']:,.1f} ms at {meta.get('connections', '?')} connections"
