@@ -17,28 +17,7 @@ from django.db import router
 from django.db.models import QuerySet
 
 from shop.accounts import services
-from shop.core.postgresql.base import bind_on_server
-from shop.core.prepared import CompiledRead
-
-
-class _UserByKey(CompiledRead):
-    """The signed-in user's row, read on every request. Building and compiling `.get(pk=…)`
-    cost about 0.4 ms of the 0.6 ms the user's load took (docs/benchmark.md, "Q3 per-request
-    overhead"): compiled once per process instead. The row is still read every time, so a
-    password change (the session's auth hash), a deactivation or a deleted account takes effect
-    at the next request, as with ModelBackend.
-
-    Not PREPAREd in SQL as CompiledRead does: behind PgBouncer in transaction mode a PREPARE and
-    its EXECUTE may reach different server connections, and this runs on every signed-in
-    request. It is bound on the server instead (bind_on_server: a plain equality on the key), so
-    psycopg prepares it at the protocol level, as the purchase's statements, per
-    DB_PREPARE_THRESHOLD (README, "Past one machine")."""
-
-    # A key no row has (within even a 32-bit key's range): compiled, never sent.
-    MARKER = -2_000_000_001
-
-    def _execute_prepared(self, connection, cursor, sql, statement, params) -> None:
-        cursor.execute(sql, params)
+from shop.core.prepared import ServerBoundRead
 
 
 @cache
@@ -50,16 +29,20 @@ def _user_by_key(marker: int) -> QuerySet:
     return get_user_model()._default_manager.filter(pk=marker).values_list(*_user_columns())
 
 
-_USER_BY_KEY = _UserByKey("shop_user_by_key", _user_by_key)
+# The signed-in user's row, read on every request. Building and compiling `.get(pk=…)` cost
+# about 0.4 ms of the 0.6 ms the user's load took (docs/benchmark.md, "Q3 per-request overhead"):
+# compiled once per process instead (ServerBoundRead: bound on the server, never PREPAREd in
+# SQL). The row is still read every time, so a password change (the session's auth hash), a
+# deactivation or a deleted account takes effect at the next request, as with ModelBackend.
+_USER_BY_KEY = ServerBoundRead("shop_user_by_key", _user_by_key)
 
 
 class AddressThrottledModelBackend(ModelBackend):
     def get_user(self, user_id):
-        """ModelBackend's, with the row read by a statement compiled once (_UserByKey)."""
+        """ModelBackend's, with the row read by a statement compiled once (_USER_BY_KEY)."""
         model = get_user_model()
         using = router.db_for_read(model)
-        with bind_on_server(using):
-            rows = _USER_BY_KEY.rows(model._meta.pk.get_prep_value(user_id), using=using)
+        rows = _USER_BY_KEY.rows(model._meta.pk.get_prep_value(user_id), using=using)
         if not rows:
             return None
         user = model.from_db(using, _user_columns(), rows[0])

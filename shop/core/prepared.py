@@ -30,7 +30,7 @@ from django.db import connections
 from django.db.models import QuerySet
 from django.db.utils import NotSupportedError, ProgrammingError
 
-from shop.core.postgresql.base import plan_went_stale
+from shop.core.postgresql.base import bind_on_server, plan_went_stale
 
 _PLACEHOLDER = re.compile(r"%s|%%")
 DUPLICATE_PREPARED_STATEMENT = "42P05"
@@ -122,3 +122,22 @@ class CompiledRead:
                 raise
         self._prepared.add(raw)
         cursor.execute(execute, params)
+
+
+class ServerBoundRead(CompiledRead):
+    """A `CompiledRead` of one row by its key, for reads on every request (the signed-in user,
+    their cart count): bound on the server (bind_on_server: a plain equality on the key), so
+    psycopg prepares it at the protocol level, as the purchase's statements, per
+    DB_PREPARE_THRESHOLD (README, "Past one machine"), and never PREPAREd in SQL: behind
+    PgBouncer in transaction mode a PREPARE and its EXECUTE may reach different server
+    connections."""
+
+    # A key no row has (within even a 32-bit key's range): compiled, never sent.
+    MARKER = -2_000_000_001
+
+    def rows(self, value: int, *, using: str) -> list[list[Any]]:
+        with bind_on_server(using):
+            return super().rows(value, using=using)
+
+    def _execute_prepared(self, connection, cursor, sql: str, statement: str, params: list) -> None:
+        cursor.execute(sql, params)

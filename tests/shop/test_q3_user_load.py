@@ -1,5 +1,5 @@
 """Issue 12, Q3: the signed-in user's row is read by a statement compiled once per process
-(shop.accounts.backends._UserByKey), still on every request: a password change, a deactivation
+(shop.accounts.backends._USER_BY_KEY), still on every request: a password change, a deactivation
 or a deleted account elsewhere takes effect at the next request."""
 
 import pytest
