@@ -9,13 +9,17 @@ from shop.core.handler import ShopWSGIHandler  # noqa: E402 - after Django is se
 
 application = ShopWSGIHandler()
 
-from shop.core import gcfreeze  # noqa: E402 - after Django is set up
-
-gcfreeze.install()  # the collector leaves the process's long-lived objects alone
-
 from catalog.search import segment  # noqa: E402
 
 # jieba's dictionary, loaded now rather than in this worker's first search: about a second of
 # CPU (docs/benchmark.md, "Issue 12, third session") that the first searcher, and every request
 # queued behind it, waited for.
 segment("")
+
+from shop.core.warmup import warm_up  # noqa: E402
+
+warm_up()  # the URLconf, template tag libraries and catalogues, also before the first request
+
+from shop.core import gcfreeze  # noqa: E402 - after Django is set up
+
+gcfreeze.install()  # last: the collector leaves what is loaded by now alone
