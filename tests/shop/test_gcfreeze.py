@@ -13,6 +13,7 @@ def test_the_wsgi_application_freezes_as_it_starts_then_after_its_first_requests
     monkeypatch.setattr(gcfreeze.gc, "freeze", lambda: calls.append("freeze"))
     import shop.wsgi
 
+    calls.clear()  # imported here for the first time in this process, or before
     importlib.reload(shop.wsgi)  # as a gunicorn worker imports it
     # Frozen at import, before any request, after a full collection.
     assert calls == ["collect", "freeze"]
