@@ -328,7 +328,14 @@ def test_a_slow_minute_fails_as_measured_and_passes_at_the_issues_speed(tmp_path
     assert "**2 of 13 goals met as measured; 13 of 13 at the issue's machine speed, a ceiling of 2,250 req/s**" in text
     assert "| **no** | yes: 144.6 req/s, p99 112.0 ms (medians of the pairs) |" in text
     summary = json.loads((path / "goals.json").read_text())["summary"]
-    assert summary == {"judged": 13, "met": 2, "met_at_issue_speed": 13, "issue_ceiling_rps": 2250, "not_scaled": 0}
+    assert summary == {
+        "judged": 13,
+        "met": 2,
+        "met_at_issue_speed": 13,
+        "issue_ceiling_rps": 2250,
+        "not_scaled": 0,
+        "scaled_disturbed": 0,
+    }
 
 
 def test_a_fast_minute_is_judged_stricter_at_the_issues_speed(tmp_path):
@@ -454,3 +461,21 @@ def test_login_times_a_ceiling_before_its_judged_phases_only_when_make_bench_ask
     assert login.ceiling_now("http://127.0.0.1:1") is None
     script = (BENCH.parent / "bin" / "bench-goals").read_text()
     assert "BENCH_VIEWS_ENABLED=1 BENCH_LOGIN_CEILING_SECONDS=" in script
+
+
+def test_a_scaled_verdict_on_disturbed_trials_says_its_ceiling_measured_other_load(tmp_path):
+    # Another benchmark ran beside (other CPU 0.9 cores): the ceiling beside each trial fell to 900
+    # req/s with it, and scaling to 2,250 turns 100 req/s into 250. Shown, and said what it is.
+    trials = [uncached_pair(n, 900, 100, 200) | {"other_cpu_cores": 0.9} for n in (1, 2)]
+    for t in trials:
+        t["ceiling"]["other_cpu_cores"] = t["page"]["other_cpu_cores"] = 0.9
+    pages = {"meta": {"products": 100000}, "results": [uncached_row("search (common)", trials)]}
+    (tmp_path / "pages.json").write_text(json.dumps(pages))
+    rows = goal_rows(tmp_path)
+    search = rows["search (common), nothing cached"]
+    assert search["met"] is False and search["at_issue_speed"]["met"] is True and search["disturbed"] is True
+    text = (tmp_path / "goals.md").read_text()
+    assert "yes: 250.0 req/s, p99 80.0 ms (medians of the pairs) (**disturbed**: its ceiling measured other" in text
+    assert "0 of 1 goals met as measured; 1 of 1 at the issue's machine speed" in text
+    assert "(1 of them scaled on disturbed trials)" in text
+    assert json.loads((tmp_path / "goals.json").read_text())["summary"]["scaled_disturbed"] == 1
