@@ -8,7 +8,7 @@ import re
 import pytest
 from django.core.files.base import ContentFile
 
-from catalog.models import ProductImage, Supplier
+from catalog.models import AttributeValue, Brand, Category, ProductImage, ProductVariant, Supplier
 from fulfillment import services as fulfillment_services
 from tests import factories
 from tests.catalog.support import image_bytes
@@ -17,6 +17,7 @@ pytestmark = pytest.mark.django_db
 
 MAX_OPTIONS = 50
 MAX_KB = 120
+N = 120  # of each relation that grows with the catalogue: more than MAX_OPTIONS
 
 
 def _selects(html: str) -> dict[str, int]:
@@ -31,18 +32,28 @@ def _selects(html: str) -> dict[str, int]:
 @pytest.fixture
 def big_catalogue():
     """A catalogue larger than the page may list: 120 of brands, categories, suppliers,
-    attribute values and variants of other products."""
+    attribute values and variants of other products.
+
+    The categories are named in the order they are added. Category keeps its siblings sorted by
+    name (treebeard's node_order_by), so a root that sorts before others moves each of them with
+    an UPDATE of its own, and every such statement rebuilds the facet roll-up (migration 0015's
+    trigger) in this test's one transaction: "类目10" before "类目9" made this fixture run minutes
+    on a loaded machine. Added in name order, each one is a single INSERT at the end."""
     department = factories.DepartmentFactory(code="apparel")
     colour = factories.AttributeFactory()
-    for n in range(120):
-        factories.VariantFactory(product__department=department)  # its own brand and category
+    for n in range(N):
+        category = factories.CategoryFactory(name=f"类目{n:03d}")
+        factories.VariantFactory(product__department=department, product__category=category)  # its own brand
         factories.AttributeValueFactory(attribute=colour, value=f"颜色{n}")
         Supplier.objects.create(name=f"供应商{n}")
     warehouse = factories.WarehouseFactory()
-    product = factories.ProductFactory(department=department)
+    product = factories.ProductFactory(department=department, category=category)
     variants = [factories.VariantFactory(product=product) for _ in range(3)]
     for v in variants:
         fulfillment_services.stock_set_on_hand(warehouse_id=warehouse.pk, variant_id=v.pk, on_hand=5)
+    for model in (Brand, Category, Supplier, AttributeValue):  # more than a page may list, each
+        assert model.objects.count() >= N, model
+    assert ProductVariant.objects.exclude(product=product).count() >= N
     return product, variants
 
 
