@@ -222,6 +222,9 @@ def product_list(request: HttpRequest, slug: str | None = None) -> HttpResponse:
             "selected_values": {v.pk for v in cleaned.get("av") or []},
             "querystring": keep.urlencode(),
             "active_filters": active_filters,
+            # The box as the query string has it: the template looking it up in request.GET tried
+            # it as an attribute too, and listed QueryDict's names to tell why it failed.
+            "in_stock_only": request.GET.get("in_stock") == "true",
             "suggestions": _suggestions() if not page.object_list else [],
             "canonical_url": seo.absolute_url(path) + (f"?{canonical.urlencode()}" if canonical else ""),
         },
