@@ -169,11 +169,15 @@ def facet_count(n: int, estimated: bool = False) -> str:
 
 
 @register.simple_tag
-def facet_checks(name: str, entries: list[dict], key: str, selected: set[int], estimated: bool = False) -> SafeString:
+def facet_checks(
+    name: str, entries: list[dict], key: str, selected: set[int], estimated: bool = False, *, language: str = ""
+) -> SafeString:
     """The checkboxes of one facet (brands, or the values of one attribute) with their counts:
     `entries` are the facet's {key: brand or value, "count": n} rows; `estimated`: the counts
-    were scaled up from a sample, and say so ("about n")."""
-    language = get_language()
+    were scaled up from a sample, and say so ("about n"); `language`: the page's, when the caller
+    has it (the filter form: one lookup for its seven facets)."""
+    if language == "":
+        language = get_language()
     english = (language or "").startswith("en")
     label_field, english_field = ("name", "name_en") if key == "brand" else ("value", "value_en")
     rows = []
@@ -189,16 +193,22 @@ def facet_checks(name: str, entries: list[dict], key: str, selected: set[int], e
 
 
 @register.simple_tag
-def attribute_facets(attributes: list[dict], selected: set[int], estimated: bool = False) -> SafeString:
+def attribute_facets(
+    attributes: list[dict], selected: set[int], estimated: bool = False, *, language: str = ""
+) -> SafeString:
     """A fieldset per filterable attribute (Facets.attributes: {"attribute", "values"}), with its
-    values' checkboxes: one tag for the lot, not a template loop around facet_checks."""
-    return mark_safe(  # noqa: S308 - the legend escaped here, the checkboxes in facet_checks
-        "".join(
-            f"<fieldset><legend>{_escape(entry['attribute'].display_name)}</legend>\n        "
-            f"{facet_checks('av', entry['values'], 'value', selected, estimated)}\n      </fieldset>"
-            for entry in attributes
-        )
-    )
+    values' checkboxes: one tag for the lot, not a template loop around facet_checks. The
+    language looked up once (Attribute.display_name looked it up for each legend)."""
+    if language == "":
+        language = get_language()
+    english = (language or "").startswith("en")
+    fieldsets = []
+    for entry in attributes:
+        attribute = entry["attribute"]
+        legend = attribute.name_en if english and attribute.name_en else attribute.name
+        checks = facet_checks("av", entry["values"], "value", selected, estimated, language=language)
+        fieldsets.append(f"<fieldset><legend>{_escape(legend)}</legend>\n        {checks}\n      </fieldset>")
+    return mark_safe("".join(fieldsets))  # noqa: S308 - the legend escaped here, the checkboxes in facet_checks
 
 
 @lru_cache(maxsize=16)
@@ -249,12 +259,15 @@ def filters_form(context) -> SafeString:
             f"{_escape(b.display_name)}</label>"
             for b in context["selected_extra_brands"]
         )
-        checks = facet_checks("brand", facets.brands, "brand", context["selected_brands"], estimated)
+        checks = facet_checks("brand", facets.brands, "brand", context["selected_brands"], estimated, language=language)
         hidden = f'<small class="muted">{brands_hidden(facets.brands_hidden)}</small>' if facets.brands_hidden else ""
         brands = (
             f"<fieldset><legend>{text['brand']}</legend>\n        {extra}\n        {checks}\n        {hidden}\n"
             "      </fieldset>"
         )
+    attributes = attribute_facets(facets.attributes, context["selected_values"], estimated, language=language)
+    # As {% facet_count %} shows it.
+    in_stock = _about(int(facets.in_stock), language) if estimated else facets.in_stock
     search = f'<input type="hidden" name="q" value="{_escape(query)}">' if query else ""
     # As {{ query|urlencode }} wrote it.
     clear = (
@@ -281,9 +294,9 @@ def filters_form(context) -> SafeString:
         "      </fieldset>\n"
         '      <label class="check"><input type="checkbox" name="in_stock" value="true" '
         f"{'checked' if context['in_stock_only'] else ''}> {text['in_stock']} "
-        f"<small>({_escape(facet_count(facets.in_stock, estimated))})</small></label>\n"
+        f"<small>({in_stock})</small></label>\n"
         f"      {brands}\n"
-        f"      {attribute_facets(facets.attributes, context['selected_values'], estimated)}\n"
+        f"      {attributes}\n"
         f'      <button type="submit">{text["apply"]}</button>\n'
         f"      {clear}\n"
         "    </form>\n"

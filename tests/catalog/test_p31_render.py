@@ -190,3 +190,35 @@ def test_the_filter_form_renders_as_the_template_did(language, estimated, chosen
     assert new == expected
     assert ("&lt;b&gt;&amp;&quot;&#x27;" in new) == chosen
     assert ("额外&amp;牌" in new or "Extra" in new) == chosen
+
+
+def test_the_filter_form_looks_up_the_language_once(monkeypatch, rf):
+    """Its seven facets and each attribute's legend looked the language up for themselves."""
+    from catalog.selectors import Facets
+
+    attributes = []
+    for pk in (1, 2):
+        attribute = factories.AttributeFactory.build(pk=pk, name=f"属性{pk}", name_en=f"A{pk}")
+        value = factories.AttributeValueFactory.build(pk=pk, attribute=attribute, value=f"值{pk}", value_en="")
+        attributes.append({"attribute": attribute, "values": [{"value": value, "count": 3}]})
+    brand = factories.BrandFactory.build(pk=1, name="牌", name_en="B")
+    facets = Facets(brands=[{"brand": brand, "count": 4}], attributes=attributes, in_stock=5, estimated=True)
+    context = {
+        "facets": facets,
+        "query": "",
+        "sort": "popular",
+        "min_price": None,
+        "max_price": None,
+        "in_stock_only": False,
+        "active_filters": False,
+        "selected_brands": set(),
+        "selected_extra_brands": [],
+        "selected_values": set(),
+    }
+    calls = []
+    real = catalog_tags.get_language
+    monkeypatch.setattr(catalog_tags, "get_language", lambda: calls.append(1) or real())
+    with translation.override("en"):
+        html = catalog_tags.filters_form(context)
+    assert len(calls) == 1
+    assert "<legend>A1</legend>" in html and "<legend>A2</legend>" in html and "> 值2 <small>(about 3)" in html
