@@ -95,11 +95,20 @@ NOISY_CORES = 0.15  # other processes busier than this during a run: the row is 
 # judged by the median of the per-pair ratios.
 RATIO_GOALS = {("off", "product"): GOAL_PRODUCT_OFF_RATIO, ("warm", "product"): GOAL_WARM_RATIO}
 # The machine's speed the absolute goals were set at. Issue 12's text: the goals were set when the
-# bare Django view (the ceiling) did 2,250-2,620 req/s on this machine; this is its slow end, so on
-# a faster minute (a ceiling above it) the figure scaled to it is stricter than the one measured.
+# bare Django view (the ceiling) did 2,250-2,620 req/s on this machine; its slow end (in today's
+# ceiling, below), so on a faster minute the figure scaled to it is stricter than the one measured.
 # make bench judges every absolute goal twice: as measured, and "at the issue's machine speed",
 # the figure scaled by the ceiling measured beside its own trial (scale_throughput, scale_latency).
-ISSUE_CEILING_RPS = 2250
+ISSUE_BARE_VIEW_RPS = (2250, 2620)  # the issue's text: "a bare Django view did 2,250-2,620"
+# Today's ceiling view is not quite the one the issue timed: its request walks more URL patterns and
+# three more middlewares (login slots, replica routing, hashing busy). Measured in-process, the
+# code the issue was filed against (90b870b) and HEAD alternated 24 times, the view's CPU a request
+# (min) went from 304-325 to 337-372 us: +33 us of about 750 us a ceiling request costs on two
+# cores (workers, wrk, the kernel), ~4 %. So on the same machine today's ceiling reads ~4 % lower,
+# and a trial scaled by it to 2,250 would be flattered by as much: the issue's speed is expressed
+# in today's ceiling (R1, 2026-11-30, /work/notes/b26/r1/). Measure again if the view's path changes.
+CEILING_COST_SINCE_ISSUE = 1.04
+ISSUE_CEILING_RPS = int(round(ISSUE_BARE_VIEW_RPS[0] / CEILING_COST_SINCE_ISSUE, -1))  # 2,160
 
 
 def scale_throughput(value: float | None, ceiling_rps: float | None) -> float | None:
@@ -196,7 +205,9 @@ def uncached_at_issue_speed(row: dict) -> dict | None:
     scaled = (row.get("pairs") or {}).get("at_issue_speed") or {}
     if not scaled.get("rps") or not scaled.get("p99_ms"):
         return None
-    rps, p99 = scaled["rps"]["median"], scaled["p99_ms"]["median"]
+    # Stored at the reference of its day (2,250 before R1): restated at today's, exactly (linear).
+    factor = ISSUE_CEILING_RPS / (scaled.get("ceiling_rps") or ISSUE_CEILING_RPS)
+    rps, p99 = scaled["rps"]["median"] * factor, scaled["p99_ms"]["median"] / factor
     errors = (row.get("socket_errors") or 0) + (row.get("non_2xx") or 0)
     met = rps >= GOAL_UNCACHED_RPS and p99 < GOAL_UNCACHED_P99_MS and not errors
     return {"rps": round(rps, 1), "p99_ms": round(p99, 1), "met": met}

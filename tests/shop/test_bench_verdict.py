@@ -24,6 +24,21 @@ checkout = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(checkout)
 
 
+# The reference as bench/run.py sets it (the issue's 2,250 req/s in today's ceiling view), kept
+# before the fixture below pins it: the tests of the mechanics reckon at a round 2,250.
+CALIBRATED = {
+    "ISSUE_CEILING_RPS": run.ISSUE_CEILING_RPS,
+    "CEILING_COST_SINCE_ISSUE": getattr(run, "CEILING_COST_SINCE_ISSUE", None),
+}
+
+
+@pytest.fixture(autouse=True)
+def issue_ceiling_2250(monkeypatch):
+    for module in (run, goals, checkout):
+        monkeypatch.setattr(module, "ISSUE_CEILING_RPS", 2250)
+    monkeypatch.setattr(goals, "CEILING_COST_SINCE_ISSUE", 1.0, raising=False)
+
+
 def wrk_result(rps, p50=5.0, p99=20.0, other=0.0):
     return {"requests": round(rps * 8), "seconds": 8.0, "rps": rps, "p50_ms": p50, "p99_ms": p99,
             "socket_errors": 0, "non_2xx": 0, "timeouts": 0, "other_cpu_cores": other, "wrk_text": "wrk"}  # fmt: skip
@@ -294,7 +309,7 @@ def minute(tmp_path, ceiling, *, rps, p99, orders, place_ms, burst_p95, login_p5
 
 
 def test_the_issue_speed_is_the_slow_end_of_the_issues_ceiling_and_scales_both_ways():
-    assert run.ISSUE_CEILING_RPS == 2250
+    assert run.ISSUE_CEILING_RPS == 2250  # pinned (issue_ceiling_2250): the mechanics at a round figure
     assert run.scale_throughput(90, 1500) == 135.0 and run.scale_latency(180, 1500) == 120.0
     # A fast minute: the scaled figure is the stricter one.
     assert run.scale_throughput(120, 2700) == 100.0 and run.scale_latency(140, 2700) == 168.0
@@ -463,9 +478,10 @@ def test_login_times_a_ceiling_before_its_judged_phases_only_when_make_bench_ask
     assert "BENCH_VIEWS_ENABLED=1 BENCH_LOGIN_CEILING_SECONDS=" in script
 
 
-def test_a_scaled_verdict_on_disturbed_trials_says_its_ceiling_measured_other_load(tmp_path):
+def test_a_scaled_verdict_on_disturbed_trials_is_shown_but_not_judged(tmp_path):
     # Another benchmark ran beside (other CPU 0.9 cores): the ceiling beside each trial fell to 900
-    # req/s with it, and scaling to 2,250 turns 100 req/s into 250. Shown, and said what it is.
+    # req/s with it, and scaling to 2,250 turns 100 req/s into 250. Shown, said what it is, and not
+    # counted as met at the issue's speed: the ceiling measured the other load, not the machine.
     trials = [uncached_pair(n, 900, 100, 200) | {"other_cpu_cores": 0.9} for n in (1, 2)]
     for t in trials:
         t["ceiling"]["other_cpu_cores"] = t["page"]["other_cpu_cores"] = 0.9
@@ -473,9 +489,81 @@ def test_a_scaled_verdict_on_disturbed_trials_says_its_ceiling_measured_other_lo
     (tmp_path / "pages.json").write_text(json.dumps(pages))
     rows = goal_rows(tmp_path)
     search = rows["search (common), nothing cached"]
-    assert search["met"] is False and search["at_issue_speed"]["met"] is True and search["disturbed"] is True
+    assert search["met"] is False and search["disturbed"] is True
+    assert search["at_issue_speed"]["met"] is True and search["at_issue_speed"]["judged"] is False
     text = (tmp_path / "goals.md").read_text()
-    assert "yes: 250.0 req/s, p99 80.0 ms (medians of the pairs) (**disturbed**: its ceiling measured other" in text
-    assert "0 of 1 goals met as measured; 1 of 1 at the issue's machine speed" in text
-    assert "(1 of them scaled on disturbed trials)" in text
+    assert (
+        "| **not judged**: 250.0 req/s, p99 80.0 ms (medians of the pairs) (**disturbed**: its ceiling measured" in text
+    )
+    assert "0 of 1 goals met as measured; 0 of 1 at the issue's machine speed" in text
+    assert "(1 scaled on disturbed trials, not judged there: not met)" in text
     assert json.loads((tmp_path / "goals.json").read_text())["summary"]["scaled_disturbed"] == 1
+
+
+def test_a_disturbed_checkout_is_not_met_at_the_issues_speed_however_it_scales(tmp_path):
+    # R1's checkout run beside another engineer's test suite: ceilings 266-768 req/s, 12-21 orders/s,
+    # scaled to 49-102 orders/s (median 75.5) where quiet runs of the same code scale to 52-87.
+    rates, ceilings = [15.1, 18.3, 19.8], [466, 524, 572]
+    runs = [drive_result(r, [450.0] * 100, start=100 + 20 * n) for n, r in enumerate(rates)]
+    steady = checkout.combine(runs, [wrk_result(c) for c in ceilings], [{"ok": True}] * 3)
+    assert steady["at_issue_speed"]["orders_per_second"] == 77.9  # 19.8 x 2,250 / 572: "met"
+    (tmp_path / "checkout.json").write_text(json.dumps({"steady": steady, "burst": None, "consistent": True}))
+    timeline = [[t, 0.9] for t in range(95, 175)]
+    (tmp_path / "checkout_cpu.json").write_text(
+        json.dumps({"started_at": 90, "ended_at": 175, "other_cpu_cores": 0.9, "timeline": timeline})
+    )
+    rows = goal_rows(tmp_path)
+    row = rows["checkout, 16 buyers"]
+    assert row["disturbed"] is True and row["trials"] == {"disturbed": 3, "counted": 3}
+    assert row["at_issue_speed"]["judged"] is False
+    text = (tmp_path / "goals.md").read_text()
+    assert "**not judged**: 77.9 orders/s (runs 72.9–78.6), p95 " in text
+    assert "0 of 1 goals met as measured; 0 of 1 at the issue's machine speed" in text
+
+
+def test_the_explanation_spells_the_issues_ceiling_from_its_constants(tmp_path, monkeypatch):
+    # One place for the issue's figure (bench/run.py): the text interpolates it everywhere.
+    assert run.ISSUE_BARE_VIEW_RPS == (2250, 2620)
+    monkeypatch.setattr(goals, "ISSUE_CEILING_RPS", 2000)
+    monkeypatch.setattr(goals, "ISSUE_BARE_VIEW_RPS", (2000, 2400))
+    pages = {"meta": {"products": 100000}, "results": []}
+    (tmp_path / "pages.json").write_text(json.dumps(pages))
+    goal_rows(tmp_path)
+    text = (tmp_path / "goals.md").read_text()
+    assert "the slow end of the 2,000–2,400 req/s the bare view did then" in text
+    assert "a rate × 2,000 / the ceiling beside its trial, a latency × that ceiling / 2,000" in text
+    assert "On a minute faster than 2,000 req/s" in text
+    assert "2,250" not in text and "2,620" not in text
+
+
+def test_the_issues_speed_is_expressed_in_todays_heavier_ceiling_view(monkeypatch):
+    # R1: today's ceiling view costs ~4 % more CPU a request than the one the issue timed (in-process,
+    # 90b870b against HEAD alternated: 304-325 -> 337-372 us, of ~750 us a ceiling request), so it
+    # reads ~4 % lower on the same machine; scaled to 2,250 of today's, every trial was flattered by
+    # as much. The issue's 2,250 is 2,160 of today's.
+    assert CALIBRATED == {"ISSUE_CEILING_RPS": 2160, "CEILING_COST_SINCE_ISSUE": 1.04}
+    for module in (run, goals, checkout):
+        monkeypatch.setattr(module, "ISSUE_CEILING_RPS", CALIBRATED["ISSUE_CEILING_RPS"])
+    # make bench run 3 at 6650fdf (2026-11-30 20:35): 68.0, 52.6 and 54.5 orders/s beside ceilings
+    # of 2,381, 2,295 and 1,783 req/s: 64.3 orders/s at 2,250 as it was judged, 61.7 at 2,160.
+    runs = [drive_result(r, [150.0] * 100, start=100 + 20 * n) for n, r in enumerate([68.0, 52.6, 54.5])]
+    steady = checkout.combine(runs, [wrk_result(c) for c in (2381, 2295, 1783)], [{"ok": True}] * 3)
+    assert [r["at_issue_speed"]["orders_per_second"] for r in steady["runs"]] == [61.7, 49.5, 66.0]
+    assert steady["at_issue_speed"] == steady["at_issue_speed"] | {"ceiling_rps": 2160, "orders_per_second": 61.7}
+    assert run.scale_latency(150.0, 2592) == 180.0  # a latency: x ceiling / 2,160
+
+
+def test_a_run_judged_at_2250_is_restated_at_todays_reference(tmp_path, monkeypatch):
+    # goals.py on last session's JSON (scaled at 2,250 when measured): the stored figures are restated
+    # at today's reference, not shown under its name. 90 req/s p99 180 ms beside 1,400 was 144.6 req/s
+    # p99 112 ms at 2,250: 138.8 req/s (from the stored 144.6), p99 116.7 ms at 2,160; 45 orders/s, 72.3 -> 69.4.
+    path = minute(tmp_path, 1400, rps=90, p99=180, orders=45, place_ms=[300.0] * 100, burst_p95=3500,
+                  login_p50=200, flood_p99=200)  # fmt: skip
+    for module in (run, goals, checkout):
+        monkeypatch.setattr(module, "ISSUE_CEILING_RPS", CALIBRATED["ISSUE_CEILING_RPS"])
+    rows = goal_rows(path)
+    search = rows["search (mid-sized), nothing cached"]
+    assert search["at_issue_speed"]["rps"] == 138.8 and search["at_issue_speed"]["p99_ms"] == 116.7
+    steady = rows["checkout, 16 buyers"]["at_issue_speed"]
+    assert steady["orders_per_second"] == 69.4 and steady["place_p95_ms"] == 194.5
+    assert steady["figure"] == "69.4 orders/s (runs 69.4–69.4), p95 194 ms"
