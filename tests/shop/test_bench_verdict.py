@@ -567,3 +567,14 @@ def test_a_run_judged_at_2250_is_restated_at_todays_reference(tmp_path, monkeypa
     steady = rows["checkout, 16 buyers"]["at_issue_speed"]
     assert steady["orders_per_second"] == 69.4 and steady["place_p95_ms"] == 194.5
     assert steady["figure"] == "69.4 orders/s (runs 69.4–69.4), p95 194 ms"
+
+
+def test_checkout_alone_says_when_the_ceilings_beside_its_runs_were_no_speed():
+    # bin/bench-checkout alone beside a test suite (R1): ceilings 282-980 req/s, runs scaled to
+    # 38-116 orders/s. Nothing watches other load there: the spread of the ceilings says it.
+    runs, _ceilings, checks = three_runs()
+    steady = checkout.combine(runs, [wrk_result(c) for c in (367, 980, 282)], checks)
+    text = checkout.markdown(steady, None, None, True)
+    assert "- **the ceilings beside the runs spread 282–980 req/s**: other load or a changing speed" in text
+    steady = checkout.combine(runs, [wrk_result(c) for c in (1930, 2028, 2054)], checks)
+    assert "the ceilings beside the runs spread" not in checkout.markdown(steady, None, None, True)
